@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "artifactfs",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "artifactfs", targets: ["artifactfs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // libfuse3 through pkg-config, with inline wrappers for what Swift cannot import.
+        .systemLibrary(
+            name: "CFuse3",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
+        // Linux calls that Glibc's module does not expose (syncfs, renameat2).
+        .target(name: "CSystemShims"),
+        // Blob store, catalog, namespace, ingest and maintenance. No FUSE here.
+        .target(
+            name: "ArtifactCore",
+            dependencies: [
+                "CSystemShims",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Thin adapter from the libfuse3 low-level API to ArtifactCore.
+        .target(
+            name: "ArtifactFUSE",
+            dependencies: [
+                "ArtifactCore", "CFuse3", "CSystemShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "artifactfs",
+            dependencies: [
+                "ArtifactCore", "ArtifactFUSE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "ArtifactCoreTests", dependencies: ["ArtifactCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ArtifactCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+
+/// Read queries the namespace and the CLI make. Each is one indexed lookup.
+extension Catalog {
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch let e as ArtifactError { throw e } catch {
+            throw ArtifactError(.io, "catalog read failed: \(error)")
+        }
+    }
+
+    public func projects() throws -> [ProjectRecord] {
+        try read { try ProjectRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    public func project(named name: String) throws -> ProjectRecord? {
+        try read { try ProjectRecord.filter(Column("name") == name).fetchOne($0) }
+    }
+
+    public func project(id: Int64) throws -> ProjectRecord? {
+        try read { try ProjectRecord.fetchOne($0, key: id) }
+    }
+
+    /// Creates a project after checking its name (SPEC §7).
+    public func createProject(name: String, uid: Int64) throws -> ProjectRecord {
+        try NameRules.validate(name, kind: "project")
+        do {
+            return try pool.write { db in
+                if try ProjectRecord.filter(Column("name") == name).fetchOne(db) != nil {
+                    throw ArtifactError(.alreadyExists, "project already exists", path: name)
+                }
+                var p = ProjectRecord(id: nil, name: name, ownerUid: uid, createdAt: Date().timeIntervalSince1970)
+                try p.insert(db)
+                return p
+            }
+        } catch let e as ArtifactError { throw e } catch {
+            throw ArtifactError(.io, "cannot create project: \(error)", path: name)
+        }
+    }
+
+    public func runs(projectId: Int64) throws -> [RunRecord] {
+        try read {
+            try RunRecord.filter(Column("project_id") == projectId)
+                .order(Column("timestamp"), Column("seq")).fetchAll($0)
+        }
+    }
+
+    public func run(projectId: Int64, name: String) throws -> RunRecord? {
+        try read {
+            try RunRecord.filter(Column("project_id") == projectId && Column("name") == name).fetchOne($0)
+        }
+    }
+
+    public func run(id: Int64) throws -> RunRecord? {
+        try read { try RunRecord.fetchOne($0, key: id) }
+    }
+
+    public func file(id: Int64) throws -> FileRecord? {
+        try read { try FileRecord.fetchOne($0, key: id) }
+    }
+
+    public func files(runId: Int64) throws -> [FileRecord] {
+        try read { try FileRecord.filter(Column("run_id") == runId).order(Column("path")).fetchAll($0) }
+    }
+
+    // MARK: runs/<run>/raw_source/
+
+    public func runSubdirectories(runId: Int64, parent: String) throws -> [String] {
+        try read {
+            try String.fetchAll($0, sql: "SELECT name FROM dir WHERE run_id = ? AND parent = ? ORDER BY name",
+                                arguments: [runId, parent])
+        }
+    }
+
+    public func runFiles(runId: Int64, dir: String) throws -> [FileRecord] {
+        try read {
+            try FileRecord.filter(Column("run_id") == runId && Column("dir") == dir).order(Column("name")).fetchAll($0)
+        }
+    }
+
+    public func runHasDirectory(runId: Int64, parent: String, name: String) throws -> Bool {
+        try read {
+            try Bool.fetchOne($0, sql: "SELECT 1 FROM dir WHERE run_id = ? AND parent = ? AND name = ?",
+                              arguments: [runId, parent, name]) ?? false
+        }
+    }
+
+    public func runFile(runId: Int64, dir: String, name: String) throws -> FileRecord? {
+        try read {
+            try FileRecord.filter(Column("run_id") == runId && Column("dir") == dir && Column("name") == name).fetchOne($0)
+        }
+    }
+
+    // MARK: latest/ and history/ (every path ever registered has exactly one current version)
+
+    public func latestSubdirectories(projectId: Int64, parent: String) throws -> [String] {
+        try read {
+            try String.fetchAll($0, sql: "SELECT DISTINCT name FROM dir WHERE project_id = ? AND parent = ? ORDER BY name",
+                                arguments: [projectId, parent])
+        }
+    }
+
+    public func latestFiles(projectId: Int64, dir: String) throws -> [FileRecord] {
+        try read {
+            try FileRecord.fetchAll($0, sql: """
+                SELECT * FROM file WHERE project_id = ? AND dir = ? AND superseded_by IS NULL ORDER BY name
+                """, arguments: [projectId, dir])
+        }
+    }
+
+    public func latestHasDirectory(projectId: Int64, parent: String, name: String) throws -> Bool {
+        try read {
+            try Bool.fetchOne($0, sql: "SELECT 1 FROM dir WHERE project_id = ? AND parent = ? AND name = ? LIMIT 1",
+                              arguments: [projectId, parent, name]) ?? false
+        }
+    }
+
+    public func latestFile(projectId: Int64, dir: String, name: String) throws -> FileRecord? {
+        try read {
+            try FileRecord.fetchOne($0, sql: """
+                SELECT * FROM file WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by IS NULL
+                """, arguments: [projectId, dir, name])
+        }
+    }
+
+    /// Every version of one path, oldest first, with the id of the run that registered it.
+    public func history(projectId: Int64, path: String) throws -> [(run: String, file: FileRecord)] {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT file.*, run.name AS run_name FROM file JOIN run ON run.id = file.run_id
+                WHERE file.project_id = ? AND file.path = ? ORDER BY run.timestamp, run.seq
+                """, arguments: [projectId, path])
+            return try rows.map { (run: $0["run_name"], file: try FileRecord(row: $0)) }
+        }
+    }
+
+    public func historyVersion(projectId: Int64, path: String, runName: String) throws -> FileRecord? {
+        try read {
+            try FileRecord.fetchOne($0, sql: """
+                SELECT file.* FROM file JOIN run ON run.id = file.run_id
+                WHERE file.project_id = ? AND file.path = ? AND run.name = ?
+                """, arguments: [projectId, path, runName])
+        }
+    }
+
+    // MARK: blobs
+
+    public func blobs() throws -> [BlobRecord] {
+        try read { try BlobRecord.order(Column("hash")).fetchAll($0) }
+    }
+
+    public func blob(_ hash: BlobHash) throws -> BlobRecord? {
+        try read { try BlobRecord.fetchOne($0, key: hash.hex) }
+    }
+
+    /// References per blob, counted from the rows that hold them.
+    public func countedReferences() throws -> [String: Int64] {
+        try read { db in
+            var out: [String: Int64] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT blob, COUNT(*) AS n FROM file GROUP BY blob")
+            while let row = try rows.next() { out[row["blob"]] = row["n"] }
+            return out
+        }
+    }
+
+    public func runName(id: Int64) throws -> String? {
+        try read { try String.fetchOne($0, sql: "SELECT name FROM run WHERE id = ?", arguments: [id]) }
+    }
+
+    /// The run that registered the file that superseded `file`, if any.
+    public func supersedingRunName(of file: FileRecord) throws -> String? {
+        guard let next = file.supersededBy else { return nil }
+        return try read {
+            try String.fetchOne($0, sql: "SELECT run.name FROM file JOIN run ON run.id = file.run_id WHERE file.id = ?",
+                                arguments: [next])
+        }
+    }
+}

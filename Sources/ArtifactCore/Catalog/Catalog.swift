@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+
+/// The SQLite catalog: owns the database pool and its migrations ("AppDatabase" pattern).
+///
+/// WAL mode lets the daemon's readers, `status` and `verify` run beside the one writer.
+public final class Catalog: @unchecked Sendable {
+    public let pool: DatabasePool
+
+    public init(path: String, readOnly: Bool = false) throws {
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(10)
+        config.maximumReaderCount = 8
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw ArtifactError(.io, "cannot open catalog: \(error)", path: path)
+        }
+        if !readOnly {
+            try Catalog.migrator.migrate(pool)
+        }
+    }
+
+    /// Registered once; a migration is never edited after it ships.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-projects-runs-files-blobs") { db in
+            try db.create(table: "project") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("owner_uid", .integer).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            try db.create(table: "run") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("project_id", .integer).notNull().references("project")
+                t.column("name", .text).notNull()
+                t.column("timestamp", .integer).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("action", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("uid", .integer).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("completed_at", .double)
+                t.column("error", .text)
+                t.column("files_new", .integer).notNull()
+                t.column("files_superseded", .integer).notNull()
+                t.column("files_duplicate", .integer).notNull()
+                t.column("bytes", .integer).notNull()
+                t.uniqueKey(["project_id", "name"])
+            }
+            try db.create(index: "run_by_project_time", on: "run", columns: ["project_id", "timestamp", "seq"])
+            try db.create(table: "blob") { t in
+                t.primaryKey("hash", .text)
+                t.column("size", .integer).notNull()
+                t.column("refcount", .integer).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            try db.create(table: "file") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("project_id", .integer).notNull().references("project")
+                t.column("run_id", .integer).notNull().references("run")
+                t.column("path", .text).notNull()
+                t.column("dir", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("blob", .text).notNull().references("blob")
+                t.column("size", .integer).notNull()
+                t.column("mode", .integer).notNull()
+                t.column("mtime_ns", .integer).notNull()
+                t.column("uid", .integer).notNull()
+                t.column("gid", .integer).notNull()
+                t.column("status", .text).notNull()
+                t.column("superseded_by", .integer).references("file")
+                t.column("created_at", .double).notNull()
+                t.column("processed_at", .double)
+            }
+            try db.create(index: "file_by_run", on: "file", columns: ["run_id", "dir", "name"], unique: true)
+            try db.create(index: "file_by_project_path", on: "file", columns: ["project_id", "path", "run_id"])
+            try db.create(index: "file_by_hash", on: "file", columns: ["blob"])
+            try db.execute(sql: """
+                CREATE INDEX file_current ON file(project_id, dir, name) WHERE superseded_by IS NULL
+                """)
+            // Folders of each run, so that listing a folder never scans its files' paths.
+            try db.create(table: "dir") { t in
+                t.column("project_id", .integer).notNull()
+                t.column("run_id", .integer).notNull()
+                t.column("parent", .text).notNull()
+                t.column("name", .text).notNull()
+                t.primaryKey(["run_id", "parent", "name"])
+            }
+            try db.create(index: "dir_by_project", on: "dir", columns: ["project_id", "parent", "name"])
+            // Staged files that a committed seal still has to remove from incoming/ (crash-safe
+            // exactly-once: a restart removes them instead of sealing them again).
+            try db.create(table: "seal_cleanup") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("project_id", .integer).notNull()
+                t.column("staged_path", .text).notNull()
+                t.column("ino", .integer).notNull()
+            }
+        }
+        return m
+    }
+}

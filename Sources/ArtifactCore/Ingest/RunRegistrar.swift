@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file ready to be registered: its place under raw_source/ and what the blob store holds.
+public struct StagedEntry: Sendable, Equatable {
+    public var path: String
+    public var hash: BlobHash
+    public var size: Int64
+    public var mode: Int64
+    public var mtimeNs: Int64
+    public var uid: Int64
+    public var gid: Int64
+
+    public init(path: String, hash: BlobHash, size: Int64, mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
+        self.path = path; self.hash = hash; self.size = size; self.mode = mode
+        self.mtimeNs = mtimeNs; self.uid = uid; self.gid = gid
+    }
+}
+
+/// Told about every run once it is registered, e.g. to queue its pipeline stages.
+/// The core declares it; the executable wires in whatever listens.
+public protocol RunSealedSink: AnyObject, Sendable {
+    func runSealed(_ run: RunRecord)
+}
+
+/// Registers a run in one catalog transaction: all of its files, or none of them.
+/// The seal of incoming/ and `import` both come through here.
+public final class RunRegistrar: @unchecked Sendable {
+    let catalog: Catalog
+
+    public init(catalog: Catalog) { self.catalog = catalog }
+
+    /// The user-visible run id for a time and sequence: 20261121T143005Z-001.
+    public static func runName(timestamp: Int64, seq: Int64) -> String {
+        var t = time_t(timestamp)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return String(format: "%04d%02d%02dT%02d%02d%02dZ-%03lld",
+                      Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
+                      Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), seq)
+    }
+
+    /// Registers `entries` (blobs already durable in the store) as one new run.
+    /// `cleanup` names the staged files the caller removes after the commit.
+    public func register(projectId: Int64, entries: [StagedEntry], directories: [String] = [],
+                         uid: Int64, action: String = "ingest", completed: Bool = true,
+                         cleanup: [(path: String, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
+        do {
+            return try catalog.pool.write { db in
+                try Self.insertRun(db, projectId: projectId, entries: entries, directories: directories,
+                                   uid: uid, action: action, completed: completed, cleanup: cleanup, now: now)
+            }
+        } catch let e as ArtifactError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
+            throw ArtifactError(.noSpace, "catalog is out of disk space; the run was not registered")
+        } catch {
+            throw ArtifactError(.io, "cannot register run: \(error)")
+        }
+    }
+
+    static func insertRun(_ db: Database, projectId: Int64, entries: [StagedEntry], directories: [String],
+                          uid: Int64, action: String, completed: Bool,
+                          cleanup: [(path: String, ino: UInt64)], now: Date) throws -> RunRecord {
+        let nowSeconds = now.timeIntervalSince1970
+        var timestamp = Int64(nowSeconds.rounded(.down))
+        var seq: Int64 = 1
+        if let last = try Row.fetchOne(db, sql: """
+            SELECT timestamp, seq FROM run WHERE project_id = ? ORDER BY timestamp DESC, seq DESC LIMIT 1
+            """, arguments: [projectId]) {
+            let lastTs: Int64 = last["timestamp"], lastSeq: Int64 = last["seq"]
+            // Ids must sort in order even if two seals share a second or the clock steps back.
+            if timestamp <= lastTs { timestamp = lastTs; seq = lastSeq + 1 }
+        }
+        var run = RunRecord(id: nil, projectId: projectId, name: runName(timestamp: timestamp, seq: seq),
+                            timestamp: timestamp, seq: seq, action: action,
+                            status: completed ? .completed : .inProgress, uid: uid,
+                            createdAt: nowSeconds, completedAt: completed ? nowSeconds : nil, error: nil,
+                            filesNew: 0, filesSuperseded: 0, filesDuplicate: 0, bytes: 0)
+        try run.insert(db)
+        let runId = run.id!
+
+        let current = try db.cachedStatement(sql: """
+            SELECT id, blob FROM file WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by IS NULL
+            """)
+        let supersede = try db.cachedStatement(sql: "UPDATE file SET status = 'superseded', superseded_by = ? WHERE id = ?")
+        let insertFile = try db.cachedStatement(sql: """
+            INSERT INTO file (project_id, run_id, path, dir, name, blob, size, mode, mtime_ns, uid, gid, status, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let addRef = try db.cachedStatement(sql: """
+            INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
+            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
+            """)
+        let insertDir = try db.cachedStatement(sql: "INSERT OR IGNORE INTO dir (project_id, run_id, parent, name) VALUES (?, ?, ?, ?)")
+
+        var dirs = Set<String>()
+        func addDirAndAncestors(_ d: String) throws {
+            var d = d
+            while !d.isEmpty, dirs.insert(d).inserted {
+                try insertDir.execute(arguments: [projectId, runId, pathParent(d), pathName(d)])
+                d = pathParent(d)
+            }
+        }
+
+        for entry in entries {
+            let dir = pathParent(entry.path), name = pathName(entry.path)
+            try addDirAndAncestors(dir)
+            var status = FileStatus.new
+            let previous = try Row.fetchOne(current, arguments: [projectId, dir, name])
+            if let previous {
+                let previousBlob: String = previous["blob"]
+                if previousBlob == entry.hash.hex { status = .duplicate; run.filesDuplicate += 1 } else { run.filesSuperseded += 1 }
+            } else {
+                run.filesNew += 1
+            }
+            try addRef.execute(arguments: [entry.hash.hex, entry.size, nowSeconds])
+            try insertFile.execute(arguments: [projectId, runId, entry.path, dir, name, entry.hash.hex, entry.size,
+                                               entry.mode, entry.mtimeNs, entry.uid, entry.gid, status.rawValue, nowSeconds])
+            let fileId = db.lastInsertedRowID
+            if let previous {
+                let previousId: Int64 = previous["id"]
+                try supersede.execute(arguments: [fileId, previousId])
+            }
+            run.bytes += entry.size
+        }
+        for d in directories { try addDirAndAncestors(d) }
+
+        let insertCleanup = try db.cachedStatement(sql: "INSERT INTO seal_cleanup (project_id, staged_path, ino) VALUES (?, ?, ?)")
+        for item in cleanup {
+            try insertCleanup.execute(arguments: [projectId, item.path, Int64(bitPattern: item.ino)])
+        }
+        try run.update(db)
+        return run
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import GRDB
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the filesystem knows about one project's incoming/ between seals.
+///
+/// `lock` is held by every change the FUSE adapter makes in incoming/ and by the commit step
+/// of a seal, so a seal sees a still folder. Writes through an open handle do not take it:
+/// no seal starts while a writer is open.
+public final class IncomingState: @unchecked Sendable {
+    public let lock = Mutex()
+    public var openWriters = 0
+    /// Bumped by every change; a seal that sees it move gives up and waits for quiet again.
+    public internal(set) var generation: UInt64 = 0
+    var lastChange: UInt64 = 0
+    var pending = false
+    var retryAfter: UInt64 = 0
+
+    /// Call with `lock` held, after changing incoming/.
+    public func noteChange() {
+        generation &+= 1
+        lastChange = monotonicNanoseconds()
+        pending = true
+    }
+}
+
+/// Turns a project's incoming/ into one run, atomically, once it has been quiet.
+///
+/// Order of work: hash (outside the lock, reusing hashes computed during writes), then with
+/// the lock held: fsync the staged data, hard-link it into the blob store, fsync the blob
+/// folders, register the run in one transaction that also records which staged files to
+/// remove, remove them, and forget that record. A crash at any point leaves either the staged
+/// files (sealed again at the next mount) or a registered run whose leftovers are removed at
+/// the next start; never both, never neither.
+public final class SealCoordinator: @unchecked Sendable {
+    public let catalog: Catalog
+    public let blobs: BlobStore
+    public let staging: StagingArea
+    public let hashes = StagedHashCache()
+    let registrar: RunRegistrar
+    let logger: Logger
+    public weak var sink: RunSealedSink?
+
+    private let statesLock = Mutex()
+    private var states: [Int64: IncomingState] = [:]
+
+    public enum Outcome: Sendable {
+        case sealed(RunRecord)
+        case empty
+        /// Something changed or a writer is open; try again after the quiet period.
+        case busy
+    }
+
+    public init(catalog: Catalog, blobs: BlobStore, staging: StagingArea, logger: Logger = Logger(label: "artifactfs.seal")) {
+        self.catalog = catalog
+        self.blobs = blobs
+        self.staging = staging
+        self.registrar = RunRegistrar(catalog: catalog)
+        self.logger = logger
+    }
+
+    public func state(_ projectId: Int64) -> IncomingState {
+        statesLock.withLock {
+            if let s = states[projectId] { return s }
+            let s = IncomingState()
+            states[projectId] = s
+            return s
+        }
+    }
+
+    /// Finishes what a crash interrupted: removes staged files whose run committed, then marks
+    /// every project with staged files as pending so they seal after the quiet period.
+    public func recover() throws {
+        let leftovers = try catalog.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, project_id, staged_path, ino FROM seal_cleanup")
+        }
+        for row in leftovers {
+            let path: String = row["staged_path"], ino: Int64 = row["ino"]
+            if let st = try? Syscalls.lstat(path), Int64(bitPattern: UInt64(st.st_ino)) == ino {
+                try? Syscalls.unlink(path)
+            }
+        }
+        if !leftovers.isEmpty {
+            _ = try? catalog.pool.write { try $0.execute(sql: "DELETE FROM seal_cleanup") }
+        }
+        for project in try catalog.projects() {
+            let scan = try staging.scan(projectId: project.id!)
+            let s = state(project.id!)
+            if !scan.files.isEmpty || !scan.directories.isEmpty {
+                s.lock.withLock { s.noteChange() }
+            }
+        }
+    }
+
+    /// Seals every project whose incoming/ has been quiet for `quietPeriod` with no writer open.
+    public func sealQuietProjects(quietPeriod: UInt64) {
+        let now = monotonicNanoseconds()
+        let ready: [Int64] = statesLock.withLock {
+            states.compactMap { id, s in
+                s.lock.withLock {
+                    s.pending && s.openWriters == 0 && now >= s.lastChange + quietPeriod && now >= s.retryAfter ? id : nil
+                }
+            }
+        }
+        for id in ready.sorted() {
+            do {
+                _ = try seal(projectId: id)
+            } catch {
+                let s = state(id)
+                // Keep the files staged and try again later (disk full, say) without spinning.
+                s.lock.withLock { s.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
+                logger.error("seal of project \(id) failed: \(error)")
+            }
+        }
+    }
+
+    /// Seals incoming/ of one project now. `force` ignores the quiet period but never an
+    /// open writer.
+    @discardableResult
+    public func seal(projectId: Int64) throws -> Outcome {
+        let state = state(projectId)
+        let generation0 = state.lock.withLock { state.generation }
+        let scan = try staging.scan(projectId: projectId)
+        if scan.files.isEmpty {
+            return state.lock.withLock {
+                if state.generation == generation0 {
+                    staging.removeEmptyDirectories(projectId: projectId, scan.directories)
+                    state.pending = false
+                }
+                return .empty
+            }
+        }
+
+        // Hash what was not hashed while it was written. No lock: writers may go on, and the
+        // generation check below notices.
+        var entries: [StagedEntry] = []
+        entries.reserveCapacity(scan.files.count)
+        for file in scan.files {
+            let hash: BlobHash
+            if let cached = hashes.lookup(ino: file.ino, size: file.size) {
+                hash = cached
+            } else {
+                let (h, size) = try BlobStore.hash(fileAt: file.fullPath)
+                if size != file.size { return .busy }
+                hash = h
+            }
+            entries.append(StagedEntry(path: file.relativePath, hash: hash, size: file.size, mode: file.mode,
+                                       mtimeNs: file.mtimeNs, uid: file.uid, gid: file.gid))
+        }
+
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        guard state.openWriters == 0, state.generation == generation0 else { return .busy }
+
+        try makeDurable(scan.files.map(\.fullPath))
+        var touched = Set<String>()
+        for (file, entry) in zip(scan.files, entries) {
+            _ = try blobs.adopt(stagedFile: file.fullPath, as: entry.hash, size: entry.size, touchedDirectories: &touched)
+        }
+        if scan.files.count > Self.syncfsThreshold {
+            try syncFilesystem()
+        } else {
+            try blobs.syncDirectories(touched)
+        }
+
+        let uid = scan.files.first?.uid ?? 0
+        let run = try registrar.register(projectId: projectId, entries: entries, directories: scan.directories,
+                                         uid: uid, completed: sink == nil,
+                                         cleanup: scan.files.map { ($0.fullPath, $0.ino) })
+
+        for file in scan.files {
+            try? Syscalls.unlink(file.fullPath)
+            hashes.forget(ino: file.ino)
+        }
+        staging.removeEmptyDirectories(projectId: projectId, scan.directories)
+        _ = try? catalog.pool.write { try $0.execute(sql: "DELETE FROM seal_cleanup WHERE project_id = ?", arguments: [projectId]) }
+        state.noteChange()
+        state.pending = false
+        logger.info("sealed run \(run.name) of project \(projectId): \(entries.count) files, \(run.bytes) bytes")
+        sink?.runSealed(run)
+        return .sealed(run)
+    }
+
+    /// Past this many files, one syncfs is cheaper than an fsync per file and folder.
+    static let syncfsThreshold = 16
+
+    private func makeDurable(_ paths: [String]) throws {
+        if paths.count > Self.syncfsThreshold {
+            try syncFilesystem()
+            return
+        }
+        for p in paths {
+            do {
+                let fd = try Syscalls.open(p, flags: O_RDONLY)
+                defer { close(fd) }
+                try Syscalls.fsync(fd)
+            } catch let e as Errno {
+                throw ArtifactError.system(e, "cannot sync staged file", path: p)
+            }
+        }
+    }
+
+    private func syncFilesystem() throws {
+        do {
+            let fd = try Syscalls.open(blobs.root, flags: O_RDONLY | O_DIRECTORY)
+            defer { close(fd) }
+            try Syscalls.syncfs(fd)
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot sync the store", path: blobs.root)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+
+/// Resolves the read-only virtual tree (projects, runs, latest, history) from the catalog.
+///
+/// It knows nothing of FUSE: the adapter asks it for lookups, listings, attributes, content
+/// and extended attributes, and serves incoming/ from disk itself.
+public final class Namespace: @unchecked Sendable {
+    public let store: ArtifactStore
+    var catalog: Catalog { store.catalog }
+    let startNs = Int64(Date().timeIntervalSince1970 * 1e9)
+
+    public init(store: ArtifactStore) { self.store = store }
+
+    public static let projectEntries = ["history", "incoming", "latest", "runs"]
+
+    // MARK: lookup
+
+    /// The child `name` of `parent`, or nil when there is none.
+    public func lookup(_ parent: Node, _ name: String) throws -> Node? {
+        switch parent {
+        case .root:
+            switch name {
+            case "projects": return .projects
+            case "datasets": return .datasets
+            default: return nil
+            }
+        case .projects:
+            return try catalog.project(named: name).map { .project($0.id!) }
+        case .datasets:
+            return nil
+        case .project(let p):
+            switch name {
+            case "incoming": return .incoming(p)
+            case "runs": return .runs(p)
+            case "latest": return .latest(project: p, dir: "")
+            case "history": return .history(project: p, dir: "")
+            default: return nil
+            }
+        case .runs(let p):
+            return try catalog.run(projectId: p, name: name).map { .run($0.id!) }
+        case .run(let r):
+            switch name {
+            case "raw_source": return .runSource(run: r, dir: "")
+            case ".run.json": return .runJSON(r)
+            default: return nil
+            }
+        case .runSource(let r, let dir):
+            if let f = try catalog.runFile(runId: r, dir: dir, name: name) { return .file(f.id!) }
+            if try catalog.runHasDirectory(runId: r, parent: dir, name: name) { return .runSource(run: r, dir: join(dir, name)) }
+            return nil
+        case .latest(let p, let dir):
+            if let f = try catalog.latestFile(projectId: p, dir: dir, name: name) { return .file(f.id!) }
+            if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .latest(project: p, dir: join(dir, name)) }
+            return nil
+        case .history(let p, let dir):
+            if try catalog.latestFile(projectId: p, dir: dir, name: name) != nil { return .historyOfFile(project: p, path: join(dir, name)) }
+            if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .history(project: p, dir: join(dir, name)) }
+            return nil
+        case .historyOfFile(let p, let path):
+            return try catalog.historyVersion(projectId: p, path: path, runName: name).map { .file($0.id!) }
+        case .incoming, .file, .runJSON:
+            return nil
+        }
+    }
+
+    // MARK: listing
+
+    public func children(_ node: Node) throws -> [DirectoryEntry] {
+        switch node {
+        case .root:
+            return [entry("datasets", .datasets), entry("projects", .projects)].compactMap { $0 }
+        case .projects:
+            return try catalog.projects().map { DirectoryEntry(name: $0.name, node: .project($0.id!), attributes: projectAttributes($0)) }
+        case .datasets:
+            return []
+        case .project(let p):
+            guard let project = try catalog.project(id: p) else { return [] }
+            let base = projectAttributes(project)
+            return Self.projectEntries.compactMap { name in
+                guard name != "incoming" else { return nil }  // the adapter adds incoming/ from disk
+                return try? lookup(node, name).map { DirectoryEntry(name: name, node: $0, attributes: base) }
+            }
+        case .runs(let p):
+            return try catalog.runs(projectId: p).map { DirectoryEntry(name: $0.name, node: .run($0.id!), attributes: runAttributes($0)) }
+        case .run(let r):
+            guard let run = try catalog.run(id: r) else { return [] }
+            return [
+                DirectoryEntry(name: ".run.json", node: .runJSON(r), attributes: try attributes(.runJSON(r))),
+                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: ""), attributes: runAttributes(run)),
+            ]
+        case .runSource(let r, let dir):
+            guard let run = try catalog.run(id: r) else { return [] }
+            let dirAttrs = runAttributes(run)
+            var out = try catalog.runSubdirectories(runId: r, parent: dir).map {
+                DirectoryEntry(name: $0, node: .runSource(run: r, dir: join(dir, $0)), attributes: dirAttrs)
+            }
+            out += try catalog.runFiles(runId: r, dir: dir).map { DirectoryEntry(name: $0.name, node: .file($0.id!), attributes: fileAttributes($0)) }
+            return out.sorted { $0.name < $1.name }
+        case .latest(let p, let dir):
+            let dirAttrs = try attributes(node)
+            var out = try catalog.latestSubdirectories(projectId: p, parent: dir).map {
+                DirectoryEntry(name: $0, node: .latest(project: p, dir: join(dir, $0)), attributes: dirAttrs)
+            }
+            out += try catalog.latestFiles(projectId: p, dir: dir).map { DirectoryEntry(name: $0.name, node: .file($0.id!), attributes: fileAttributes($0)) }
+            return out.sorted { $0.name < $1.name }
+        case .history(let p, let dir):
+            let dirAttrs = try attributes(node)
+            var out = try catalog.latestSubdirectories(projectId: p, parent: dir).map {
+                DirectoryEntry(name: $0, node: .history(project: p, dir: join(dir, $0)), attributes: dirAttrs)
+            }
+            out += try catalog.latestFiles(projectId: p, dir: dir).map {
+                DirectoryEntry(name: $0.name, node: .historyOfFile(project: p, path: $0.path), attributes: dirAttrs)
+            }
+            return out.sorted { $0.name < $1.name }
+        case .historyOfFile(let p, let path):
+            return try catalog.history(projectId: p, path: path).map {
+                DirectoryEntry(name: $0.run, node: .file($0.file.id!), attributes: fileAttributes($0.file))
+            }
+        case .incoming, .file, .runJSON:
+            return []
+        }
+    }
+
+    private func entry(_ name: String, _ node: Node) -> DirectoryEntry? {
+        (try? attributes(node)).map { DirectoryEntry(name: name, node: node, attributes: $0) }
+    }
+
+    // MARK: attributes
+
+    public func attributes(_ node: Node) throws -> NodeAttributes {
+        switch node {
+        case .root, .projects, .datasets:
+            return dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: node != .root)
+        case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .historyOfFile(let p, _), .incoming(let p):
+            guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
+            return projectAttributes(project)
+        case .run(let r), .runSource(let r, _):
+            guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
+            return runAttributes(run)
+        case .runJSON(let r):
+            guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
+            let bytes = try runJSON(r)
+            return NodeAttributes(isDirectory: false, mode: 0o444, size: Int64(bytes.count),
+                                  uid: UInt32(run.uid), gid: 0, mtimeNs: Int64((run.completedAt ?? run.createdAt) * 1e9))
+        case .file(let f):
+            guard let file = try catalog.file(id: f) else { throw ArtifactError(.notFound, "no such file") }
+            return fileAttributes(file)
+        }
+    }
+
+    func dirAttributes(uid: UInt32, gid: UInt32, mtimeNs: Int64, writable: Bool) -> NodeAttributes {
+        NodeAttributes(isDirectory: true, mode: writable ? 0o755 : 0o555, size: 0, uid: uid, gid: gid, mtimeNs: mtimeNs, nlink: 2)
+    }
+
+    func projectAttributes(_ p: ProjectRecord) -> NodeAttributes {
+        dirAttributes(uid: UInt32(p.ownerUid), gid: 0, mtimeNs: Int64(p.createdAt * 1e9), writable: false)
+    }
+
+    func runAttributes(_ r: RunRecord) -> NodeAttributes {
+        dirAttributes(uid: UInt32(r.uid), gid: 0, mtimeNs: Int64(r.createdAt * 1e9), writable: false)
+    }
+
+    public func fileAttributes(_ f: FileRecord) -> NodeAttributes {
+        NodeAttributes(isDirectory: false, mode: UInt32(f.mode & 0o7777), size: f.size,
+                       uid: UInt32(f.uid), gid: UInt32(f.gid), mtimeNs: f.mtimeNs)
+    }
+
+    // MARK: content and metadata
+
+    public func content(_ node: Node) throws -> NodeContent {
+        switch node {
+        case .file(let f):
+            guard let file = try catalog.file(id: f) else { throw ArtifactError(.notFound, "no such file") }
+            return .blob(file.hash, size: file.size)
+        case .runJSON(let r):
+            return .bytes(try runJSON(r))
+        default:
+            throw ArtifactError(.invalidArgument, "not a file")
+        }
+    }
+
+    public func runJSON(_ runId: Int64) throws -> [UInt8] {
+        guard let report = try RunReport.load(catalog: catalog, runId: runId) else { throw ArtifactError(.notFound, "no such run") }
+        return Array(report.jsonData())
+    }
+
+    /// Extended attributes (`user.artifactfs.*`) of a node, in a stable order.
+    public func extendedAttributes(_ node: Node) throws -> [(String, String)] {
+        switch node {
+        case .file(let f):
+            guard let file = try catalog.file(id: f), let project = try catalog.project(id: file.projectId),
+                  let run = try catalog.runName(id: file.runId) else { return [] }
+            var out: [(String, String)] = [
+                ("user.artifactfs.sha256", file.blob),
+                ("user.artifactfs.project", project.name),
+                ("user.artifactfs.run", run),
+                ("user.artifactfs.path", file.path),
+                ("user.artifactfs.status", file.status.rawValue),
+                ("user.artifactfs.superseded", file.supersededBy == nil ? "false" : "true"),
+            ]
+            if let by = try catalog.supersedingRunName(of: file) { out.append(("user.artifactfs.superseded_by", by)) }
+            return out
+        case .run(let r):
+            guard let run = try catalog.run(id: r) else { return [] }
+            return [("user.artifactfs.run", run.name), ("user.artifactfs.status", run.status.rawValue)]
+        case .root:
+            return [("user.artifactfs.store", store.root)]
+        default:
+            return []
+        }
+    }
+
+    func join(_ dir: String, _ name: String) -> String { dir.isEmpty ? name : "\(dir)/\(name)" }
+}

@@ -1,0 +1,68 @@
+/// A place in the virtual tree. Equal nodes are the same file to the kernel (same inode).
+public enum Node: Hashable, Sendable {
+    case root
+    case projects
+    case datasets
+    case project(Int64)
+    /// The writable staging folder of a project; the FUSE adapter serves it from disk.
+    case incoming(Int64)
+    case runs(Int64)
+    case run(Int64)
+    /// A folder under runs/<run>/raw_source; "" is raw_source itself.
+    case runSource(run: Int64, dir: String)
+    case runJSON(Int64)
+    case latest(project: Int64, dir: String)
+    /// history/<dir>/: folders and one folder per file path.
+    case history(project: Int64, dir: String)
+    /// history/<path>/: one entry per version of that path, named by run id.
+    case historyOfFile(project: Int64, path: String)
+    /// One registered file version, wherever it is shown.
+    case file(Int64)
+
+    public var isDirectory: Bool {
+        switch self {
+        case .file, .runJSON: return false
+        default: return true
+        }
+    }
+
+    /// Content and listing never change once seen (kernel may cache them for long).
+    public var isImmutable: Bool {
+        switch self {
+        case .file, .runSource: return true
+        default: return false
+        }
+    }
+
+    /// Where a write (create, mkdir, rename...) may happen. Everything else answers EROFS.
+    public var acceptsNewProjects: Bool { self == .projects }
+}
+
+/// What `stat` shows for a node.
+public struct NodeAttributes: Sendable, Equatable {
+    public var isDirectory: Bool
+    public var mode: UInt32
+    public var size: Int64
+    public var uid: UInt32
+    public var gid: UInt32
+    public var mtimeNs: Int64
+    public var nlink: UInt32
+
+    public init(isDirectory: Bool, mode: UInt32, size: Int64, uid: UInt32, gid: UInt32, mtimeNs: Int64, nlink: UInt32 = 1) {
+        self.isDirectory = isDirectory; self.mode = mode; self.size = size
+        self.uid = uid; self.gid = gid; self.mtimeNs = mtimeNs; self.nlink = nlink
+    }
+}
+
+/// One entry of a folder listing.
+public struct DirectoryEntry: Sendable {
+    public var name: String
+    public var node: Node
+    public var attributes: NodeAttributes
+}
+
+/// Where a file's bytes come from.
+public enum NodeContent: Sendable {
+    case blob(BlobHash, size: Int64)
+    case bytes([UInt8])
+}

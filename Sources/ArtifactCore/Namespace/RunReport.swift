@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+
+/// The metadata of one run as `.run.json` and `artifactfs status --json` show it (SPEC §2).
+public struct RunReport: Codable, Sendable {
+    public struct FileCounts: Codable, Sendable {
+        public var new: Int64
+        public var superseded: Int64
+        public var duplicate: Int64
+        public var total: Int64
+    }
+
+    public var id: String
+    public var project: String
+    public var action: String
+    public var status: String
+    public var createdAt: String
+    public var completedAt: String?
+    public var files: FileCounts
+    public var bytes: Int64
+    public var uid: Int64
+    /// Per-stage status; empty until the project has a pipeline.
+    public var stages: [String: String]
+    public var errors: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case id, project, action, status, files, bytes, uid, stages, errors
+        case createdAt = "created_at", completedAt = "completed_at"
+    }
+
+    public init(run: RunRecord, project: ProjectRecord) {
+        id = run.name
+        self.project = project.name
+        action = run.action
+        status = run.status.rawValue
+        createdAt = Self.iso(run.createdAt)
+        completedAt = run.completedAt.map(Self.iso)
+        files = FileCounts(new: run.filesNew, superseded: run.filesSuperseded, duplicate: run.filesDuplicate,
+                           total: run.filesNew + run.filesSuperseded + run.filesDuplicate)
+        bytes = run.bytes
+        uid = run.uid
+        stages = [:]
+        errors = run.error.map { [$0] } ?? []
+    }
+
+    public static func load(catalog: Catalog, runId: Int64) throws -> RunReport? {
+        guard let run = try catalog.run(id: runId), let project = try catalog.project(id: run.projectId) else { return nil }
+        return RunReport(run: run, project: project)
+    }
+
+    static func iso(_ seconds: Double) -> String {
+        var t = time_t(seconds.rounded(.down))
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        let ms = Int((seconds - seconds.rounded(.down)) * 1000)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), ms)
+    }
+
+    public func jsonData() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = (try? encoder.encode(self)) ?? Data()
+        data.append(0x0A)
+        return data
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One store on disk: `catalog.sqlite`, `objects/`, `staging/` and `tmp/` under one folder.
+public final class ArtifactStore: @unchecked Sendable {
+    public let root: String
+    public let catalog: Catalog
+    public let blobs: BlobStore
+    public let staging: StagingArea
+    private var lockFD: Int32 = -1
+
+    /// `$ARTIFACTFS_STORE`, else `$XDG_DATA_HOME/artifactfs`, else `~/.local/share/artifactfs`.
+    public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let s = environment["ARTIFACTFS_STORE"], !s.isEmpty { return s }
+        if let x = environment["XDG_DATA_HOME"], !x.isEmpty { return "\(x)/artifactfs" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return "\(home)/.local/share/artifactfs"
+    }
+
+    /// Opens (and with `create`, makes) the store at `root`.
+    public init(root: String, create: Bool = true, readOnly: Bool = false) throws {
+        let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        self.root = absolute
+        let catalogPath = "\(absolute)/catalog.sqlite"
+        if !Syscalls.exists(catalogPath) {
+            guard create, !readOnly else {
+                throw ArtifactError(.notFound, "no artifactfs store here (no catalog.sqlite)", path: absolute)
+            }
+            do { try Syscalls.mkdirs(absolute) } catch let e as Errno {
+                throw ArtifactError.system(e, "cannot create store", path: absolute)
+            }
+        }
+        catalog = try Catalog(path: catalogPath, readOnly: readOnly)
+        blobs = try BlobStore(root: "\(absolute)/objects", tmpDir: "\(absolute)/tmp")
+        staging = try StagingArea(root: "\(absolute)/staging")
+    }
+
+    deinit { if lockFD >= 0 { close(lockFD) } }
+
+    /// Takes the store's exclusive lock for a mount; fails with `.busy` if another daemon has it.
+    public func lockForMount() throws {
+        let path = "\(root)/lock"
+        let fd: Int32
+        do { fd = try Syscalls.open(path, flags: O_RDWR | O_CREAT, mode: 0o600) } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot open lock file", path: path)
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw ArtifactError(.busy, "the store is already mounted by another artifactfs process", path: root)
+        }
+        lockFD = fd
+    }
+
+    /// Creates a project and its incoming/ folder.
+    public func createProject(name: String, uid: Int64) throws -> ProjectRecord {
+        let project = try catalog.createProject(name: name, uid: uid)
+        try staging.ensureIncoming(projectId: project.id!)
+        return project
+    }
+}

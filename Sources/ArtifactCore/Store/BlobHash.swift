@@ -1,0 +1,53 @@
+import Crypto
+
+/// The SHA-256 of a blob's content as 64 lowercase hex characters: the blob's name.
+public struct BlobHash: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let hex: String
+
+    public init?(hex: String) {
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            return nil
+        }
+        self.hex = hex
+    }
+
+    public init(digest: SHA256.Digest) {
+        let table: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(table[Int(byte >> 4)])
+            out.append(table[Int(byte & 0xF)])
+        }
+        self.hex = String(decoding: out, as: UTF8.self)
+    }
+
+    /// The hash of no bytes at all.
+    public static let empty = BlobHash(digest: SHA256.hash(data: [UInt8]()))
+
+    public var description: String { hex }
+    public static func < (a: BlobHash, b: BlobHash) -> Bool { a.hex < b.hex }
+}
+
+/// Computes a SHA-256 incrementally from writes that arrive in order; the first write out of
+/// order spoils it, and then the seal hashes the file again from disk.
+public struct StreamingHasher: @unchecked Sendable {
+    private var hasher = SHA256()
+    public private(set) var length: Int64 = 0
+    public private(set) var spoiled = false
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
+        guard !spoiled else { return }
+        guard offset == length else { spoiled = true; return }
+        hasher.update(bufferPointer: bytes)
+        length += Int64(bytes.count)
+    }
+
+    public mutating func spoil() { spoiled = true }
+
+    public func finalize() -> BlobHash? {
+        spoiled ? nil : BlobHash(digest: hasher.finalize())
+    }
+}

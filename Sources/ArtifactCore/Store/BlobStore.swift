@@ -1,0 +1,169 @@
+import Crypto
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Content-addressed, SHA-256 named files in fan-out folders: `objects/ab/cdef...`.
+///
+/// A blob reaches its final name only whole and durable: new content is written to a temp
+/// file, fsynced and renamed (or, for a staged file that is already complete, fsynced and
+/// hard-linked), and the folder is fsynced, all before any catalog row refers to it.
+/// Reference counts live in the catalog, not here.
+public final class BlobStore: @unchecked Sendable {
+    public let root: String
+    let tmpDir: String
+
+    public init(root: String, tmpDir: String) throws {
+        self.root = root
+        self.tmpDir = tmpDir
+        do {
+            try Syscalls.mkdirs(root)
+            try Syscalls.mkdirs(tmpDir)
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot create the blob store", path: root)
+        }
+    }
+
+    public func path(of hash: BlobHash) -> String {
+        let hex = hash.hex
+        let cut = hex.index(hex.startIndex, offsetBy: 2)
+        return "\(root)/\(hex[..<cut])/\(hex[cut...])"
+    }
+
+    func fanoutDir(of hash: BlobHash) -> String { pathParent(path(of: hash)) }
+
+    public func contains(_ hash: BlobHash) -> Bool { Syscalls.exists(path(of: hash)) }
+
+    /// Gives a complete, already fsynced file the blob name `hash` by hard link, so the staged
+    /// name keeps the data until the catalog has committed. Returns false when the store
+    /// already held that content. The caller fsyncs `touchedDirectories` before committing.
+    public func adopt(stagedFile staged: String, as hash: BlobHash, size: Int64,
+                      touchedDirectories: inout Set<String>) throws -> Bool {
+        let target = path(of: hash)
+        let dir = pathParent(target)
+        do {
+            if try Syscalls.mkdirs(dir) { touchedDirectories.insert(root) }
+            do {
+                try Syscalls.link(staged, target)
+            } catch Errno.fileExists {
+                // Same name means same content, unless the stored copy was damaged; a size
+                // mismatch is cheap to see, and then the good staged copy replaces it.
+                let existing = try Syscalls.lstat(target)
+                if Int64(existing.st_size) == size { return false }
+                let tmp = "\(tmpDir)/replace-\(hash.hex)-\(getpid())"
+                try? Syscalls.unlink(tmp)
+                try Syscalls.link(staged, tmp)
+                try Syscalls.rename(tmp, target)
+            }
+            touchedDirectories.insert(dir)
+            return true
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot store blob \(hash.hex.prefix(12))", path: staged)
+        }
+    }
+
+    /// Stores `bytes` as a blob (temp file, fsync, rename, folder fsync) and returns its hash.
+    @discardableResult
+    public func put(_ bytes: [UInt8]) throws -> BlobHash {
+        let hash = BlobHash(digest: SHA256.hash(data: bytes))
+        if contains(hash) { return hash }
+        let tmp = "\(tmpDir)/put-\(hash.hex)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        do {
+            let fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            do {
+                try bytes.withUnsafeBytes { raw in
+                    var done = 0
+                    while done < raw.count {
+                        let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            throw Errno(rawValue: errno)
+                        }
+                        done += n
+                    }
+                }
+                try Syscalls.fsync(fd)
+                close(fd)
+            } catch {
+                close(fd)
+                try? Syscalls.unlink(tmp)
+                throw error
+            }
+            var touched = Set<String>()
+            let dir = fanoutDir(of: hash)
+            if try Syscalls.mkdirs(dir) { touched.insert(root) }
+            try Syscalls.rename(tmp, path(of: hash))
+            touched.insert(dir)
+            try syncDirectories(touched)
+        } catch let e as Errno {
+            try? Syscalls.unlink(tmp)
+            throw ArtifactError.system(e, "cannot write blob", path: tmp)
+        }
+        return hash
+    }
+
+    public func syncDirectories(_ dirs: Set<String>) throws {
+        do {
+            for dir in dirs.sorted(by: >) { try Syscalls.fsyncPath(dir) }
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot sync blob folder", path: root)
+        }
+    }
+
+    /// Reads a file and returns its SHA-256 and size.
+    public static func hash(fileAt path: String) throws -> (BlobHash, Int64) {
+        let fd: Int32
+        do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot open for hashing", path: path)
+        }
+        defer { close(fd) }
+        return try hash(fd: fd, path: path)
+    }
+
+    static func hash(fd: Int32, path: String) throws -> (BlobHash, Int64) {
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        var hasher = SHA256()
+        var total: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        while true {
+            let n: Int
+            do { n = try Syscalls.pread(fd, into: buffer, offset: total) } catch let e as Errno {
+                throw ArtifactError.system(e, "cannot read for hashing", path: path)
+            }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            total += Int64(n)
+            if n < buffer.count { break }
+        }
+        return (BlobHash(digest: hasher.finalize()), total)
+    }
+
+    /// What `verify` found for one blob.
+    public enum Health: Equatable, Sendable {
+        case ok
+        case missing
+        case wrongSize(actual: Int64)
+        case wrongHash(actual: BlobHash)
+    }
+
+    public func check(_ hash: BlobHash, expectedSize: Int64) -> Health {
+        let p = path(of: hash)
+        guard let st = try? Syscalls.lstat(p) else { return .missing }
+        if Int64(st.st_size) != expectedSize { return .wrongSize(actual: Int64(st.st_size)) }
+        guard let (actual, _) = try? BlobStore.hash(fileAt: p) else { return .missing }
+        return actual == hash ? .ok : .wrongHash(actual: actual)
+    }
+
+    /// Every blob name on disk (for orphan checks).
+    public func allHashes() throws -> [BlobHash] {
+        var out: [BlobHash] = []
+        for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.utf8.count == 2 {
+            for (rest, _) in (try? Syscalls.listDirectory("\(root)/\(fan)")) ?? [] {
+                if let h = BlobHash(hex: fan + rest) { out.append(h) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,139 @@
+import CSystemShims
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin wrappers for the system calls swift-system lacks, in its style: they throw `Errno`
+/// and retry on EINTR.
+public enum Syscalls {
+    @inline(__always)
+    public static func retrying(_ body: () -> Int32) throws -> Int32 {
+        while true {
+            let rc = body()
+            if rc >= 0 { return rc }
+            let err = afs_errno()
+            if err == EINTR { continue }
+            throw Errno(rawValue: err)
+        }
+    }
+
+    public static func fsync(_ fd: Int32) throws {
+        _ = try retrying { Glibc.fsync(fd) }
+    }
+
+    /// Flushes the whole filesystem that holds `fd`: one call instead of one fsync per file.
+    public static func syncfs(_ fd: Int32) throws {
+        _ = try retrying { afs_syncfs(fd) }
+    }
+
+    /// Opens `path` and fsyncs it, which makes a directory's entries durable.
+    public static func fsyncPath(_ path: String, directory: Bool = true) throws {
+        let fd = try open(path, flags: O_RDONLY | (directory ? O_DIRECTORY : 0))
+        defer { Glibc.close(fd) }
+        try fsync(fd)
+    }
+
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0) throws -> Int32 {
+        try retrying { afs_open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    public static func openat(_ dirfd: Int32, _ path: String, flags: Int32, mode: mode_t = 0) throws -> Int32 {
+        try retrying { afs_openat(dirfd, path, flags | O_CLOEXEC, mode) }
+    }
+
+    public static func link(_ from: String, _ to: String) throws {
+        _ = try retrying { Glibc.link(from, to) }
+    }
+
+    public static func rename(_ from: String, _ to: String) throws {
+        _ = try retrying { Glibc.rename(from, to) }
+    }
+
+    public static func renameat2(_ olddirfd: Int32, _ old: String, _ newdirfd: Int32, _ new: String, flags: UInt32) throws {
+        _ = try retrying { afs_renameat2(olddirfd, old, newdirfd, new, flags) }
+    }
+
+    public static func unlink(_ path: String) throws {
+        _ = try retrying { Glibc.unlink(path) }
+    }
+
+    public static func rmdir(_ path: String) throws {
+        _ = try retrying { Glibc.rmdir(path) }
+    }
+
+    public static func mkdir(_ path: String, mode: mode_t = 0o700) throws {
+        _ = try retrying { Glibc.mkdir(path, mode) }
+    }
+
+    /// mkdir -p; returns whether anything was created.
+    @discardableResult
+    public static func mkdirs(_ path: String, mode: mode_t = 0o700) throws -> Bool {
+        if exists(path) { return false }
+        let parent = pathParent(path)
+        if !parent.isEmpty && parent != path { try mkdirs(parent, mode: mode) }
+        do { try mkdir(path, mode: mode) } catch Errno.fileExists { return false }
+        return true
+    }
+
+    public static func lstat(_ path: String) throws -> stat {
+        var st = stat()
+        _ = try retrying { Glibc.lstat(path, &st) }
+        return st
+    }
+
+    public static func fstat(_ fd: Int32) throws -> stat {
+        var st = stat()
+        _ = try retrying { Glibc.fstat(fd, &st) }
+        return st
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return Glibc.lstat(path, &st) == 0
+    }
+
+    /// Reads exactly `count` bytes at `offset` unless the file ends first.
+    public static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: Int64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                let err = afs_errno()
+                if err == EINTR { continue }
+                throw Errno(rawValue: err)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Names in a directory, without "." and "..".
+    public static func listDirectory(_ path: String) throws -> [(name: String, type: UInt8)] {
+        guard let dir = opendir(path) else { throw Errno(rawValue: afs_errno()) }
+        defer { closedir(dir) }
+        var out: [(String, UInt8)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            out.append((name, entry.pointee.d_type))
+        }
+        return out
+    }
+}
+
+/// The folder part of a slash-separated path ("" for a bare name).
+public func pathParent(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "" }
+    if slash == path.startIndex { return "/" }
+    return String(path[..<slash])
+}
+
+/// The last component of a slash-separated path.
+public func pathName(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return path }
+    return String(path[path.index(after: slash)...])
+}

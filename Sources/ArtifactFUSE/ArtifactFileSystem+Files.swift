@@ -1,0 +1,172 @@
+import ArtifactCore
+import CFuse3
+import CSystemShims
+import Foundation
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ArtifactFileSystem {
+    // MARK: files
+
+    func openStaged(_ s: StagedObject, flags: Int32, writable: Bool) throws -> Int32 {
+        guard !s.isDirectory else { throw Errno.isDirectory }
+        if !writable { return try Syscalls.open(s.procPath, flags: flags) }
+        let state = seals.state(s.projectId)
+        state.lock.lock()
+        defer { state.noteChange(); state.lock.unlock() }
+        let fd = try Syscalls.open(s.procPath, flags: flags)
+        let size = (try? Syscalls.fstat(fd).st_size) ?? 1
+        seals.hashes.forget(ino: s.realIno)
+        beginWriting(s, truncated: size == 0, state: state)
+        return fd
+    }
+
+    /// Call with the project's incoming lock held.
+    func beginWriting(_ s: StagedObject, truncated: Bool, state: IncomingState) {
+        state.openWriters += 1
+        s.hashLock.withLock {
+            if s.writers == 0 {
+                s.hasher = StreamingHasher()
+                if !truncated { s.hasher.spoil() }
+            }
+            s.writers += 1
+        }
+    }
+
+    /// The last writer to close leaves its streaming hash for the seal, if it is whole.
+    func endWriting(_ s: StagedObject, fd: Int32) {
+        let state = seals.state(s.projectId)
+        state.lock.withLock {
+            state.openWriters -= 1
+            state.noteChange()
+            s.hashLock.withLock {
+                s.writers -= 1
+                guard s.writers == 0, let hash = s.hasher.finalize(),
+                      let st = try? Syscalls.fstat(fd), Int64(st.st_size) == s.hasher.length else { return }
+                seals.hashes.store(ino: s.realIno, hash: hash, size: Int64(st.st_size))
+            }
+        }
+    }
+
+    /// A blob's descriptor. A missing blob, or one whose size is not the catalogued size, is
+    /// never served: EIO.
+    func openBlob(_ hash: BlobHash, size: Int64) throws -> Int32 {
+        let path = store.blobs.path(of: hash)
+        let fd: Int32
+        do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch {
+            logger.error("blob \(hash.hex) is missing")
+            throw ArtifactError(.corrupt, "blob missing", path: path)
+        }
+        if let st = try? Syscalls.fstat(fd), Int64(st.st_size) == size { return fd }
+        close(fd)
+        logger.error("blob \(hash.hex) has the wrong size")
+        throw ArtifactError(.corrupt, "blob damaged", path: path)
+    }
+
+    func extendedAttributes(_ inode: Inode) throws -> [(String, String)] {
+        switch inode.kind {
+        case .virtual(let node):
+            var out = try namespace.extendedAttributes(node)
+            if node == .root { out.append(("user.artifactfs.pid", String(getpid()))) }
+            return out
+        case .staged(let s):
+            guard let project = try store.catalog.project(id: s.projectId) else { return [] }
+            var out = [("user.artifactfs.project", project.name)]
+            if s.isDirectory, let last = try store.catalog.runs(projectId: s.projectId).last {
+                out.append(("user.artifactfs.last_run", last.name))
+            }
+            return out
+        }
+    }
+
+    // MARK: folders
+
+    func openDirectory(_ inode: Inode) throws -> DirectoryHandle {
+        switch inode.kind {
+        case .virtual(let node):
+            guard node.isDirectory else { throw Errno.notDirectory }
+            var entries = try namespace.children(node).map {
+                DirectoryHandle.Entry(name: $0.name, virtualNode: $0.node, attributes: $0.attributes, isDirectory: $0.attributes.isDirectory)
+            }
+            if case .project = node {
+                entries.append(DirectoryHandle.Entry(name: "incoming", virtualNode: nil, attributes: nil, isDirectory: true))
+                entries.sort { $0.name < $1.name }
+            }
+            return DirectoryHandle(entries: entries)
+        case .staged(let s):
+            let fd = try Syscalls.open(s.procPath, flags: O_RDONLY | O_DIRECTORY)
+            defer { close(fd) }
+            let entries = try Syscalls.listDirectory("/proc/self/fd/\(fd)").map {
+                DirectoryHandle.Entry(name: $0.name, virtualNode: nil, attributes: nil, isDirectory: $0.type == DT_DIR)
+            }
+            return DirectoryHandle(entries: entries.sorted { $0.name < $1.name })
+        }
+    }
+
+    func readDirectory(req: fuse_req_t, ino: UInt64, size: Int, offset: off_t, fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool) {
+        guard let fi, let dir = Handle.from(fi.pointee.fh) as? DirectoryHandle, let inode = inodes.get(ino) else {
+            fuse_reply_err(req, EBADF); return
+        }
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+        defer { buffer.deallocate() }
+        var used = 0
+        // Offsets 1 and 2 are "." and ".."; entry i is at offset i + 3.
+        var index = Int(offset)
+        let total = dir.entries.count + 2
+        while index < total {
+            let next = off_t(index + 1)
+            let added: Int
+            if index < 2 {
+                var st = Glibc.stat()
+                st.st_ino = index == 0 ? UInt(ino) : 1
+                st.st_mode = S_IFDIR
+                if plus {
+                    var e = fuse_entry_param()
+                    e.attr = st
+                    added = fuse_add_direntry_plus(req, buffer + used, size - used, index == 0 ? "." : "..", &e, next)
+                } else {
+                    added = fuse_add_direntry(req, buffer + used, size - used, index == 0 ? "." : "..", &st, next)
+                }
+            } else {
+                let entry = dir.entries[index - 2]
+                if plus {
+                    guard var e = try? childEntry(parent: inode, entry: entry) else { index += 1; continue }
+                    added = fuse_add_direntry_plus(req, buffer + used, size - used, entry.name, &e, next)
+                    if added > size - used { inodes.forget(e.ino, 1) }
+                } else {
+                    var st = Glibc.stat()
+                    st.st_ino = UInt(index + 100)
+                    st.st_mode = entry.isDirectory ? S_IFDIR : S_IFREG
+                    added = fuse_add_direntry(req, buffer + used, size - used, entry.name, &st, next)
+                }
+            }
+            if added > size - used { break }
+            used += added
+            index += 1
+        }
+        fuse_reply_buf(req, buffer, used)
+    }
+
+    /// The entry for one listed child (readdirplus): one more lookup on its inode.
+    private func childEntry(parent: Inode, entry: DirectoryHandle.Entry) throws -> fuse_entry_param {
+        switch parent.kind {
+        case .staged(let s):
+            return try stagedEntry(parent: s, name: entry.name)
+        case .virtual(let node):
+            if let child = entry.virtualNode {
+                let inode = inodes.lookupVirtual(child)
+                var e = fuse_entry_param()
+                e.ino = inode.ino
+                e.attr = stat(of: entry.attributes!, ino: inode.ino)
+                e.attr_timeout = child.isImmutable ? immutableTimeout : mutableTimeout
+                if case .runJSON = child { e.attr_timeout = 0 }
+                if case .latest = node, case .file = child { e.entry_timeout = 0 } else { e.entry_timeout = immutableTimeout }
+                return e
+            }
+            guard case .project(let p) = node else { throw Errno.noSuchFileOrDirectory }
+            return try incomingRootEntry(projectId: p)
+        }
+    }
+}

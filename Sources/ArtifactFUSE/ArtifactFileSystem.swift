@@ -1,0 +1,147 @@
+import ArtifactCore
+import CFuse3
+import CSystemShims
+import Foundation
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The FUSE adapter's state: the namespace and seal coordinator it serves, its inode table,
+/// and the settings of this mount. Callbacks reach it through the session's user data.
+public final class ArtifactFileSystem: @unchecked Sendable {
+    public let store: ArtifactStore
+    public let namespace: Namespace
+    public let seals: SealCoordinator
+    let inodes = InodeTable()
+    let logger: Logger
+
+    /// Content that cannot change is cached by the kernel for this long.
+    let immutableTimeout: Double = 3600
+    let mutableTimeout: Double = 1
+    static let blockSize: Int = 1 << 20
+
+    public init(store: ArtifactStore, seals: SealCoordinator, logger: Logger) {
+        self.store = store
+        self.namespace = Namespace(store: store)
+        self.seals = seals
+        self.logger = logger
+    }
+
+    // MARK: attributes
+
+    func stat(of attrs: NodeAttributes, ino: UInt64) -> stat {
+        var st = Glibc.stat()
+        st.st_ino = UInt(ino)
+        st.st_mode = (attrs.isDirectory ? S_IFDIR : S_IFREG) | mode_t(attrs.mode)
+        st.st_nlink = UInt(attrs.nlink)
+        st.st_size = Int(attrs.size)
+        st.st_uid = attrs.uid
+        st.st_gid = attrs.gid
+        st.st_blksize = Self.blockSize
+        st.st_blocks = Int((attrs.size + 511) / 512)
+        let ts = timespec(tv_sec: Int(attrs.mtimeNs / 1_000_000_000), tv_nsec: Int(attrs.mtimeNs % 1_000_000_000))
+        st.st_mtim = ts
+        st.st_ctim = ts
+        st.st_atim = ts
+        return st
+    }
+
+    func stagedStat(_ s: StagedObject, ino: UInt64) throws -> stat {
+        var st = try Syscalls.fstat(s.fd)
+        st.st_ino = UInt(ino)
+        st.st_blksize = Self.blockSize
+        return st
+    }
+
+    func attributes(of inode: Inode) throws -> (stat, Double) {
+        switch inode.kind {
+        case .staged(let s):
+            return (try stagedStat(s, ino: inode.ino), mutableTimeout)
+        case .virtual(let node):
+            if case .incoming(let p) = node {
+                _ = p
+            }
+            let attrs = try namespace.attributes(node)
+            let timeout: Double
+            switch node {
+            case .file: timeout = immutableTimeout
+            case .runJSON: timeout = 0
+            default: timeout = mutableTimeout
+            }
+            return (stat(of: attrs, ino: inode.ino), timeout)
+        }
+    }
+
+    // MARK: entries
+
+    /// Makes the entry reply for a virtual node (one more lookup on its inode).
+    func entry(for node: Node, parent: Node?) throws -> fuse_entry_param {
+        if case .incoming(let p) = node { return try incomingRootEntry(projectId: p) }
+        let attrs = try namespace.attributes(node)
+        let inode = inodes.lookupVirtual(node)
+        var e = fuse_entry_param()
+        e.ino = inode.ino
+        e.attr = stat(of: attrs, ino: inode.ino)
+        e.attr_timeout = node.isImmutable ? immutableTimeout : (node == .runJSON(0) ? 0 : mutableTimeout)
+        if case .runJSON = node { e.attr_timeout = 0 }
+        // latest/<file> points at a new version after every seal; every other name keeps its node.
+        if case .latest = parent, case .file = node { e.entry_timeout = 0 } else { e.entry_timeout = immutableTimeout }
+        if case .projects = parent { e.entry_timeout = mutableTimeout }
+        return e
+    }
+
+    func incomingRootEntry(projectId: Int64) throws -> fuse_entry_param {
+        let path = try store.staging.ensureIncoming(projectId: projectId)
+        let st = try Syscalls.lstat(path)
+        let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), node: .incoming(projectId)) {
+            let fd = try Syscalls.open(path, flags: O_PATH | O_DIRECTORY)
+            return StagedObject(fd: fd, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino), projectId: projectId, isDirectory: true)
+        }
+        var e = fuse_entry_param()
+        e.ino = inode.ino
+        e.attr = try stagedStat(inode.staged!, ino: inode.ino)
+        e.attr_timeout = mutableTimeout
+        e.entry_timeout = immutableTimeout
+        return e
+    }
+
+    /// Looks up `name` in a staged folder; the inode gains one lookup.
+    func stagedEntry(parent: StagedObject, name: String) throws -> fuse_entry_param {
+        var st = Glibc.stat()
+        if fstatat(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 { throw Errno(rawValue: afs_errno()) }
+        let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+        let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), node: nil) {
+            let fd = try Syscalls.openat(parent.fd, name, flags: O_PATH | O_NOFOLLOW)
+            return StagedObject(fd: fd, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                                projectId: parent.projectId, isDirectory: isDir)
+        }
+        var e = fuse_entry_param()
+        e.ino = inode.ino
+        e.attr = st
+        e.attr.st_ino = UInt(inode.ino)
+        e.attr.st_blksize = Self.blockSize
+        e.attr_timeout = mutableTimeout
+        e.entry_timeout = 0  // a seal removes staged names behind the kernel's back
+        return e
+    }
+
+    // MARK: incoming/ changes
+
+    /// Runs a change to a project's incoming/ under its lock and records it for the quiet period.
+    func changingIncoming<T>(_ projectId: Int64, _ body: () throws -> T) rethrows -> T {
+        let state = seals.state(projectId)
+        state.lock.lock()
+        defer {
+            state.noteChange()
+            state.lock.unlock()
+        }
+        return try body()
+    }
+
+    func caller(_ req: fuse_req_t) -> (uid: uid_t, gid: gid_t) {
+        guard let ctx = fuse_req_ctx(req) else { return (0, 0) }
+        return (ctx.pointee.uid, ctx.pointee.gid)
+    }
+}

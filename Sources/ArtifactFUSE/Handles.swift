@@ -1,0 +1,48 @@
+import ArtifactCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an open file or folder holds between open and release; its address is `fi->fh`.
+class Handle {
+    func toFH() -> UInt64 { UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque())) }
+    static func from(_ fh: UInt64) -> Handle? {
+        guard fh != 0, let raw = UnsafeRawPointer(bitPattern: UInt(fh)) else { return nil }
+        return Unmanaged<Handle>.fromOpaque(raw).takeUnretainedValue()
+    }
+    static func release(_ fh: UInt64) -> Handle? {
+        guard fh != 0, let raw = UnsafeRawPointer(bitPattern: UInt(fh)) else { return nil }
+        return Unmanaged<Handle>.fromOpaque(raw).takeRetainedValue()
+    }
+}
+
+/// A real descriptor: a blob (read-only) or a staged file (read and maybe write).
+final class FileHandle: Handle {
+    let fd: Int32
+    let staged: StagedObject?
+    let writable: Bool
+
+    init(fd: Int32, staged: StagedObject?, writable: Bool) {
+        self.fd = fd; self.staged = staged; self.writable = writable
+    }
+
+    deinit { close(fd) }
+}
+
+/// Generated content (e.g. `.run.json`), fixed at open.
+final class BytesHandle: Handle {
+    let bytes: [UInt8]
+    init(bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// A folder listing taken at opendir, so offsets stay stable while it is read.
+final class DirectoryHandle: Handle {
+    struct Entry {
+        let name: String
+        let virtualNode: Node?
+        let attributes: NodeAttributes?
+        let isDirectory: Bool
+    }
+    let entries: [Entry]
+    init(entries: [Entry]) { self.entries = entries }
+}

@@ -1,0 +1,126 @@
+import ArtifactCore
+import CFuse3
+import CSystemShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A staged file or folder under some incoming/, held open by an O_PATH descriptor so that
+/// renames and seals never leave the adapter with a stale path (as passthrough_hp does).
+final class StagedObject: @unchecked Sendable {
+    let fd: Int32
+    let dev: UInt64
+    let realIno: UInt64
+    let projectId: Int64
+    let isDirectory: Bool
+    /// SHA-256 of the bytes written so far, in order; spoiled by anything else.
+    let hashLock = Mutex()
+    var hasher = StreamingHasher()
+    var writers = 0
+
+    init(fd: Int32, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
+        self.fd = fd; self.dev = dev; self.realIno = realIno; self.projectId = projectId; self.isDirectory = isDirectory
+    }
+
+    deinit { close(fd) }
+
+    var procPath: String { "/proc/self/fd/\(fd)" }
+}
+
+/// One inode the kernel knows, with its lookup count.
+final class Inode: @unchecked Sendable {
+    enum Kind {
+        case virtual(Node)
+        case staged(StagedObject)
+    }
+
+    let ino: UInt64
+    let kind: Kind
+    var lookups: UInt64 = 0
+
+    init(ino: UInt64, kind: Kind) { self.ino = ino; self.kind = kind }
+
+    var node: Node? { if case .virtual(let n) = kind { return n } else { return nil } }
+    var staged: StagedObject? { if case .staged(let s) = kind { return s } else { return nil } }
+}
+
+/// Every inode the kernel holds, by number, by virtual node and by the staged file's
+/// (device, inode). Numbers are handed out in order and dropped at `forget`.
+final class InodeTable: @unchecked Sendable {
+    private let lock = Mutex()
+    private var byIno: [UInt64: Inode] = [:]
+    private var byNode: [Node: UInt64] = [:]
+    private var byReal: [RealKey: UInt64] = [:]
+    private var next: UInt64 = 2
+
+    struct RealKey: Hashable { let dev: UInt64; let ino: UInt64 }
+
+    init() {
+        let root = Inode(ino: 1, kind: .virtual(.root))
+        root.lookups = 1
+        byIno[1] = root
+        byNode[.root] = 1
+    }
+
+    func get(_ ino: UInt64) -> Inode? { lock.withLock { byIno[ino] } }
+
+    /// The inode for a virtual node, created if needed, with one more lookup.
+    func lookupVirtual(_ node: Node) -> Inode {
+        lock.withLock {
+            if let ino = byNode[node], let inode = byIno[ino] {
+                inode.lookups += 1
+                return inode
+            }
+            let inode = Inode(ino: next, kind: .virtual(node))
+            next += 1
+            inode.lookups = 1
+            byIno[inode.ino] = inode
+            byNode[node] = inode.ino
+            return inode
+        }
+    }
+
+    /// The inode for a staged object found by `st`; `open` makes its O_PATH descriptor only
+    /// when the table does not know it yet.
+    func lookupStaged(dev: UInt64, ino realIno: UInt64, node: Node?, open: () throws -> StagedObject) throws -> Inode {
+        let key = RealKey(dev: dev, ino: realIno)
+        if let existing: Inode = lock.withLock({
+            guard let ino = byReal[key], let inode = byIno[ino] else { return nil }
+            inode.lookups += 1
+            return inode
+        }) {
+            return existing
+        }
+        let object = try open()
+        return lock.withLock {
+            if let ino = byReal[key], let inode = byIno[ino] {  // another thread won the race
+                inode.lookups += 1
+                return inode
+            }
+            let inode = Inode(ino: next, kind: .staged(object))
+            next += 1
+            inode.lookups = 1
+            byIno[inode.ino] = inode
+            byReal[key] = inode.ino
+            if let node { byNode[node] = inode.ino }
+            return inode
+        }
+    }
+
+    func forget(_ ino: UInt64, _ count: UInt64) {
+        lock.withLock {
+            guard ino != 1, let inode = byIno[ino] else { return }
+            inode.lookups = inode.lookups > count ? inode.lookups - count : 0
+            guard inode.lookups == 0 else { return }
+            byIno[ino] = nil
+            switch inode.kind {
+            case .virtual(let node):
+                if byNode[node] == ino { byNode[node] = nil }
+            case .staged(let s):
+                let key = RealKey(dev: s.dev, ino: s.realIno)
+                if byReal[key] == ino { byReal[key] = nil }
+                for (n, i) in byNode where i == ino { byNode[n] = nil }
+            }
+        }
+    }
+}

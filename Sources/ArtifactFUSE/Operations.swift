@@ -1,0 +1,375 @@
+import ArtifactCore
+import CFuse3
+import CSystemShims
+import Foundation
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The low-level callbacks. Each one resolves its inode, does one thing, and replies exactly
+// once. They never await: state is reached through the session's user data.
+
+@inline(__always)
+private func fs(_ req: fuse_req_t?) -> ArtifactFileSystem {
+    Unmanaged<ArtifactFileSystem>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+}
+
+@inline(__always)
+private func reply(_ req: fuse_req_t?, error: Error) {
+    fuse_reply_err(req, errnoValue(for: error))
+}
+
+private func name(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+
+private func replyEntry(_ req: fuse_req_t?, _ e: fuse_entry_param) {
+    var e = e
+    fuse_reply_entry(req, &e)
+}
+
+/// EROFS for every change outside incoming/ and the mkdir of a project.
+private let readOnly = ArtifactError(.readOnly, "read-only")
+
+enum Operations {
+    static func make() -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.`init` = { userdata, conn in
+            guard let conn else { return }
+            conn.pointee.max_write = 1 << 20
+            conn.pointee.max_readahead = 1 << 20
+            let want: UInt32 = UInt32(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_READDIRPLUS
+                | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ASYNC_READ)
+            conn.pointee.want |= (conn.pointee.capable & want)
+            conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
+        }
+        ops.lookup = { req, parent, cname in
+            let fs = fs(req)
+            let n = name(cname)
+            guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+            do {
+                switch p.kind {
+                case .staged(let s):
+                    replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+                case .virtual(let node):
+                    if node == .projects, n.utf8.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
+                    guard let child = try fs.namespace.lookup(node, n) else { fuse_reply_err(req, ENOENT); return }
+                    replyEntry(req, try fs.entry(for: child, parent: node))
+                }
+            } catch { reply(req, error: error) }
+        }
+        ops.forget = { req, ino, nlookup in
+            fs(req).inodes.forget(ino, nlookup)
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, forgets in
+            let fs = fs(req)
+            if let forgets {
+                for i in 0..<count { fs.inodes.forget(forgets[i].ino, forgets[i].nlookup) }
+            }
+            fuse_reply_none(req)
+        }
+        ops.getattr = { req, ino, _ in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            do {
+                var (st, timeout) = try fs.attributes(of: inode)
+                fuse_reply_attr(req, &st, timeout)
+            } catch { reply(req, error: error) }
+        }
+        ops.setattr = { req, ino, attr, toSet, fi in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino), let attr else { fuse_reply_err(req, ENOENT); return }
+            guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+            let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
+            do {
+                try fs.changingIncoming(s.projectId) {
+                    try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle, caller: fs.caller(req!))
+                }
+                var st = try fs.stagedStat(s, ino: ino)
+                fuse_reply_attr(req, &st, fs.mutableTimeout)
+            } catch { reply(req, error: error) }
+        }
+        ops.mkdir = { req, parent, cname, mode in
+            let fs = fs(req)
+            let n = name(cname)
+            guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+            do {
+                switch p.kind {
+                case .virtual(.projects):
+                    let project = try fs.store.createProject(name: n, uid: Int64(fs.caller(req!).uid))
+                    replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
+                case .virtual:
+                    throw readOnly
+                case .staged(let s):
+                    let who = fs.caller(req!)
+                    try fs.changingIncoming(s.projectId) {
+                        _ = try Syscalls.retrying { Glibc.mkdirat(s.fd, n, mode) }
+                        _ = fchownat(s.fd, n, who.uid, who.gid, AT_SYMLINK_NOFOLLOW)
+                    }
+                    replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+                }
+            } catch { reply(req, error: error) }
+        }
+        ops.mknod = { req, parent, cname, mode, _ in
+            let fs = fs(req)
+            let n = name(cname)
+            guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+            guard (mode & S_IFMT) == S_IFREG else { fuse_reply_err(req, EPERM); return }
+            do {
+                let who = fs.caller(req!)
+                try fs.changingIncoming(s.projectId) {
+                    let fd = try Syscalls.openat(s.fd, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777)
+                    _ = fchown(fd, who.uid, who.gid)
+                    close(fd)
+                }
+                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+            } catch { reply(req, error: error) }
+        }
+        ops.symlink = { req, _, parent, _ in
+            // Only regular files and folders are registered; refuse links up front rather than lose them.
+            fuse_reply_err(req, fs(req).inodes.get(parent)?.staged == nil ? EROFS : EPERM)
+        }
+        ops.link = { req, _, parent, _ in
+            fuse_reply_err(req, fs(req).inodes.get(parent)?.staged == nil ? EROFS : EPERM)
+        }
+        ops.unlink = { req, parent, cname in
+            let fs = fs(req)
+            guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+            do {
+                try fs.changingIncoming(s.projectId) { _ = try Syscalls.retrying { unlinkat(s.fd, cname!, 0) } }
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+        }
+        ops.rmdir = { req, parent, cname in
+            let fs = fs(req)
+            guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+            do {
+                try fs.changingIncoming(s.projectId) { _ = try Syscalls.retrying { unlinkat(s.fd, cname!, AT_REMOVEDIR) } }
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+        }
+        ops.rename = { req, parent, cname, newparent, cnewname, flags in
+            let fs = fs(req)
+            guard let from = fs.inodes.get(parent), let to = fs.inodes.get(newparent) else { fuse_reply_err(req, ENOENT); return }
+            guard let a = from.staged, let b = to.staged else { fuse_reply_err(req, EROFS); return }
+            guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
+            do {
+                try fs.changingIncoming(a.projectId) {
+                    try Syscalls.renameat2(a.fd, name(cname), b.fd, name(cnewname), flags: flags)
+                }
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+        }
+        ops.open = { req, ino, fi in
+            let fs = fs(req)
+            guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            let flags = fi.pointee.flags
+            let wantsWrite = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0
+            do {
+                switch inode.kind {
+                case .staged(let s):
+                    let fd = try fs.openStaged(s, flags: flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL), writable: wantsWrite)
+                    fi.pointee.fh = FileHandle(fd: fd, staged: s, writable: wantsWrite).toFH()
+                case .virtual(let node):
+                    if wantsWrite { throw readOnly }
+                    switch try fs.namespace.content(node) {
+                    case .blob(let hash, let size):
+                        let fd = try fs.openBlob(hash, size: size)
+                        fi.pointee.fh = FileHandle(fd: fd, staged: nil, writable: false).toFH()
+                        afs_fi_set_keep_cache(fi, 1)
+                    case .bytes(let bytes):
+                        fi.pointee.fh = BytesHandle(bytes: bytes).toFH()
+                        afs_fi_set_direct_io(fi, 1)
+                    }
+                }
+                fuse_reply_open(req, fi)
+            } catch { reply(req, error: error) }
+        }
+        ops.create = { req, parent, cname, mode, fi in
+            let fs = fs(req)
+            let n = name(cname)
+            guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+            guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+            do {
+                let who = fs.caller(req!)
+                let state = fs.seals.state(s.projectId)
+                state.lock.lock()
+                defer { state.noteChange(); state.lock.unlock() }
+                let fd = try Syscalls.openat(s.fd, n, flags: (fi.pointee.flags | O_CREAT) & ~O_NOFOLLOW, mode: mode & 0o7777)
+                _ = fchown(fd, who.uid, who.gid)
+                var e: fuse_entry_param
+                do { e = try fs.stagedEntry(parent: s, name: n) } catch { close(fd); throw error }
+                guard let child = fs.inodes.get(e.ino)?.staged else { close(fd); throw Errno.noSuchFileOrDirectory }
+                fs.seals.hashes.forget(ino: child.realIno)
+                fs.beginWriting(child, truncated: true, state: state)
+                fi.pointee.fh = FileHandle(fd: fd, staged: child, writable: true).toFH()
+                fuse_reply_create(req, &e, fi)
+            } catch { reply(req, error: error) }
+        }
+        ops.read = { req, _, size, off, fi in
+            guard let fi, let handle = Handle.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
+            if let h = handle as? FileHandle {
+                _ = afs_reply_fd(req, h.fd, size, off)
+            } else if let b = handle as? BytesHandle {
+                let start = min(Int(off), b.bytes.count), end = min(start + size, b.bytes.count)
+                b.bytes.withUnsafeBytes { raw in
+                    _ = fuse_reply_buf(req, raw.baseAddress.map { $0 + start }?.assumingMemoryBound(to: CChar.self), end - start)
+                }
+            } else {
+                fuse_reply_err(req, EISDIR)
+            }
+        }
+        ops.write = { req, _, buf, size, off, fi in
+            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, let s = h.staged, h.writable else {
+                fuse_reply_err(req, EBADF); return
+            }
+            var done = 0
+            while done < size {
+                let n = pwrite(h.fd, buf! + done, size - done, off + off_t(done))
+                if n < 0 {
+                    let err = afs_errno()
+                    if err == EINTR { continue }
+                    s.hashLock.withLock { s.hasher.spoil() }
+                    fuse_reply_err(req, err)
+                    return
+                }
+                done += n
+            }
+            s.hashLock.withLock { s.hasher.update(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off)) }
+            fuse_reply_write(req, size)
+        }
+        ops.flush = { req, _, _ in fuse_reply_err(req, 0) }
+        ops.release = { req, _, fi in
+            let fs = fs(req)
+            if let fi, let h = Handle.release(fi.pointee.fh) as? FileHandle, let s = h.staged, h.writable {
+                fs.endWriting(s, fd: h.fd)
+            }
+            fuse_reply_err(req, 0)
+        }
+        ops.fsync = { req, _, datasync, fi in
+            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle else { fuse_reply_err(req, 0); return }
+            let rc = datasync != 0 ? fdatasync(h.fd) : Glibc.fsync(h.fd)
+            fuse_reply_err(req, rc == 0 ? 0 : afs_errno())
+        }
+        ops.opendir = { req, ino, fi in
+            let fs = fs(req)
+            guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            do {
+                fi.pointee.fh = try fs.openDirectory(inode).toFH()
+                fuse_reply_open(req, fi)
+            } catch { reply(req, error: error) }
+        }
+        ops.readdir = { req, ino, size, off, fi in
+            fs(req).readDirectory(req: req!, ino: ino, size: size, offset: off, fi: fi, plus: false)
+        }
+        ops.readdirplus = { req, ino, size, off, fi in
+            fs(req).readDirectory(req: req!, ino: ino, size: size, offset: off, fi: fi, plus: true)
+        }
+        ops.releasedir = { req, _, fi in
+            if let fi { _ = Handle.release(fi.pointee.fh) }
+            fuse_reply_err(req, 0)
+        }
+        ops.fsyncdir = { req, ino, _, _ in
+            let fs = fs(req)
+            if let s = fs.inodes.get(ino)?.staged {
+                let fd = open(s.procPath, O_RDONLY | O_DIRECTORY)
+                if fd >= 0 { _ = Glibc.fsync(fd); close(fd) }
+            }
+            fuse_reply_err(req, 0)
+        }
+        ops.statfs = { req, _ in
+            var st = statvfs()
+            if statvfs(fs(req).store.root, &st) != 0 { fuse_reply_err(req, afs_errno()); return }
+            st.f_namemax = UInt(NameRules.maxBytes)
+            fuse_reply_statfs(req, &st)
+        }
+        ops.getxattr = { req, ino, cname, size in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            let wanted = name(cname)
+            do {
+                guard let value = try fs.extendedAttributes(inode).first(where: { $0.0 == wanted })?.1 else {
+                    fuse_reply_err(req, ENODATA); return
+                }
+                Self.replyXattr(req, Array(value.utf8), size: size)
+            } catch { reply(req, error: error) }
+        }
+        ops.listxattr = { req, ino, size in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            do {
+                var bytes: [UInt8] = []
+                for (key, _) in try fs.extendedAttributes(inode) { bytes += Array(key.utf8); bytes.append(0) }
+                Self.replyXattr(req, bytes, size: size)
+            } catch { reply(req, error: error) }
+        }
+        ops.setxattr = { req, ino, cname, _, _, _ in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            let key = name(cname)
+            guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+            if key == ControlAttribute.seal {
+                do {
+                    switch try fs.seals.seal(projectId: s.projectId) {
+                    case .sealed, .empty: fuse_reply_err(req, 0)
+                    case .busy: fuse_reply_err(req, EBUSY)
+                    }
+                } catch { reply(req, error: error) }
+                return
+            }
+            fuse_reply_err(req, ENOTSUP)
+        }
+        ops.removexattr = { req, ino, _ in
+            fuse_reply_err(req, fs(req).inodes.get(ino)?.staged == nil ? EROFS : ENODATA)
+        }
+        return ops
+    }
+
+    static func replyXattr(_ req: fuse_req_t?, _ bytes: [UInt8], size: Int) {
+        if size == 0 {
+            fuse_reply_xattr(req, bytes.count)
+        } else if size < bytes.count {
+            fuse_reply_err(req, ERANGE)
+        } else {
+            bytes.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count) }
+        }
+    }
+
+    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, handle: FileHandle?, caller: (uid: uid_t, gid: gid_t)) throws {
+        if toSet & FUSE_SET_ATTR_MODE != 0 {
+            let rc = handle.map { fchmod($0.fd, attr.st_mode & 0o7777) } ?? chmod(s.procPath, attr.st_mode & 0o7777)
+            if rc != 0 { throw Errno(rawValue: afs_errno()) }
+        }
+        if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
+            let uid = toSet & FUSE_SET_ATTR_UID != 0 ? attr.st_uid : uid_t.max
+            let gid = toSet & FUSE_SET_ATTR_GID != 0 ? attr.st_gid : gid_t.max
+            if fchownat(s.fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 { throw Errno(rawValue: afs_errno()) }
+        }
+        if toSet & FUSE_SET_ATTR_SIZE != 0 {
+            let rc = handle.map { ftruncate($0.fd, attr.st_size) } ?? truncate(s.procPath, attr.st_size)
+            if rc != 0 { throw Errno(rawValue: afs_errno()) }
+            s.hashLock.withLock {
+                if attr.st_size == 0 { s.hasher = StreamingHasher() } else { s.hasher.spoil() }
+            }
+        }
+        if toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME) != 0 {
+            var times = [timespec(tv_sec: 0, tv_nsec: utimeOmit), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
+            if toSet & FUSE_SET_ATTR_ATIME_NOW != 0 { times[0].tv_nsec = utimeNow }
+            else if toSet & FUSE_SET_ATTR_ATIME != 0 { times[0] = attr.st_atim }
+            if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 { times[1].tv_nsec = utimeNow }
+            else if toSet & FUSE_SET_ATTR_MTIME != 0 { times[1] = attr.st_mtim }
+            let rc = handle.map { futimens($0.fd, times) } ?? utimensat(AT_FDCWD, s.procPath, times, 0)
+            if rc != 0 { throw Errno(rawValue: afs_errno()) }
+        }
+    }
+}
+
+/// Extended attributes a CLI sets on a mounted path to ask the daemon for something.
+public enum ControlAttribute {
+    /// Set on an incoming/ folder: seal it now.
+    public static let seal = "user.artifactfs.seal"
+}
+
+// <sys/stat.h> defines these as macros Swift does not import.
+private let utimeNow = (1 << 30) - 1
+private let utimeOmit = (1 << 30) - 2

@@ -1,0 +1,14 @@
+#ifndef ARTIFACTFS_CSYSTEMSHIMS_H
+#define ARTIFACTFS_CSYSTEMSHIMS_H
+#include <sys/types.h>
+#include <sys/stat.h>
+
+/* Linux calls that Glibc's Swift module does not expose, in one place. */
+int afs_syncfs(int fd);
+int afs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+int afs_errno(void);
+int afs_open(const char *path, int flags, mode_t mode);
+int afs_openat(int dirfd, const char *path, int flags, mode_t mode);
+ssize_t afs_getxattr(const char *path, const char *name, void *value, size_t size);
+int afs_setxattr(const char *path, const char *name, const void *value, size_t size);
+#endif

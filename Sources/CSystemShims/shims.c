@@ -1,0 +1,22 @@
+#define _GNU_SOURCE 1
+#include "CSystemShims.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+
+int afs_syncfs(int fd) { return syncfs(fd); }
+int afs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+int afs_errno(void) { return errno; }
+int afs_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
+int afs_openat(int dirfd, const char *path, int flags, mode_t mode) { return openat(dirfd, path, flags, mode); }
+ssize_t afs_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return getxattr(path, name, value, size);
+}
+int afs_setxattr(const char *path, const char *name, const void *value, size_t size) {
+    return setxattr(path, name, value, size, 0);
+}

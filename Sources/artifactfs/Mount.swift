@@ -1,0 +1,106 @@
+import ArgumentParser
+import ArtifactCore
+import ArtifactFUSE
+import Foundation
+import Logging
+
+struct Mount: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mount a store. Returns once the mount is ready; the daemon logs to STORE/daemon.log.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "Folder to mount on (created if missing; must be empty).")
+    var mountpoint: String
+
+    @Flag(help: "Stay in the foreground and log to stderr.")
+    var foreground = false
+
+    @Flag(name: .customLong("allow-other"), help: "Let other users use the mount (needs user_allow_other in /etc/fuse.conf for non-root).")
+    var allowOther = false
+
+    @Option(name: .customLong("quiet-period"), help: "Seconds incoming/ must be quiet, with no writer open, before it seals.")
+    var quietPeriod: Double = 1.0
+
+    @Option(name: .customLong("ready-fd"), help: .hidden)
+    var readyFD: Int32?
+
+    func validate() throws {
+        guard quietPeriod >= 0, quietPeriod.isFinite else { throw ValidationError("--quiet-period must be 0 or more seconds") }
+    }
+
+    func run() throws {
+        let mnt = absolutePath(mountpoint)
+        if !foreground {
+            do { try Daemon.start(arguments: CommandLine.arguments, storeRoot: storeOptions.root, mountpoint: mnt) } catch {
+                throw fail(error)
+            }
+            print("artifactfs: mounted \(storeOptions.root) at \(mnt)")
+            return
+        }
+        do {
+            try serve(mountpoint: mnt)
+        } catch {
+            if let fd = readyFD { Daemon.report(fd: fd, "error: \(error)") }
+            throw fail(error)
+        }
+    }
+
+    private func serve(mountpoint mnt: String) throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "artifactfs")
+        logger.logLevel = .info
+        if !FileManager.default.fileExists(atPath: mnt) {
+            try? FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        }
+        let store = try ArtifactStore(root: storeOptions.root, create: true)
+        try store.lockForMount()
+        let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging, logger: logger)
+        try seals.recover()
+        let fs = ArtifactFileSystem(store: store, seals: seals, logger: logger)
+        var options = MountOptions(mountpoint: mnt)
+        options.allowOther = allowOther
+        let session = FUSESession(fileSystem: fs, options: options)
+        try session.mount()
+        logger.info("mounted \(store.root) at \(mnt)")
+
+        let quietNs = UInt64(quietPeriod * 1e9)
+        let sealer = Thread {
+            while true {
+                seals.sealQuietProjects(quietPeriod: quietNs)
+                usleep(50_000)
+            }
+        }
+        sealer.name = "artifactfs-sealer"
+        sealer.start()
+
+        if let fd = readyFD { Daemon.report(fd: fd, "ready") }
+        let rc = session.run()
+        logger.info("unmounted \(mnt)")
+        if rc != 0 { throw ExitCode(ExitCodes.failure) }
+    }
+}
+
+struct Unmount: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Unmount a mount and wait for its daemon to finish.")
+
+    @Argument(help: "The mountpoint.")
+    var mountpoint: String
+
+    func run() throws {
+        let mnt = absolutePath(mountpoint)
+        let pid = (try? ExtendedAttributes.get(mnt, "user.artifactfs.pid")).flatMap { Int32($0) }
+        guard pid != nil else {
+            throw fail(ArtifactError(.notMounted, "not an artifactfs mount", path: mnt))
+        }
+        let rc = Daemon.runTool("/bin/fusermount3", ["-u", mnt])
+        if rc != 0 {
+            throw fail(ArtifactError(.busy, "fusermount3 could not unmount it (is a process using it?)", path: mnt))
+        }
+        if let pid {
+            // The daemon closes the catalog on its way out; wait so a new mount finds it free.
+            for _ in 0..<1200 where kill(pid, 0) == 0 { usleep(50_000) }
+        }
+        print("artifactfs: unmounted \(mnt)")
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import ArtifactCore
+import ArtifactFUSE
+import Foundation
+import SystemPackage
+
+struct Seal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Seal an incoming/ folder of a mounted project now, without waiting for the quiet period.")
+
+    @Argument(help: "A projects/<project>/incoming folder inside a mount.")
+    var path: String
+
+    func run() throws {
+        let target = absolutePath(path)
+        let before = try? ExtendedAttributes.get(target, "user.artifactfs.last_run")
+        do {
+            try ExtendedAttributes.set(target, ControlAttribute.seal, "1")
+        } catch let e as Errno {
+            switch e {
+            case .resourceBusy:
+                throw fail(ArtifactError(.busy, "files are still open for writing; nothing was sealed", path: target))
+            case .noSuchFileOrDirectory:
+                throw fail(ArtifactError(.notFound, "no such folder", path: target))
+            default:
+                throw fail(ArtifactError(.notMounted, "not an incoming/ folder of an artifactfs mount (\(e))", path: target))
+            }
+        }
+        let after = try? ExtendedAttributes.get(target, "user.artifactfs.last_run")
+        if let after, after != before {
+            print(after)
+        } else {
+            FileHandle.standardError.write(Data("artifactfs: nothing to seal in \(target)\n".utf8))
+        }
+    }
+}

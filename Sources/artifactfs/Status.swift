@@ -1,0 +1,64 @@
+import ArgumentParser
+import ArtifactCore
+import Foundation
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show projects, the runs of a project, or one run's metadata.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "A project name.")
+    var project: String?
+
+    @Argument(help: "A run id of that project.")
+    var runID: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        do {
+            let store = try storeOptions.open()
+            let catalog = store.catalog
+            guard let projectName = project else {
+                let rows = try catalog.projects().map { p -> [String: String] in
+                    let runs = (try? catalog.runs(projectId: p.id!)) ?? []
+                    return ["project": p.name, "runs": String(runs.count), "latest_run": runs.last?.name ?? ""]
+                }
+                if json { try printJSON(rows) } else {
+                    if rows.isEmpty { print("no projects (mkdir MOUNT/projects/NAME to create one)") }
+                    for r in rows { print("\(r["project"]!)\t\(r["runs"]!) runs\t\(r["latest_run"]!)") }
+                }
+                return
+            }
+            guard let p = try catalog.project(named: projectName) else {
+                throw ArtifactError(.notFound, "no such project", path: projectName)
+            }
+            if let runName = runID {
+                guard let r = try catalog.run(projectId: p.id!, name: runName) else {
+                    throw ArtifactError(.notFound, "no such run in project \(projectName)", path: runName)
+                }
+                let report = RunReport(run: r, project: p)
+                if json { FileHandle.standardOutput.write(report.jsonData()) } else { printHuman(report) }
+                return
+            }
+            let reports = try catalog.runs(projectId: p.id!).map { RunReport(run: $0, project: p) }
+            if json { try printJSON(reports) } else {
+                if reports.isEmpty { print("project \(projectName) has no runs yet") }
+                for r in reports { printHuman(r) }
+            }
+        } catch { throw fail(error) }
+    }
+
+    private func printHuman(_ r: RunReport) {
+        print("\(r.id)  \(r.status)  files: \(r.files.new) new, \(r.files.superseded) superseded, \(r.files.duplicate) duplicate  \(r.bytes) bytes")
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    FileHandle.standardOutput.write(try encoder.encode(value))
+    print()
+}
