@@ -1,0 +1,203 @@
+import ArtifactCore
+import Foundation
+import XCTest
+
+final class BlobStoreTests: StoreTestCase {
+    static let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    static let emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    static let millionA = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+
+    var blobs: BlobStore { store.blobs }
+
+    func contents(_ path: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    func writeScratch(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let path = root + "/scratch/" + name
+        try FileManager.default.createDirectory(atPath: pathParent(path), withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    // MARK: put
+
+    func testPutIsContentAddressedAndIdempotent() throws {
+        let h = try blobs.put(Array("abc".utf8))
+        XCTAssertEqual(h.hex, Self.abc)
+        XCTAssertTrue(blobs.contains(h))
+        XCTAssertEqual(try contents(blobs.path(of: h)), Array("abc".utf8))
+
+        let again = try blobs.put(Array("abc".utf8))
+        XCTAssertEqual(again, h)
+        XCTAssertEqual(try blobFileCount(), 1, "the same content is stored once")
+
+        let other = try blobs.put(Array("abd".utf8))
+        XCTAssertNotEqual(other, h)
+        XCTAssertEqual(Set(try blobs.allHashes()), [h, other])
+
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: root + "/tmp")
+        XCTAssertEqual(leftovers, [], "put leaves no temp files behind")
+    }
+
+    func testPathUsesTwoCharacterFanOut() throws {
+        let h = try XCTUnwrap(BlobHash(hex: Self.abc))
+        XCTAssertEqual(blobs.root, root + "/objects")
+        XCTAssertEqual(blobs.path(of: h), root + "/objects/ba/7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+        try blobs.put(Array("abc".utf8))
+        var isDir: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/objects/ba", isDirectory: &isDir))
+        XCTAssertTrue(isDir.boolValue)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/objects/ba"),
+                       [String(Self.abc.dropFirst(2))])
+    }
+
+    func testBlobHashAcceptsOnlyLowercaseSHA256Hex() {
+        XCTAssertNotNil(BlobHash(hex: Self.abc))
+        XCTAssertNil(BlobHash(hex: Self.abc.uppercased()))
+        XCTAssertNil(BlobHash(hex: String(Self.abc.dropLast())))
+        XCTAssertNil(BlobHash(hex: String(Self.abc.dropLast()) + "g"))
+        XCTAssertEqual(BlobHash.empty.hex, Self.emptySHA)
+    }
+
+    // MARK: adopt
+
+    func testAdoptHardLinksTheStagedFile() throws {
+        let staged = try writeScratch("staged", Array("abc".utf8))
+        let h = try XCTUnwrap(BlobHash(hex: Self.abc))
+        var touched = Set<String>()
+        XCTAssertTrue(try blobs.adopt(stagedFile: staged, as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertTrue(blobs.contains(h))
+        XCTAssertEqual(try inode(blobs.path(of: h)), try inode(staged), "adopt links, it does not copy")
+        XCTAssertTrue(touched.contains(pathParent(blobs.path(of: h))), "the fan-out folder must be fsynced: \(touched)")
+        XCTAssertTrue(touched.contains(blobs.root), "a new fan-out folder makes objects/ need an fsync: \(touched)")
+        XCTAssertNoThrow(try blobs.syncDirectories(touched))
+    }
+
+    func testAdoptReturnsFalseWhenTheContentIsAlreadyStored() throws {
+        let h = try blobs.put(Array("abc".utf8))
+        let storedInode = try inode(blobs.path(of: h))
+        let staged = try writeScratch("staged", Array("abc".utf8))
+        var touched = Set<String>()
+        XCTAssertFalse(try blobs.adopt(stagedFile: staged, as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertEqual(try inode(blobs.path(of: h)), storedInode, "the stored copy is kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: staged), "adopt never removes the staged name")
+        XCTAssertEqual(try blobFileCount(), 1)
+    }
+
+    func testAdoptReplacesAStoredCopyOfTheWrongSize() throws {
+        let h = try XCTUnwrap(BlobHash(hex: Self.abc))
+        let target = blobs.path(of: h)
+        try FileManager.default.createDirectory(atPath: pathParent(target), withIntermediateDirectories: true)
+        try Data("ab".utf8).write(to: URL(fileURLWithPath: target))  // damaged: truncated
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .wrongSize(actual: 2))
+
+        let staged = try writeScratch("staged", Array("abc".utf8))
+        var touched = Set<String>()
+        XCTAssertTrue(try blobs.adopt(stagedFile: staged, as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertEqual(try contents(target), Array("abc".utf8))
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
+        XCTAssertEqual(try inode(target), try inode(staged))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp"), [],
+                       "the replacement's temp name is gone")
+    }
+
+    // MARK: hash(fileAt:)
+
+    func testHashOfFileAgreesWithKnownSHA256() throws {
+        let (h, size) = try BlobStore.hash(fileAt: try writeScratch("abc", Array("abc".utf8)))
+        XCTAssertEqual(h.hex, Self.abc)
+        XCTAssertEqual(size, 3)
+
+        let (e, esize) = try BlobStore.hash(fileAt: try writeScratch("empty", []))
+        XCTAssertEqual(e.hex, Self.emptySHA)
+        XCTAssertEqual(e, BlobHash.empty)
+        XCTAssertEqual(esize, 0)
+
+        let (m, msize) = try BlobStore.hash(fileAt: try writeScratch("million", [UInt8](repeating: 0x61, count: 1_000_000)))
+        XCTAssertEqual(m.hex, Self.millionA)
+        XCTAssertEqual(msize, 1_000_000)
+    }
+
+    func testHashOfFileAcrossReadBufferBoundaries() throws {
+        // The hasher reads 1 MiB at a time: exactly one buffer, and several plus one byte.
+        for count in [1 << 20, 3 << 20 + 1] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ i >> 11) }
+            let (h, size) = try BlobStore.hash(fileAt: try writeScratch("big-\(count)", bytes))
+            XCTAssertEqual(size, Int64(count))
+            XCTAssertEqual(h, try blobs.put(bytes), "file hash and in-memory hash agree for \(count) bytes")
+        }
+    }
+
+    func testHashOfMissingFileThrowsNotFound() {
+        XCTAssertArtifactError(.notFound, try BlobStore.hash(fileAt: self.root + "/no-such-file"))
+    }
+
+    // MARK: check
+
+    func testCheckReportsOkMissingWrongSizeAndWrongHash() throws {
+        let h = try blobs.put(Array("abc".utf8))
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
+
+        let absent = try XCTUnwrap(BlobHash(hex: String(repeating: "0", count: 64)))
+        XCTAssertEqual(blobs.check(absent, expectedSize: 3), .missing)
+
+        let path = blobs.path(of: h)
+        try Data("abcd".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .wrongSize(actual: 4))
+
+        try Data("abd".utf8).write(to: URL(fileURLWithPath: path))
+        let actual = try XCTUnwrap(BlobHash(hex: "a52d159f262b2c6ddb724a61840befc36eb30c88877a4030b65cbe86298449c9"))
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .wrongHash(actual: actual))
+
+        try FileManager.default.removeItem(atPath: path)
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .missing)
+    }
+}
+
+final class StreamingHasherTests: XCTestCase {
+    func update(_ hasher: inout StreamingHasher, _ text: String, at offset: Int64) {
+        Array(text.utf8).withUnsafeBytes { hasher.update($0, at: offset) }
+    }
+
+    func testInOrderUpdatesGiveTheTrueHash() {
+        var hasher = StreamingHasher()
+        update(&hasher, "a", at: 0)
+        update(&hasher, "", at: 1)
+        update(&hasher, "bc", at: 1)
+        XCTAssertFalse(hasher.spoiled)
+        XCTAssertEqual(hasher.length, 3)
+        XCTAssertEqual(hasher.finalize()?.hex, BlobStoreTests.abc)
+    }
+
+    func testNoUpdatesIsTheEmptyHash() {
+        XCTAssertEqual(StreamingHasher().finalize(), BlobHash.empty)
+    }
+
+    func testAWriteAheadOfTheEndSpoilsIt() {
+        var hasher = StreamingHasher()
+        update(&hasher, "bc", at: 1)
+        update(&hasher, "a", at: 0)
+        XCTAssertTrue(hasher.spoiled)
+        XCTAssertNil(hasher.finalize())
+    }
+
+    func testARewriteOfEarlierBytesSpoilsIt() {
+        var hasher = StreamingHasher()
+        update(&hasher, "abc", at: 0)
+        update(&hasher, "x", at: 1)
+        XCTAssertTrue(hasher.spoiled)
+        XCTAssertNil(hasher.finalize())
+        update(&hasher, "d", at: 3)
+        XCTAssertNil(hasher.finalize(), "once spoiled, it stays spoiled")
+    }
+
+    func testSpoilByHand() {
+        var hasher = StreamingHasher()
+        update(&hasher, "abc", at: 0)
+        hasher.spoil()
+        XCTAssertNil(hasher.finalize())
+    }
+}
