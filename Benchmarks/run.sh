@@ -15,6 +15,13 @@
 #
 # Needs root: cold runs drop the page cache through /proc/sys/vm/drop_caches, and the FUSE
 # mounts are made by this user. Without root the cold figures are printed as n/a.
+#
+# Nothing is deleted while measuring: every repetition writes to new names (and a new
+# artifactfs store). After many files are deleted, ext4 spends seconds per 10,000 new files
+# skipping recently freed inodes (recently_deleted() in its inode allocator), for minutes.
+# So the previous run's data is moved aside at the start and deleted only at the end; do
+# not run this right after deleting a large tree on the same filesystem. The last run's
+# data (about 3 x BENCH_REPS + 2 times the big file) stays in BENCH_DIR until the next run.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -59,7 +66,7 @@ if [[ -n $(mounts_under "$BENCH_DIR") ]]; then
   die "something is mounted under $BENCH_DIR; unmount it first: $(mounts_under "$BENCH_DIR" | tr '\n' ' ')"
 fi
 
-need_kb=$(( (BIG_MB * 1024) * 6 + SMALL_FILES * 20 ))
+need_kb=$(( (BIG_MB * 1024) * (2 + 3 * REPS) + SMALL_FILES * 8 * (1 + 3 * REPS) ))
 avail_kb=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
 (( avail_kb > need_kb )) || die "need about $((need_kb / 1024)) MiB free in $BENCH_DIR, have $((avail_kb / 1024))"
 
@@ -67,11 +74,18 @@ SRC=$BENCH_DIR/src                 # the data every system copies from
 NATIVE=$BENCH_DIR/native           # a plain ext4 folder
 BIND_BACK=$BENCH_DIR/bindfs-back   # what bindfs passes through to
 BIND_MNT=$BENCH_DIR/bindfs-mnt
-AFS_STORE=$BENCH_DIR/afs-store
+AFS_STORES=$BENCH_DIR/afs-stores # one fresh store per repetition of (a) and (c)
+AFS_STORE=$AFS_STORES/initial
 AFS_MNT=$BENCH_DIR/afs-mnt
 PROJECT=bench
-rm -rf "${SRC:?}" "${NATIVE:?}" "${BIND_BACK:?}" "${BIND_MNT:?}" "${AFS_STORE:?}" "${AFS_MNT:?}"
-mkdir -p "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$AFS_MNT"
+# The previous run's data goes aside (a rename is instant) and is deleted at the end.
+OLD=$BENCH_DIR/.old
+mkdir -p "$OLD"
+aside=$(mktemp -d "$OLD/run.XXXXXX")
+for d in "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$AFS_STORES" "$AFS_MNT"; do
+  if [[ -e $d ]]; then mv "$d" "$aside/"; fi
+done
+mkdir -p "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$AFS_STORES" "$AFS_MNT"
 
 # ---------------------------------------------------------------------------- mounts
 
@@ -95,11 +109,11 @@ afs_unmount() {
   if is_mounted "$AFS_MNT"; then "$AFS" unmount "$AFS_MNT" >/dev/null; fi
   AFS_MOUNTED=0
 }
-# An empty store with one project: every fresh upload is measured as a first upload, not
-# as a deduplicated re-upload of the previous repetition's content.
+# afs_fresh NAME: remount on a new, empty store with one project, so every upload is
+# measured as a first upload, not as a deduplicated re-upload of an earlier repetition.
 afs_fresh() {
   afs_unmount
-  rm -rf "${AFS_STORE:?}"
+  AFS_STORE=$AFS_STORES/$1
   afs_mount
   mkdir "$AFS_MNT/projects/$PROJECT"
 }
@@ -171,7 +185,6 @@ EOF
 sync
 
 bindfs_mount
-afs_mount
 
 seal() {  # seal incoming/ now and remember the run id
   RUN_ID=$("$AFS" seal "$AFS_MNT/projects/$PROJECT/incoming")
@@ -180,14 +193,14 @@ seal() {  # seal incoming/ now and remember the run id
 
 # -------------------------------------------------- (a) cp of the big file, then sync
 
-copy_big_native() { cp "$SRC/big.bin" "$NATIVE/big.bin"; sync; }
-copy_big_bindfs() { cp "$SRC/big.bin" "$BIND_MNT/big.bin"; sync; }
+copy_big_native() { cp "$SRC/big.bin" "$NATIVE/big-$rep.bin"; sync; }
+copy_big_bindfs() { cp "$SRC/big.bin" "$BIND_MNT/big-$rep.bin"; sync; }
 copy_big_afs() { cp "$SRC/big.bin" "$AFS_MNT/projects/$PROJECT/incoming/big.bin"; seal; sync; }
 
 log "(a) cp of a ${BIG_MB} MiB file + sync"
 for ((rep = 1; rep <= REPS; rep++)); do
   # The systems take turns within a repetition so slow drift on a noisy machine hits all.
-  rm -f "$NATIVE/big.bin" "$BIND_BACK/big.bin"; afs_fresh; sync
+  afs_fresh "big-$rep"; sync
   warm_source_big; time_cmd copy_big_native; record a native "$ELAPSED"
   warm_source_big; time_cmd copy_big_bindfs; record a bindfs "$ELAPSED"
   warm_source_big; time_cmd copy_big_afs; record a artifactfs "$ELAPSED"
@@ -199,7 +212,7 @@ cmp "$SRC/big.bin" "$AFS_BIG" || die "the sealed big file differs from its sourc
 # -------------------------------------------------- (b) sequential read, cold and warm
 
 log "(b) sequential read of the ${BIG_MB} MiB file"
-declare -A BIG_PATH=([native]=$NATIVE/big.bin [bindfs]=$BIND_MNT/big.bin [artifactfs]=$AFS_BIG)
+declare -A BIG_PATH=([native]=$NATIVE/big-$REPS.bin [bindfs]=$BIND_MNT/big-$REPS.bin [artifactfs]=$AFS_BIG)
 for ((rep = 1; rep <= REPS; rep++)); do
   for sys in native bindfs artifactfs; do
     if (( CAN_DROP )); then
@@ -237,13 +250,13 @@ done
 
 # -------------------------------------------------- (c) cp -r of small files, then sync
 
-copy_small_native() { cp -r "$SRC/small" "$NATIVE/small"; sync; }
-copy_small_bindfs() { cp -r "$SRC/small" "$BIND_MNT/small"; sync; }
+copy_small_native() { cp -r "$SRC/small" "$NATIVE/small-$rep"; sync; }
+copy_small_bindfs() { cp -r "$SRC/small" "$BIND_MNT/small-$rep"; sync; }
 copy_small_afs() { cp -r "$SRC/small" "$AFS_MNT/projects/$PROJECT/incoming/small"; seal; sync; }
 
 log "(c) cp -r of $SMALL_FILES small files + sync"
 for ((rep = 1; rep <= REPS; rep++)); do
-  rm -rf "$NATIVE/small" "$BIND_BACK/small"; afs_fresh; sync
+  afs_fresh "small-$rep"; sync
   warm_source_small; time_cmd copy_small_native; record c native "$ELAPSED"
   warm_source_small; time_cmd copy_small_bindfs; record c bindfs "$ELAPSED"
   warm_source_small; time_cmd copy_small_afs; record c artifactfs "$ELAPSED"
@@ -257,8 +270,8 @@ n=$(find "$AFS_MNT/projects/$PROJECT/runs/$SMALL_RUN/raw_source/small" -type f |
 list_dir() { ls -l "$1" >/dev/null; }
 small_dir() {
   case $1 in
-    native) echo "$NATIVE/small" ;;
-    bindfs) echo "$BIND_MNT/small" ;;
+    native) echo "$NATIVE/small-$REPS" ;;
+    bindfs) echo "$BIND_MNT/small-$REPS" ;;
     artifactfs) echo "$AFS_MNT/projects/$PROJECT/runs/$SMALL_RUN/raw_source/small" ;;
   esac
 }
@@ -339,3 +352,7 @@ echo "all samples (s):"
 for key in $(printf '%s\n' "${!RESULTS[@]}" | grep -vx 'e.native' | sort); do
   printf '  %-22s%s\n' "$key" "${RESULTS[$key]}"
 done
+
+# Deleting comes last, after all measurements (see the note at the top).
+log "deleting the previous run's data in $OLD"
+rm -rf "${OLD:?}"
