@@ -50,7 +50,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "ArtifactCoreTests", dependencies: ["ArtifactCore"]),
+        .testTarget(name: "ArtifactCoreTests", dependencies: [
+            "ArtifactCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["ArtifactCore"]),
     ],
     swiftLanguageModes: [.v5]

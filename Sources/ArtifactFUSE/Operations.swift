@@ -96,7 +96,8 @@ enum Operations {
             do {
                 switch p.kind {
                 case .virtual(.projects):
-                    let project = try fs.store.createProject(name: n, uid: Int64(fs.caller(req!).uid))
+                    let who = fs.caller(req!)
+                    let project = try fs.store.createProject(name: n, uid: Int64(who.uid), gid: Int64(who.gid))
                     replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
                 case .virtual:
                     throw readOnly

@@ -13,6 +13,11 @@ struct Seal: ParsableCommand {
 
     func run() throws {
         let target = absolutePath(path)
+        // Only an artifactfs incoming/ answers this; never set attributes on someone else's folder.
+        guard (try? ExtendedAttributes.get(target, "user.artifactfs.project")) != nil else {
+            let reason = FileManager.default.fileExists(atPath: target) ? "not an incoming/ folder of an artifactfs mount" : "no such folder"
+            throw fail(ArtifactError(FileManager.default.fileExists(atPath: target) ? .notMounted : .notFound, reason, path: target))
+        }
         let before = try? ExtendedAttributes.get(target, "user.artifactfs.last_run")
         do {
             try ExtendedAttributes.set(target, ControlAttribute.seal, "1")

@@ -74,6 +74,8 @@ public final class RunRegistrar: @unchecked Sendable {
             let lastTs: Int64 = last["timestamp"], lastSeq: Int64 = last["seq"]
             // Ids must sort in order even if two seals share a second or the clock steps back.
             if timestamp <= lastTs { timestamp = lastTs; seq = lastSeq + 1 }
+            // Three digits keep ids sorting as text; past 999 in one second, borrow the next second.
+            if seq > 999 { timestamp += 1; seq = 1 }
         }
         var run = RunRecord(id: nil, projectId: projectId, name: runName(timestamp: timestamp, seq: seq),
                             timestamp: timestamp, seq: seq, action: action,

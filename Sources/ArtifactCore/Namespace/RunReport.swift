@@ -43,6 +43,22 @@ public struct RunReport: Codable, Sendable {
         errors = run.error.map { [$0] } ?? []
     }
 
+    /// Writes every key, `null` included, so scripts can rely on the shape.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(project, forKey: .project)
+        try c.encode(action, forKey: .action)
+        try c.encode(status, forKey: .status)
+        try c.encode(createdAt, forKey: .createdAt)
+        if let completedAt { try c.encode(completedAt, forKey: .completedAt) } else { try c.encodeNil(forKey: .completedAt) }
+        try c.encode(files, forKey: .files)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(uid, forKey: .uid)
+        try c.encode(stages, forKey: .stages)
+        try c.encode(errors, forKey: .errors)
+    }
+
     public static func load(catalog: Catalog, runId: Int64) throws -> RunReport? {
         guard let run = try catalog.run(id: runId), let project = try catalog.project(id: run.projectId) else { return nil }
         return RunReport(run: run, project: project)

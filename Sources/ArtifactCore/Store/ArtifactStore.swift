@@ -55,9 +55,11 @@ public final class ArtifactStore: @unchecked Sendable {
     }
 
     /// Creates a project and its incoming/ folder.
-    public func createProject(name: String, uid: Int64) throws -> ProjectRecord {
+    /// The creator owns incoming/, so that with `--allow-other` they can write to it.
+    public func createProject(name: String, uid: Int64, gid: Int64 = 0) throws -> ProjectRecord {
         let project = try catalog.createProject(name: name, uid: uid)
-        try staging.ensureIncoming(projectId: project.id!)
+        let incoming = try staging.ensureIncoming(projectId: project.id!)
+        _ = chown(incoming, uid_t(uid), gid_t(gid))
         return project
     }
 }

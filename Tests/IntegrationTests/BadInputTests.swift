@@ -1,0 +1,143 @@
+import Foundation
+import XCTest
+
+/// SPEC §7: every row this part of the product touches answers as the table says.
+final class BadInputTests: MountTestCase {
+    private func sealedDemo() -> (project: String, run: String) {
+        makeSampleTree("\(work!)/src")
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
+        return (p, fsx.waitForRuns("demo", count: 1)[0])
+    }
+
+    func testWritesUnderReadOnlyTreesAnswerEROFSAndChangeNothing() throws {
+        let (p, r) = sealedDemo()
+        let raw = "\(p)/runs/\(r)/raw_source"
+        let before = run("cd \(q(p)) && find runs latest history -printf '%p %s %m %T@\\n' | sort").stdout
+        let attempts = [
+            "echo x > \(q(raw))/new.txt",
+            "echo x >> \(q(raw))/data.csv",
+            "echo x > \(q(raw))/data.csv",
+            "rm \(q(raw))/data.csv",
+            "mv \(q(raw))/data.csv \(q(raw))/renamed.csv",
+            "chmod 777 \(q(raw))/data.csv",
+            "touch -d '2000-01-01' \(q(raw))/data.csv",
+            "mkdir \(q(raw))/newdir",
+            "rmdir \(q(raw))/sub/deeper",
+            "truncate -s 0 \(q(raw))/data.csv",
+            "ln -s data.csv \(q(raw))/link",
+            "setfattr -n user.x -v 1 \(q(raw))/data.csv",
+            "echo x > \(q(p))/latest/data.csv",
+            "rm \(q(p))/latest/data.csv",
+            "chmod 700 \(q(p))/latest/sub",
+            "mkdir \(q(p))/latest/x",
+            "rm \(q(p))/history/data.csv/\(r)",
+            "mv \(q(p))/history/data.csv \(q(p))/history/other",
+            "echo x > \(q(p))/runs/\(r)/.run.json",
+            "rm -r \(q(p))/runs/\(r)",
+            "mkdir \(q(p))/runs/fake",
+            "mv \(q(p))/incoming/../latest/data.csv \(q(p))/incoming/stolen.csv",
+        ]
+        for cmd in attempts {
+            let res = sh(cmd)
+            XCTAssertNotEqual(res.status, 0, "\(cmd) should fail")
+            XCTAssertTrue(res.stderr.contains("Read-only file system"), "\(cmd): \(res.stderr)")
+        }
+        XCTAssertEqual(run("cd \(q(p)) && find runs latest history -printf '%p %s %m %T@\\n' | sort").stdout, before)
+        run("diff -r \(q(work))/src \(q(raw))")
+    }
+
+    func testBadProjectNamesAnswerEINVALOrENAMETOOLONG() throws {
+        let projects = "\(fsx.mnt)/projects"
+        for bad in [".hidden", "@branch", "tab\there", "bell\u{07}", "del\u{7F}"] {
+            let res = sh("mkdir \(q(projects))/\(q(bad))")
+            XCTAssertNotEqual(res.status, 0, bad)
+            XCTAssertTrue(res.stderr.contains("Invalid argument"), "\(bad): \(res.stderr)")
+        }
+        let long = String(repeating: "n", count: 256)
+        let res = sh("mkdir \(q(projects))/\(long)")
+        XCTAssertTrue(res.stderr.contains("File name too long"), res.stderr)
+        run("mkdir \(q(projects))/\(String(repeating: "é", count: 127))")  // 254 bytes: fine
+        XCTAssertTrue(sh("mkdir \(q(projects))/ok-name").ok)
+        let dup = sh("mkdir \(q(projects))/ok-name")
+        XCTAssertTrue(dup.stderr.contains("File exists"), dup.stderr)
+        XCTAssertEqual(run("ls \(q(projects))").stdout.split(separator: "\n").count, 2)
+        // Only projects/ takes new folders; the tree above and datasets/ (not yet) refuse.
+        XCTAssertTrue(sh("mkdir \(q(fsx.mnt))/other").stderr.contains("Read-only file system"))
+        XCTAssertTrue(sh("touch \(q(projects))/file").stderr.contains("Read-only file system"))
+        XCTAssertTrue(sh("mkdir \(q(projects))/ok-name/extra").stderr.contains("Read-only file system"))
+    }
+
+    func testRenameBetweenProjectsIsRefusedAndLinksAreNotTaken() throws {
+        fsx.tearDown()
+        fsx = try MountedStore(quietPeriod: 600)
+        run("mkdir \(q(fsx.mnt))/projects/a \(q(fsx.mnt))/projects/b")
+        run("echo x > \(q(fsx.project("a")))/incoming/f")
+        let mv = sh("mv -T --no-copy \(q(fsx.project("a")))/incoming/f \(q(fsx.project("b")))/incoming/f 2>&1 || python3 -c 'import os; os.rename(\"\(fsx.project("a"))/incoming/f\", \"\(fsx.project("b"))/incoming/f\")'")
+        XCTAssertNotEqual(mv.status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(fsx.project("a"))/incoming/f"), "the file stays where it was")
+        let ln = sh("ln -s f \(q(fsx.project("a")))/incoming/link")
+        XCTAssertNotEqual(ln.status, 0)
+        XCTAssertTrue(ln.stderr.contains("Operation not permitted"), ln.stderr)
+    }
+
+    func testCorruptOrMissingBlobReadsEIOAndVerifyReportsIt() throws {
+        let (p, r) = sealedDemo()
+        let sha = run("getfattr --only-values -n user.artifactfs.sha256 \(q(p))/runs/\(r)/raw_source/sub/blob.bin").stdout
+        let blob = "\(fsx.store)/objects/\(sha.prefix(2))/\(sha.dropFirst(2))"
+        fsx.unmount()
+        // Same size, other bytes: only verify can tell. Then a truncated copy: reads refuse it.
+        run("printf 'XXXX' | dd of=\(q(blob)) bs=1 seek=10 conv=notrunc status=none")
+        let v = fsx.cli("verify --store \(q(fsx.store))")
+        XCTAssertEqual(v.status, 3, v.stdout)
+        XCTAssertTrue(v.stdout.contains("corrupt_blob"), v.stdout)
+        run("truncate -s 100 \(q(blob))")
+        try fsx.mount()
+        let read = sh("cat \(q(p))/runs/\(r)/raw_source/sub/blob.bin > /dev/null")
+        XCTAssertTrue(read.stderr.contains("Input/output error"), read.stderr)
+        run("rm \(q(blob))")
+        let missing = sh("cat \(q(p))/latest/sub/blob.bin > /dev/null")
+        XCTAssertTrue(missing.stderr.contains("Input/output error"), missing.stderr)
+        let v2 = fsx.cli("verify --store \(q(fsx.store)) --json")
+        XCTAssertEqual(v2.status, 3)
+        XCTAssertTrue(v2.stdout.contains("missing_blob"), v2.stdout)
+        // Other files are still served.
+        run("cmp \(q(work))/src/data.csv \(q(p))/latest/data.csv")
+    }
+
+    func testDiskFullWhileStagingAnswersENOSPCAndRegistersNothingHalf() throws {
+        fsx.tearDown()
+        let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-full-\(UUID().uuidString.prefix(6))").path
+        run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
+        defer { sh("umount -l \(q(small)); rmdir \(q(small))") }
+        fsx = try MountedStore(quietPeriod: 600, storeOverride: "\(small)/store")
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        run("head -c 20000000 /dev/urandom > \(q(work))/first.bin && head -c 40000000 /dev/urandom > \(q(work))/second.bin")
+        run("cp \(q(work))/first.bin \(q(p))/incoming/")
+        let full = sh("cp \(q(work))/second.bin \(q(p))/incoming/")
+        XCTAssertNotEqual(full.status, 0)
+        XCTAssertTrue(full.stderr.contains("No space left on device"), full.stderr)
+        XCTAssertEqual(fsx.runs("demo"), [], "nothing registered")
+        run("cmp \(q(work))/first.bin \(q(p))/incoming/first.bin")
+        run("rm \(q(p))/incoming/second.bin")
+        let r = run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("cmp \(q(work))/first.bin \(q(p))/runs/\(r)/raw_source/first.bin")
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
+        fsx.unmount()
+    }
+
+    func testOwnerOfUploadedFilesIsTheUploader() throws {
+        fsx.tearDown()
+        fsx = try MountedStore(quietPeriod: 0.3, extraMountArgs: ["--allow-other"])
+        let p = fsx.project("mine")
+        sh("chmod 755 \(q(fsx.base))")
+        let asUser = "setpriv --reuid 4242 --regid 4242 --clear-groups"
+        run("\(asUser) mkdir \(q(fsx.mnt))/projects/mine")
+        run("\(asUser) sh -c 'echo hello > \(p)/incoming/h.txt'")
+        let r = fsx.waitForRuns("mine", count: 1)[0]
+        XCTAssertEqual(run("stat -c '%u' \(q(p))/runs/\(r)/raw_source/h.txt").stdout, "4242\n")
+        XCTAssertEqual(run("ls -ln \(q(p))/runs/\(r)/raw_source | awk 'NR>1{print $3}'").stdout, "4242\n")
+        XCTAssertEqual(run("stat -c '%u' \(q(p))").stdout, "4242\n")
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import XCTest
+
+/// Copying into incoming/ with real tools, sealing, and what the read-only tree then shows.
+final class IngestTests: MountTestCase {
+    func testPlainCpSealsIntoOneRunAndEmptiesIncoming() throws {
+        makeSampleTree("\(work!)/src")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        run("cp -r \(q(work))/src/. \(q(fsx.project("demo")))/incoming/")
+        let runs = fsx.waitForRuns("demo", count: 1)
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertTrue(runs[0].range(of: #"^\d{8}T\d{6}Z-\d{3}$"#, options: .regularExpression) != nil, runs[0])
+        run("diff -r \(q(work))/src \(q(fsx.project("demo")))/runs/\(runs[0])/raw_source")
+        XCTAssertEqual(run("ls -A \(q(fsx.project("demo")))/incoming").stdout, "")
+    }
+
+    func testCpArchivePreservesModeAndMtime() throws {
+        makeSampleTree("\(work!)/src")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(fsx.project("demo")))/incoming/")
+        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let raw = "\(fsx.project("demo"))/runs/\(r)/raw_source"
+        run("diff -r \(q(work))/src \(q(raw))")
+        for f in ["data.csv", "sub/blob.bin", "sub/deeper/notes.txt", "name with space.txt"] {
+            let src = run("stat -c '%a %Y %s' \(q(work))/src/\(q(f))").stdout
+            let dst = run("stat -c '%a %Y %s' \(q(raw))/\(q(f))").stdout
+            XCTAssertEqual(src, dst, f)
+        }
+    }
+
+    func testRsyncArchiveTempFileThenRename() throws {
+        makeSampleTree("\(work!)/src")
+        run("mkdir \(q(fsx.mnt))/projects/demo && rsync -a \(q(work))/src/ \(q(fsx.project("demo")))/incoming/")
+        let r = fsx.waitForRuns("demo", count: 1)
+        XCTAssertEqual(r.count, 1)
+        let raw = "\(fsx.project("demo"))/runs/\(r[0])/raw_source"
+        run("diff -r \(q(work))/src \(q(raw))")
+        XCTAssertEqual(run("stat -c '%a %Y' \(q(work))/src/data.csv").stdout, run("stat -c '%a %Y' \(q(raw))/data.csv").stdout)
+        // rsync's hidden temp names never become part of a run.
+        XCTAssertEqual(run("find \(q(raw)) -name '.*' | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
+    func testTarExtractIntoIncoming() throws {
+        makeSampleTree("\(work!)/src")
+        run("tar -C \(q(work))/src -cf \(q(work))/src.tar .")
+        run("mkdir \(q(fsx.mnt))/projects/demo && tar -C \(q(fsx.project("demo")))/incoming -xpf \(q(work))/src.tar")
+        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let raw = "\(fsx.project("demo"))/runs/\(r)/raw_source"
+        run("diff -r \(q(work))/src \(q(raw))")
+        XCTAssertEqual(run("stat -c '%a %Y' \(q(work))/src/sub/blob.bin").stdout, run("stat -c '%a %Y' \(q(raw))/sub/blob.bin").stdout)
+    }
+
+    func testDuplicateUploadStoresNothingNew() throws {
+        makeSampleTree("\(work!)/src")
+        let inc = "\(fsx.project("demo"))/incoming"
+        run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(inc))/")
+        _ = fsx.waitForRuns("demo", count: 1)
+        let blobsBefore = fsx.blobCount
+        let bytesBefore = run("du -sb \(q(fsx.store))/objects | cut -f1").stdout
+        run("cp -a \(q(work))/src/. \(q(inc))/")
+        let runs = fsx.waitForRuns("demo", count: 2)
+        XCTAssertEqual(runs.count, 2)
+        XCTAssertLessThan(runs[0], runs[1], "run ids sort chronologically")
+        let files = fsx.runJSON("demo", runs[1])["files"] as? [String: Any]
+        XCTAssertEqual(files?["duplicate"] as? Int, 4)
+        XCTAssertEqual(files?["new"] as? Int, 0)
+        XCTAssertEqual(fsx.blobCount, blobsBefore)
+        XCTAssertEqual(run("du -sb \(q(fsx.store))/objects | cut -f1").stdout, bytesBefore)
+        let status = run("getfattr --only-values -n user.artifactfs.status \(q(fsx.project("demo")))/runs/\(runs[1])/raw_source/data.csv").stdout
+        XCTAssertEqual(status, "duplicate")
+    }
+
+    func testChangedFileSupersedesAndShowsInLatestAndHistory() throws {
+        makeSampleTree("\(work!)/src")
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
+        let first = fsx.waitForRuns("demo", count: 1)[0]
+        run("echo '3,gamma' >> \(q(work))/src/data.csv && cp \(q(work))/src/data.csv \(q(p))/incoming/")
+        let runs = fsx.waitForRuns("demo", count: 2)
+        let second = runs[1]
+        run("cmp \(q(work))/src/data.csv \(q(p))/latest/data.csv")
+        run("cmp \(q(work))/src/sub/blob.bin \(q(p))/latest/sub/blob.bin")
+        XCTAssertEqual(run("ls \(q(p))/history/data.csv").stdout, "\(first)\n\(second)\n")
+        XCTAssertEqual(run("ls \(q(p))/history/sub").stdout, "blob.bin\ndeeper\n")
+        XCTAssertEqual(run("cat \(q(p))/history/data.csv/\(first)").stdout, "id,name\n1,alpha\n2,beta\n")
+        let old = "\(p)/runs/\(first)/raw_source/data.csv"
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.superseded \(q(old))").stdout, "true")
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.superseded_by \(q(old))").stdout, second)
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.status \(q(old))").stdout, "superseded")
+        let files = fsx.runJSON("demo", second)["files"] as? [String: Any]
+        XCTAssertEqual(files?["superseded"] as? Int, 1)
+    }
+
+    func testSealNowGivesOrderedDistinctIdsInTheSameSecond() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        var ids: [String] = []
+        for i in 0..<3 {
+            run("echo \(i) > \(q(p))/incoming/f\(i).txt")
+            let r = run("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+            ids.append(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        XCTAssertEqual(Set(ids).count, 3, "\(ids)")
+        XCTAssertEqual(ids, ids.sorted())
+        XCTAssertEqual(fsx.runs("demo"), ids, "plain ls lists runs in the order they were sealed")
+    }
+
+    func testMetadataInRunJSONStatusAndXattrs() throws {
+        makeSampleTree("\(work!)/src")
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
+        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let json = fsx.runJSON("demo", r)
+        for key in ["id", "project", "action", "status", "created_at", "completed_at", "files", "bytes", "stages", "errors"] {
+            XCTAssertNotNil(json[key], "missing \(key) in .run.json")
+        }
+        XCTAssertEqual(json["id"] as? String, r)
+        XCTAssertEqual(json["project"] as? String, "demo")
+        XCTAssertEqual(json["status"] as? String, "completed")
+        let status = run("\(q(artifactfsBinary)) status --store \(q(fsx.store)) demo \(r) --json").stdout
+        let parsed = try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any]
+        XCTAssertEqual(parsed?["id"] as? String, r)
+        XCTAssertEqual((parsed?["files"] as? [String: Any])?["new"] as? Int, 4)
+        let all = run("\(q(artifactfsBinary)) status --store \(q(fsx.store)) demo --json").stdout
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [Any])?.count, 1)
+
+        let dump = run("getfattr -d -m - \(q(p))/runs/\(r)/raw_source/data.csv").stdout
+        let sha = run("sha256sum \(q(work))/src/data.csv | cut -d' ' -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(dump.contains("user.artifactfs.sha256=\"\(sha)\""), dump)
+        XCTAssertTrue(dump.contains("user.artifactfs.run=\"\(r)\""), dump)
+        XCTAssertTrue(dump.contains("user.artifactfs.superseded=\"false\""), dump)
+    }
+
+    func testIncomingBehavesLikeAPosixFolderBeforeSeal() throws {
+        // A long quiet period so that nothing seals while the test edits incoming/.
+        fsx.tearDown()
+        fsx = try MountedStore(quietPeriod: 600)
+        let p = fsx.project("demo")
+        let inc = "\(p)/incoming"
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        run("printf 'aaaaaaaaaa' > \(q(inc))/w.txt && printf 'XY' | dd of=\(q(inc))/w.txt bs=1 seek=4 conv=notrunc status=none")
+        XCTAssertEqual(run("cat \(q(inc))/w.txt").stdout, "aaaaXYaaaa")
+        run("truncate -s 6 \(q(inc))/w.txt")
+        run("mkdir -p \(q(inc))/d/e && echo gone > \(q(inc))/d/e/x && rm \(q(inc))/d/e/x && rmdir \(q(inc))/d/e")
+        run("echo moved > \(q(inc))/d/tmp && mv \(q(inc))/d/tmp \(q(inc))/d/final")
+        run("chmod 600 \(q(inc))/w.txt && touch -d '2022-02-02 02:02:02' \(q(inc))/w.txt")
+        run("python3 -c 'import os; fd=os.open(\"\(inc)/w.txt\", os.O_RDWR); os.fsync(fd); os.close(fd)'")
+        XCTAssertEqual(fsx.runs("demo"), [])
+        let r = run("\(q(artifactfsBinary)) seal \(q(inc))").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let raw = "\(p)/runs/\(r)/raw_source"
+        XCTAssertEqual(run("cat \(q(raw))/w.txt").stdout, "aaaaXY")
+        XCTAssertEqual(run("stat -c '%a %Y' \(q(raw))/w.txt").stdout, "600 " + run("date -d '2022-02-02 02:02:02' +%s").stdout)
+        XCTAssertEqual(run("cat \(q(raw))/d/final").stdout, "moved\n")
+        XCTAssertEqual(run("cd \(q(raw)) && find . | sort").stdout, ".\n./d\n./d/final\n./w.txt\n")
+    }
+
+    func testSealReportsNothingToSealAndRefusesOutsideAMount() throws {
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        let empty = sh("\(q(artifactfsBinary)) seal \(q(fsx.project("demo")))/incoming")
+        XCTAssertEqual(empty.status, 0)
+        XCTAssertTrue(empty.stderr.contains("nothing to seal"), empty.stderr)
+        let outside = sh("\(q(artifactfsBinary)) seal \(q(work))")
+        XCTAssertEqual(outside.status, 4)
+        XCTAssertTrue(outside.stderr.contains("not an incoming/ folder"), outside.stderr)
+        let runs = sh("\(q(artifactfsBinary)) seal \(q(fsx.project("demo")))/runs")
+        XCTAssertNotEqual(runs.status, 0)
+    }
+
+    func testFourConcurrentWritersLoseNothingAndRegisterNothingTwice() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        for w in 0..<4 {
+            run("mkdir -p \(q(work))/w\(w) && for i in $(seq 1 150); do echo \"writer \(w) file $i\" > \(q(work))/w\(w)/f$i.txt; done")
+        }
+        run("head -c 2000000 /dev/urandom > \(q(work))/w0/big.bin")
+        // Four processes at once, into overlapping and distinct folders.
+        run("""
+            for w in 0 1 2 3; do cp -r \(q(work))/w$w \(q(p))/incoming/ & done; wait
+            """)
+        var total = 0
+        var seen = Set<String>()
+        for _ in 0..<600 {
+            let pending = run("find \(q(p))/incoming -type f | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if pending == "0" && !fsx.runs("demo").isEmpty { break }
+            usleep(100_000)
+        }
+        for r in fsx.runs("demo") {
+            let list = run("cd \(q(p))/runs/\(r)/raw_source && find . -type f | sort").stdout.split(separator: "\n").map(String.init)
+            total += list.count
+            seen.formUnion(list)
+        }
+        XCTAssertEqual(total, 601, "every file registered exactly once")
+        XCTAssertEqual(seen.count, 601)
+        for w in 0..<4 { run("diff -r \(q(work))/w\(w) \(q(p))/latest/w\(w)") }
+    }
+
+    func testRemountKeepsEverythingAndVerifyPasses() throws {
+        makeSampleTree("\(work!)/src")
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
+        let r = fsx.waitForRuns("demo", count: 1)[0]
+        fsx.unmount()
+        XCTAssertEqual(run("ls -A \(q(fsx.mnt))").stdout, "")
+        try fsx.mount()
+        run("diff -r \(q(work))/src \(q(p))/runs/\(r)/raw_source")
+        let v = fsx.cli("verify --store \(q(fsx.store))")
+        XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
+        let json = fsx.cli("verify --store \(q(fsx.store)) --json")
+        XCTAssertTrue(json.stdout.contains("\"ok\" : true"), json.stdout)
+    }
+}
