@@ -3,15 +3,15 @@ import XCTest
 
 /// SPEC §7: every row this part of the product touches answers as the table says.
 final class BadInputTests: MountTestCase {
-    private func sealedDemo() -> (project: String, run: String) {
+    private func sealedDemo() throws -> (project: String, run: String) {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
-        return (p, fsx.waitForRuns("demo", count: 1)[0])
+        return (p, try fsx.waitForRuns("demo", count: 1)[0])
     }
 
     func testWritesUnderReadOnlyTreesAnswerEROFSAndChangeNothing() throws {
-        let (p, r) = sealedDemo()
+        let (p, r) = try sealedDemo()
         let raw = "\(p)/runs/\(r)/raw_source"
         let before = run("cd \(q(p)) && find runs latest history -printf '%p %s %m %T@\\n' | sort").stdout
         let attempts = [
@@ -69,8 +69,7 @@ final class BadInputTests: MountTestCase {
     }
 
     func testRenameBetweenProjectsIsRefusedAndLinksAreNotTaken() throws {
-        fsx.tearDown()
-        fsx = try MountedStore(quietPeriod: 600)
+        try freshMount(quietPeriod: 600)
         run("mkdir \(q(fsx.mnt))/projects/a \(q(fsx.mnt))/projects/b")
         run("echo x > \(q(fsx.project("a")))/incoming/f")
         let mv = sh("mv -T --no-copy \(q(fsx.project("a")))/incoming/f \(q(fsx.project("b")))/incoming/f 2>&1 || python3 -c 'import os; os.rename(\"\(fsx.project("a"))/incoming/f\", \"\(fsx.project("b"))/incoming/f\")'")
@@ -82,7 +81,7 @@ final class BadInputTests: MountTestCase {
     }
 
     func testCorruptOrMissingBlobReadsEIOAndVerifyReportsIt() throws {
-        let (p, r) = sealedDemo()
+        let (p, r) = try sealedDemo()
         let sha = run("getfattr --only-values -n user.artifactfs.sha256 \(q(p))/runs/\(r)/raw_source/sub/blob.bin").stdout
         let blob = "\(fsx.store)/objects/\(sha.prefix(2))/\(sha.dropFirst(2))"
         fsx.unmount()
@@ -106,11 +105,10 @@ final class BadInputTests: MountTestCase {
     }
 
     func testDiskFullWhileStagingAnswersENOSPCAndRegistersNothingHalf() throws {
-        fsx.tearDown()
         let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-full-\(UUID().uuidString.prefix(6))").path
         run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
         defer { sh("umount -l \(q(small)); rmdir \(q(small))") }
-        fsx = try MountedStore(quietPeriod: 600, storeOverride: "\(small)/store")
+        try freshMount(quietPeriod: 600, storeOverride: "\(small)/store")
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo")
         run("head -c 20000000 /dev/urandom > \(q(work))/first.bin && head -c 40000000 /dev/urandom > \(q(work))/second.bin")
@@ -128,14 +126,13 @@ final class BadInputTests: MountTestCase {
     }
 
     func testOwnerOfUploadedFilesIsTheUploader() throws {
-        fsx.tearDown()
-        fsx = try MountedStore(quietPeriod: 0.3, extraMountArgs: ["--allow-other"])
+        try freshMount(quietPeriod: 0.3, extraMountArgs: ["--allow-other"])
         let p = fsx.project("mine")
         sh("chmod 755 \(q(fsx.base))")
         let asUser = "setpriv --reuid 4242 --regid 4242 --clear-groups"
         run("\(asUser) mkdir \(q(fsx.mnt))/projects/mine")
         run("\(asUser) sh -c 'echo hello > \(p)/incoming/h.txt'")
-        let r = fsx.waitForRuns("mine", count: 1)[0]
+        let r = try fsx.waitForRuns("mine", count: 1)[0]
         XCTAssertEqual(run("stat -c '%u' \(q(p))/runs/\(r)/raw_source/h.txt").stdout, "4242\n")
         XCTAssertEqual(run("ls -ln \(q(p))/runs/\(r)/raw_source | awk 'NR>1{print $3}'").stdout, "4242\n")
         XCTAssertEqual(run("stat -c '%u' \(q(p))").stdout, "4242\n")

@@ -75,7 +75,7 @@ final class CrashTests: MountTestCase {
         // Remount with a short quiet period: the staged file seals without anyone touching it.
         fsx.quietPeriod = 0.2
         try fsx.mount()
-        let runs = fsx.waitForRuns("demo", count: 1)
+        let runs = try fsx.waitForRuns("demo", count: 1)
         XCTAssertEqual(run("cat \(q(p))/runs/\(runs[0])/raw_source/kept.txt").stdout, "kept\n")
         assertVerifyClean()
     }

@@ -7,7 +7,7 @@ final class IngestTests: MountTestCase {
         makeSampleTree("\(work!)/src")
         run("mkdir \(q(fsx.mnt))/projects/demo")
         run("cp -r \(q(work))/src/. \(q(fsx.project("demo")))/incoming/")
-        let runs = fsx.waitForRuns("demo", count: 1)
+        let runs = try fsx.waitForRuns("demo", count: 1)
         XCTAssertEqual(runs.count, 1)
         XCTAssertTrue(runs[0].range(of: #"^\d{8}T\d{6}Z-\d{3}$"#, options: .regularExpression) != nil, runs[0])
         run("diff -r \(q(work))/src \(q(fsx.project("demo")))/runs/\(runs[0])/raw_source")
@@ -17,7 +17,7 @@ final class IngestTests: MountTestCase {
     func testCpArchivePreservesModeAndMtime() throws {
         makeSampleTree("\(work!)/src")
         run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(fsx.project("demo")))/incoming/")
-        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
         let raw = "\(fsx.project("demo"))/runs/\(r)/raw_source"
         run("diff -r \(q(work))/src \(q(raw))")
         for f in ["data.csv", "sub/blob.bin", "sub/deeper/notes.txt", "name with space.txt"] {
@@ -30,7 +30,7 @@ final class IngestTests: MountTestCase {
     func testRsyncArchiveTempFileThenRename() throws {
         makeSampleTree("\(work!)/src")
         run("mkdir \(q(fsx.mnt))/projects/demo && rsync -a \(q(work))/src/ \(q(fsx.project("demo")))/incoming/")
-        let r = fsx.waitForRuns("demo", count: 1)
+        let r = try fsx.waitForRuns("demo", count: 1)
         XCTAssertEqual(r.count, 1)
         let raw = "\(fsx.project("demo"))/runs/\(r[0])/raw_source"
         run("diff -r \(q(work))/src \(q(raw))")
@@ -43,7 +43,7 @@ final class IngestTests: MountTestCase {
         makeSampleTree("\(work!)/src")
         run("tar -C \(q(work))/src -cf \(q(work))/src.tar .")
         run("mkdir \(q(fsx.mnt))/projects/demo && tar -C \(q(fsx.project("demo")))/incoming -xpf \(q(work))/src.tar")
-        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
         let raw = "\(fsx.project("demo"))/runs/\(r)/raw_source"
         run("diff -r \(q(work))/src \(q(raw))")
         XCTAssertEqual(run("stat -c '%a %Y' \(q(work))/src/sub/blob.bin").stdout, run("stat -c '%a %Y' \(q(raw))/sub/blob.bin").stdout)
@@ -53,11 +53,11 @@ final class IngestTests: MountTestCase {
         makeSampleTree("\(work!)/src")
         let inc = "\(fsx.project("demo"))/incoming"
         run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(inc))/")
-        _ = fsx.waitForRuns("demo", count: 1)
+        _ = try fsx.waitForRuns("demo", count: 1)
         let blobsBefore = fsx.blobCount
         let bytesBefore = run("du -sb \(q(fsx.store))/objects | cut -f1").stdout
         run("cp -a \(q(work))/src/. \(q(inc))/")
-        let runs = fsx.waitForRuns("demo", count: 2)
+        let runs = try fsx.waitForRuns("demo", count: 2)
         XCTAssertEqual(runs.count, 2)
         XCTAssertLessThan(runs[0], runs[1], "run ids sort chronologically")
         let files = fsx.runJSON("demo", runs[1])["files"] as? [String: Any]
@@ -73,9 +73,9 @@ final class IngestTests: MountTestCase {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
-        let first = fsx.waitForRuns("demo", count: 1)[0]
+        let first = try fsx.waitForRuns("demo", count: 1)[0]
         run("echo '3,gamma' >> \(q(work))/src/data.csv && cp \(q(work))/src/data.csv \(q(p))/incoming/")
-        let runs = fsx.waitForRuns("demo", count: 2)
+        let runs = try fsx.waitForRuns("demo", count: 2)
         let second = runs[1]
         run("cmp \(q(work))/src/data.csv \(q(p))/latest/data.csv")
         run("cmp \(q(work))/src/sub/blob.bin \(q(p))/latest/sub/blob.bin")
@@ -108,7 +108,7 @@ final class IngestTests: MountTestCase {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
-        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
         let json = fsx.runJSON("demo", r)
         for key in ["id", "project", "action", "status", "created_at", "completed_at", "files", "bytes", "stages", "errors"] {
             XCTAssertNotNil(json[key], "missing \(key) in .run.json")
@@ -132,8 +132,7 @@ final class IngestTests: MountTestCase {
 
     func testIncomingBehavesLikeAPosixFolderBeforeSeal() throws {
         // A long quiet period so that nothing seals while the test edits incoming/.
-        fsx.tearDown()
-        fsx = try MountedStore(quietPeriod: 600)
+        try freshMount(quietPeriod: 600)
         let p = fsx.project("demo")
         let inc = "\(p)/incoming"
         run("mkdir \(q(fsx.mnt))/projects/demo")
@@ -197,7 +196,7 @@ final class IngestTests: MountTestCase {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo && cp -a \(q(work))/src/. \(q(p))/incoming/")
-        let r = fsx.waitForRuns("demo", count: 1)[0]
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
         fsx.unmount()
         XCTAssertEqual(run("ls -A \(q(fsx.mnt))").stdout, "")
         try fsx.mount()

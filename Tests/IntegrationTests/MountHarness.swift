@@ -120,15 +120,16 @@ final class MountedStore {
         sh("ls \(q(self.project(project)))/runs").stdout.split(separator: "\n").map(String.init)
     }
 
-    /// Waits (liveness only, not a performance bound) until the project has `count` runs.
-    func waitForRuns(_ project: String, count: Int, file: StaticString = #filePath, line: UInt = #line) -> [String] {
+    /// Waits (liveness only, not a performance bound) until the project has `count` runs;
+    /// throws, failing the test cleanly, if it never does.
+    func waitForRuns(_ project: String, count: Int) throws -> [String] {
         for _ in 0..<600 {
             let r = runs(project)
             if r.count >= count { return r }
             usleep(100_000)
         }
-        XCTFail("project \(project) never reached \(count) runs; has \(runs(project)); log: \(daemonLog.suffix(2000))", file: file, line: line)
-        return runs(project)
+        throw NSError(domain: "wait", code: 1, userInfo: [NSLocalizedDescriptionKey:
+            "project \(project) never reached \(count) runs; has \(runs(project)); log: \(daemonLog.suffix(2000))"])
     }
 
     var daemonLog: String { (try? String(contentsOfFile: "\(store)/daemon.log", encoding: .utf8)) ?? "" }
@@ -151,7 +152,13 @@ class MountTestCase: XCTestCase {
     var quietPeriod: Double { 0.3 }
 
     override func setUpWithError() throws {
-        fsx = try MountedStore(quietPeriod: quietPeriod)
+        try freshMount(quietPeriod: quietPeriod)
+    }
+
+    /// Replaces this test's mount with a new store mounted with other settings.
+    func freshMount(quietPeriod: Double, extraMountArgs: [String] = [], storeOverride: String? = nil) throws {
+        fsx?.tearDown()
+        fsx = try MountedStore(quietPeriod: quietPeriod, extraMountArgs: extraMountArgs, storeOverride: storeOverride)
         work = "\(fsx.base)/work"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     }

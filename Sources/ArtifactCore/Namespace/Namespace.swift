@@ -129,8 +129,13 @@ public final class Namespace: @unchecked Sendable {
 
     public func attributes(_ node: Node) throws -> NodeAttributes {
         switch node {
-        case .root, .projects, .datasets:
-            return dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: node != .root)
+        case .root:
+            return dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: false)
+        case .projects, .datasets:
+            // Like /tmp: anyone who can use the mount may create one; grants come per project.
+            var a = dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: true)
+            a.mode = 0o1777
+            return a
         case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .historyOfFile(let p, _), .incoming(let p):
             guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
             return projectAttributes(project)
