@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libfuse3 through pkg-config, with inline wrappers for what Swift cannot import.
@@ -34,6 +35,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Stage definitions (TOML), the durable job queue in the catalog, the runner, memoization.
+        .target(
+            name: "ArtifactPipeline",
+            dependencies: [
+                "ArtifactCore", "CSystemShims",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Thin adapter from the libfuse3 low-level API to ArtifactCore.
         .target(
             name: "ArtifactFUSE",
@@ -45,13 +57,17 @@ let package = Package(
         .executableTarget(
             name: "artifactfs",
             dependencies: [
-                "ArtifactCore", "ArtifactFUSE",
+                "ArtifactCore", "ArtifactFUSE", "ArtifactPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ArtifactCoreTests", dependencies: [
             "ArtifactCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "ArtifactPipelineTests", dependencies: [
+            "ArtifactPipeline", "ArtifactCore",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["ArtifactCore"]),

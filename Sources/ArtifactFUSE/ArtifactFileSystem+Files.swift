@@ -155,15 +155,8 @@ extension ArtifactFileSystem {
         case .staged(let s):
             return try stagedEntry(parent: s, name: entry.name)
         case .virtual(let node):
-            if let child = entry.virtualNode {
-                let inode = inodes.lookupVirtual(child)
-                var e = fuse_entry_param()
-                e.ino = inode.ino
-                e.attr = stat(of: entry.attributes!, ino: inode.ino)
-                e.attr_timeout = child.isImmutable ? immutableTimeout : mutableTimeout
-                if case .runJSON = child { e.attr_timeout = 0 }
-                if case .latest = node, case .file = child { e.entry_timeout = 0 } else { e.entry_timeout = immutableTimeout }
-                return e
+            if let child = entry.virtualNode, let attrs = entry.attributes {
+                return virtualEntry(child, attrs: attrs, ino: inodes.lookupVirtual(child).ino, parent: node)
             }
             guard case .project(let p) = node else { throw Errno.noSuchFileOrDirectory }
             return try incomingRootEntry(projectId: p)

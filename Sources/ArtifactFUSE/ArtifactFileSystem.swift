@@ -60,17 +60,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         case .staged(let s):
             return (try stagedStat(s, ino: inode.ino), mutableTimeout)
         case .virtual(let node):
-            if case .incoming(let p) = node {
-                _ = p
-            }
-            let attrs = try namespace.attributes(node)
-            let timeout: Double
-            switch node {
-            case .file: timeout = immutableTimeout
-            case .runJSON: timeout = 0
-            default: timeout = mutableTimeout
-            }
-            return (stat(of: attrs, ino: inode.ino), timeout)
+            return (stat(of: try namespace.attributes(node), ino: inode.ino), attrTimeout(node))
         }
     }
 
@@ -81,15 +71,31 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         if case .incoming(let p) = node { return try incomingRootEntry(projectId: p) }
         let attrs = try namespace.attributes(node)
         let inode = inodes.lookupVirtual(node)
+        return virtualEntry(node, attrs: attrs, ino: inode.ino, parent: parent)
+    }
+
+    func virtualEntry(_ node: Node, attrs: NodeAttributes, ino: UInt64, parent: Node?) -> fuse_entry_param {
         var e = fuse_entry_param()
-        e.ino = inode.ino
-        e.attr = stat(of: attrs, ino: inode.ino)
-        e.attr_timeout = node.isImmutable ? immutableTimeout : (node == .runJSON(0) ? 0 : mutableTimeout)
-        if case .runJSON = node { e.attr_timeout = 0 }
-        // latest/<file> points at a new version after every seal; every other name keeps its node.
-        if case .latest = parent, case .file = node { e.entry_timeout = 0 } else { e.entry_timeout = immutableTimeout }
-        if case .projects = parent { e.entry_timeout = mutableTimeout }
+        e.ino = ino
+        e.attr = stat(of: attrs, ino: ino)
+        e.attr_timeout = attrTimeout(node)
+        e.entry_timeout = entryTimeout(node, parent: parent)
         return e
+    }
+
+    /// Registered files never change; `.run.json` changes while a run is processed.
+    func attrTimeout(_ node: Node) -> Double {
+        switch node {
+        case .file, .output: return immutableTimeout
+        case .runJSON, .pipelineDefinition: return 0
+        default: return mutableTimeout
+        }
+    }
+
+    /// latest/<file> points at a new version after every seal; every other name keeps its node.
+    func entryTimeout(_ node: Node, parent: Node?) -> Double {
+        if case .latest = parent, case .file = node { return 0 }
+        return immutableTimeout
     }
 
     func incomingRootEntry(projectId: Int64) throws -> fuse_entry_param {

@@ -67,40 +67,38 @@ final class InodeTable: @unchecked Sendable {
     /// The inode for a virtual node, created if needed, with one more lookup.
     func lookupVirtual(_ node: Node) -> Inode {
         lock.withLock {
-            if let ino = byNode[node], let inode = byIno[ino] {
-                inode.lookups += 1
-                return inode
-            }
-            let inode = Inode(ino: next, kind: .virtual(node))
-            next += 1
-            inode.lookups = 1
-            byIno[inode.ino] = inode
+            if let inode = referenced(byNode[node]) { return inode }
+            let inode = insert(.virtual(node))
             byNode[node] = inode.ino
             return inode
         }
+    }
+
+    /// Call with `lock` held: the inode numbered `ino`, with one more lookup.
+    private func referenced(_ ino: UInt64?) -> Inode? {
+        guard let ino, let inode = byIno[ino] else { return nil }
+        inode.lookups += 1
+        return inode
+    }
+
+    /// Call with `lock` held: a new inode with one lookup.
+    private func insert(_ kind: Inode.Kind) -> Inode {
+        let inode = Inode(ino: next, kind: kind)
+        next += 1
+        inode.lookups = 1
+        byIno[inode.ino] = inode
+        return inode
     }
 
     /// The inode for a staged object found by `st`; `open` makes its O_PATH descriptor only
     /// when the table does not know it yet.
     func lookupStaged(dev: UInt64, ino realIno: UInt64, node: Node?, open: () throws -> StagedObject) throws -> Inode {
         let key = RealKey(dev: dev, ino: realIno)
-        if let existing: Inode = lock.withLock({
-            guard let ino = byReal[key], let inode = byIno[ino] else { return nil }
-            inode.lookups += 1
-            return inode
-        }) {
-            return existing
-        }
+        if let existing = lock.withLock({ referenced(byReal[key]) }) { return existing }
         let object = try open()
         return lock.withLock {
-            if let ino = byReal[key], let inode = byIno[ino] {  // another thread won the race
-                inode.lookups += 1
-                return inode
-            }
-            let inode = Inode(ino: next, kind: .staged(object))
-            next += 1
-            inode.lookups = 1
-            byIno[inode.ino] = inode
+            if let inode = referenced(byReal[key]) { return inode }  // another thread won the race
+            let inode = insert(.staged(object))
             byReal[key] = inode.ino
             if let node { byNode[node] = inode.ino }
             return inode

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <spawn.h>
 
 int afs_syncfs(int fd) { return syncfs(fd); }
 int afs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
@@ -19,4 +20,7 @@ ssize_t afs_getxattr(const char *path, const char *name, void *value, size_t siz
 }
 int afs_setxattr(const char *path, const char *name, const void *value, size_t size) {
     return setxattr(path, name, value, size, 0);
+}
+int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
 }

@@ -12,7 +12,7 @@ struct ArtifactFS: ParsableCommand {
             project, run, or a path outside a mount); 5 busy (writers still open, or store in use); \
             64 bad usage.
             """,
-        subcommands: [Mount.self, Unmount.self, Seal.self, Status.self, Verify.self]
+        subcommands: [Mount.self, Unmount.self, Seal.self, Status.self, Verify.self, Pipeline.self]
     )
 }
 

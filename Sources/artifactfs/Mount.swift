@@ -1,6 +1,7 @@
 import ArgumentParser
 import ArtifactCore
 import ArtifactFUSE
+import ArtifactPipeline
 import Foundation
 import Logging
 
@@ -22,11 +23,15 @@ struct Mount: ParsableCommand {
     @Option(name: .customLong("quiet-period"), help: "Seconds incoming/ must be quiet, with no writer open, before it seals.")
     var quietPeriod: Double = 1.0
 
+    @Option(help: "Stage commands run at once (default: the number of cores).")
+    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(name: .customLong("ready-fd"), help: .hidden)
     var readyFD: Int32?
 
     func validate() throws {
         guard quietPeriod >= 0, quietPeriod.isFinite else { throw ValidationError("--quiet-period must be 0 or more seconds") }
+        guard workers >= 1 else { throw ValidationError("--workers must be 1 or more") }
     }
 
     func run() throws {
@@ -56,7 +61,10 @@ struct Mount: ParsableCommand {
         let store = try ArtifactStore(root: storeOptions.root, create: true)
         try store.lockForMount()
         let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging, logger: logger)
+        let runner = StageRunner(store: store, workers: workers, logger: logger)
+        seals.sink = runner
         try seals.recover()
+        try runner.start()
         let fs = ArtifactFileSystem(store: store, seals: seals, logger: logger)
         var options = MountOptions(mountpoint: mnt)
         options.allowOther = allowOther

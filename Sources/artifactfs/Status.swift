@@ -39,11 +39,11 @@ struct Status: ParsableCommand {
                 guard let r = try catalog.run(projectId: p.id!, name: runName) else {
                     throw ArtifactError(.notFound, "no such run in project \(projectName)", path: runName)
                 }
-                let report = RunReport(run: r, project: p)
+                let report = try RunReport.load(catalog: catalog, runId: r.id!)!
                 if json { FileHandle.standardOutput.write(report.jsonData()) } else { printHuman(report) }
                 return
             }
-            let reports = try catalog.runs(projectId: p.id!).map { RunReport(run: $0, project: p) }
+            let reports = try catalog.runs(projectId: p.id!).map { RunReport(run: $0, project: p, jobs: try catalog.jobs(runId: $0.id!)) }
             if json { try printJSON(reports) } else {
                 if reports.isEmpty { print("project \(projectName) has no runs yet") }
                 for r in reports { printHuman(r) }
@@ -53,6 +53,17 @@ struct Status: ParsableCommand {
 
     private func printHuman(_ r: RunReport) {
         print("\(r.id)  \(r.status)  files: \(r.files.new) new, \(r.files.superseded) superseded, \(r.files.duplicate) duplicate  \(r.bytes) bytes")
+        guard runID != nil else { return }
+        for (name, stage) in r.stages.sorted(by: { $0.key < $1.key }) {
+            print("  stage \(name): \(stage.status)")
+            for (input, i) in stage.inputs.sorted(by: { $0.key < $1.key }) {
+                let memo = i.memoized ? " (memoized)" : ""
+                print("    \(input): \(i.status), \(i.attempts) attempt\(i.attempts == 1 ? "" : "s")\(memo)")
+                if let e = i.error, i.status != "completed" {
+                    for line in e.split(separator: "\n").suffix(5) { print("      \(line)") }
+                }
+            }
+        }
     }
 }
 

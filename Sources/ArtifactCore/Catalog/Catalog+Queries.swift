@@ -157,7 +157,9 @@ extension Catalog {
     public func countedReferences() throws -> [String: Int64] {
         try read { db in
             var out: [String: Int64] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT blob, COUNT(*) AS n FROM file GROUP BY blob")
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT blob, COUNT(*) AS n FROM (SELECT blob FROM file UNION ALL SELECT blob FROM output) GROUP BY blob
+                """)
             while let row = try rows.next() { out[row["blob"]] = row["n"] }
             return out
         }

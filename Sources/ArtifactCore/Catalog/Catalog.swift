@@ -102,6 +102,75 @@ public final class Catalog: @unchecked Sendable {
                 t.column("ino", .integer).notNull()
             }
         }
+        m.registerMigration("v2-pipeline") { db in
+            try db.create(table: "pipeline") { t in
+                t.primaryKey("project_id", .integer).references("project")
+                t.column("source", .text).notNull()
+                t.column("hash", .text).notNull()
+                t.column("updated_at", .double).notNull()
+            }
+            // Every definition ever set, by hash, so a run keeps the one it started with.
+            try db.create(table: "pipeline_version") { t in
+                t.primaryKey("hash", .text)
+                t.column("source", .text).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            // Which definition processed each run (NULL: not handed to the pipeline yet).
+            try db.alter(table: "run") { t in t.add(column: "pipeline_hash", .text) }
+            // The durable stage queue: one row per (run, stage, input).
+            try db.create(table: "job") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .integer).notNull().references("run")
+                t.column("stage", .text).notNull()
+                t.column("stage_hash", .text).notNull()
+                t.column("input_path", .text).notNull()
+                t.column("input_blob", .text)
+                t.column("status", .text).notNull()
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("max_attempts", .integer).notNull()
+                t.column("timeout", .double).notNull()
+                t.column("not_before", .double).notNull().defaults(to: 0)
+                t.column("started_at", .double)
+                t.column("ended_at", .double)
+                t.column("error", .text)
+                t.column("memoized", .boolean).notNull().defaults(to: false)
+                t.uniqueKey(["run_id", "stage", "input_path"])
+            }
+            try db.create(index: "job_by_status", on: "job", columns: ["status", "not_before"])
+            // Stage outputs, stored in the blob store like raw files.
+            try db.create(table: "output") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .integer).notNull().references("run")
+                t.column("stage", .text).notNull()
+                t.column("path", .text).notNull()
+                t.column("dir", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("blob", .text).notNull().references("blob")
+                t.column("size", .integer).notNull()
+                t.column("mode", .integer).notNull()
+                t.column("mtime_ns", .integer).notNull()
+                t.column("input_path", .text).notNull()
+                t.column("job_id", .integer)
+                t.uniqueKey(["run_id", "stage", "path"])
+            }
+            try db.create(index: "output_by_dir", on: "output", columns: ["run_id", "stage", "dir", "name"])
+            try db.create(index: "output_by_hash", on: "output", columns: ["blob"])
+            try db.create(table: "output_dir") { t in
+                t.column("run_id", .integer).notNull()
+                t.column("stage", .text).notNull()
+                t.column("parent", .text).notNull()
+                t.column("name", .text).notNull()
+                t.primaryKey(["run_id", "stage", "parent", "name"])
+            }
+            // Memoized results: (stage definition, input content) -> outputs as JSON.
+            try db.create(table: "memo") { t in
+                t.column("stage_hash", .text).notNull()
+                t.column("input_blob", .text).notNull()
+                t.column("outputs", .text).notNull()
+                t.column("created_at", .double).notNull()
+                t.primaryKey(["stage_hash", "input_blob"])
+            }
+        }
         return m
     }
 }

@@ -41,6 +41,8 @@ public struct RunRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equa
     public var filesSuperseded: Int64
     public var filesDuplicate: Int64
     public var bytes: Int64
+    /// The pipeline definition that processed this run; nil until it was handed to the pipeline.
+    public var pipelineHash: String? = nil
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -86,4 +88,66 @@ public struct BlobRecord: CatalogRecord, PersistableRecord, Sendable, Equatable 
     public var size: Int64
     public var refcount: Int64
     public var createdAt: Double
+}
+
+/// State of one stage job (SPEC §4).
+public enum JobStatus: String, Codable, Sendable {
+    case pending, inProgress = "in_progress", completed, failed, skipped
+}
+
+/// One stage applied to one input of one run: the unit of the durable queue.
+public struct JobRecord: CatalogRecord, Sendable, Equatable {
+    public static let databaseTableName = "job"
+    public var id: Int64?
+    public var runId: Int64
+    public var stage: String
+    public var stageHash: String
+    /// The input's path in the run's tree, e.g. `raw_source/a.txt` or `words/a.count`.
+    public var inputPath: String
+    public var inputBlob: String?
+    public var status: JobStatus
+    public var attempts: Int64
+    public var maxAttempts: Int64
+    public var timeout: Double
+    public var notBefore: Double
+    public var startedAt: Double?
+    public var endedAt: Double?
+    public var error: String?
+    public var memoized: Bool
+
+    public init(runId: Int64, stage: String, stageHash: String, inputPath: String, inputBlob: String?,
+                status: JobStatus, maxAttempts: Int64, timeout: Double) {
+        self.runId = runId; self.stage = stage; self.stageHash = stageHash; self.inputPath = inputPath
+        self.inputBlob = inputBlob; self.status = status; self.attempts = 0; self.maxAttempts = maxAttempts
+        self.timeout = timeout; self.notBefore = 0; self.memoized = false
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A file a stage wrote, shown under runs/<run>/<stage>/.
+public struct OutputRecord: CatalogRecord, Sendable, Equatable {
+    public static let databaseTableName = "output"
+    public var id: Int64?
+    public var runId: Int64
+    public var stage: String
+    /// Path inside the stage's folder.
+    public var path: String
+    public var dir: String
+    public var name: String
+    public var blob: String
+    public var size: Int64
+    public var mode: Int64
+    public var mtimeNs: Int64
+    public var inputPath: String
+    public var jobId: Int64?
+
+    public init(id: Int64?, runId: Int64, stage: String, path: String, dir: String, name: String, blob: String,
+                size: Int64, mode: Int64, mtimeNs: Int64, inputPath: String, jobId: Int64?) {
+        self.id = id; self.runId = runId; self.stage = stage; self.path = path; self.dir = dir; self.name = name
+        self.blob = blob; self.size = size; self.mode = mode; self.mtimeNs = mtimeNs; self.inputPath = inputPath; self.jobId = jobId
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public var hash: BlobHash { BlobHash(hex: blob)! }
 }

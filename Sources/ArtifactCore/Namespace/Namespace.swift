@@ -34,6 +34,7 @@ public final class Namespace: @unchecked Sendable {
             case "runs": return .runs(p)
             case "latest": return .latest(project: p, dir: "")
             case "history": return .history(project: p, dir: "")
+            case "pipeline.toml": return try catalog.pipelineSource(projectId: p) == nil ? nil : .pipelineDefinition(p)
             default: return nil
             }
         case .runs(let p):
@@ -42,8 +43,14 @@ public final class Namespace: @unchecked Sendable {
             switch name {
             case "raw_source": return .runSource(run: r, dir: "")
             case ".run.json": return .runJSON(r)
-            default: return nil
+            default: return try catalog.stages(runId: r).contains(name) ? .stageOutputs(run: r, stage: name, dir: "") : nil
             }
+        case .stageOutputs(let r, let stage, let dir):
+            if let o = try catalog.output(runId: r, stage: stage, dir: dir, name: name) { return .output(o.id!) }
+            if try catalog.outputHasDirectory(runId: r, stage: stage, parent: dir, name: name) {
+                return .stageOutputs(run: r, stage: stage, dir: join(dir, name))
+            }
+            return nil
         case .runSource(let r, let dir):
             if let f = try catalog.runFile(runId: r, dir: dir, name: name) { return .file(f.id!) }
             if try catalog.runHasDirectory(runId: r, parent: dir, name: name) { return .runSource(run: r, dir: join(dir, name)) }
@@ -58,7 +65,7 @@ public final class Namespace: @unchecked Sendable {
             return nil
         case .historyOfFile(let p, let path):
             return try catalog.historyVersion(projectId: p, path: path, runName: name).map { .file($0.id!) }
-        case .incoming, .file, .runJSON:
+        case .incoming, .file, .runJSON, .output, .pipelineDefinition:
             return nil
         }
     }
@@ -76,7 +83,12 @@ public final class Namespace: @unchecked Sendable {
         case .project(let p):
             guard let project = try catalog.project(id: p) else { return [] }
             let base = projectAttributes(project)
-            return Self.projectEntries.compactMap { name in
+            var names = Self.projectEntries
+            if try catalog.pipelineSource(projectId: p) != nil { names.append("pipeline.toml") }
+            return try names.compactMap { name in
+                if name == "pipeline.toml" {
+                    return DirectoryEntry(name: name, node: .pipelineDefinition(p), attributes: try attributes(.pipelineDefinition(p)))
+                }
                 guard name != "incoming" else { return nil }  // the adapter adds incoming/ from disk
                 return try? lookup(node, name).map { DirectoryEntry(name: name, node: $0, attributes: base) }
             }
@@ -84,10 +96,23 @@ public final class Namespace: @unchecked Sendable {
             return try catalog.runs(projectId: p).map { DirectoryEntry(name: $0.name, node: .run($0.id!), attributes: runAttributes($0)) }
         case .run(let r):
             guard let run = try catalog.run(id: r) else { return [] }
+            let dirAttrs = runAttributes(run)
             return [
                 DirectoryEntry(name: ".run.json", node: .runJSON(r), attributes: try attributes(.runJSON(r))),
-                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: ""), attributes: runAttributes(run)),
-            ]
+                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: ""), attributes: dirAttrs),
+            ] + (try catalog.stages(runId: r)).map {
+                DirectoryEntry(name: $0, node: .stageOutputs(run: r, stage: $0, dir: ""), attributes: dirAttrs)
+            }
+        case .stageOutputs(let r, let stage, let dir):
+            guard let run = try catalog.run(id: r) else { return [] }
+            let dirAttrs = runAttributes(run)
+            var out = try catalog.outputSubdirectories(runId: r, stage: stage, parent: dir).map {
+                DirectoryEntry(name: $0, node: .stageOutputs(run: r, stage: stage, dir: join(dir, $0)), attributes: dirAttrs)
+            }
+            out += try catalog.outputs(runId: r, stage: stage, dir: dir).map {
+                DirectoryEntry(name: $0.name, node: .output($0.id!), attributes: outputAttributes($0, uid: run.uid))
+            }
+            return out.sorted { $0.name < $1.name }
         case .runSource(let r, let dir):
             guard let run = try catalog.run(id: r) else { return [] }
             let dirAttrs = runAttributes(run)
@@ -116,7 +141,7 @@ public final class Namespace: @unchecked Sendable {
             return try catalog.history(projectId: p, path: path).map {
                 DirectoryEntry(name: $0.run, node: .file($0.file.id!), attributes: fileAttributes($0.file))
             }
-        case .incoming, .file, .runJSON:
+        case .incoming, .file, .runJSON, .output, .pipelineDefinition:
             return []
         }
     }
@@ -139,7 +164,7 @@ public final class Namespace: @unchecked Sendable {
         case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .historyOfFile(let p, _), .incoming(let p):
             guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
             return projectAttributes(project)
-        case .run(let r), .runSource(let r, _):
+        case .run(let r), .runSource(let r, _), .stageOutputs(let r, _, _):
             guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
             return runAttributes(run)
         case .runJSON(let r):
@@ -150,7 +175,22 @@ public final class Namespace: @unchecked Sendable {
         case .file(let f):
             guard let file = try catalog.file(id: f) else { throw ArtifactError(.notFound, "no such file") }
             return fileAttributes(file)
+        case .output(let o):
+            guard let out = try catalog.output(id: o), let run = try catalog.run(id: out.runId) else {
+                throw ArtifactError(.notFound, "no such output")
+            }
+            return outputAttributes(out, uid: run.uid)
+        case .pipelineDefinition(let p):
+            guard let project = try catalog.project(id: p), let source = try catalog.pipelineSource(projectId: p) else {
+                throw ArtifactError(.notFound, "no pipeline")
+            }
+            return NodeAttributes(isDirectory: false, mode: 0o444, size: Int64(source.utf8.count),
+                                  uid: UInt32(project.ownerUid), gid: 0, mtimeNs: startNs)
         }
+    }
+
+    func outputAttributes(_ o: OutputRecord, uid: Int64) -> NodeAttributes {
+        NodeAttributes(isDirectory: false, mode: UInt32(o.mode & 0o7777), size: o.size, uid: UInt32(uid), gid: 0, mtimeNs: o.mtimeNs)
     }
 
     func dirAttributes(uid: UInt32, gid: UInt32, mtimeNs: Int64, writable: Bool) -> NodeAttributes {
@@ -179,6 +219,11 @@ public final class Namespace: @unchecked Sendable {
             return .blob(file.hash, size: file.size)
         case .runJSON(let r):
             return .bytes(try runJSON(r))
+        case .output(let o):
+            guard let out = try catalog.output(id: o) else { throw ArtifactError(.notFound, "no such output") }
+            return .blob(out.hash, size: out.size)
+        case .pipelineDefinition(let p):
+            return .bytes(Array((try catalog.pipelineSource(projectId: p) ?? "").utf8))
         default:
             throw ArtifactError(.invalidArgument, "not a file")
         }
@@ -205,6 +250,14 @@ public final class Namespace: @unchecked Sendable {
             ]
             if let by = try catalog.supersedingRunName(of: file) { out.append(("user.artifactfs.superseded_by", by)) }
             return out
+        case .output(let o):
+            guard let out = try catalog.output(id: o), let run = try catalog.runName(id: out.runId) else { return [] }
+            return [
+                ("user.artifactfs.sha256", out.blob),
+                ("user.artifactfs.run", run),
+                ("user.artifactfs.stage", out.stage),
+                ("user.artifactfs.input", out.inputPath),
+            ]
         case .run(let r):
             guard let run = try catalog.run(id: r) else { return [] }
             return [("user.artifactfs.run", run.name), ("user.artifactfs.status", run.status.rawValue)]

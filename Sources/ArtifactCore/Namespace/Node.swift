@@ -18,24 +18,19 @@ public enum Node: Hashable, Sendable {
     case historyOfFile(project: Int64, path: String)
     /// One registered file version, wherever it is shown.
     case file(Int64)
+    /// A folder of stage outputs: runs/<run>/<stage>/<dir>; "" is the stage folder.
+    case stageOutputs(run: Int64, stage: String, dir: String)
+    /// One file a stage wrote.
+    case output(Int64)
+    /// projects/<p>/pipeline.toml, read-only.
+    case pipelineDefinition(Int64)
 
     public var isDirectory: Bool {
         switch self {
-        case .file, .runJSON: return false
+        case .file, .runJSON, .output, .pipelineDefinition: return false
         default: return true
         }
     }
-
-    /// Content and listing never change once seen (kernel may cache them for long).
-    public var isImmutable: Bool {
-        switch self {
-        case .file, .runSource: return true
-        default: return false
-        }
-    }
-
-    /// Where a write (create, mkdir, rename...) may happen. Everything else answers EROFS.
-    public var acceptsNewProjects: Bool { self == .projects }
 }
 
 /// What `stat` shows for a node.

@@ -19,8 +19,8 @@ public struct RunReport: Codable, Sendable {
     public var files: FileCounts
     public var bytes: Int64
     public var uid: Int64
-    /// Per-stage status; empty until the project has a pipeline.
-    public var stages: [String: String]
+    /// Per-stage status and per-input detail; empty when the project has no pipeline.
+    public var stages: [String: StageReport]
     public var errors: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -43,6 +43,18 @@ public struct RunReport: Codable, Sendable {
         errors = run.error.map { [$0] } ?? []
     }
 
+    /// Adds stage and input status from the run's jobs.
+    public init(run: RunRecord, project: ProjectRecord, jobs: [JobRecord]) {
+        self.init(run: run, project: project)
+        for (stage, group) in Dictionary(grouping: jobs, by: \.stage) {
+            stages[stage] = StageReport(jobs: group)
+            for job in group where job.status == .failed {
+                errors.append("\(stage) \(job.inputPath): \(job.error ?? "failed")")
+            }
+        }
+        errors.sort()
+    }
+
     /// Writes every key, `null` included, so scripts can rely on the shape.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -61,7 +73,7 @@ public struct RunReport: Codable, Sendable {
 
     public static func load(catalog: Catalog, runId: Int64) throws -> RunReport? {
         guard let run = try catalog.run(id: runId), let project = try catalog.project(id: run.projectId) else { return nil }
-        return RunReport(run: run, project: project)
+        return RunReport(run: run, project: project, jobs: try catalog.jobs(runId: runId))
     }
 
     static func iso(_ seconds: Double) -> String {
@@ -79,5 +91,52 @@ public struct RunReport: Codable, Sendable {
         var data = (try? encoder.encode(self)) ?? Data()
         data.append(0x0A)
         return data
+    }
+}
+
+/// One stage of one run: an overall status and one entry per input.
+public struct StageReport: Codable, Sendable {
+    public struct Input: Codable, Sendable {
+        public var status: String
+        public var attempts: Int64
+        public var startedAt: String?
+        public var endedAt: String?
+        public var error: String?
+        public var memoized: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case status, attempts, error, memoized
+            case startedAt = "started_at", endedAt = "ended_at"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(status, forKey: .status)
+            try c.encode(attempts, forKey: .attempts)
+            try c.encode(startedAt, forKey: .startedAt)
+            try c.encode(endedAt, forKey: .endedAt)
+            try c.encode(error, forKey: .error)
+            try c.encode(memoized, forKey: .memoized)
+        }
+    }
+
+    /// pending, in_progress, completed, failed (some input failed) or skipped (no input matched).
+    public var status: String
+    public var inputs: [String: Input]
+
+    public init(jobs: [JobRecord]) {
+        var inputs: [String: Input] = [:]
+        for j in jobs where !j.inputPath.isEmpty {
+            inputs[j.inputPath] = Input(status: j.status.rawValue, attempts: j.attempts,
+                                        startedAt: j.startedAt.map(RunReport.iso), endedAt: j.endedAt.map(RunReport.iso),
+                                        error: j.error, memoized: j.memoized)
+        }
+        self.inputs = inputs
+        let states = Set(jobs.map(\.status))
+        if states.contains(.inProgress) { status = "in_progress" }
+        else if states.contains(.pending) { status = states.count == 1 ? "pending" : "in_progress" }
+        else if states.contains(.failed) { status = "failed" }
+        else if states == [.skipped] { status = "skipped" }
+        else { status = "completed" }
     }
 }

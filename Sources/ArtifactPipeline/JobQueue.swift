@@ -1,0 +1,270 @@
+import ArtifactCore
+import Foundation
+import GRDB
+
+/// The durable stage queue in the catalog: setting pipelines, creating a run's jobs stage by
+/// stage in dependency order, claiming, finishing and retrying jobs, and closing runs.
+/// Every state change is one transaction, so a restart resumes exactly where it stopped.
+public final class JobQueue: @unchecked Sendable {
+    public let catalog: Catalog
+
+    public init(catalog: Catalog) { self.catalog = catalog }
+
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try catalog.pool.write(body) } catch let e as ArtifactError { throw e } catch let e as PipelineDefinitionError {
+            throw ArtifactError(.invalidArgument, e.description)
+        } catch {
+            throw ArtifactError(.io, "catalog write failed: \(error)")
+        }
+    }
+
+    // MARK: definitions
+
+    /// Validates and stores a project's pipeline; the old one stays if this throws.
+    @discardableResult
+    public func setPipeline(projectId: Int64, source: String) throws -> PipelineDefinition {
+        let definition = try PipelineDefinition.parse(source)
+        let now = Date().timeIntervalSince1970
+        try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO pipeline_version (hash, source, created_at) VALUES (?, ?, ?)",
+                           arguments: [definition.hash, source, now])
+            try db.execute(sql: """
+                INSERT INTO pipeline (project_id, source, hash, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(project_id) DO UPDATE SET source = excluded.source, hash = excluded.hash, updated_at = excluded.updated_at
+                """, arguments: [projectId, source, definition.hash, now])
+        }
+        return definition
+    }
+
+    static func definition(_ db: Database, hash: String) throws -> PipelineDefinition? {
+        guard let source = try String.fetchOne(db, sql: "SELECT source FROM pipeline_version WHERE hash = ?", arguments: [hash]) else { return nil }
+        return try PipelineDefinition.parse(source)
+    }
+
+    // MARK: runs
+
+    /// Hands a sealed run to the project's current pipeline (or completes it when there is
+    /// none) and creates the jobs that can start. Idempotent.
+    public func start(runId: Int64) throws {
+        try write { db in
+            guard var run = try RunRecord.fetchOne(db, key: runId), run.pipelineHash == nil else { return }
+            let hash = try String.fetchOne(db, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [run.projectId])
+            run.pipelineHash = hash ?? ""
+            try run.update(db)
+            try Self.advance(db, runId: runId)
+        }
+    }
+
+    /// Points an old run at the current pipeline and processes it again: all stages, or
+    /// `stage` and the stages that depend on it. Its earlier outputs of those stages go.
+    public func rerun(runId: Int64, stage: String?) throws {
+        try write { db in
+            guard var run = try RunRecord.fetchOne(db, key: runId) else { throw ArtifactError(.notFound, "no such run") }
+            guard let hash = try String.fetchOne(db, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [run.projectId]),
+                  let definition = try Self.definition(db, hash: hash) else {
+                throw ArtifactError(.notFound, "the project has no pipeline (artifactfs pipeline set PROJECT FILE)")
+            }
+            var affected = Set(definition.stages.map(\.name))
+            if let stage {
+                guard definition.stage(named: stage) != nil else { throw ArtifactError(.notFound, "the pipeline has no stage '\(stage)'") }
+                affected = [stage]
+                var grew = true
+                while grew {
+                    grew = false
+                    for s in definition.stages where !affected.contains(s.name) && s.dependsOn.contains(where: affected.contains) {
+                        affected.insert(s.name); grew = true
+                    }
+                }
+            }
+            // Stages of the old definition that the new one lacks go too, on a full rerun.
+            let existing = try String.fetchAll(db, sql: "SELECT DISTINCT stage FROM job WHERE run_id = ?", arguments: [runId])
+            if stage == nil { affected.formUnion(existing) }
+            for s in affected {
+                try db.execute(sql: """
+                    UPDATE blob SET refcount = refcount - 1 WHERE hash IN (SELECT blob FROM output WHERE run_id = ? AND stage = ?)
+                    """, arguments: [runId, s])
+                try db.execute(sql: "DELETE FROM output WHERE run_id = ? AND stage = ?", arguments: [runId, s])
+                try db.execute(sql: "DELETE FROM output_dir WHERE run_id = ? AND stage = ?", arguments: [runId, s])
+                try db.execute(sql: "DELETE FROM job WHERE run_id = ? AND stage = ?", arguments: [runId, s])
+            }
+            run.pipelineHash = hash
+            run.status = .inProgress
+            run.completedAt = nil
+            try run.update(db)
+            try Self.advance(db, runId: runId)
+        }
+    }
+
+    /// Creates jobs for every stage whose dependencies have all finished, and closes the run
+    /// once every stage has finished.
+    static func advance(_ db: Database, runId: Int64) throws {
+        guard var run = try RunRecord.fetchOne(db, key: runId), let hash = run.pipelineHash else { return }
+        guard !hash.isEmpty, let definition = try definition(db, hash: hash) else {
+            if run.status == .inProgress { try finish(db, &run, failed: false) }
+            return
+        }
+        var states: [String: Set<JobStatus>] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT stage, status FROM job WHERE run_id = ?", arguments: [runId]) {
+            states[row["stage"], default: []].insert(JobStatus(rawValue: row["status"]) ?? .pending)
+        }
+        func finished(_ stage: String) -> Bool {
+            guard let s = states[stage] else { return false }
+            return s.isSubset(of: [.completed, .failed, .skipped])
+        }
+        for stage in definition.stages where states[stage.name] == nil && stage.dependsOn.allSatisfy(finished) {
+            let inputs = try candidateInputs(db, runId: runId, root: stage.inputRoot).filter { Glob.matches(stage.inputs, $0.path) }
+            if inputs.isEmpty {
+                var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, inputPath: "", inputBlob: nil,
+                                    status: .skipped, maxAttempts: 0, timeout: stage.timeoutSeconds)
+                try job.insert(db)
+                states[stage.name] = [.skipped]
+            } else {
+                for input in inputs {
+                    var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, inputPath: input.path,
+                                        inputBlob: input.blob, status: .pending, maxAttempts: Int64(stage.retries + 1),
+                                        timeout: stage.timeoutSeconds)
+                    try job.insert(db)
+                }
+                states[stage.name] = [.pending]
+            }
+        }
+        if definition.stages.allSatisfy({ finished($0.name) }), run.status == .inProgress {
+            try finish(db, &run, failed: states.values.contains { $0.contains(.failed) })
+        }
+    }
+
+    /// Files of a run under `root/` (raw_source or a stage), as paths in the run's tree.
+    static func candidateInputs(_ db: Database, runId: Int64, root: String) throws -> [(path: String, blob: String)] {
+        if root == "raw_source" {
+            return try Row.fetchAll(db, sql: "SELECT path, blob FROM file WHERE run_id = ? ORDER BY path", arguments: [runId])
+                .map { ("raw_source/" + ($0["path"] as String), $0["blob"]) }
+        }
+        return try Row.fetchAll(db, sql: "SELECT path, blob FROM output WHERE run_id = ? AND stage = ? ORDER BY path", arguments: [runId, root])
+            .map { ("\(root)/" + ($0["path"] as String), $0["blob"]) }
+    }
+
+    static func finish(_ db: Database, _ run: inout RunRecord, failed: Bool) throws {
+        run.status = failed ? .completedWithErrors : .completed
+        run.completedAt = Date().timeIntervalSince1970
+        try run.update(db)
+    }
+
+    // MARK: jobs
+
+    /// Takes the next runnable job and marks it in progress (one attempt more).
+    public func claim(now: Double = Date().timeIntervalSince1970) throws -> JobRecord? {
+        try write { db in
+            guard var job = try JobRecord.fetchOne(db, sql: """
+                SELECT * FROM job WHERE status = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT 1
+                """, arguments: [now]) else { return nil }
+            job.status = .inProgress
+            job.attempts += 1
+            job.startedAt = now
+            job.endedAt = nil
+            try job.update(db)
+            return job
+        }
+    }
+
+    /// A stage result ready to record: files already durable in the blob store.
+    public struct Output: Codable, Sendable, Equatable {
+        public var path: String
+        public var blob: String
+        public var size: Int64
+        public var mode: Int64
+    }
+
+    /// Records a successful job: its outputs, their blob references and the memo entry.
+    public func complete(_ job: JobRecord, outputs: [Output], memoized: Bool) throws {
+        try write { db in
+            guard var current = try JobRecord.fetchOne(db, key: job.id!), current.status == .inProgress else { return }
+            let now = Date().timeIntervalSince1970
+            for o in outputs {
+                if let other = try String.fetchOne(db, sql: "SELECT input_path FROM output WHERE run_id = ? AND stage = ? AND path = ?",
+                                                   arguments: [job.runId, job.stage, o.path]) {
+                    throw ArtifactError(.alreadyExists, "output \(o.path) was already written for input \(other)")
+                }
+            }
+            for o in outputs {
+                try db.execute(sql: """
+                    INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
+                    ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
+                    """, arguments: [o.blob, o.size, now])
+                var record = OutputRecord(id: nil, runId: job.runId, stage: job.stage, path: o.path, dir: pathParent(o.path),
+                                          name: pathName(o.path), blob: o.blob, size: o.size, mode: o.mode,
+                                          mtimeNs: Int64(now * 1e9), inputPath: job.inputPath, jobId: job.id)
+                try record.insert(db)
+                var d = pathParent(o.path)
+                while !d.isEmpty {
+                    try db.execute(sql: "INSERT OR IGNORE INTO output_dir (run_id, stage, parent, name) VALUES (?, ?, ?, ?)",
+                                   arguments: [job.runId, job.stage, pathParent(d), pathName(d)])
+                    d = pathParent(d)
+                }
+            }
+            if let input = job.inputBlob, !memoized {
+                let json = String(decoding: try JSONEncoder().encode(outputs), as: UTF8.self)
+                try db.execute(sql: "INSERT OR REPLACE INTO memo (stage_hash, input_blob, outputs, created_at) VALUES (?, ?, ?, ?)",
+                               arguments: [job.stageHash, input, json, now])
+            }
+            current.status = .completed
+            current.endedAt = now
+            current.error = nil
+            current.memoized = memoized
+            try current.update(db)
+            try Self.advance(db, runId: job.runId)
+        }
+    }
+
+    /// Records a failed attempt: pending again after a backoff while attempts remain, else failed.
+    public func fail(_ job: JobRecord, error: String) throws {
+        try write { db in
+            guard var current = try JobRecord.fetchOne(db, key: job.id!), current.status == .inProgress else { return }
+            let now = Date().timeIntervalSince1970
+            current.error = String(error.suffix(4000))
+            current.endedAt = now
+            if current.attempts < current.maxAttempts {
+                current.status = .pending
+                current.notBefore = now + min(30, 0.2 * pow(2, Double(current.attempts - 1)))
+            } else {
+                current.status = .failed
+            }
+            try current.update(db)
+            try Self.advance(db, runId: job.runId)
+        }
+    }
+
+    /// The outputs remembered for (stage definition, input content), if any.
+    public func memo(stageHash: String, inputBlob: String) throws -> [Output]? {
+        try catalog.pool.read { db in
+            guard let json = try String.fetchOne(db, sql: "SELECT outputs FROM memo WHERE stage_hash = ? AND input_blob = ?",
+                                                 arguments: [stageHash, inputBlob]) else { return nil }
+            return try JSONDecoder().decode([Output].self, from: Data(json.utf8))
+        }
+    }
+
+    /// After a restart: jobs that were running are retried (one more attempt allowed), runs
+    /// sealed but never handed over are started, and finished runs are closed.
+    public func recover() throws {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE job SET status = 'pending', not_before = 0, max_attempts = MAX(max_attempts, attempts + 1)
+                WHERE status = 'in_progress'
+                """)
+        }
+        let runs = try catalog.pool.read { db in
+            try RunRecord.filter(Column("status") == RunStatus.inProgress.rawValue).fetchAll(db)
+        }
+        for run in runs {
+            if run.pipelineHash == nil { try start(runId: run.id!) } else { try write { try Self.advance($0, runId: run.id!) } }
+        }
+    }
+
+    public func definition(forRun runId: Int64) throws -> (PipelineDefinition, RunRecord, String)? {
+        try catalog.pool.read { db in
+            guard let run = try RunRecord.fetchOne(db, key: runId), let hash = run.pipelineHash, !hash.isEmpty,
+                  let def = try Self.definition(db, hash: hash),
+                  let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) else { return nil }
+            return (def, run, project)
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import ArtifactCore
+import CSystemShims
+import Foundation
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the durable queue beside the filesystem: a pool of worker threads that claim jobs,
+/// reuse memoized outputs or run the stage command in an empty folder, and record the
+/// result. It is the core's `RunSealedSink`; FUSE requests never wait on it.
+public final class StageRunner: RunSealedSink, @unchecked Sendable {
+    public let queue: JobQueue
+    let store: ArtifactStore
+    let workers: Int
+    let logger: Logger
+    private let wake = DispatchSemaphore(value: 0)
+
+    public init(store: ArtifactStore, workers: Int = ProcessInfo.processInfo.activeProcessorCount, logger: Logger) {
+        self.store = store
+        self.queue = JobQueue(catalog: store.catalog)
+        self.workers = max(1, workers)
+        self.logger = logger
+    }
+
+    /// Resumes what a stop interrupted and starts the workers.
+    public func start() throws {
+        try queue.recover()
+        for i in 0..<workers {
+            let t = Thread { [self] in workLoop() }
+            t.name = "artifactfs-stage-\(i)"
+            t.start()
+        }
+    }
+
+    public func runSealed(_ run: RunRecord) {
+        do { try queue.start(runId: run.id!) } catch { logger.error("cannot queue run \(run.name): \(error)") }
+        for _ in 0..<workers { wake.signal() }
+    }
+
+    private func workLoop() {
+        while true {
+            let job: JobRecord?
+            do { job = try queue.claim() } catch {
+                logger.error("cannot claim a job: \(error)")
+                job = nil
+            }
+            guard let job else {
+                // Idle: woken by a seal, or polling for retries and `pipeline rerun`.
+                _ = wake.wait(timeout: .now() + .milliseconds(250))
+                continue
+            }
+            process(job)
+        }
+    }
+
+    func process(_ job: JobRecord) {
+        do {
+            guard let (definition, run, project) = try queue.definition(forRun: job.runId),
+                  let stage = definition.stage(named: job.stage), let inputBlob = job.inputBlob,
+                  let inputHash = BlobHash(hex: inputBlob) else {
+                try queue.fail(job, error: "the run's pipeline definition no longer has this stage")
+                return
+            }
+            if let outputs = try queue.memo(stageHash: job.stageHash, inputBlob: inputBlob),
+               outputs.allSatisfy({ BlobHash(hex: $0.blob).map(store.blobs.contains) ?? false }) {
+                try queue.complete(job, outputs: outputs, memoized: true)
+                return
+            }
+            let result = try execute(stage: stage, job: job, input: inputHash, runName: run.name, project: project)
+            switch result {
+            case .success(let outputs):
+                try queue.complete(job, outputs: outputs, memoized: false)
+            case .failure(let message):
+                logger.warning("stage \(stage.name) on \(job.inputPath) of run \(run.name): \(message)")
+                try queue.fail(job, error: message)
+            }
+        } catch {
+            logger.error("stage job \(job.id ?? 0) failed to record: \(error)")
+            try? queue.fail(job, error: "\(error)")
+        }
+        wake.signal()
+    }
+
+    enum Result { case success([JobQueue.Output]), failure(String) }
+
+    /// Runs one command in `tmp/jobs/<id>-<attempt>/` with the input copied in and an empty
+    /// output folder; registers only regular files inside that folder.
+    func execute(stage: StageDefinition, job: JobRecord, input: BlobHash, runName: String, project: String) throws -> Result {
+        let jobDir = "\(store.root)/tmp/jobs/\(job.id!)-\(job.attempts)"
+        _ = try? FileManager.default.removeItem(atPath: jobDir)
+        let inDir = "\(jobDir)/in", outDir = "\(jobDir)/out"
+        try FileManager.default.createDirectory(atPath: inDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        defer { _ = try? FileManager.default.removeItem(atPath: jobDir) }
+
+        let name = pathName(job.inputPath)
+        let inputPath = "\(inDir)/\(name)"
+        // A copy, not a link: a command that writes to its input must not damage the blob.
+        try FileManager.default.copyItem(atPath: store.blobs.path(of: input), toPath: inputPath)
+        chmod(inputPath, 0o444)
+        let stem = name.contains(".") && !name.hasPrefix(".") ? String(name[..<name.lastIndex(of: ".")!]) : name
+        let values = ["input": inputPath, "output_dir": outDir, "stem": stem, "name": name, "run": runName, "project": project]
+        let argv = stage.command.map { PipelineDefinition.substitute($0, values: values) }
+
+        let outcome = ProcessRunner.run(argv: argv, cwd: jobDir, stdout: "\(jobDir)/stdout.log", stderr: "\(jobDir)/stderr.log",
+                                        timeout: job.timeout)
+        let stderrTail = (try? String(contentsOfFile: "\(jobDir)/stderr.log", encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
+        switch outcome {
+        case .spawnFailed(let err):
+            return .failure("cannot start \(argv.first ?? ""): \(Errno(rawValue: err))")
+        case .timedOut:
+            return .failure("timed out after \(stage.timeoutSeconds)s and was killed\n\(stderrTail)")
+        case .exited(let code) where code != 0:
+            return .failure("exit status \(code)\n\(stderrTail)")
+        case .signaled(let sig):
+            return .failure("killed by signal \(sig)\n\(stderrTail)")
+        case .exited:
+            break
+        }
+        // Anything the command left in its working folder besides in/, out/ and the logs was
+        // written outside its output folder.
+        let allowed: Set<String> = ["in", "out", "stdout.log", "stderr.log"]
+        let stray = ((try? FileManager.default.contentsOfDirectory(atPath: jobDir)) ?? []).filter { !allowed.contains($0) }
+        if !stray.isEmpty {
+            return .failure("wrote outside its output folder: \(stray.sorted().joined(separator: ", "))")
+        }
+        var files: [(rel: String, full: String, mode: Int64)] = []
+        func walk(_ rel: String) throws -> String? {
+            let full = rel.isEmpty ? outDir : "\(outDir)/\(rel)"
+            for (entry, _) in try Syscalls.listDirectory(full).sorted(by: { $0.name < $1.name }) {
+                let childRel = rel.isEmpty ? entry : "\(rel)/\(entry)"
+                let st = try Syscalls.lstat("\(full)/\(entry)")
+                switch st.st_mode & S_IFMT {
+                case S_IFREG: files.append((childRel, "\(full)/\(entry)", Int64(st.st_mode & 0o777)))
+                case S_IFDIR: if let problem = try walk(childRel) { return problem }
+                case S_IFLNK: return "refused \(stage.name)/\(childRel): a symbolic link"
+                default: return "refused \(stage.name)/\(childRel): not a regular file"
+                }
+            }
+            return nil
+        }
+        if let problem = try walk("") { return .failure(problem) }
+
+        var outputs: [JobQueue.Output] = []
+        var touched = Set<String>()
+        for f in files {
+            let (hash, size) = try BlobStore.hash(fileAt: f.full)
+            let fd = try Syscalls.open(f.full, flags: O_RDONLY)
+            defer { close(fd) }
+            try Syscalls.fsync(fd)
+            _ = try store.blobs.adopt(stagedFile: f.full, as: hash, size: size, touchedDirectories: &touched)
+            outputs.append(JobQueue.Output(path: f.rel, blob: hash.hex, size: size, mode: f.mode))
+        }
+        try store.blobs.syncDirectories(touched)
+        return .success(outputs)
+    }
+}
+
+/// Starts a command in its own process group and waits for it, killing the whole group
+/// when the timeout passes.
+enum ProcessRunner {
+    enum Outcome: Equatable { case exited(Int32), signaled(Int32), timedOut, spawnFailed(Int32) }
+
+    static func run(argv: [String], cwd: String, stdout: String, stderr: String, timeout: Double) -> Outcome {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        afs_spawn_addchdir(&actions, cwd)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, cargs[0]!, &actions, &attr, cargs, environ)
+        if rc != 0 { return .spawnFailed(rc) }
+        let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
+        var status: Int32 = 0
+        var delay: UInt32 = 1_000
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { return .exited(-1) }
+            if monotonicNanoseconds() >= deadline {
+                kill(-pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return .timedOut
+            }
+            usleep(delay)
+            delay = min(delay * 2, 50_000)
+        }
+        // The command is done; children it left behind in its group go too.
+        kill(-pid, SIGKILL)
+        if (status & 0x7f) == 0 { return .exited((status >> 8) & 0xff) }
+        return .signaled(status & 0x7f)
+    }
+}
