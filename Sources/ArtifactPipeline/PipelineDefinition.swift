@@ -172,11 +172,23 @@ public struct PipelineDefinition: Sendable, Equatable {
         return out
     }
 
-    static func placeholderNames(in s: String) -> [String] {
+    /// Names written as `{identifier}`. Other braces (`{n:03d}`, `\\d{4}`, dict literals in an
+    /// inline script) are left alone, so scripts keep working.
+    public static func placeholderNames(in s: String) -> [String] {
         var out: [String] = []
         var current: String?
         for ch in s {
-            if ch == "{" { current = "" } else if ch == "}" { if let c = current { out.append(c) }; current = nil } else if current != nil { current!.append(ch) }
+            if ch == "{" {
+                current = ""
+            } else if ch == "}" {
+                if let c = current, let first = c.first, first == "_" || first.isLetter,
+                   c.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) {
+                    out.append(c)
+                }
+                current = nil
+            } else if current != nil {
+                current!.append(ch)
+            }
         }
         return out
     }
