@@ -19,12 +19,14 @@ public struct RunReport: Codable, Sendable {
     public var files: FileCounts
     public var bytes: Int64
     public var uid: Int64
+    /// SHA-256 of the pipeline definition that processes this run, if any.
+    public var pipeline: String?
     /// Per-stage status and per-input detail; empty when the project has no pipeline.
     public var stages: [String: StageReport]
     public var errors: [String]
 
     enum CodingKeys: String, CodingKey {
-        case id, project, action, status, files, bytes, uid, stages, errors
+        case id, project, action, status, files, bytes, uid, pipeline, stages, errors
         case createdAt = "created_at", completedAt = "completed_at"
     }
 
@@ -39,6 +41,7 @@ public struct RunReport: Codable, Sendable {
                            total: run.filesNew + run.filesSuperseded + run.filesDuplicate)
         bytes = run.bytes
         uid = run.uid
+        pipeline = run.pipelineHash.flatMap { $0.isEmpty ? nil : $0 }
         stages = [:]
         errors = run.error.map { [$0] } ?? []
     }
@@ -67,6 +70,7 @@ public struct RunReport: Codable, Sendable {
         try c.encode(files, forKey: .files)
         try c.encode(bytes, forKey: .bytes)
         try c.encode(uid, forKey: .uid)
+        try c.encode(pipeline, forKey: .pipeline)
         try c.encode(stages, forKey: .stages)
         try c.encode(errors, forKey: .errors)
     }
