@@ -49,8 +49,12 @@ enum Daemon {
         if message == "ready" { return }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        let reason = message.hasPrefix("error: ") ? String(message.dropFirst(7)) : "the daemon exited before the mount was ready (see \(log))"
-        throw ArtifactError(.io, reason, path: mountpoint)
+        // The daemon reports "error:<code>: <what went wrong>".
+        if message.hasPrefix("error:"), let colon = message.dropFirst(6).firstIndex(of: ":") {
+            let code = ArtifactError.Code(rawValue: String(message[message.index(message.startIndex, offsetBy: 6)..<colon])) ?? .io
+            throw ArtifactError(code, String(message[message.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+        }
+        throw ArtifactError(.io, "the daemon exited before the mount was ready (see \(log))", path: mountpoint)
     }
 
     /// Tells the waiting parent how the mount went, then closes the pipe.

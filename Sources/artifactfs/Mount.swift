@@ -46,7 +46,10 @@ struct Mount: ParsableCommand {
         do {
             try serve(mountpoint: mnt)
         } catch {
-            if let fd = readyFD { Daemon.report(fd: fd, "error: \(error)") }
+            if let fd = readyFD {
+                let code = (error as? ArtifactError)?.code.rawValue ?? ArtifactError.Code.io.rawValue
+                Daemon.report(fd: fd, "error:\(code): \(error)")
+            }
             throw fail(error)
         }
     }
