@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "ArtifactPipelineTests", dependencies: [
             "ArtifactPipeline", "ArtifactCore",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["ArtifactCore"]),
     ],

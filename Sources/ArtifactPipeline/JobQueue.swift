@@ -111,6 +111,7 @@ public final class JobQueue: @unchecked Sendable {
             guard let s = states[stage] else { return false }
             return s.isSubset(of: [.completed, .failed, .skipped])
         }
+        let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) ?? ""
         for stage in definition.stages where states[stage.name] == nil && stage.dependsOn.allSatisfy(finished) {
             let inputs = try candidateInputs(db, runId: runId, root: stage.inputRoot).filter { Glob.matches(stage.inputs, $0.path) }
             if inputs.isEmpty {
@@ -120,7 +121,8 @@ public final class JobQueue: @unchecked Sendable {
                 states[stage.name] = [.skipped]
             } else {
                 for input in inputs {
-                    var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, inputPath: input.path,
+                    let key = stage.memoKey(inputName: pathName(input.path), run: run.name, project: project)
+                    var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, memoKey: key, inputPath: input.path,
                                         inputBlob: input.blob, status: .pending, maxAttempts: Int64(stage.retries + 1),
                                         timeout: stage.timeoutSeconds)
                     try job.insert(db)
@@ -203,8 +205,8 @@ public final class JobQueue: @unchecked Sendable {
             }
             if let input = job.inputBlob, !memoized {
                 let json = String(decoding: try JSONEncoder().encode(outputs), as: UTF8.self)
-                try db.execute(sql: "INSERT OR REPLACE INTO memo (stage_hash, input_blob, outputs, created_at) VALUES (?, ?, ?, ?)",
-                               arguments: [job.stageHash, input, json, now])
+                try db.execute(sql: "INSERT OR REPLACE INTO memo (memo_key, input_blob, outputs, created_at) VALUES (?, ?, ?, ?)",
+                               arguments: [job.memoKey, input, json, now])
             }
             current.status = .completed
             current.endedAt = now
@@ -233,11 +235,11 @@ public final class JobQueue: @unchecked Sendable {
         }
     }
 
-    /// The outputs remembered for (stage definition, input content), if any.
-    public func memo(stageHash: String, inputBlob: String) throws -> [Output]? {
+    /// The outputs remembered for (a job's memo key, input content), if any.
+    public func memo(key: String, inputBlob: String) throws -> [Output]? {
         try catalog.pool.read { db in
-            guard let json = try String.fetchOne(db, sql: "SELECT outputs FROM memo WHERE stage_hash = ? AND input_blob = ?",
-                                                 arguments: [stageHash, inputBlob]) else { return nil }
+            guard let json = try String.fetchOne(db, sql: "SELECT outputs FROM memo WHERE memo_key = ? AND input_blob = ?",
+                                                 arguments: [key, inputBlob]) else { return nil }
             return try JSONDecoder().decode([Output].self, from: Data(json.utf8))
         }
     }

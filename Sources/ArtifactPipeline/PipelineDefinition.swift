@@ -30,6 +30,18 @@ public struct StageDefinition: Sendable, Equatable, Codable {
         return BlobHash(digest: SHA256.hash(data: Array(canonical.utf8))).hex
     }
 
+    /// The memoization key of one job: the definition and, when the command uses them, the
+    /// input's name and the run and project, since those then shape the outputs too.
+    public func memoKey(inputName: String, run: String, project: String) -> String {
+        let used = Set(command.flatMap { PipelineDefinition.placeholderNames(in: $0) })
+        var parts = [definitionHash]
+        if used.contains("stem") || used.contains("name") { parts.append("name=" + inputName) }
+        if used.contains("run") { parts.append("run=" + run) }
+        if used.contains("project") { parts.append("project=" + project) }
+        if parts.count == 1 { return definitionHash }
+        return BlobHash(digest: SHA256.hash(data: Array(parts.joined(separator: "\u{0}").utf8))).hex
+    }
+
     /// The folder the input glob reads from (`raw_source` or another stage).
     public var inputRoot: String { String(inputs.split(separator: "/", maxSplits: 1).first ?? "") }
 }
@@ -50,15 +62,28 @@ public struct PipelineDefinition: Sendable, Equatable {
             throw PipelineDefinitionError(line: e.source.begin.line, message: e.description)
         }
         let lines = text.components(separatedBy: "\n")
-        func lineOf(_ needle: String, after start: Int = 0) -> Int? {
-            for i in max(0, start - 1)..<lines.count where lines[i].contains(needle) { return i + 1 }
+        /// The line where `key = ...` is written, searching from line `start` up to the next
+        /// [[stage]] header (a stage's own section), or the whole file when `start` is 0.
+        func lineOf(_ key: String, after start: Int = 0) -> Int? {
+            let first = max(0, start - 1)
+            for i in first..<lines.count {
+                let line = lines[i].trimmingCharacters(in: .whitespaces)
+                if key.hasPrefix("[") {
+                    if line.hasPrefix(key) { return i + 1 }
+                    continue
+                }
+                if start > 0, i > first, line.hasPrefix("[[stage]]") { return nil }
+                if line.hasPrefix(key) && line.dropFirst(key.count).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
+                    return i + 1
+                }
+            }
             return nil
         }
         for key in table.keys where key != "stage" {
             throw PipelineDefinitionError(line: lineOf(key), message: "unknown key '\(key)' (a pipeline holds [[stage]] tables)")
         }
         guard let array = table["stage"]?.array else {
-            if table["stage"] != nil { throw PipelineDefinitionError(line: lineOf("stage"), message: "'stage' must be an array of tables: [[stage]]") }
+            if table["stage"] != nil { throw PipelineDefinitionError(line: lineOf("[stage]") ?? lineOf("stage"), message: "'stage' must be an array of tables: [[stage]]") }
             throw PipelineDefinitionError(line: nil, message: "no stages: add at least one [[stage]] table")
         }
         var stages: [StageDefinition] = []

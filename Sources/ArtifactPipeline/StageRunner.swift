@@ -63,7 +63,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
                 try queue.fail(job, error: "the run's pipeline definition no longer has this stage")
                 return
             }
-            if let outputs = try queue.memo(stageHash: job.stageHash, inputBlob: inputBlob),
+            if let outputs = try queue.memo(key: job.memoKey, inputBlob: inputBlob),
                outputs.allSatisfy({ BlobHash(hex: $0.blob).map(store.blobs.contains) ?? false }) {
                 try queue.complete(job, outputs: outputs, memoized: true)
                 return

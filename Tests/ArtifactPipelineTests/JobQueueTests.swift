@@ -207,7 +207,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertEqual(rows.first?.inputPath, "raw_source/a.txt")
         XCTAssertEqual(rows.first?.jobId, jobA.id)
         XCTAssertEqual(try refcount(outA.blob), 1)
-        XCTAssertEqual(try queue.memo(stageHash: def.stage(named: "words")!.definitionHash, inputBlob: rawA.blob), [outA])
+        XCTAssertEqual(try queue.memo(key: jobA.memoKey, inputBlob: rawA.blob), [outA])
         XCTAssertEqual(try jobs(r.id, stage: "report"), [], "report waits until every words job finished")
 
         // The second input writes a .count and a nested copy of a raw file's content.
@@ -251,7 +251,7 @@ final class JobQueueTests: PipelineTestCase {
         let job = try XCTUnwrap(queue.claim())
         let out = try output("a.count", "1\n")
         try queue.complete(job, outputs: [out], memoized: true)
-        XCTAssertNil(try queue.memo(stageHash: def.stage(named: "words")!.definitionHash, inputBlob: job.inputBlob!))
+        XCTAssertNil(try queue.memo(key: job.memoKey, inputBlob: job.inputBlob!))
         XCTAssertEqual(try jobs(r.id, stage: "words").first?.memoized, true)
         // A second completion of a job no longer in progress changes nothing.
         try queue.complete(job, outputs: [out], memoized: false)
@@ -264,14 +264,14 @@ final class JobQueueTests: PipelineTestCase {
         let def = try queue.setPipeline(projectId: p, source: twoStages)
         let r = try sealedRun(p, [("a.txt", "one")])
         try queue.start(runId: r.id!)
-        let words = def.stage(named: "words")!.definitionHash
         let job = try XCTUnwrap(queue.claim())
-        XCTAssertNil(try queue.memo(stageHash: words, inputBlob: job.inputBlob!))
+        let words = job.memoKey
+        XCTAssertNil(try queue.memo(key: words, inputBlob: job.inputBlob!))
         let outs = [try output("a.count", "1\n"), try output("more/a.extra", "extra")]
         try queue.complete(job, outputs: outs, memoized: false)
-        XCTAssertEqual(try queue.memo(stageHash: words, inputBlob: job.inputBlob!), outs)
-        XCTAssertNil(try queue.memo(stageHash: def.stage(named: "report")!.definitionHash, inputBlob: job.inputBlob!))
-        XCTAssertNil(try queue.memo(stageHash: words, inputBlob: outs[0].blob))
+        XCTAssertEqual(try queue.memo(key: words, inputBlob: job.inputBlob!), outs)
+        XCTAssertNil(try queue.memo(key: def.stage(named: "report")!.definitionHash, inputBlob: job.inputBlob!))
+        XCTAssertNil(try queue.memo(key: words, inputBlob: outs[0].blob))
     }
 
     func testFailRetriesWithBackoffUntilMaxAttemptsThenFails() throws {

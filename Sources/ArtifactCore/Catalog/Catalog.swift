@@ -123,6 +123,9 @@ public final class Catalog: @unchecked Sendable {
                 t.column("run_id", .integer).notNull().references("run")
                 t.column("stage", .text).notNull()
                 t.column("stage_hash", .text).notNull()
+                // What memoization looks up: the stage hash, plus the input's name, run and
+                // project when the command uses them (they shape the outputs then).
+                t.column("memo_key", .text).notNull()
                 t.column("input_path", .text).notNull()
                 t.column("input_blob", .text)
                 t.column("status", .text).notNull()
@@ -162,13 +165,13 @@ public final class Catalog: @unchecked Sendable {
                 t.column("name", .text).notNull()
                 t.primaryKey(["run_id", "stage", "parent", "name"])
             }
-            // Memoized results: (stage definition, input content) -> outputs as JSON.
+            // Memoized results: (memo key, input content) -> outputs as JSON.
             try db.create(table: "memo") { t in
-                t.column("stage_hash", .text).notNull()
+                t.column("memo_key", .text).notNull()
                 t.column("input_blob", .text).notNull()
                 t.column("outputs", .text).notNull()
                 t.column("created_at", .double).notNull()
-                t.primaryKey(["stage_hash", "input_blob"])
+                t.primaryKey(["memo_key", "input_blob"])
             }
         }
         return m

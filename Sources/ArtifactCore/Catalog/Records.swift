@@ -102,6 +102,8 @@ public struct JobRecord: CatalogRecord, Sendable, Equatable {
     public var runId: Int64
     public var stage: String
     public var stageHash: String
+    /// Memoization key: `stageHash` plus the input name, run or project when the command uses them.
+    public var memoKey: String
     /// The input's path in the run's tree, e.g. `raw_source/a.txt` or `words/a.count`.
     public var inputPath: String
     public var inputBlob: String?
@@ -115,9 +117,9 @@ public struct JobRecord: CatalogRecord, Sendable, Equatable {
     public var error: String?
     public var memoized: Bool
 
-    public init(runId: Int64, stage: String, stageHash: String, inputPath: String, inputBlob: String?,
+    public init(runId: Int64, stage: String, stageHash: String, memoKey: String? = nil, inputPath: String, inputBlob: String?,
                 status: JobStatus, maxAttempts: Int64, timeout: Double) {
-        self.runId = runId; self.stage = stage; self.stageHash = stageHash; self.inputPath = inputPath
+        self.runId = runId; self.stage = stage; self.stageHash = stageHash; self.memoKey = memoKey ?? stageHash; self.inputPath = inputPath
         self.inputBlob = inputBlob; self.status = status; self.attempts = 0; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.notBefore = 0; self.memoized = false
     }
