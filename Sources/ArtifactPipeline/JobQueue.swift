@@ -155,7 +155,12 @@ public final class JobQueue: @unchecked Sendable {
 
     /// Takes the next runnable job and marks it in progress (one attempt more).
     public func claim(now: Double = Date().timeIntervalSince1970) throws -> JobRecord? {
-        try write { db in
+        // Idle workers poll: a read costs nothing, so only take the write lock for real work.
+        let any = try catalog.pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM job WHERE status = 'pending' AND not_before <= ? LIMIT 1", arguments: [now]) ?? false
+        }
+        guard any else { return nil }
+        return try write { db in
             guard var job = try JobRecord.fetchOne(db, sql: """
                 SELECT * FROM job WHERE status = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT 1
                 """, arguments: [now]) else { return nil }

@@ -122,6 +122,13 @@ public final class SealCoordinator: @unchecked Sendable {
     /// open writer.
     @discardableResult
     public func seal(projectId: Int64) throws -> Outcome {
+        let outcome = try sealLocked(projectId: projectId)
+        // Outside the incoming/ lock: whatever listens must not hold up writers.
+        if case .sealed(let run) = outcome { sink?.runSealed(run) }
+        return outcome
+    }
+
+    private func sealLocked(projectId: Int64) throws -> Outcome {
         let state = state(projectId)
         let generation0 = state.lock.withLock { state.generation }
         let scan = try staging.scan(projectId: projectId)
@@ -181,7 +188,6 @@ public final class SealCoordinator: @unchecked Sendable {
         state.noteChange()
         state.pending = false
         logger.info("sealed run \(run.name) of project \(projectId): \(entries.count) files, \(run.bytes) bytes")
-        sink?.runSealed(run)
         return .sealed(run)
     }
 
