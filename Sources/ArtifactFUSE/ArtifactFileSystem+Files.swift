@@ -12,11 +12,11 @@ extension ArtifactFileSystem {
 
     func openStaged(_ s: StagedObject, flags: Int32, writable: Bool) throws -> Int32 {
         guard !s.isDirectory else { throw Errno.isDirectory }
-        if !writable { return try Syscalls.open(s.procPath, flags: flags) }
+        if !writable { return try s.withFD { _, path in try Syscalls.open(path, flags: flags) } }
         let state = seals.state(s.projectId)
         state.lock.lock()
         defer { state.noteChange(); state.lock.unlock() }
-        let fd = try Syscalls.open(s.procPath, flags: flags)
+        let fd = try s.withFD { _, path in try Syscalls.open(path, flags: flags) }
         let size = (try? Syscalls.fstat(fd).st_size) ?? 1
         seals.hashes.forget(ino: s.realIno)
         beginWriting(s, truncated: size == 0, state: state)

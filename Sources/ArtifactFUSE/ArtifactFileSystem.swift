@@ -27,6 +27,18 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         self.namespace = Namespace(store: store)
         self.seals = seals
         self.logger = logger
+        seals.onSealed = { [weak self] projectId, removed in
+            self?.inodes.releaseSealed(projectId: projectId, realInos: removed)
+        }
+    }
+
+    /// One O_PATH descriptor per staged file the kernel knows: raise the soft limit to the hard
+    /// one, as passthrough_hp does, so a large `cp -r` never runs out.
+    public static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     // MARK: attributes
@@ -49,7 +61,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     }
 
     func stagedStat(_ s: StagedObject, ino: UInt64) throws -> stat {
-        var st = try Syscalls.fstat(s.fd)
+        var st = try s.withFD { fd, _ in try Syscalls.fstat(fd) }
         st.st_ino = UInt(ino)
         st.st_blksize = Self.blockSize
         return st

@@ -1,6 +1,7 @@
 import ArtifactCore
 import CFuse3
 import CSystemShims
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,7 @@ import Glibc
 /// A staged file or folder under some incoming/, held open by an O_PATH descriptor so that
 /// renames and seals never leave the adapter with a stale path (as passthrough_hp does).
 final class StagedObject: @unchecked Sendable {
-    let fd: Int32
+    private(set) var fd: Int32
     let dev: UInt64
     let realIno: UInt64
     let projectId: Int64
@@ -22,9 +23,34 @@ final class StagedObject: @unchecked Sendable {
         self.fd = fd; self.dev = dev; self.realIno = realIno; self.projectId = projectId; self.isDirectory = isDirectory
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     var procPath: String { "/proc/self/fd/\(fd)" }
+
+    private let fdLock = Mutex()
+
+    /// Runs `body` with the descriptor, which a seal may release meanwhile (then ENOENT).
+    func withFD<T>(_ body: (_ fd: Int32, _ procPath: String) throws -> T) throws -> T {
+        try fdLock.withLock {
+            guard fd >= 0 else { throw Errno.noSuchFileOrDirectory }
+            return try body(fd, "/proc/self/fd/\(fd)")
+        }
+    }
+
+    /// Closes the descriptor of a file a seal has moved into the blob store, so a kernel that
+    /// keeps the inode cached does not keep a descriptor open with it. Later calls answer
+    /// ENOENT (fd -1).
+    func releaseSealed() {
+        guard !isDirectory else { return }
+        fdLock.withLock {
+            guard fd >= 0 else { return }
+            hashLock.withLock {
+                guard writers == 0 else { return }
+                close(fd)
+                fd = -1
+            }
+        }
+    }
 }
 
 /// One inode the kernel knows, with its lookup count.
@@ -103,6 +129,23 @@ final class InodeTable: @unchecked Sendable {
             if let node { byNode[node] = inode.ino }
             return inode
         }
+    }
+
+    /// After a seal: closes the descriptors of the files it took (inode numbers `realInos`) and
+    /// forgets their (device, inode) keys, since the filesystem may reuse those numbers for
+    /// new files. The inodes themselves stay until the kernel forgets them.
+    func releaseSealed(projectId: Int64, realInos: Set<UInt64>) {
+        let released: [StagedObject] = lock.withLock {
+            var out: [StagedObject] = []
+            for inode in byIno.values {
+                guard let s = inode.staged, s.projectId == projectId, !s.isDirectory, realInos.contains(s.realIno) else { continue }
+                let key = RealKey(dev: s.dev, ino: s.realIno)
+                if byReal[key] == inode.ino { byReal[key] = nil }
+                out.append(s)
+            }
+            return out
+        }
+        released.forEach { $0.releaseSealed() }
     }
 
     func forget(_ ino: UInt64, _ count: UInt64) {

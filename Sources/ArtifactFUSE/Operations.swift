@@ -196,11 +196,19 @@ enum Operations {
                 let state = fs.seals.state(s.projectId)
                 state.lock.lock()
                 defer { state.noteChange(); state.lock.unlock() }
+                let existed = faccessat(s.fd, n, F_OK, AT_SYMLINK_NOFOLLOW) == 0
                 let fd = try Syscalls.openat(s.fd, n, flags: (fi.pointee.flags | O_CREAT) & ~O_NOFOLLOW, mode: mode & 0o7777)
                 _ = fchown(fd, who.uid, who.gid)
+                // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
+                // that a later seal would register.
+                func abandon(_ error: Error) -> Error {
+                    close(fd)
+                    if !existed { _ = unlinkat(s.fd, n, 0) }
+                    return error
+                }
                 var e: fuse_entry_param
-                do { e = try fs.stagedEntry(parent: s, name: n) } catch { close(fd); throw error }
-                guard let child = fs.inodes.get(e.ino)?.staged else { close(fd); throw Errno.noSuchFileOrDirectory }
+                do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
+                guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
                 fs.seals.hashes.forget(ino: child.realIno)
                 fs.beginWriting(child, truncated: true, state: state)
                 fi.pointee.fh = FileHandle(fd: fd, staged: child, writable: true).toFH()
@@ -288,6 +296,8 @@ enum Operations {
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             let wanted = name(cname)
+            // ls -l asks for security.* and system.* on every file; ours are all user.artifactfs.*.
+            guard wanted.hasPrefix("user.artifactfs.") else { fuse_reply_err(req, ENODATA); return }
             do {
                 guard let value = try fs.extendedAttributes(inode).first(where: { $0.0 == wanted })?.1 else {
                     fuse_reply_err(req, ENODATA); return
@@ -337,17 +347,23 @@ enum Operations {
     }
 
     static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, handle: FileHandle?, caller: (uid: uid_t, gid: gid_t)) throws {
+        try s.withFD { fd, procPath in
+            try setattr(s, fd: fd, procPath: procPath, attr: attr, toSet: toSet, handle: handle)
+        }
+    }
+
+    private static func setattr(_ s: StagedObject, fd objectFD: Int32, procPath: String, attr: stat, toSet: Int32, handle: FileHandle?) throws {
         if toSet & FUSE_SET_ATTR_MODE != 0 {
-            let rc = handle.map { fchmod($0.fd, attr.st_mode & 0o7777) } ?? chmod(s.procPath, attr.st_mode & 0o7777)
+            let rc = handle.map { fchmod($0.fd, attr.st_mode & 0o7777) } ?? chmod(procPath, attr.st_mode & 0o7777)
             if rc != 0 { throw Errno(rawValue: afs_errno()) }
         }
         if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
             let uid = toSet & FUSE_SET_ATTR_UID != 0 ? attr.st_uid : uid_t.max
             let gid = toSet & FUSE_SET_ATTR_GID != 0 ? attr.st_gid : gid_t.max
-            if fchownat(s.fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 { throw Errno(rawValue: afs_errno()) }
+            if fchownat(objectFD, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 { throw Errno(rawValue: afs_errno()) }
         }
         if toSet & FUSE_SET_ATTR_SIZE != 0 {
-            let rc = handle.map { ftruncate($0.fd, attr.st_size) } ?? truncate(s.procPath, attr.st_size)
+            let rc = handle.map { ftruncate($0.fd, attr.st_size) } ?? truncate(procPath, attr.st_size)
             if rc != 0 { throw Errno(rawValue: afs_errno()) }
             s.hashLock.withLock {
                 if attr.st_size == 0 { s.hasher = StreamingHasher() } else { s.hasher.spoil() }
@@ -359,7 +375,7 @@ enum Operations {
             else if toSet & FUSE_SET_ATTR_ATIME != 0 { times[0] = attr.st_atim }
             if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 { times[1].tv_nsec = utimeNow }
             else if toSet & FUSE_SET_ATTR_MTIME != 0 { times[1] = attr.st_mtim }
-            let rc = handle.map { futimens($0.fd, times) } ?? utimensat(AT_FDCWD, s.procPath, times, 0)
+            let rc = handle.map { futimens($0.fd, times) } ?? utimensat(AT_FDCWD, procPath, times, 0)
             if rc != 0 { throw Errno(rawValue: afs_errno()) }
         }
     }

@@ -61,6 +61,8 @@ struct Mount: ParsableCommand {
         if !FileManager.default.fileExists(atPath: mnt) {
             try? FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
         }
+        try checkMountpoint(mnt)
+        ArtifactFileSystem.raiseDescriptorLimit()
         let store = try ArtifactStore(root: storeOptions.root, create: true)
         try store.lockForMount()
         let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging, logger: logger)
@@ -89,6 +91,21 @@ struct Mount: ParsableCommand {
         let rc = session.run()
         logger.info("unmounted \(mnt)")
         if rc != 0 { throw ExitCode(ExitCodes.failure) }
+    }
+}
+
+/// Refuses a mountpoint that is already a mount or holds files: mounting would hide them.
+func checkMountpoint(_ mnt: String) throws {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: mnt, isDirectory: &isDir), isDir.boolValue else {
+        throw ArtifactError(.notFound, "the mountpoint is not a folder", path: mnt)
+    }
+    if let here = try? Syscalls.lstat(mnt), let parent = try? Syscalls.lstat(mnt + "/.."),
+       here.st_dev != parent.st_dev || here.st_ino == parent.st_ino {
+        throw ArtifactError(.busy, "something is already mounted here", path: mnt)
+    }
+    if let entries = try? FileManager.default.contentsOfDirectory(atPath: mnt), !entries.isEmpty {
+        throw ArtifactError(.invalidArgument, "the mountpoint is not empty (mounting would hide \(entries.count) entries)", path: mnt)
     }
 }
 

@@ -125,6 +125,19 @@ final class BadInputTests: MountTestCase {
         fsx.unmount()
     }
 
+    func testMountRefusesAFolderThatIsNotEmptyOrAlreadyMounted() throws {
+        run("mkdir -p \(q(work))/full && touch \(q(work))/full/keep.txt")
+        let full = fsx.cli("mount --store \(q(work))/other-store \(q(work))/full")
+        XCTAssertNotEqual(full.status, 0)
+        XCTAssertTrue(full.stderr.contains("not empty"), full.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work!)/full/keep.txt"))
+        let stacked = fsx.cli("mount --store \(q(work))/other-store \(q(fsx.mnt))")
+        XCTAssertEqual(stacked.status, 5, stacked.stderr)
+        XCTAssertTrue(stacked.stderr.contains("already mounted"), stacked.stderr)
+        let again = fsx.cli("mount --store \(q(fsx.store)) \(q(work))/empty")
+        XCTAssertEqual(again.status, 5, "one daemon per store: \(again.stderr)")
+    }
+
     func testOwnerOfUploadedFilesIsTheUploader() throws {
         try freshMount(quietPeriod: 0.3, extraMountArgs: ["--allow-other"])
         let p = fsx.project("mine")

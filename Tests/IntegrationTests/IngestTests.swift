@@ -192,6 +192,26 @@ final class IngestTests: MountTestCase {
         for w in 0..<4 { run("diff -r \(q(work))/w\(w) \(q(p))/latest/w\(w)") }
     }
 
+    /// The daemon holds a descriptor per staged file the kernel knows; a seal must let go of
+    /// them, or a few large copies exhaust the limit and files fail (or worse, seal empty).
+    func testSealReleasesDescriptorsOfStagedFiles() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && mkdir \(q(work))/many && cd \(q(work))/many && for i in $(seq 1 1500); do echo \"file $i\" > f$i.txt; done")
+        let pid = try XCTUnwrap(fsx.daemonPID)
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1 }
+        let baseline = openDescriptors()
+        for round in 1...3 {
+            run("cp -r \(q(work))/many \(q(p))/incoming/round\(round)")
+            run("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+            XCTAssertLessThan(openDescriptors(), baseline + 100, "round \(round): staged descriptors were kept after the seal")
+        }
+        XCTAssertEqual(run("find \(q(p))/latest -type f -size 0 | wc -l").stdout, "0\n")
+        XCTAssertEqual(run("find \(q(p))/latest -type f | wc -l").stdout, "4500\n")
+        // ls -l asks for security.* and ACL attributes; they are simply absent.
+        let r = sh("getfattr -n security.selinux \(q(p))/latest/round1/f1.txt")
+        XCTAssertTrue(r.stderr.contains("No such attribute"), r.stderr)
+    }
+
     func testRemountKeepsEverythingAndVerifyPasses() throws {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")

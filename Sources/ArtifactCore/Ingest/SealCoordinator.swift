@@ -44,6 +44,9 @@ public final class SealCoordinator: @unchecked Sendable {
     let registrar: RunRegistrar
     let logger: Logger
     public weak var sink: RunSealedSink?
+    /// Called after a seal removed staged files, with their inode numbers (the FUSE adapter
+    /// drops what it held of them).
+    public var onSealed: ((_ projectId: Int64, _ inodes: Set<UInt64>) -> Void)?
 
     private let statesLock = Mutex()
     private var states: [Int64: IncomingState] = [:]
@@ -122,13 +125,17 @@ public final class SealCoordinator: @unchecked Sendable {
     /// open writer.
     @discardableResult
     public func seal(projectId: Int64) throws -> Outcome {
-        let outcome = try sealLocked(projectId: projectId)
+        var removed = Set<UInt64>()
+        let outcome = try sealLocked(projectId: projectId, removed: &removed)
         // Outside the incoming/ lock: whatever listens must not hold up writers.
-        if case .sealed(let run) = outcome { sink?.runSealed(run) }
+        if case .sealed(let run) = outcome {
+            onSealed?(projectId, removed)
+            sink?.runSealed(run)
+        }
         return outcome
     }
 
-    private func sealLocked(projectId: Int64) throws -> Outcome {
+    private func sealLocked(projectId: Int64, removed: inout Set<UInt64>) throws -> Outcome {
         let state = state(projectId)
         let generation0 = state.lock.withLock { state.generation }
         let scan = try staging.scan(projectId: projectId)
@@ -188,6 +195,7 @@ public final class SealCoordinator: @unchecked Sendable {
         state.noteChange()
         state.pending = false
         logger.info("sealed run \(run.name) of project \(projectId): \(entries.count) files, \(run.bytes) bytes")
+        removed = Set(scan.files.map(\.ino))
         return .sealed(run)
     }
 
