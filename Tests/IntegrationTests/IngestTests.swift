@@ -122,6 +122,13 @@ final class IngestTests: MountTestCase {
         XCTAssertEqual((parsed?["files"] as? [String: Any])?["new"] as? Int, 4)
         let all = run("\(q(artifactfsBinary)) status --store \(q(fsx.store)) demo --json").stdout
         XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [Any])?.count, 1)
+        XCTAssertEqual(run("\(q(artifactfsBinary)) status --store \(q(fsx.store))").stdout, "demo\t1 runs\t\(r)\n")
+        let projects = run("\(q(artifactfsBinary)) status --store \(q(fsx.store)) --json").stdout
+        XCTAssertTrue(projects.contains("\"latest_run\" : \"\(r)\""), projects)
+        XCTAssertEqual(sh("\(q(artifactfsBinary)) status --store \(q(fsx.store)) nosuch").status, 4)
+        XCTAssertEqual(sh("\(q(artifactfsBinary)) status --store \(q(fsx.store)) demo 20000101T000000Z-001").status, 4)
+        XCTAssertEqual(sh("\(q(artifactfsBinary)) status --store \(q(work))/no-store").status, 4)
+        XCTAssertEqual(sh("\(q(artifactfsBinary)) unmount \(q(work))").status, 4)
 
         let dump = run("getfattr -d -m - \(q(p))/runs/\(r)/raw_source/data.csv").stdout
         let sha = run("sha256sum \(q(work))/src/data.csv | cut -d' ' -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
