@@ -83,7 +83,7 @@ enum Operations {
             let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
             do {
                 try fs.changingIncoming(s.projectId) {
-                    try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle, caller: fs.caller(req!))
+                    try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle)
                 }
                 var st = try fs.stagedStat(s, ino: ino)
                 fuse_reply_attr(req, &st, fs.mutableTimeout)
@@ -346,7 +346,7 @@ enum Operations {
         }
     }
 
-    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, handle: FileHandle?, caller: (uid: uid_t, gid: gid_t)) throws {
+    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, handle: FileHandle?) throws {
         try s.withFD { fd, procPath in
             try setattr(s, fd: fd, procPath: procPath, attr: attr, toSet: toSet, handle: handle)
         }

@@ -63,6 +63,8 @@ final class PipelineTests: MountTestCase {
         setPipeline(wordsAndReport)
         XCTAssertTrue(run("cat \(q(p))/pipeline.toml").stdout.contains("name = \"words\""))
         XCTAssertTrue(sh("echo x > \(q(p))/pipeline.toml").stderr.contains("Read-only file system"))
+        XCTAssertEqual(fsx.cli("pipeline show --store \(q(fsx.store)) demo").stdout, run("cat \(q(p))/pipeline.toml").stdout + "\n")
+        XCTAssertEqual(run("ls \(q(p))").stdout, "history\nincoming\nlatest\npipeline.toml\nruns\n")
 
         run("mkdir -p \(q(work))/src/sub && echo 'one two three' > \(q(work))/src/a.txt && echo 'four five' > \(q(work))/src/sub/b.txt && echo skip > \(q(work))/src/c.csv")
         run("cp -r \(q(work))/src/. \(q(p))/incoming/")

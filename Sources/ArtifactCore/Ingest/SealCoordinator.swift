@@ -121,8 +121,8 @@ public final class SealCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Seals incoming/ of one project now. `force` ignores the quiet period but never an
-    /// open writer.
+    /// Seals incoming/ of one project now, without waiting for the quiet period; never while a
+    /// writer is open (then `.busy`).
     @discardableResult
     public func seal(projectId: Int64) throws -> Outcome {
         var removed = Set<UInt64>()

@@ -11,8 +11,6 @@ public final class Namespace: @unchecked Sendable {
 
     public init(store: ArtifactStore) { self.store = store }
 
-    public static let projectEntries = ["history", "incoming", "latest", "runs"]
-
     // MARK: lookup
 
     /// The child `name` of `parent`, or nil when there is none.
@@ -83,15 +81,16 @@ public final class Namespace: @unchecked Sendable {
         case .project(let p):
             guard let project = try catalog.project(id: p) else { return [] }
             let base = projectAttributes(project)
-            var names = Self.projectEntries
-            if try catalog.pipelineSource(projectId: p) != nil { names.append("pipeline.toml") }
-            return try names.compactMap { name in
-                if name == "pipeline.toml" {
-                    return DirectoryEntry(name: name, node: .pipelineDefinition(p), attributes: try attributes(.pipelineDefinition(p)))
-                }
-                guard name != "incoming" else { return nil }  // the adapter adds incoming/ from disk
-                return try? lookup(node, name).map { DirectoryEntry(name: name, node: $0, attributes: base) }
+            // incoming/ is served from disk; the FUSE adapter adds it to this listing.
+            var out = [
+                DirectoryEntry(name: "history", node: .history(project: p, dir: ""), attributes: base),
+                DirectoryEntry(name: "latest", node: .latest(project: p, dir: ""), attributes: base),
+                DirectoryEntry(name: "runs", node: .runs(p), attributes: base),
+            ]
+            if try catalog.pipelineSource(projectId: p) != nil {
+                out.append(DirectoryEntry(name: "pipeline.toml", node: .pipelineDefinition(p), attributes: try attributes(.pipelineDefinition(p))))
             }
+            return out
         case .runs(let p):
             return try catalog.runs(projectId: p).map { DirectoryEntry(name: $0.name, node: .run($0.id!), attributes: runAttributes($0)) }
         case .run(let r):
