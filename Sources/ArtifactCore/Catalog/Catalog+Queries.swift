@@ -158,7 +158,10 @@ extension Catalog {
         try read { db in
             var out: [String: Int64] = [:]
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT blob, COUNT(*) AS n FROM (SELECT blob FROM file UNION ALL SELECT blob FROM output) GROUP BY blob
+                SELECT blob, COUNT(*) AS n FROM (
+                    SELECT blob FROM file UNION ALL SELECT blob FROM output
+                    UNION ALL SELECT blob FROM entry WHERE kind = 'file'
+                ) GROUP BY blob
                 """)
             while let row = try rows.next() { out[row["blob"]] = row["n"] }
             return out

@@ -174,6 +174,82 @@ public final class Catalog: @unchecked Sendable {
                 t.primaryKey(["memo_key", "input_blob"])
             }
         }
+        m.registerMigration("v3-datasets") { db in
+            try db.create(table: "dataset") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("owner_uid", .integer).notNull()
+                t.column("owner_gid", .integer).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            // One committed tree. Its files are its parent's plus the entries it wrote.
+            try db.create(table: "version") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("dataset_id", .integer).notNull().references("dataset")
+                t.column("name", .text).notNull()
+                t.column("timestamp", .integer).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("parent_id", .integer).references("version")
+                // Distance from the root version: the newest entry of a path wins by depth.
+                t.column("depth", .integer).notNull()
+                t.column("branch", .text).notNull()
+                t.column("author_uid", .integer).notNull()
+                t.column("message", .text).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("changes", .integer).notNull()
+                t.uniqueKey(["dataset_id", "name"])
+            }
+            // What a version changed: a file or folder it added or replaced, or a path it deleted.
+            try db.create(table: "entry") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("dataset_id", .integer).notNull()
+                t.column("version_id", .integer).notNull().references("version")
+                t.column("path", .text).notNull()
+                t.column("dir", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("blob", .text).references("blob")
+                t.column("size", .integer).notNull()
+                t.column("mode", .integer).notNull()
+                t.column("mtime_ns", .integer).notNull()
+                t.column("uid", .integer).notNull()
+                t.column("gid", .integer).notNull()
+                t.column("schema", .text)
+            }
+            try db.create(index: "entry_by_path", on: "entry", columns: ["dataset_id", "path"])
+            try db.create(index: "entry_by_dir", on: "entry", columns: ["dataset_id", "dir"])
+            try db.create(index: "entry_by_version", on: "entry", columns: ["version_id"])
+            try db.create(index: "entry_by_hash", on: "entry", columns: ["blob"])
+            // Branches move; tags never do. NULL version: a branch with no commit yet.
+            try db.create(table: "ref") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("dataset_id", .integer).notNull().references("dataset")
+                t.column("kind", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("version_id", .integer).references("version")
+                t.column("created_at", .double).notNull()
+                t.uniqueKey(["dataset_id", "kind", "name"])
+            }
+            // A branch's uncommitted changes over its head, one row per changed path. File bytes
+            // written in the working tree live in staging/worktrees/<branch>/<upper>.
+            try db.create(table: "worktree_change") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("branch_id", .integer).notNull().references("ref")
+                t.column("path", .text).notNull()
+                t.column("dir", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("blob", .text)
+                t.column("upper", .text)
+                t.column("size", .integer).notNull()
+                t.column("mode", .integer).notNull()
+                t.column("mtime_ns", .integer).notNull()
+                t.column("uid", .integer).notNull()
+                t.column("gid", .integer).notNull()
+                t.uniqueKey(["branch_id", "path"])
+            }
+            try db.create(index: "worktree_change_by_dir", on: "worktree_change", columns: ["branch_id", "dir"])
+        }
         return m
     }
 }

@@ -35,12 +35,7 @@ public final class RunRegistrar: @unchecked Sendable {
 
     /// The user-visible run id for a time and sequence: 20261121T143005Z-001.
     public static func runName(timestamp: Int64, seq: Int64) -> String {
-        var t = time_t(timestamp)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ-%03lld",
-                      Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
-                      Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), seq)
+        ChronologicalID(timestamp: timestamp, seq: seq).name
     }
 
     /// Registers `entries` (blobs already durable in the store) as one new run.
@@ -66,19 +61,9 @@ public final class RunRegistrar: @unchecked Sendable {
                           uid: Int64, action: String, completed: Bool,
                           cleanup: [(path: String, ino: UInt64)], now: Date) throws -> RunRecord {
         let nowSeconds = now.timeIntervalSince1970
-        var timestamp = Int64(nowSeconds.rounded(.down))
-        var seq: Int64 = 1
-        if let last = try Row.fetchOne(db, sql: """
-            SELECT timestamp, seq FROM run WHERE project_id = ? ORDER BY timestamp DESC, seq DESC LIMIT 1
-            """, arguments: [projectId]) {
-            let lastTs: Int64 = last["timestamp"], lastSeq: Int64 = last["seq"]
-            // Ids must sort in order even if two seals share a second or the clock steps back.
-            if timestamp <= lastTs { timestamp = lastTs; seq = lastSeq + 1 }
-            // Three digits keep ids sorting as text; past 999 in one second, borrow the next second.
-            if seq > 999 { timestamp += 1; seq = 1 }
-        }
-        var run = RunRecord(id: nil, projectId: projectId, name: runName(timestamp: timestamp, seq: seq),
-                            timestamp: timestamp, seq: seq, action: action,
+        let id = try ChronologicalID.next(db, table: "run", ownerColumn: "project_id", ownerId: projectId, now: now)
+        var run = RunRecord(id: nil, projectId: projectId, name: id.name,
+                            timestamp: id.timestamp, seq: id.seq, action: action,
                             status: completed ? .completed : .inProgress, uid: uid,
                             createdAt: nowSeconds, completedAt: completed ? nowSeconds : nil, error: nil,
                             filesNew: 0, filesSuperseded: 0, filesDuplicate: 0, bytes: 0)

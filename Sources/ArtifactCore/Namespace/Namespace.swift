@@ -9,7 +9,14 @@ public final class Namespace: @unchecked Sendable {
     var catalog: Catalog { store.catalog }
     let startNs = Int64(Date().timeIntervalSince1970 * 1e9)
 
-    public init(store: ArtifactStore) { self.store = store }
+    public let trees: VersionTrees
+    public let worktrees: Worktrees
+
+    public init(store: ArtifactStore) {
+        self.store = store
+        self.trees = VersionTrees(catalog: store.catalog)
+        self.worktrees = Worktrees(store: store, trees: trees)
+    }
 
     // MARK: lookup
 
@@ -24,8 +31,8 @@ public final class Namespace: @unchecked Sendable {
             }
         case .projects:
             return try catalog.project(named: name).map { .project($0.id!) }
-        case .datasets:
-            return nil
+        case .datasets, .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
+            return try lookupDataset(parent, name)
         case .project(let p):
             switch name {
             case "incoming": return .incoming(p)
@@ -76,8 +83,8 @@ public final class Namespace: @unchecked Sendable {
             return [entry("datasets", .datasets), entry("projects", .projects)].compactMap { $0 }
         case .projects:
             return try catalog.projects().map { DirectoryEntry(name: $0.name, node: .project($0.id!), attributes: projectAttributes($0)) }
-        case .datasets:
-            return []
+        case .datasets, .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
+            return try datasetChildren(node)
         case .project(let p):
             guard let project = try catalog.project(id: p) else { return [] }
             let base = projectAttributes(project)
@@ -155,6 +162,8 @@ public final class Namespace: @unchecked Sendable {
         switch node {
         case .root:
             return dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: false)
+        case .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
+            return try datasetAttributes(node)
         case .projects, .datasets:
             // Like /tmp: anyone who can use the mount may create one; grants come per project.
             var a = dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: true)
@@ -223,6 +232,8 @@ public final class Namespace: @unchecked Sendable {
             return .blob(out.hash, size: out.size)
         case .pipelineDefinition(let p):
             return .bytes(Array((try catalog.pipelineSource(projectId: p) ?? "").utf8))
+        case .worktree, .versionFile, .datasetLog:
+            return try datasetContent(node)
         default:
             throw ArtifactError(.invalidArgument, "not a file")
         }
@@ -262,10 +273,12 @@ public final class Namespace: @unchecked Sendable {
             return [("user.artifactfs.run", run.name), ("user.artifactfs.status", run.status.rawValue)]
         case .root:
             return [("user.artifactfs.store", store.root)]
+        case .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
+            return try datasetExtendedAttributes(node)
         default:
             return []
         }
     }
 
-    func join(_ dir: String, _ name: String) -> String { dir.isEmpty ? name : "\(dir)/\(name)" }
+    public func join(_ dir: String, _ name: String) -> String { dir.isEmpty ? name : "\(dir)/\(name)" }
 }

@@ -24,10 +24,23 @@ public enum Node: Hashable, Sendable {
     case output(Int64)
     /// projects/<p>/pipeline.toml, read-only.
     case pipelineDefinition(Int64)
+    case dataset(Int64)
+    /// A path in a branch's writable working tree (`@branch/<path>`); "" is `@branch` itself.
+    case worktree(branch: Int64, path: String)
+    case versions(dataset: Int64)
+    case tags(dataset: Int64)
+    /// A folder of a committed version: `versions/<v>/<path>` (tag nil) or `tags/<t>/<path>`.
+    case versionDir(version: Int64, tag: Int64?, path: String)
+    /// One committed file entry, wherever it is shown.
+    case versionFile(entry: Int64)
+    /// datasets/<d>/.log, the history as text.
+    case datasetLog(Int64)
 
     public var isDirectory: Bool {
         switch self {
-        case .file, .runJSON, .output, .pipelineDefinition: return false
+        case .file, .runJSON, .output, .pipelineDefinition, .versionFile, .datasetLog: return false
+        // Resolved from the working tree; ask `Namespace.attributes`.
+        case .worktree: return true
         default: return true
         }
     }
@@ -60,4 +73,6 @@ public struct DirectoryEntry: Sendable {
 public enum NodeContent: Sendable {
     case blob(BlobHash, size: Int64)
     case bytes([UInt8])
+    /// A file on disk (uncommitted bytes of a working tree).
+    case staged(path: String)
 }

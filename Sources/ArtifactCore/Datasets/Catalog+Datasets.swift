@@ -1,0 +1,215 @@
+import Foundation
+import GRDB
+
+extension Catalog {
+    // MARK: datasets
+
+    public func datasets() throws -> [DatasetRecord] {
+        try read { try DatasetRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    public func dataset(named name: String) throws -> DatasetRecord? {
+        try read { try DatasetRecord.filter(Column("name") == name).fetchOne($0) }
+    }
+
+    public func dataset(id: Int64) throws -> DatasetRecord? {
+        try read { try DatasetRecord.fetchOne($0, key: id) }
+    }
+
+    /// Creates a dataset with an empty branch `main`.
+    public func createDataset(name: String, uid: Int64, gid: Int64) throws -> DatasetRecord {
+        try NameRules.validate(name, kind: "dataset")
+        return try write { db in
+            if try DatasetRecord.filter(Column("name") == name).fetchOne(db) != nil {
+                throw ArtifactError(.alreadyExists, "dataset already exists", path: name)
+            }
+            let now = Date().timeIntervalSince1970
+            var d = DatasetRecord(id: nil, name: name, ownerUid: uid, ownerGid: gid, createdAt: now)
+            try d.insert(db)
+            var main = RefRecord(id: nil, datasetId: d.id!, kind: .branch, name: "main", versionId: nil, createdAt: now)
+            try main.insert(db)
+            return d
+        }
+    }
+
+    // MARK: refs
+
+    public func refs(datasetId: Int64, kind: RefRecord.Kind) throws -> [RefRecord] {
+        try read { try RefRecord.filter(Column("dataset_id") == datasetId && Column("kind") == kind.rawValue).order(Column("name")).fetchAll($0) }
+    }
+
+    public func ref(datasetId: Int64, kind: RefRecord.Kind, name: String) throws -> RefRecord? {
+        try read { try Self.ref($0, datasetId: datasetId, kind: kind, name: name) }
+    }
+
+    static func ref(_ db: Database, datasetId: Int64, kind: RefRecord.Kind, name: String) throws -> RefRecord? {
+        try RefRecord.filter(Column("dataset_id") == datasetId && Column("kind") == kind.rawValue && Column("name") == name).fetchOne(db)
+    }
+
+    public func ref(id: Int64) throws -> RefRecord? {
+        try read { try RefRecord.fetchOne($0, key: id) }
+    }
+
+    /// Creates branch `name` at `versionId` (nil: an empty branch).
+    public func createBranch(datasetId: Int64, name: String, at versionId: Int64?) throws -> RefRecord {
+        try NameRules.validate(name, kind: "branch")
+        return try write { db in
+            if try Self.ref(db, datasetId: datasetId, kind: .branch, name: name) != nil {
+                throw ArtifactError(.alreadyExists, "branch already exists", path: "@\(name)")
+            }
+            var r = RefRecord(id: nil, datasetId: datasetId, kind: .branch, name: name, versionId: versionId,
+                              createdAt: Date().timeIntervalSince1970)
+            try r.insert(db)
+            return r
+        }
+    }
+
+    /// Creates tag `name` at `versionId`. Tags never move: an existing name is an error.
+    public func createTag(datasetId: Int64, name: String, at versionId: Int64) throws -> RefRecord {
+        try NameRules.validate(name, kind: "tag")
+        return try write { db in
+            if let existing = try Self.ref(db, datasetId: datasetId, kind: .tag, name: name) {
+                let at = try existing.versionId.flatMap { try VersionRecord.fetchOne(db, key: $0)?.name } ?? "?"
+                throw ArtifactError(.alreadyExists, "tag already exists (at version \(at)); tags never move", path: name)
+            }
+            var r = RefRecord(id: nil, datasetId: datasetId, kind: .tag, name: name, versionId: versionId,
+                              createdAt: Date().timeIntervalSince1970)
+            try r.insert(db)
+            return r
+        }
+    }
+
+    // MARK: versions
+
+    public func versions(datasetId: Int64) throws -> [VersionRecord] {
+        try read { try VersionRecord.filter(Column("dataset_id") == datasetId).order(Column("timestamp"), Column("seq")).fetchAll($0) }
+    }
+
+    public func version(id: Int64) throws -> VersionRecord? {
+        try read { try VersionRecord.fetchOne($0, key: id) }
+    }
+
+    public func version(datasetId: Int64, name: String) throws -> VersionRecord? {
+        try read { try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == name).fetchOne($0) }
+    }
+
+    /// A version by id, tag or branch name (in that order); `.notFound` with the name otherwise.
+    public func resolve(datasetId: Int64, reference: String) throws -> VersionRecord {
+        try read { db in
+            if let v = try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == reference).fetchOne(db) { return v }
+            for kind in [RefRecord.Kind.tag, .branch] {
+                if let r = try Self.ref(db, datasetId: datasetId, kind: kind, name: reference.hasPrefix("@") ? String(reference.dropFirst()) : reference) {
+                    guard let vid = r.versionId, let v = try VersionRecord.fetchOne(db, key: vid) else {
+                        throw ArtifactError(.notFound, "branch has no commits yet", path: reference)
+                    }
+                    return v
+                }
+            }
+            throw ArtifactError(.notFound, "no such version, tag or branch", path: reference)
+        }
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch let e as ArtifactError { throw e } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
+            throw ArtifactError(.noSpace, "catalog is out of disk space")
+        } catch {
+            throw ArtifactError(.io, "catalog write failed: \(error)")
+        }
+    }
+}
+
+/// Resolves committed trees. A version stores only what it changed (parent-relative
+/// entries), so a commit of k files writes k rows whatever the size of the tree; a path in
+/// version v is the entry of that path written by the deepest version on v's ancestor
+/// chain. Chains never change once written, so they are cached.
+public final class VersionTrees: @unchecked Sendable {
+    let catalog: Catalog
+    private let lock = Mutex()
+    private var chains: [Int64: Chain] = [:]
+
+    /// A version's ancestors (itself included) by id, with their depths.
+    struct Chain {
+        let datasetId: Int64
+        let depth: [Int64: Int64]
+    }
+
+    public init(catalog: Catalog) { self.catalog = catalog }
+
+    func chain(_ db: Database, _ versionId: Int64) throws -> Chain {
+        if let c = lock.withLock({ chains[versionId] }) { return c }
+        guard let v = try VersionRecord.fetchOne(db, key: versionId) else {
+            throw ArtifactError(.notFound, "no such version")
+        }
+        var depth: [Int64: Int64] = [:]
+        if let parent = v.parentId {
+            depth = try chain(db, parent).depth
+        }
+        depth[versionId] = v.depth
+        let c = Chain(datasetId: v.datasetId, depth: depth)
+        lock.withLock {
+            if chains.count > 4096 { chains.removeAll() }
+            chains[versionId] = c
+        }
+        return c
+    }
+
+    /// The entry at `path` in `versionId`; nil when absent or deleted.
+    public func item(_ db: Database, version versionId: Int64?, path: String) throws -> TreeItem? {
+        guard let versionId else { return nil }
+        let c = try chain(db, versionId)
+        let rows = try EntryRecord.fetchAll(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND path = ?", arguments: [c.datasetId, path])
+        return newest(rows, c).flatMap { $0.kind == .deleted ? nil : TreeItem($0) }
+    }
+
+    /// The entries directly in folder `dir` of `versionId`, by name.
+    public func children(_ db: Database, version versionId: Int64?, dir: String) throws -> [String: TreeItem] {
+        guard let versionId else { return [:] }
+        let c = try chain(db, versionId)
+        var best: [String: (Int64, EntryRecord)] = [:]
+        let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND dir = ?", arguments: [c.datasetId, dir])
+        while let e = try cursor.next() {
+            guard let d = c.depth[e.versionId] else { continue }
+            if let (bd, _) = best[e.name], bd >= d { continue }
+            best[e.name] = (d, e)
+        }
+        var out: [String: TreeItem] = [:]
+        for (name, (_, e)) in best where e.kind != .deleted { out[name] = TreeItem(e) }
+        return out
+    }
+
+    /// Every file and folder under `dir` (recursively), by path.
+    public func subtree(_ db: Database, version versionId: Int64?, dir: String) throws -> [TreeItem] {
+        var out: [TreeItem] = []
+        for (_, item) in try children(db, version: versionId, dir: dir) {
+            out.append(item)
+            if item.isDirectory { out += try subtree(db, version: versionId, dir: item.path) }
+        }
+        return out
+    }
+
+    /// The whole tree of a version, by path (for diff and verify).
+    public func allItems(_ db: Database, version versionId: Int64) throws -> [String: TreeItem] {
+        let c = try chain(db, versionId)
+        var best: [String: (Int64, EntryRecord)] = [:]
+        let ids = c.depth.keys.map { String($0) }.joined(separator: ",")
+        let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE version_id IN (\(ids))")
+        while let e = try cursor.next() {
+            let d = c.depth[e.versionId]!
+            if let (bd, _) = best[e.path], bd >= d { continue }
+            best[e.path] = (d, e)
+        }
+        var out: [String: TreeItem] = [:]
+        for (path, (_, e)) in best where e.kind != .deleted { out[path] = TreeItem(e) }
+        return out
+    }
+
+    private func newest(_ rows: [EntryRecord], _ c: Chain) -> EntryRecord? {
+        var best: (Int64, EntryRecord)?
+        for e in rows {
+            guard let d = c.depth[e.versionId] else { continue }
+            if let b = best, b.0 >= d { continue }
+            best = (d, e)
+        }
+        return best?.1
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import GRDB
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns a branch's working-tree changes into one new version, atomically.
+///
+/// Work is proportional to the changed paths: it reads the branch's change rows, compares each
+/// with the head's entry for that path, stores written files as blobs (fsync, hard link into
+/// `objects/`, folder fsync), and then, in one transaction, adds the version and its entries,
+/// moves the branch (only if it still points at the head it started from) and clears the
+/// changes. A crash before that transaction leaves the changes staged; after it, the version is
+/// whole and leftover upper files are removed at the next start.
+///
+/// A commit never changes the bytes or modes `@branch/` shows (head plus changes before, the new
+/// head after; only an mtime-only change falls back to the committed mtime), and only a commit
+/// moves a head, so there is no kernel entry to invalidate. Open readers hold their own
+/// descriptor (see `Worktrees`).
+public final class DatasetCommitter: @unchecked Sendable {
+    public let worktrees: Worktrees
+    var store: ArtifactStore { worktrees.store }
+    var catalog: Catalog { store.catalog }
+    var trees: VersionTrees { worktrees.trees }
+    let logger: Logger
+
+    public enum Outcome: Sendable, Equatable {
+        case committed(VersionRecord)
+        /// The working tree equals the head: no version was made.
+        case unchanged
+        /// A file is open for writing on the branch.
+        case busy
+    }
+
+    public init(worktrees: Worktrees, logger: Logger = Logger(label: "artifactfs.commit")) {
+        self.worktrees = worktrees
+        self.logger = logger
+    }
+
+    /// Commits every branch that has been quiet for `quietPeriod` with no writer open.
+    public func commitQuietBranches(quietPeriod: UInt64) {
+        let now = monotonicNanoseconds()
+        let ready = worktrees.allStates().filter { _, s in
+            s.lock.withLock { s.pending && s.openWriters == 0 && now >= s.lastChange + quietPeriod && now >= s.retryAfter }
+        }.map(\.0)
+        for id in ready.sorted() {
+            do {
+                _ = try commit(branch: id, message: nil, author: nil)
+            } catch {
+                let s = worktrees.state(id)
+                s.lock.withLock { s.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
+                logger.error("commit of branch \(id) failed: \(error)")
+            }
+        }
+    }
+
+    /// Commits the branch now. `message` nil: a generated one; `author` nil: the uid of the
+    /// last changed file.
+    @discardableResult
+    public func commit(branch branchId: Int64, message: String?, author: Int64?, now: Date = Date()) throws -> Outcome {
+        let state = worktrees.state(branchId)
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        guard state.openWriters == 0 else { return .busy }
+        let outcome = try commitLocked(branchId, message: message, author: author, now: now)
+        state.pending = false
+        return outcome
+    }
+
+    private struct Planned {
+        var entry: EntryRecord
+        var upper: String?
+    }
+
+    private func commitLocked(_ branchId: Int64, message: String?, author: Int64?, now: Date) throws -> Outcome {
+        let (ref, dataset, rows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [String: TreeItem]) in
+            let (ref, ds) = try worktrees.head(db, branchId)
+            let rows = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).order(Column("path")).fetchAll(db)
+            var heads: [String: TreeItem] = [:]
+            for r in rows { heads[r.path] = try trees.item(db, version: ref.versionId, path: r.path) }
+            return (ref, ds, rows, heads)
+        }
+        if rows.isEmpty { return .unchanged }
+
+        var planned: [Planned] = []
+        var counts = (added: 0, changed: 0, deleted: 0)
+        for row in rows {
+            let head = heads[row.path]
+            var e = EntryRecord(id: nil, datasetId: dataset.id!, versionId: 0, path: row.path, dir: row.dir, name: row.name,
+                                kind: row.kind, blob: row.blob, size: row.size, mode: row.mode, mtimeNs: row.mtimeNs,
+                                uid: row.uid, gid: row.gid, schema: nil)
+            switch row.kind {
+            case .deleted:
+                guard head != nil else { continue }
+                e.size = 0; e.mode = 0; e.blob = nil
+                counts.deleted += 1
+            case .dir:
+                // Like git, a version records content and mode: a new mtime alone is no change.
+                if let head, head.kind == .dir, head.mode == row.mode { continue }
+                if head == nil { counts.added += 1 } else { counts.changed += 1 }
+            case .file:
+                var source: String
+                if let upper = row.upper {
+                    source = worktrees.upperPath(branchId, upper)
+                    let st: stat
+                    do { st = try Syscalls.lstat(source) } catch let err as Errno {
+                        throw ArtifactError.system(err, "staged file is missing", path: source)
+                    }
+                    let (hash, size) = try BlobStore.hash(fileAt: source)
+                    e.blob = hash.hex; e.size = size
+                    e.mode = Int64(st.st_mode & 0o7777)
+                    e.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+                    e.uid = Int64(st.st_uid); e.gid = Int64(st.st_gid)
+                } else {
+                    guard let hex = row.blob, let hash = BlobHash(hex: hex) else { continue }
+                    source = store.blobs.path(of: hash)
+                }
+                if let head, head.kind == .file, head.blob == e.blob, head.mode == e.mode { continue }
+                if head?.kind == .file, head?.blob == e.blob {
+                    e.schema = head?.schema
+                } else if let schema = SchemaInference.infer(path: source, name: row.name) {
+                    e.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
+                }
+                if head == nil { counts.added += 1 } else { counts.changed += 1 }
+            }
+            planned.append(Planned(entry: e, upper: e.kind == .file ? row.upper : nil))
+        }
+
+        let uppers = rows.compactMap(\.upper)
+        if planned.isEmpty {
+            try catalog.write { db in _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db) }
+            uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
+            logger.info("branch \(ref.name) of dataset \(dataset.name): nothing changed")
+            return .unchanged
+        }
+
+        // Written files become blobs before any row refers to them.
+        var touched = Set<String>()
+        var adopted: [BlobHash] = []
+        do {
+            let written = planned.filter { $0.upper != nil }
+            // Past a few files one syncfs is cheaper than an fsync each (as the seal does).
+            let syncAll = written.count > 16
+            if syncAll { try syncStore() }
+            for p in written {
+                guard let upper = p.upper, let hash = p.entry.blob.flatMap(BlobHash.init(hex:)) else { continue }
+                let path = worktrees.upperPath(branchId, upper)
+                if !syncAll {
+                    do {
+                        let fd = try Syscalls.open(path, flags: O_RDONLY)
+                        defer { close(fd) }
+                        try Syscalls.fsync(fd)
+                    } catch let err as Errno { throw ArtifactError.system(err, "cannot sync staged file", path: path) }
+                }
+                if try store.blobs.adopt(stagedFile: path, as: hash, size: p.entry.size, touchedDirectories: &touched) {
+                    adopted.append(hash)
+                }
+            }
+            if syncAll { try syncStore() } else { try store.blobs.syncDirectories(touched) }
+        } catch {
+            // An upper file stays writable: never leave it linked as a blob no row refers to.
+            adopted.forEach { try? Syscalls.unlink(store.blobs.path(of: $0)) }
+            throw error
+        }
+
+        let uid = author ?? rows.last(where: { $0.kind == .file })?.uid ?? rows.last?.uid ?? dataset.ownerUid
+        let text = message ?? "quiet-period commit: \(counts.added) added, \(counts.changed) changed, \(counts.deleted) deleted"
+        let version: VersionRecord
+        do {
+            version = try catalog.write { db in
+                guard let current = try RefRecord.fetchOne(db, key: branchId), current.versionId == ref.versionId else {
+                    throw ArtifactError(.busy, "branch moved during the commit", path: "@\(ref.name)")
+                }
+                var v = try Self.newVersion(db, datasetId: dataset.id!, parent: ref.versionId, branch: ref.name, uid: uid,
+                                            message: text, changes: Int64(planned.count), now: now)
+                let addRef = try db.cachedStatement(sql: """
+                    INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
+                    ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
+                    """)
+                for p in planned {
+                    var e = p.entry
+                    e.versionId = v.id!
+                    if e.kind == .file, let blob = e.blob {
+                        try addRef.execute(arguments: [blob, e.size, now.timeIntervalSince1970])
+                    }
+                    try e.insert(db)
+                }
+                try db.execute(sql: "UPDATE ref SET version_id = ? WHERE id = ?", arguments: [v.id!, branchId])
+                _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db)
+                v.changes = Int64(planned.count)
+                return v
+            }
+        } catch {
+            adopted.forEach { try? Syscalls.unlink(store.blobs.path(of: $0)) }
+            throw error
+        }
+        uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
+        logger.info("committed version \(version.name) on \(dataset.name)@\(ref.name): \(planned.count) changes")
+        return .committed(version)
+    }
+
+    private func syncStore() throws {
+        do {
+            let fd = try Syscalls.open(store.blobs.root, flags: O_RDONLY | O_DIRECTORY)
+            defer { close(fd) }
+            try Syscalls.syncfs(fd)
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot sync the store", path: store.blobs.root)
+        }
+    }
+
+    /// Inserts a version with the next chronological id of its dataset.
+    static func newVersion(_ db: Database, datasetId: Int64, parent: Int64?, branch: String, uid: Int64,
+                           message: String, changes: Int64, now: Date) throws -> VersionRecord {
+        let id = try ChronologicalID.next(db, table: "version", ownerColumn: "dataset_id", ownerId: datasetId, now: now)
+        let depth = try parent.flatMap { try Int64.fetchOne(db, sql: "SELECT depth FROM version WHERE id = ?", arguments: [$0]) }.map { $0 + 1 } ?? 0
+        var v = VersionRecord(id: nil, datasetId: datasetId, name: id.name,
+                              timestamp: id.timestamp, seq: id.seq, parentId: parent, depth: depth, branch: branch,
+                              authorUid: uid, message: message, createdAt: now.timeIntervalSince1970, changes: changes)
+        try v.insert(db)
+        return v
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+
+/// One version as `log` shows it.
+public struct VersionLogEntry: Codable, Sendable, Equatable {
+    public var id: String
+    public var parents: [String]
+    public var time: String
+    public var authorUid: Int64
+    public var author: String
+    public var message: String
+    public var branch: String
+    public var changes: Int64
+    /// Branches and tags that point here.
+    public var refs: [String]
+    /// Schemas of the tabular files this version added or changed, by path.
+    public var schemas: [String: FileSchema]
+
+    enum CodingKeys: String, CodingKey {
+        case id, parents, time, authorUid = "author_uid", author, message, branch, changes, refs, schemas
+    }
+}
+
+/// What changed between two versions.
+public struct DatasetDiff: Codable, Sendable, Equatable {
+    public struct FileChange: Codable, Sendable, Equatable {
+        public var path: String
+        public var kind: String
+        public var fromSha256: String?
+        public var toSha256: String?
+        public var fromSize: Int64?
+        public var toSize: Int64?
+        public var columns: [ColumnChange]
+        enum CodingKeys: String, CodingKey {
+            case path, kind, fromSha256 = "from_sha256", toSha256 = "to_sha256", fromSize = "from_size", toSize = "to_size", columns
+        }
+    }
+    public var from: String
+    public var to: String
+    public var added: [FileChange]
+    public var removed: [FileChange]
+    public var changed: [FileChange]
+}
+
+/// `log`, `.log` and `diff` of a dataset.
+public enum DatasetHistory {
+    /// Every version, newest first.
+    public static func log(catalog: Catalog, datasetId: Int64) throws -> [VersionLogEntry] {
+        try catalog.read { db in
+            let versions = try VersionRecord.filter(Column("dataset_id") == datasetId)
+                .order(Column("timestamp").desc, Column("seq").desc).fetchAll(db)
+            let names = Dictionary(uniqueKeysWithValues: versions.map { ($0.id!, $0.name) })
+            var refs: [Int64: [String]] = [:]
+            for r in try RefRecord.filter(Column("dataset_id") == datasetId).order(Column("kind"), Column("name")).fetchAll(db) {
+                guard let v = r.versionId else { continue }
+                refs[v, default: []].append(r.kind == .branch ? "@\(r.name)" : "tag: \(r.name)")
+            }
+            var schemas: [Int64: [String: FileSchema]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT version_id, path, schema FROM entry WHERE dataset_id = ? AND schema IS NOT NULL
+                """, arguments: [datasetId]) {
+                let text: String = row["schema"]
+                if let s = try? JSONDecoder().decode(FileSchema.self, from: Data(text.utf8)) {
+                    schemas[row["version_id"], default: [:]][row["path"]] = s
+                }
+            }
+            return versions.map { v in
+                VersionLogEntry(id: v.name, parents: v.parentId.flatMap { names[$0] }.map { [$0] } ?? [],
+                                time: iso8601(v.createdAt), authorUid: v.authorUid, author: userName(v.authorUid),
+                                message: v.message, branch: v.branch, changes: v.changes, refs: refs[v.id!] ?? [],
+                                schemas: schemas[v.id!] ?? [:])
+            }
+        }
+    }
+
+    /// The log drawn as a graph, like `git log --graph`: one lane per line of descent.
+    public static func graph(_ entries: [VersionLogEntry], graph: Bool = true) -> String {
+        if entries.isEmpty { return "(no versions yet)\n" }
+        var out = ""
+        var lanes: [String?] = []
+        for e in entries {
+            var lane: Int
+            if graph {
+                var matching = lanes.indices.filter { lanes[$0] == e.id }
+                if matching.isEmpty { lanes.append(e.id); matching = [lanes.count - 1] }
+                lane = matching[0]
+                // Lines of descent that meet at this version join its lane.
+                for k in matching.dropFirst().reversed() {
+                    var line = ""
+                    for j in 0..<lanes.count {
+                        if j == k { line += "/ " } else if j == k - 1 { line += "|" } else if j > k { line += " /" } else { line += "| " }
+                    }
+                    out += line.trimmingCharacters(in: .whitespaces) + "\n"
+                    lanes.remove(at: k)
+                }
+                lane = min(lane, lanes.count - 1)
+            } else {
+                lane = 0
+            }
+            let prefix = graph ? lanes.indices.map { $0 == lane ? "* " : "| " }.joined() : ""
+            let cont = graph ? lanes.indices.map { _ in "| " }.joined() : ""
+            let refs = e.refs.isEmpty ? "" : " (\(e.refs.joined(separator: ", ")))"
+            out += "\(prefix)version \(e.id)\(refs)\n"
+            out += "\(cont)Author: \(e.author) (uid \(e.authorUid))\n"
+            out += "\(cont)Date:   \(e.time)\n"
+            out += "\(cont)\n"
+            for line in e.message.split(separator: "\n", omittingEmptySubsequences: false) { out += "\(cont)    \(line)\n" }
+            for (path, s) in e.schemas.sorted(by: { $0.key < $1.key }) {
+                let cols = s.columns.map { "\($0.name):\($0.type)" }.joined(separator: ", ")
+                out += "\(cont)    schema \(path): \(s.rows) rows [\(cols)]\(s.error.map { " (\($0))" } ?? "")\n"
+            }
+            if graph {
+                if let parent = e.parents.first { lanes[lane] = parent } else { lanes.remove(at: lane) }
+                if !lanes.isEmpty { out += lanes.indices.map { _ in "| " }.joined().trimmingCharacters(in: .whitespaces) + "\n" }
+            } else {
+                out += "\n"
+            }
+        }
+        return out
+    }
+
+    public static func logText(catalog: Catalog, datasetId: Int64) throws -> String {
+        graph(try log(catalog: catalog, datasetId: datasetId))
+    }
+
+    /// Files added, removed and changed from `a` to `b`, with column changes of tabular files.
+    public static func diff(catalog: Catalog, trees: VersionTrees, from a: VersionRecord, to b: VersionRecord) throws -> DatasetDiff {
+        let (left, right) = try catalog.read { db in
+            (try trees.allItems(db, version: a.id!), try trees.allItems(db, version: b.id!))
+        }
+        func schema(_ item: TreeItem?) -> FileSchema? {
+            item?.schema.flatMap { try? JSONDecoder().decode(FileSchema.self, from: Data($0.utf8)) }
+        }
+        var diff = DatasetDiff(from: a.name, to: b.name, added: [], removed: [], changed: [])
+        for path in Set(left.keys).union(right.keys).sorted() {
+            let l = left[path], r = right[path]
+            if l?.kind == .dir && r?.kind == .dir { continue }
+            let lf = l?.kind == .file ? l : nil, rf = r?.kind == .file ? r : nil
+            if lf == nil && rf == nil { continue }
+            var change = DatasetDiff.FileChange(path: path, kind: "", fromSha256: lf?.blob, toSha256: rf?.blob,
+                                                fromSize: lf?.size, toSize: rf?.size,
+                                                columns: SchemaInference.columnChanges(from: schema(lf), to: schema(rf)))
+            if lf == nil { change.kind = "added"; diff.added.append(change) }
+            else if rf == nil { change.kind = "removed"; diff.removed.append(change) }
+            else if lf!.blob != rf!.blob || lf!.mode != rf!.mode { change.kind = "changed"; diff.changed.append(change) }
+        }
+        return diff
+    }
+
+    public static func diffText(_ d: DatasetDiff) -> String {
+        var out = ""
+        let all = (d.added.map { ("A", $0) } + d.removed.map { ("D", $0) } + d.changed.map { ("M", $0) }).sorted { $0.1.path < $1.1.path }
+        for (mark, c) in all {
+            out += "\(mark) \(c.path)\n"
+            // Column changes matter for changed files; an added or removed file's schema is in `log`.
+            for col in c.columns where mark == "M" {
+                switch col.kind {
+                case .added: out += "    + column \(col.column) (\(col.to ?? "?"))\n"
+                case .removed: out += "    - column \(col.column) (\(col.from ?? "?"))\n"
+                case .typeChanged: out += "    ~ column \(col.column): \(col.from ?? "?") -> \(col.to ?? "?")\n"
+                }
+            }
+        }
+        if all.isEmpty { out = "no differences between \(d.from) and \(d.to)\n" }
+        return out
+    }
+
+    static func iso8601(_ t: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date(timeIntervalSince1970: t))
+    }
+
+    static func userName(_ uid: Int64) -> String {
+        guard let pw = getpwuid(uid_t(uid)), let name = pw.pointee.pw_name else { return String(uid) }
+        return String(cString: name)
+    }
+}

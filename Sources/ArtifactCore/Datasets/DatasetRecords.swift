@@ -1,0 +1,136 @@
+import GRDB
+
+/// A dataset: a DAG of versions with movable branches and immutable tags.
+public struct DatasetRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "dataset"
+    public var id: Int64?
+    public var name: String
+    public var ownerUid: Int64
+    public var ownerGid: Int64
+    public var createdAt: Double
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// One committed, immutable tree of a dataset.
+public struct VersionRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "version"
+    public var id: Int64?
+    public var datasetId: Int64
+    /// The id users see, e.g. 20261121T143005Z-001; sorts chronologically.
+    public var name: String
+    public var timestamp: Int64
+    public var seq: Int64
+    public var parentId: Int64?
+    public var depth: Int64
+    /// The branch it was committed on.
+    public var branch: String
+    public var authorUid: Int64
+    public var message: String
+    public var createdAt: Double
+    /// Entries written: files and folders added, changed or deleted.
+    public var changes: Int64
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A branch or a tag.
+public struct RefRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case branch, tag }
+    public static let databaseTableName = "ref"
+    public var id: Int64?
+    public var datasetId: Int64
+    public var kind: Kind
+    public var name: String
+    public var versionId: Int64?
+    public var createdAt: Double
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// What a tree entry or a working-tree change is.
+public enum EntryKind: String, Codable, Sendable {
+    case file, dir
+    /// The path is gone (a version deleted it, or the working tree did).
+    case deleted
+}
+
+/// One row of `entry`: what one version wrote at one path.
+public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "entry"
+    public var id: Int64?
+    public var datasetId: Int64
+    public var versionId: Int64
+    public var path: String
+    public var dir: String
+    public var name: String
+    public var kind: EntryKind
+    public var blob: String?
+    public var size: Int64
+    public var mode: Int64
+    public var mtimeNs: Int64
+    public var uid: Int64
+    public var gid: Int64
+    /// JSON of a `FileSchema` for tabular files.
+    public var schema: String?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// One uncommitted change in a branch's working tree. A file's bytes are either a blob
+/// (renamed or re-moded but not rewritten) or an upper file on disk (written).
+public struct WorktreeChangeRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "worktree_change"
+    public var id: Int64?
+    public var branchId: Int64
+    public var path: String
+    public var dir: String
+    public var name: String
+    public var kind: EntryKind
+    public var blob: String?
+    public var upper: String?
+    public var size: Int64
+    public var mode: Int64
+    public var mtimeNs: Int64
+    public var uid: Int64
+    public var gid: Int64
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A path as the working tree or a version shows it: where its bytes are and its metadata.
+public struct TreeItem: Sendable, Equatable {
+    public var path: String
+    public var kind: EntryKind
+    public var blob: String?
+    /// File name under the branch's upper folder, for bytes written in the working tree.
+    public var upper: String?
+    public var size: Int64
+    public var mode: Int64
+    public var mtimeNs: Int64
+    public var uid: Int64
+    public var gid: Int64
+    /// The committed entry this comes from (nil for uncommitted changes).
+    public var entryId: Int64?
+    public var versionId: Int64?
+    public var schema: String?
+
+    public var name: String { pathName(path) }
+    public var isDirectory: Bool { kind == .dir }
+
+    init(_ e: EntryRecord) {
+        path = e.path; kind = e.kind; blob = e.blob; upper = nil; size = e.size; mode = e.mode
+        mtimeNs = e.mtimeNs; uid = e.uid; gid = e.gid; entryId = e.id; versionId = e.versionId; schema = e.schema
+    }
+
+    init(_ c: WorktreeChangeRecord) {
+        path = c.path; kind = c.kind; blob = c.blob; upper = c.upper; size = c.size; mode = c.mode
+        mtimeNs = c.mtimeNs; uid = c.uid; gid = c.gid; entryId = nil; versionId = nil; schema = nil
+    }
+
+    public init(path: String, kind: EntryKind, blob: String? = nil, upper: String? = nil, size: Int64 = 0,
+                mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
+        self.path = path; self.kind = kind; self.blob = blob; self.upper = upper; self.size = size
+        self.mode = mode; self.mtimeNs = mtimeNs; self.uid = uid; self.gid = gid
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import GRDB
+
+/// datasets/: dataset folders, `@branch` working trees, `versions/`, `tags/` and `.log`.
+extension Namespace {
+    func lookupDataset(_ parent: Node, _ name: String) throws -> Node? {
+        switch parent {
+        case .datasets:
+            return try catalog.dataset(named: name).map { .dataset($0.id!) }
+        case .dataset(let d):
+            switch name {
+            case "versions": return .versions(dataset: d)
+            case "tags": return .tags(dataset: d)
+            case ".log": return .datasetLog(d)
+            default:
+                guard name.hasPrefix("@") else { return nil }
+                return try catalog.ref(datasetId: d, kind: .branch, name: String(name.dropFirst())).map { .worktree(branch: $0.id!, path: "") }
+            }
+        case .worktree(let b, let path):
+            let child = join(path, name)
+            return try worktrees.item(branch: b, path: child) == nil ? nil : .worktree(branch: b, path: child)
+        case .versions(let d):
+            return try catalog.version(datasetId: d, name: name).map { .versionDir(version: $0.id!, tag: nil, path: "") }
+        case .tags(let d):
+            guard let tag = try catalog.ref(datasetId: d, kind: .tag, name: name), let v = tag.versionId else { return nil }
+            return .versionDir(version: v, tag: tag.id!, path: "")
+        case .versionDir(let v, let t, let path):
+            let child = join(path, name)
+            guard let item = try catalog.read({ try trees.item($0, version: v, path: child) }) else { return nil }
+            return item.isDirectory ? .versionDir(version: v, tag: t, path: child) : .versionFile(entry: item.entryId!)
+        default:
+            return nil
+        }
+    }
+
+    func datasetChildren(_ node: Node) throws -> [DirectoryEntry] {
+        switch node {
+        case .datasets:
+            return try catalog.datasets().map { DirectoryEntry(name: $0.name, node: .dataset($0.id!), attributes: datasetDirAttributes($0, writable: true)) }
+        case .dataset(let d):
+            guard let ds = try catalog.dataset(id: d) else { return [] }
+            let ro = datasetDirAttributes(ds, writable: false)
+            var out = [
+                DirectoryEntry(name: ".log", node: .datasetLog(d), attributes: try attributes(.datasetLog(d))),
+                DirectoryEntry(name: "tags", node: .tags(dataset: d), attributes: ro),
+                DirectoryEntry(name: "versions", node: .versions(dataset: d), attributes: ro),
+            ]
+            for b in try catalog.refs(datasetId: d, kind: .branch) {
+                let n = Node.worktree(branch: b.id!, path: "")
+                out.append(DirectoryEntry(name: "@" + b.name, node: n, attributes: try attributes(n)))
+            }
+            return out.sorted { $0.name < $1.name }
+        case .worktree(let b, let path):
+            return try worktrees.children(branch: b, dir: path).map {
+                DirectoryEntry(name: $0.name, node: .worktree(branch: b, path: $0.path), attributes: itemAttributes($0, readOnly: false))
+            }
+        case .versions(let d):
+            return try catalog.versions(datasetId: d).map {
+                DirectoryEntry(name: $0.name, node: .versionDir(version: $0.id!, tag: nil, path: ""), attributes: versionDirAttributes($0))
+            }
+        case .tags(let d):
+            return try catalog.refs(datasetId: d, kind: .tag).compactMap { tag in
+                guard let vid = tag.versionId, let v = try catalog.version(id: vid) else { return nil }
+                return DirectoryEntry(name: tag.name, node: .versionDir(version: vid, tag: tag.id!, path: ""), attributes: versionDirAttributes(v))
+            }
+        case .versionDir(let v, let t, let path):
+            guard let version = try catalog.version(id: v) else { return [] }
+            let dirAttrs = versionDirAttributes(version)
+            let items = try catalog.read { try trees.children($0, version: v, dir: path) }
+            return items.values.sorted { $0.name < $1.name }.map {
+                $0.isDirectory
+                    ? DirectoryEntry(name: $0.name, node: .versionDir(version: v, tag: t, path: $0.path), attributes: dirAttrs)
+                    : DirectoryEntry(name: $0.name, node: .versionFile(entry: $0.entryId!), attributes: itemAttributes($0, readOnly: true))
+            }
+        default:
+            return []
+        }
+    }
+
+    func datasetAttributes(_ node: Node) throws -> NodeAttributes {
+        switch node {
+        case .dataset(let d):
+            guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
+            return datasetDirAttributes(ds, writable: true)
+        case .versions(let d), .tags(let d):
+            guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
+            return datasetDirAttributes(ds, writable: false)
+        case .worktree(let b, let path):
+            guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            return itemAttributes(item, readOnly: false)
+        case .versionDir(let v, _, _):
+            guard let version = try catalog.version(id: v) else { throw ArtifactError(.notFound, "no such version") }
+            return versionDirAttributes(version)
+        case .versionFile(let e):
+            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }) else { throw ArtifactError(.notFound, "no such file") }
+            return itemAttributes(TreeItem(entry), readOnly: true)
+        case .datasetLog(let d):
+            guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
+            let bytes = try DatasetHistory.logText(catalog: catalog, datasetId: d)
+            return NodeAttributes(isDirectory: false, mode: 0o444, size: Int64(bytes.utf8.count), uid: UInt32(ds.ownerUid),
+                                  gid: UInt32(ds.ownerGid), mtimeNs: startNs)
+        default:
+            throw ArtifactError(.notFound, "not a dataset node")
+        }
+    }
+
+    func datasetContent(_ node: Node) throws -> NodeContent {
+        switch node {
+        case .worktree(let b, let path):
+            guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            if item.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+            if let upper = item.upper { return .staged(path: worktrees.upperPath(b, upper)) }
+            guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: path) }
+            return .blob(hash, size: item.size)
+        case .versionFile(let e):
+            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), let hex = entry.blob, let hash = BlobHash(hex: hex) else {
+                throw ArtifactError(.notFound, "no such file")
+            }
+            return .blob(hash, size: entry.size)
+        case .datasetLog(let d):
+            return .bytes(Array(try DatasetHistory.logText(catalog: catalog, datasetId: d).utf8))
+        default:
+            throw ArtifactError(.invalidArgument, "not a file")
+        }
+    }
+
+    func datasetExtendedAttributes(_ node: Node) throws -> [(String, String)] {
+        switch node {
+        case .dataset(let d):
+            guard let ds = try catalog.dataset(id: d) else { return [] }
+            return [("user.artifactfs.dataset", ds.name)]
+        case .worktree(let b, let path):
+            guard let ref = try catalog.ref(id: b), let ds = try catalog.dataset(id: ref.datasetId),
+                  let item = try worktrees.item(branch: b, path: path) else { return [] }
+            var out = [("user.artifactfs.dataset", ds.name), ("user.artifactfs.branch", ref.name)]
+            if path.isEmpty {
+                let head = try ref.versionId.flatMap { try catalog.version(id: $0)?.name }
+                out.append(("user.artifactfs.head", head ?? ""))
+                out.append(("user.artifactfs.uncommitted", try worktrees.hasChanges(branch: b) ? "true" : "false"))
+                return out
+            }
+            out.append(("user.artifactfs.path", path))
+            if item.entryId != nil {
+                if let blob = item.blob { out.append(("user.artifactfs.sha256", blob)) }
+                if let v = try item.versionId.flatMap({ try catalog.version(id: $0) }) { out.append(("user.artifactfs.version", v.name)) }
+                if let schema = item.schema { out.append(("user.artifactfs.schema", schema)) }
+            }
+            out.append(("user.artifactfs.uncommitted", item.entryId == nil ? "true" : "false"))
+            return out
+        case .versionDir(let v, _, let path):
+            guard let version = try catalog.version(id: v), path.isEmpty else { return [] }
+            return [("user.artifactfs.version", version.name), ("user.artifactfs.message", version.message)]
+        case .versionFile(let e):
+            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }),
+                  let v = try catalog.version(id: entry.versionId), let ds = try catalog.dataset(id: entry.datasetId) else { return [] }
+            var out = [("user.artifactfs.sha256", entry.blob ?? ""), ("user.artifactfs.dataset", ds.name),
+                       ("user.artifactfs.version", v.name), ("user.artifactfs.path", entry.path)]
+            if let schema = entry.schema { out.append(("user.artifactfs.schema", schema)) }
+            return out
+        default:
+            return []
+        }
+    }
+
+    func datasetDirAttributes(_ ds: DatasetRecord, writable: Bool) -> NodeAttributes {
+        dirAttributes(uid: UInt32(ds.ownerUid), gid: UInt32(ds.ownerGid), mtimeNs: Int64(ds.createdAt * 1e9), writable: writable)
+    }
+
+    func versionDirAttributes(_ v: VersionRecord) -> NodeAttributes {
+        dirAttributes(uid: UInt32(v.authorUid), gid: 0, mtimeNs: Int64(v.createdAt * 1e9), writable: false)
+    }
+
+    /// Committed versions are read-only whatever mode their files were committed with.
+    func itemAttributes(_ item: TreeItem, readOnly: Bool) -> NodeAttributes {
+        var mode = UInt32(item.mode & 0o7777)
+        if readOnly { mode &= ~0o222 }
+        return NodeAttributes(isDirectory: item.isDirectory, mode: mode, size: item.isDirectory ? 0 : item.size,
+                              uid: UInt32(item.uid), gid: UInt32(item.gid), mtimeNs: item.mtimeNs, nlink: item.isDirectory ? 2 : 1)
+    }
+}

@@ -1,0 +1,369 @@
+import Foundation
+import GRDB
+import CSystemShims
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The writable `@branch/` trees: each is its branch head plus a table of uncommitted changes
+/// (`worktree_change`), with written bytes in upper files under `staging/worktrees/<branch>/`.
+///
+/// An overlay rather than a checked-out folder: forking a branch writes one row, a commit reads
+/// only the changed rows, and committed blobs are never linked where a write could reach them
+/// (a write to a committed file first copies it up). Readers take a catalog snapshot and no
+/// lock; every change holds the branch's lock.
+public final class Worktrees: @unchecked Sendable {
+    public let store: ArtifactStore
+    public let trees: VersionTrees
+    public let root: String
+    var catalog: Catalog { store.catalog }
+    private let statesLock = Mutex()
+    private var states: [Int64: IncomingState] = [:]
+
+    public init(store: ArtifactStore, trees: VersionTrees) {
+        self.store = store
+        self.trees = trees
+        self.root = "\(store.root)/staging/worktrees"
+    }
+
+    /// The change lock, writer count and quiet-period clock of one branch.
+    public func state(_ branchId: Int64) -> IncomingState {
+        statesLock.withLock {
+            if let s = states[branchId] { return s }
+            let s = IncomingState()
+            states[branchId] = s
+            return s
+        }
+    }
+
+    func allStates() -> [(Int64, IncomingState)] { statesLock.withLock { states.map { ($0.key, $0.value) } } }
+
+    public func upperDirectory(_ branchId: Int64) -> String { "\(root)/\(branchId)" }
+    public func upperPath(_ branchId: Int64, _ upper: String) -> String { "\(root)/\(branchId)/\(upper)" }
+
+    // MARK: reading
+
+    /// The branch's head version inside a snapshot.
+    func head(_ db: Database, _ branchId: Int64) throws -> (RefRecord, DatasetRecord) {
+        guard let ref = try RefRecord.fetchOne(db, key: branchId), ref.kind == .branch,
+              let ds = try DatasetRecord.fetchOne(db, key: ref.datasetId) else {
+            throw ArtifactError(.notFound, "no such branch")
+        }
+        return (ref, ds)
+    }
+
+    /// What `path` is in the working tree, or nil. Upper files carry their on-disk metadata.
+    public func item(branch branchId: Int64, path: String) throws -> TreeItem? {
+        try catalog.read { db in try item(db, branchId, path) }
+    }
+
+    func item(_ db: Database, _ branchId: Int64, _ path: String) throws -> TreeItem? {
+        let (ref, ds) = try head(db, branchId)
+        if path.isEmpty {
+            return TreeItem(path: "", kind: .dir, mode: 0o755, mtimeNs: Int64(ds.createdAt * 1e9), uid: ds.ownerUid, gid: ds.ownerGid)
+        }
+        if let c = try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("path") == path).fetchOne(db) {
+            return c.kind == .deleted ? nil : withDiskMetadata(TreeItem(c), branchId)
+        }
+        return try trees.item(db, version: ref.versionId, path: path)
+    }
+
+    /// The working tree's entries in folder `dir`, sorted by name.
+    public func children(branch branchId: Int64, dir: String) throws -> [TreeItem] {
+        try catalog.read { db in try children(db, branchId, dir) }
+    }
+
+    func children(_ db: Database, _ branchId: Int64, _ dir: String) throws -> [TreeItem] {
+        let (ref, _) = try head(db, branchId)
+        var byName = try trees.children(db, version: ref.versionId, dir: dir)
+        for c in try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("dir") == dir).fetchAll(db) {
+            byName[c.name] = c.kind == .deleted ? nil : withDiskMetadata(TreeItem(c), branchId)
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+
+    func subtree(_ db: Database, _ branchId: Int64, _ dir: String) throws -> [TreeItem] {
+        var out: [TreeItem] = []
+        for item in try children(db, branchId, dir) {
+            out.append(item)
+            if item.isDirectory { out += try subtree(db, branchId, item.path) }
+        }
+        return out
+    }
+
+    func withDiskMetadata(_ item: TreeItem, _ branchId: Int64) -> TreeItem {
+        guard let upper = item.upper, let st = try? Syscalls.lstat(upperPath(branchId, upper)) else { return item }
+        var out = item
+        out.size = Int64(st.st_size)
+        out.mode = Int64(st.st_mode & 0o7777)
+        out.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        out.uid = Int64(st.st_uid)
+        out.gid = Int64(st.st_gid)
+        return out
+    }
+
+    /// Whether the branch has uncommitted changes.
+    public func hasChanges(branch branchId: Int64) throws -> Bool {
+        try catalog.read { try WorktreeChangeRecord.filter(Column("branch_id") == branchId).fetchCount($0) > 0 }
+    }
+
+    // MARK: changing
+
+    /// Runs one change under the branch lock and notes it for the quiet period. With
+    /// `addingWriter`, a successful change also counts one open writer before the lock is let
+    /// go, so no commit can take the upper file it returns into the blob store before the
+    /// caller has opened it (the caller ends it with `endWriting`).
+    func changing<T>(_ branchId: Int64, addingWriter: Bool = false, _ body: (Database) throws -> T) throws -> T {
+        let s = state(branchId)
+        s.lock.lock()
+        defer { s.noteChange(); s.lock.unlock() }
+        let result = try catalog.write(body)
+        if addingWriter { s.openWriters += 1 }
+        return result
+    }
+
+    private func requireDirectory(_ db: Database, _ branchId: Int64, _ dir: String) throws {
+        guard let parent = try item(db, branchId, dir) else { throw ArtifactError(.notFound, "no such folder", path: dir) }
+        guard parent.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: dir, underlying: .notDirectory) }
+    }
+
+    private func put(_ db: Database, _ branchId: Int64, _ item: TreeItem) throws {
+        var c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: pathParent(item.path), name: item.name,
+                                     kind: item.kind, blob: item.blob, upper: item.upper, size: item.size, mode: item.mode,
+                                     mtimeNs: item.mtimeNs, uid: item.uid, gid: item.gid)
+        try c.insert(db, onConflict: .replace)
+    }
+
+    /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
+    /// Returns the upper file that no row refers to any more.
+    private func remove(_ db: Database, _ branchId: Int64, _ path: String) throws -> String? {
+        let (ref, _) = try head(db, branchId)
+        let old = try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("path") == path).fetchOne(db)
+        if try trees.item(db, version: ref.versionId, path: path) != nil {
+            try put(db, branchId, TreeItem(path: path, kind: .deleted, mode: 0, mtimeNs: 0, uid: 0, gid: 0))
+        } else if let old {
+            _ = try old.delete(db)
+        }
+        return old?.upper
+    }
+
+    private func newUpper(_ branchId: Int64) throws -> (name: String, path: String) {
+        let dir = upperDirectory(branchId)
+        do { _ = try Syscalls.mkdirs(dir) } catch let e as Errno { throw ArtifactError.system(e, "cannot create upper folder", path: dir) }
+        let name = String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-" + String(monotonicNanoseconds(), radix: 16)
+        return (name, "\(dir)/\(name)")
+    }
+
+    private func discardUpper(_ branchId: Int64, _ upper: String?) {
+        if let upper { try? Syscalls.unlink(upperPath(branchId, upper)) }
+    }
+
+    public func mkdir(branch branchId: Int64, path: String, mode: Int64, uid: Int64, gid: Int64) throws -> TreeItem {
+        try NameRules.validateEntry(pathName(path))
+        return try changing(branchId) { db in
+            try requireDirectory(db, branchId, pathParent(path))
+            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+            let item = TreeItem(path: path, kind: .dir, mode: mode & 0o7777, mtimeNs: nowNs(), uid: uid, gid: gid)
+            try put(db, branchId, item)
+            return item
+        }
+    }
+
+    /// Creates a file (or, without `exclusive`, opens an existing one for writing) and returns
+    /// the upper file to open. With `writer`, one open writer is counted (see `changing`).
+    public func create(branch branchId: Int64, path: String, mode: Int64, uid: Int64, gid: Int64,
+                       exclusive: Bool, truncate: Bool, writer: Bool = false) throws -> String {
+        try NameRules.validateEntry(pathName(path))
+        return try changing(branchId, addingWriter: writer) { db in
+            try requireDirectory(db, branchId, pathParent(path))
+            if let existing = try item(db, branchId, path) {
+                if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+                if exclusive { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+                return try copyUp(db, branchId, existing, truncate: truncate)
+            }
+            let (name, full) = try newUpper(branchId)
+            do {
+                let fd = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(mode & 0o7777))
+                _ = fchown(fd, uid_t(uid), gid_t(gid))
+                close(fd)
+            } catch let e as Errno { throw ArtifactError.system(e, "cannot create file", path: path) }
+            do {
+                try put(db, branchId, TreeItem(path: path, kind: .file, upper: name, mode: mode & 0o7777, mtimeNs: nowNs(), uid: uid, gid: gid))
+            } catch { discardUpper(branchId, name); throw error }
+            return full
+        }
+    }
+
+    /// The upper file behind `path`, copied up from its blob first if it has none. With
+    /// `writer`, one open writer is counted (see `changing`).
+    public func openForWrite(branch branchId: Int64, path: String, truncate: Bool, writer: Bool = false) throws -> String {
+        try changing(branchId, addingWriter: writer) { db in
+            guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+            return try copyUp(db, branchId, existing, truncate: truncate)
+        }
+    }
+
+    /// Gives a file an upper copy of its committed bytes, so that writing never touches a blob.
+    private func copyUp(_ db: Database, _ branchId: Int64, _ item: TreeItem, truncate: Bool) throws -> String {
+        if let upper = item.upper { return upperPath(branchId, upper) }
+        guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: item.path) }
+        let (name, full) = try newUpper(branchId)
+        do {
+            let out = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(item.mode & 0o7777))
+            defer { close(out) }
+            if !truncate {
+                let source = store.blobs.path(of: hash)
+                let input: Int32
+                do { input = try Syscalls.open(source, flags: O_RDONLY) } catch {
+                    throw ArtifactError(.corrupt, "blob missing", path: source)
+                }
+                defer { close(input) }
+                var copied: Int64 = 0
+                while copied < item.size {
+                    let n = afs_copy_file_range(input, out, Int(min(item.size - copied, 1 << 30)))
+                    if n < 0 { if errno == EINTR { continue }; throw Errno(rawValue: errno) }
+                    if n == 0 { break }
+                    copied += Int64(n)
+                }
+                guard copied == item.size else { throw ArtifactError(.corrupt, "blob damaged", path: source) }
+            }
+            _ = fchown(out, uid_t(item.uid), gid_t(item.gid))
+            let ts = timespec(tv_sec: Int(item.mtimeNs / 1_000_000_000), tv_nsec: Int(item.mtimeNs % 1_000_000_000))
+            _ = futimens(out, [ts, ts])
+        } catch let e as Errno {
+            discardUpper(branchId, name)
+            throw ArtifactError.system(e, "cannot copy file for writing", path: item.path)
+        } catch {
+            discardUpper(branchId, name)
+            throw error
+        }
+        var changed = item
+        changed.upper = name
+        changed.blob = nil
+        do { try put(db, branchId, changed) } catch { discardUpper(branchId, name); throw error }
+        return full
+    }
+
+    public func unlink(branch branchId: Int64, path: String) throws {
+        let upper: String? = try changing(branchId) { db in
+            guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+            return try remove(db, branchId, path)
+        }
+        discardUpper(branchId, upper)
+    }
+
+    public func rmdir(branch branchId: Int64, path: String) throws {
+        try changing(branchId) { db in
+            guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
+            guard existing.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: path, underlying: .notDirectory) }
+            if try !children(db, branchId, path).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: path) }
+            _ = try remove(db, branchId, path)
+        }
+    }
+
+    /// Moves a file or a folder with everything in it. Only rows change; upper files keep their names.
+    public func rename(branch branchId: Int64, from: String, to: String, noReplace: Bool) throws {
+        try NameRules.validateEntry(pathName(to))
+        let discarded: String? = try changing(branchId) { db in
+            guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
+            if from == to { return nil }
+            if to.hasPrefix(from + "/") { throw ArtifactError(.invalidArgument, "cannot move a folder into itself", path: to) }
+            try requireDirectory(db, branchId, pathParent(to))
+            var discarded: String?
+            if let target = try item(db, branchId, to) {
+                if noReplace { throw ArtifactError(.alreadyExists, "already exists", path: to) }
+                if source.isDirectory && !target.isDirectory { throw ArtifactError(.invalidArgument, "not a folder", path: to, underlying: .notDirectory) }
+                if !source.isDirectory && target.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: to, underlying: .isDirectory) }
+                if target.isDirectory, try !children(db, branchId, to).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: to) }
+                discarded = target.upper
+            }
+            let moving = [source] + (source.isDirectory ? try subtree(db, branchId, from) : [])
+            for item in moving {
+                var moved = item
+                moved.path = to + item.path.dropFirst(from.count)
+                try put(db, branchId, moved)
+            }
+            for item in moving.reversed() { _ = try remove(db, branchId, item.path) }
+            return discarded
+        }
+        discardUpper(branchId, discarded)
+    }
+
+    /// chmod, chown, truncate and utimens. Metadata of unwritten files is kept in the row, so
+    /// a chmod never copies bytes.
+    public func setAttributes(branch branchId: Int64, path: String, mode: Int64?, uid: Int64?, gid: Int64?,
+                              size: Int64?, mtimeNs: Int64?) throws {
+        try changing(branchId) { db in
+            guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            if let size {
+                if current.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+                let upper = try copyUp(db, branchId, current, truncate: size == 0)
+                if Glibc.truncate(upper, off_t(size)) != 0 { throw ArtifactError.system(Errno(rawValue: errno), "cannot truncate", path: path) }
+                current = try item(db, branchId, path)!
+            }
+            if let upper = current.upper {
+                let p = upperPath(branchId, upper)
+                if let mode, chmod(p, mode_t(mode & 0o7777)) != 0 { throw ArtifactError.system(Errno(rawValue: errno), "cannot chmod", path: path) }
+                if uid != nil || gid != nil, lchown(p, uid.map { uid_t($0) } ?? uid_t.max, gid.map { gid_t($0) } ?? gid_t.max) != 0 {
+                    throw ArtifactError.system(Errno(rawValue: errno), "cannot chown", path: path)
+                }
+                if let mtimeNs {
+                    let ts = timespec(tv_sec: Int(mtimeNs / 1_000_000_000), tv_nsec: Int(mtimeNs % 1_000_000_000))
+                    if utimensat(AT_FDCWD, p, [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2), ts], 0) != 0 {
+                        throw ArtifactError.system(Errno(rawValue: errno), "cannot set times", path: path)
+                    }
+                }
+                return
+            }
+            guard !current.path.isEmpty else { return }
+            if let mode { current.mode = mode & 0o7777 }
+            if let uid { current.uid = uid }
+            if let gid { current.gid = gid }
+            if let mtimeNs { current.mtimeNs = mtimeNs }
+            try put(db, branchId, current)
+        }
+    }
+
+    // MARK: writers
+
+    /// Counts a writer open on the branch; no commit runs while one is.
+    public func beginWriting(branch branchId: Int64) {
+        let s = state(branchId)
+        s.lock.withLock { s.openWriters += 1; s.noteChange() }
+    }
+
+    public func endWriting(branch branchId: Int64) {
+        let s = state(branchId)
+        s.lock.withLock { s.openWriters -= 1; s.noteChange() }
+    }
+
+    /// Removes upper files no change refers to (left by a crash between a commit and its cleanup,
+    /// or between creating a file and recording it), and marks branches with changes pending.
+    public func recover() throws {
+        let rows = try catalog.read { try WorktreeChangeRecord.filter(Column("upper") != nil).fetchAll($0) }
+        var live = Set(rows.map { "\($0.branchId)/\($0.upper!)" })
+        for (branch, _) in (try? Syscalls.listDirectory(root)) ?? [] {
+            for (name, _) in (try? Syscalls.listDirectory("\(root)/\(branch)")) ?? [] where !live.contains("\(branch)/\(name)") {
+                try? Syscalls.unlink("\(root)/\(branch)/\(name)")
+            }
+        }
+        live.removeAll()
+        let pending = try catalog.read { try Int64.fetchAll($0, sql: "SELECT DISTINCT branch_id FROM worktree_change") }
+        for b in pending { let s = state(b); s.lock.withLock { s.noteChange() } }
+    }
+}
+
+func nowNs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
+
+extension NameRules {
+    /// A file or folder name inside a working tree: what POSIX allows, within our length.
+    static func validateEntry(_ name: String) throws {
+        if name.utf8.count > maxBytes { throw ArtifactError(.nameTooLong, "name is longer than \(maxBytes) bytes", path: name) }
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") {
+            throw ArtifactError(.invalidName, "not a valid file name", path: name)
+        }
+    }
+}
