@@ -14,6 +14,8 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     public let store: ArtifactStore
     public let namespace: Namespace
     public let seals: SealCoordinator
+    /// Commits `@branch` working trees (at the quiet period, `commit` and `seal`).
+    public let committer: DatasetCommitter?
     let inodes = InodeTable()
     let logger: Logger
 
@@ -27,6 +29,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         self.namespace = Namespace(store: store)
         self.seals = seals
         self.logger = logger
+        self.committer = DatasetCommitter(worktrees: namespace.worktrees, logger: logger)
         seals.onSealed = { [weak self] projectId, removed in
             self?.inodes.releaseSealed(projectId: projectId, realInos: removed)
         }
@@ -98,8 +101,8 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     /// Registered files never change; `.run.json` changes while a run is processed.
     func attrTimeout(_ node: Node) -> Double {
         switch node {
-        case .file, .output: return immutableTimeout
-        case .runJSON, .pipelineDefinition: return 0
+        case .file, .output, .versionFile, .versionDir: return immutableTimeout
+        case .runJSON, .pipelineDefinition, .datasetLog: return 0
         default: return mutableTimeout
         }
     }
@@ -107,6 +110,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     /// latest/<file> points at a new version after every seal; every other name keeps its node.
     func entryTimeout(_ node: Node, parent: Node?) -> Double {
         if case .latest = parent, case .file = node { return 0 }
+        if case .worktree = node { return mutableTimeout }
         return immutableTimeout
     }
 

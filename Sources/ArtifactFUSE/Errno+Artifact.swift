@@ -8,6 +8,8 @@ import Glibc
 func errnoValue(for error: Error) -> Int32 {
     if let e = error as? Errno { return e.rawValue }
     if let e = error as? ArtifactError {
+        // A precise errno the core recorded (ENOTDIR, EISDIR) wins over the code's default.
+        if e.code == .invalidArgument, let u = e.underlying { return u.rawValue }
         switch e.code {
         case .notFound: return ENOENT
         case .alreadyExists: return EEXIST

@@ -21,9 +21,11 @@ final class FileHandle: Handle {
     let fd: Int32
     let staged: StagedObject?
     let writable: Bool
+    /// The branch whose working tree this file is in (its writers hold off commits).
+    let branch: Int64?
 
-    init(fd: Int32, staged: StagedObject?, writable: Bool) {
-        self.fd = fd; self.staged = staged; self.writable = writable
+    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: Int64? = nil) {
+        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch
     }
 
     deinit { close(fd) }

@@ -61,10 +61,17 @@ final class Inode: @unchecked Sendable {
     }
 
     let ino: UInt64
-    let kind: Kind
+    private var _kind: Kind
+    private let kindLock = Mutex()
     var lookups: UInt64 = 0
 
-    init(ino: UInt64, kind: Kind) { self.ino = ino; self.kind = kind }
+    /// A working-tree inode follows its file through renames, so its node can change.
+    var kind: Kind {
+        get { kindLock.withLock { _kind } }
+        set { kindLock.withLock { _kind = newValue } }
+    }
+
+    init(ino: UInt64, kind: Kind) { self.ino = ino; self._kind = kind }
 
     var node: Node? { if case .virtual(let n) = kind { return n } else { return nil } }
     var staged: StagedObject? { if case .staged(let s) = kind { return s } else { return nil } }
@@ -146,6 +153,29 @@ final class InodeTable: @unchecked Sendable {
             return out
         }
         released.forEach { $0.releaseSealed() }
+    }
+
+    /// After an unlink or rmdir in a working tree: the next file made at `path` gets a new inode.
+    func detachWorktree(branch: Int64, path: String) {
+        lock.withLock { byNode[.worktree(branch: branch, path: path)] = nil }
+    }
+
+    /// After a rename in a working tree: inodes of `from` and everything below it now stand for
+    /// the same files at `to`; one that stood at `to` is detached.
+    func renameWorktree(branch: Int64, from: String, to: String) {
+        lock.withLock {
+            byNode[.worktree(branch: branch, path: to)] = nil
+            let moved = byNode.compactMap { node, ino -> (Node, UInt64, String)? in
+                guard case .worktree(let b, let p) = node, b == branch, p == from || p.hasPrefix(from + "/") else { return nil }
+                return (node, ino, to + p.dropFirst(from.count))
+            }
+            for (node, _, _) in moved { byNode[node] = nil }
+            for (_, ino, newPath) in moved {
+                let newNode = Node.worktree(branch: branch, path: newPath)
+                byNode[newNode] = ino
+                byIno[ino]?.kind = .virtual(newNode)
+            }
+        }
     }
 
     func forget(_ ino: UInt64, _ count: UInt64) {

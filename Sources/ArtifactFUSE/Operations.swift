@@ -51,7 +51,7 @@ enum Operations {
                 case .staged(let s):
                     replyEntry(req, try fs.stagedEntry(parent: s, name: n))
                 case .virtual(let node):
-                    if node == .projects, n.utf8.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
+                    if n.utf8.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
                     guard let child = try fs.namespace.lookup(node, n) else { fuse_reply_err(req, ENOENT); return }
                     replyEntry(req, try fs.entry(for: child, parent: node))
                 }
@@ -79,6 +79,14 @@ enum Operations {
         ops.setattr = { req, ino, attr, toSet, fi in
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino), let attr else { fuse_reply_err(req, ENOENT); return }
+            if case .virtual(let node) = inode.kind, case .worktree(let b, let path) = node {
+                do {
+                    try fs.setattrWorktree(branch: b, path: path, attr: attr.pointee, toSet: toSet)
+                    var (st, timeout) = try fs.attributes(of: inode)
+                    fuse_reply_attr(req, &st, timeout)
+                } catch { reply(req, error: error) }
+                return
+            }
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
             let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
             do {
@@ -99,8 +107,8 @@ enum Operations {
                     let who = fs.caller(req!)
                     let project = try fs.store.createProject(name: n, uid: Int64(who.uid), gid: Int64(who.gid))
                     replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
-                case .virtual:
-                    throw readOnly
+                case .virtual(let node):
+                    replyEntry(req, try fs.mkdirDataset(req: req!, parent: node, name: n, mode: mode))
                 case .staged(let s):
                     let who = fs.caller(req!)
                     try fs.changingIncoming(s.projectId) {
@@ -114,6 +122,15 @@ enum Operations {
         ops.mknod = { req, parent, cname, mode, _ in
             let fs = fs(req)
             let n = name(cname)
+            if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
+                guard (mode & S_IFMT) == S_IFREG else { fuse_reply_err(req, EPERM); return }
+                do {
+                    let (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
+                    close(fd)
+                    replyEntry(req, e)
+                } catch { reply(req, error: error) }
+                return
+            }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             guard (mode & S_IFMT) == S_IFREG else { fuse_reply_err(req, EPERM); return }
             do {
@@ -128,13 +145,20 @@ enum Operations {
         }
         ops.symlink = { req, _, parent, _ in
             // Only regular files and folders are registered; refuse links up front rather than lose them.
-            fuse_reply_err(req, fs(req).inodes.get(parent)?.staged == nil ? EROFS : EPERM)
+            fuse_reply_err(req, Self.isWritableFolder(fs(req).inodes.get(parent)) ? EPERM : EROFS)
         }
         ops.link = { req, _, parent, _ in
-            fuse_reply_err(req, fs(req).inodes.get(parent)?.staged == nil ? EROFS : EPERM)
+            fuse_reply_err(req, Self.isWritableFolder(fs(req).inodes.get(parent)) ? EPERM : EROFS)
         }
         ops.unlink = { req, parent, cname in
             let fs = fs(req)
+            if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
+                do {
+                    try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: false)
+                    fuse_reply_err(req, 0)
+                } catch { reply(req, error: error) }
+                return
+            }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             do {
                 try fs.changingIncoming(s.projectId) { _ = try Syscalls.retrying { unlinkat(s.fd, cname!, 0) } }
@@ -143,6 +167,13 @@ enum Operations {
         }
         ops.rmdir = { req, parent, cname in
             let fs = fs(req)
+            if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
+                do {
+                    try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: true)
+                    fuse_reply_err(req, 0)
+                } catch { reply(req, error: error) }
+                return
+            }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             do {
                 try fs.changingIncoming(s.projectId) { _ = try Syscalls.retrying { unlinkat(s.fd, cname!, AT_REMOVEDIR) } }
@@ -152,6 +183,17 @@ enum Operations {
         ops.rename = { req, parent, cname, newparent, cnewname, flags in
             let fs = fs(req)
             guard let from = fs.inodes.get(parent), let to = fs.inodes.get(newparent) else { fuse_reply_err(req, ENOENT); return }
+            switch (from.kind, to.kind) {
+            case (.virtual(.worktree(let b1, let d1)), .virtual(.worktree(let b2, let d2))):
+                do {
+                    try fs.renameWorktree(branch: b1, fromDir: d1, fromName: name(cname), toBranch: b2, toDir: d2, toName: name(cnewname), flags: flags)
+                    fuse_reply_err(req, 0)
+                } catch { reply(req, error: error) }
+                return
+            case (.virtual(.worktree), .staged), (.staged, .virtual(.worktree)):
+                fuse_reply_err(req, EXDEV); return
+            default: break
+            }
             guard let a = from.staged, let b = to.staged else { fuse_reply_err(req, EROFS); return }
             guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
             do {
@@ -171,6 +213,11 @@ enum Operations {
                 case .staged(let s):
                     let fd = try fs.openStaged(s, flags: flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL), writable: wantsWrite)
                     fi.pointee.fh = FileHandle(fd: fd, staged: s, writable: wantsWrite).toFH()
+                case .virtual(.worktree(let b, let path)):
+                    let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
+                    fi.pointee.fh = handle.toFH()
+                    // Each open reads what it opened, even in the page cache's face: no shared cache.
+                    if !wantsWrite { afs_fi_set_direct_io(fi, 1) }
                 case .virtual(let node):
                     if wantsWrite { throw readOnly }
                     switch try fs.namespace.content(node) {
@@ -181,6 +228,8 @@ enum Operations {
                     case .bytes(let bytes):
                         fi.pointee.fh = BytesHandle(bytes: bytes).toFH()
                         afs_fi_set_direct_io(fi, 1)
+                    case .staged:
+                        throw readOnly
                     }
                 }
                 fuse_reply_open(req, fi)
@@ -190,6 +239,14 @@ enum Operations {
             let fs = fs(req)
             let n = name(cname)
             guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+            if case .virtual(.worktree(let b, let dir)) = p.kind {
+                do {
+                    var (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
+                    fi.pointee.fh = FileHandle(fd: fd, staged: nil, writable: true, branch: b).toFH()
+                    fuse_reply_create(req, &e, fi)
+                } catch { reply(req, error: error) }
+                return
+            }
             guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
             do {
                 let who = fs.caller(req!)
@@ -229,29 +286,31 @@ enum Operations {
             }
         }
         ops.write = { req, _, buf, size, off, fi in
-            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, let s = h.staged, h.writable else {
+            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else {
                 fuse_reply_err(req, EBADF); return
             }
+            let s = h.staged
             var done = 0
             while done < size {
                 let n = pwrite(h.fd, buf! + done, size - done, off + off_t(done))
                 if n < 0 {
                     let err = afs_errno()
                     if err == EINTR { continue }
-                    s.hashLock.withLock { s.hasher.spoil() }
+                    s?.hashLock.withLock { s!.hasher.spoil() }
                     fuse_reply_err(req, err)
                     return
                 }
                 done += n
             }
-            s.hashLock.withLock { s.hasher.update(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off)) }
+            if let s { s.hashLock.withLock { s.hasher.update(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off)) } }
             fuse_reply_write(req, size)
         }
         ops.flush = { req, _, _ in fuse_reply_err(req, 0) }
         ops.release = { req, _, fi in
             let fs = fs(req)
-            if let fi, let h = Handle.release(fi.pointee.fh) as? FileHandle, let s = h.staged, h.writable {
-                fs.endWriting(s, fd: h.fd)
+            if let fi, let h = Handle.release(fi.pointee.fh) as? FileHandle, h.writable {
+                if let s = h.staged { fs.endWriting(s, fd: h.fd) }
+                if let b = h.branch { fs.worktrees.endWriting(branch: b) }
             }
             fuse_reply_err(req, 0)
         }
@@ -314,10 +373,22 @@ enum Operations {
                 Self.replyXattr(req, bytes, size: size)
             } catch { reply(req, error: error) }
         }
-        ops.setxattr = { req, ino, cname, _, _, _ in
+        ops.setxattr = { req, ino, cname, value, size, _ in
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             let key = name(cname)
+            if case .virtual(.worktree(let b, "")) = inode.kind, key == ControlAttribute.seal || key == ControlAttribute.commit {
+                var message: String?
+                if key == ControlAttribute.commit, let value, size > 0 {
+                    message = String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
+                }
+                do {
+                    try fs.commitFromAttribute(req: req!, branch: b, message: message)
+                    fuse_reply_err(req, 0)
+                } catch { reply(req, error: error) }
+                return
+            }
+            if case .virtual(.worktree) = inode.kind { fuse_reply_err(req, ENOTSUP); return }
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
             if key == ControlAttribute.seal {
                 do {
@@ -331,9 +402,17 @@ enum Operations {
             fuse_reply_err(req, ENOTSUP)
         }
         ops.removexattr = { req, ino, _ in
-            fuse_reply_err(req, fs(req).inodes.get(ino)?.staged == nil ? EROFS : ENODATA)
+            fuse_reply_err(req, Self.isWritableFolder(fs(req).inodes.get(ino)) ? ENODATA : EROFS)
         }
         return ops
+    }
+
+    /// incoming/ and working trees take changes; everything else is read-only.
+    static func isWritableFolder(_ inode: Inode?) -> Bool {
+        guard let inode else { return false }
+        if inode.staged != nil { return true }
+        if case .virtual(.worktree) = inode.kind { return true }
+        return false
     }
 
     static func replyXattr(_ req: fuse_req_t?, _ bytes: [UInt8], size: Int) {
@@ -385,6 +464,8 @@ enum Operations {
 public enum ControlAttribute {
     /// Set on an incoming/ folder: seal it now.
     public static let seal = "user.artifactfs.seal"
+    /// Set on an `@branch` folder, with the message as value: commit it now.
+    public static let commit = "user.artifactfs.commit"
 }
 
 // <sys/stat.h> defines these as macros Swift does not import.

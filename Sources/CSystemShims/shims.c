@@ -24,3 +24,8 @@ int afs_setxattr(const char *path, const char *name, const void *value, size_t s
 int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
+
+/* Copies from the current offsets of both descriptors; in-kernel, no user-space buffer. */
+ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len) {
+    return copy_file_range(fd_in, NULL, fd_out, NULL, len, 0);
+}
