@@ -9,10 +9,11 @@ struct ArtifactFS: ParsableCommand {
         abstract: "A FUSE filesystem for versioned data artifacts.",
         discussion: """
             Exit codes: 0 success; 1 failure; 3 verify found problems; 4 not found (store, \
-            project, run, or a path outside a mount); 5 busy (writers still open, or store in use); \
+            project, dataset, version, run, or a path outside a mount); 5 busy (writers still open, or store in use); \
             64 bad usage.
             """,
-        subcommands: [Mount.self, Unmount.self, Seal.self, Status.self, Verify.self, Pipeline.self]
+        subcommands: [Mount.self, Unmount.self, Seal.self, Commit.self, Status.self, Log.self, Diff.self, Branch.self, Tag.self,
+                      Verify.self, Pipeline.self]
     )
 }
 

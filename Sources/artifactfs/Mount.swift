@@ -71,6 +71,7 @@ struct Mount: ParsableCommand {
         try seals.recover()
         try runner.start()
         let fs = ArtifactFileSystem(store: store, seals: seals, logger: logger)
+        try fs.namespace.worktrees.recover()
         var options = MountOptions(mountpoint: mnt)
         options.allowOther = allowOther
         let session = FUSESession(fileSystem: fs, options: options)
@@ -81,6 +82,7 @@ struct Mount: ParsableCommand {
         let sealer = Thread {
             while true {
                 seals.sealQuietProjects(quietPeriod: quietNs)
+                fs.committer?.commitQuietBranches(quietPeriod: quietNs)
                 usleep(50_000)
             }
         }

@@ -6,13 +6,17 @@ import SystemPackage
 
 struct Seal: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Seal an incoming/ folder of a mounted project now, without waiting for the quiet period.")
+        abstract: "Seal an incoming/ folder now, or commit an @branch folder, without waiting for the quiet period.")
 
-    @Argument(help: "A projects/<project>/incoming folder inside a mount.")
+    @Argument(help: "A projects/<project>/incoming or datasets/<dataset>/@<branch> folder inside a mount.")
     var path: String
 
     func run() throws {
         let target = absolutePath(path)
+        if (try? ExtendedAttributes.get(target, "user.artifactfs.head")) != nil {
+            do { try commitBranch(at: target, message: nil) } catch { throw fail(error) }
+            return
+        }
         // Only an artifactfs incoming/ answers this; never set attributes on someone else's folder.
         guard (try? ExtendedAttributes.get(target, "user.artifactfs.project")) != nil else {
             let reason = FileManager.default.fileExists(atPath: target) ? "not an incoming/ folder of an artifactfs mount" : "no such folder"

@@ -1,0 +1,148 @@
+import ArgumentParser
+import ArtifactCore
+import ArtifactFUSE
+import Foundation
+import SystemPackage
+
+/// Asks the daemon behind a mounted `@branch` folder to commit it; prints the new version id.
+func commitBranch(at path: String, message: String?) throws {
+    let target = absolutePath(path)
+    guard (try? ExtendedAttributes.get(target, "user.artifactfs.head")) != nil else {
+        let exists = FileManager.default.fileExists(atPath: target)
+        throw ArtifactError(exists ? .notMounted : .notFound,
+                            exists ? "not an @branch folder of an artifactfs mount" : "no such folder", path: target)
+    }
+    let before = try? ExtendedAttributes.get(target, "user.artifactfs.head")
+    do {
+        if let message {
+            try ExtendedAttributes.set(target, ControlAttribute.commit, message)
+        } else {
+            try ExtendedAttributes.set(target, ControlAttribute.seal, "1")
+        }
+    } catch let e as Errno {
+        switch e {
+        case .resourceBusy: throw ArtifactError(.busy, "files are still open for writing; nothing was committed", path: target)
+        case .noSuchFileOrDirectory: throw ArtifactError(.notFound, "no such folder", path: target)
+        default: throw ArtifactError(.io, "commit failed (\(e)); see the daemon log", path: target)
+        }
+    }
+    let after = try? ExtendedAttributes.get(target, "user.artifactfs.head")
+    if let after, after != before, !after.isEmpty {
+        print(after)
+    } else {
+        FileHandle.standardError.write(Data("artifactfs: nothing to commit in \(target)\n".utf8))
+    }
+}
+
+struct Commit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Commit the working tree of a mounted @branch folder as one new version now.")
+
+    @Argument(help: "A datasets/<dataset>/@<branch> folder inside a mount.")
+    var path: String
+
+    @Option(name: .shortAndLong, help: "The commit message.")
+    var message: String
+
+    func validate() throws {
+        if message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("the message (-m) must not be empty") }
+    }
+
+    func run() throws {
+        do { try commitBranch(at: path, message: message) } catch { throw fail(error) }
+    }
+}
+
+/// Looks a dataset up by name, with a clear error.
+func openDataset(_ store: ArtifactStore, _ name: String) throws -> DatasetRecord {
+    guard let ds = try store.catalog.dataset(named: name) else {
+        throw ArtifactError(.notFound, "no such dataset (mkdir MOUNT/datasets/\(name) creates one)", path: name)
+    }
+    return ds
+}
+
+struct Branch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a branch of a dataset (like mkdir datasets/<dataset>/@NAME).")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "The new branch's name.") var name: String
+    @Option(help: "A version id, tag or branch to start from (default: the head of main).") var from: String?
+
+    func run() throws {
+        do {
+            let store = try storeOptions.open()
+            let ds = try openDataset(store, dataset)
+            let start: VersionRecord?
+            if let from {
+                start = try store.catalog.resolve(datasetId: ds.id!, reference: from)
+            } else {
+                start = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: "main")?.versionId.flatMap { try store.catalog.version(id: $0) }
+            }
+            _ = try store.catalog.createBranch(datasetId: ds.id!, name: name, at: start?.id)
+            print("branch \(name) of \(dataset) at \(start?.name ?? "(empty)")")
+        } catch { throw fail(error) }
+    }
+}
+
+struct Tag: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Give a version of a dataset an immutable name; an existing tag is never moved.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "The tag's name.") var tag: String
+    @Option(help: "The version id, tag or branch to tag (default: the head of main).") var version: String?
+
+    func run() throws {
+        do {
+            let store = try storeOptions.open()
+            let ds = try openDataset(store, dataset)
+            let target = try store.catalog.resolve(datasetId: ds.id!, reference: version ?? "main")
+            _ = try store.catalog.createTag(datasetId: ds.id!, name: tag, at: target.id!)
+            print("tag \(tag) of \(dataset) at \(target.name)")
+        } catch { throw fail(error) }
+    }
+}
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a dataset's versions, newest first, with author, time, message and schemas.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The dataset.") var dataset: String
+    @Flag(help: "Draw the version DAG, like git log --graph.") var graph = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        do {
+            let store = try storeOptions.open()
+            let ds = try openDataset(store, dataset)
+            let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!)
+            if json { try printJSON(entries) } else { print(DatasetHistory.graph(entries, graph: graph), terminator: "") }
+        } catch { throw fail(error) }
+    }
+}
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List files added (A), removed (D) and changed (M) from version A to B, with column changes.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "A version id, tag or branch.") var a: String
+    @Argument(help: "A version id, tag or branch.") var b: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        do {
+            let store = try storeOptions.open()
+            let ds = try openDataset(store, dataset)
+            let from = try store.catalog.resolve(datasetId: ds.id!, reference: a)
+            let to = try store.catalog.resolve(datasetId: ds.id!, reference: b)
+            let d = try DatasetHistory.diff(catalog: store.catalog, trees: VersionTrees(catalog: store.catalog), from: from, to: to)
+            if json { try printJSON(d) } else { print(DatasetHistory.diffText(d), terminator: "") }
+        } catch { throw fail(error) }
+    }
+}
