@@ -17,17 +17,31 @@ struct ArtifactFS: ParsableCommand {
     )
 }
 
-/// `--store DIR`, shared by every command that reads the store.
+/// `--store DIR`, shared by every command that reads the store. Without it: `$ARTIFACTFS_STORE`,
+/// else the store of the artifactfs mount the current folder is in, else the embedded default.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "Store folder (default: $ARTIFACTFS_STORE, else $XDG_DATA_HOME/artifactfs or ~/.local/share/artifactfs).")
+    @Option(name: .long, help: "Store folder (default: $ARTIFACTFS_STORE, else the store of the mount the current folder is in, else $XDG_DATA_HOME/artifactfs or ~/.local/share/artifactfs).")
     var store: String?
 
     var root: String {
-        let r = store ?? ArtifactStore.defaultRoot()
-        return r.hasPrefix("/") ? r : FileManager.default.currentDirectoryPath + "/" + r
+        if let store { return absolutePath(store) }
+        let env = ProcessInfo.processInfo.environment["ARTIFACTFS_STORE"] ?? ""
+        if env.isEmpty, let mounted = mountedStore(containing: FileManager.default.currentDirectoryPath) { return mounted }
+        return absolutePath(ArtifactStore.defaultRoot())
     }
 
     func open(create: Bool = false) throws -> ArtifactStore {
         try ArtifactStore(root: root, create: create)
+    }
+}
+
+/// The store behind the artifactfs mount that holds `path`: its root answers
+/// `user.artifactfs.store`. Nil outside a mount.
+func mountedStore(containing path: String) -> String? {
+    var p = absolutePath(path)
+    while true {
+        if let s = try? ExtendedAttributes.get(p, "user.artifactfs.store"), !s.isEmpty { return s }
+        if p == "/" || p.isEmpty { return nil }
+        p = (p as NSString).deletingLastPathComponent
     }
 }

@@ -16,6 +16,8 @@ enum Daemon {
 
         var childArgs = [readlinkSelf()] + arguments.dropFirst()
         childArgs += ["--foreground", "--ready-fd", String(writeEnd)]
+        // The daemon must open the store this process resolved, wherever it was found.
+        if !arguments.contains(where: { $0 == "--store" || $0.hasPrefix("--store=") }) { childArgs += ["--store", storeRoot] }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

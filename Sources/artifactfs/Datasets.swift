@@ -53,12 +53,23 @@ struct Commit: ParsableCommand {
     }
 }
 
-/// Looks a dataset up by name, with a clear error.
-func openDataset(_ store: ArtifactStore, _ name: String) throws -> DatasetRecord {
-    guard let ds = try store.catalog.dataset(named: name) else {
-        throw ArtifactError(.notFound, "no such dataset (mkdir MOUNT/datasets/\(name) creates one)", path: name)
+extension StoreOptions {
+    /// The store and dataset `argument` names: a dataset name, or a folder of a dataset inside a
+    /// mount (`datasets/sales`, `.` in `@main`), whose mount then gives the store.
+    func openDataset(_ argument: String) throws -> (ArtifactStore, DatasetRecord) {
+        var name = argument
+        var root = self.root
+        if argument.contains("/") || argument == "." || argument == "..",
+           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), "user.artifactfs.dataset") {
+            name = fromPath
+            if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }
+        }
+        let opened = try ArtifactStore(root: root, create: false)
+        guard let ds = try opened.catalog.dataset(named: name) else {
+            throw ArtifactError(.notFound, "no such dataset (mkdir MOUNT/datasets/\(name) creates one)", path: name)
+        }
+        return (opened, ds)
     }
-    return ds
 }
 
 struct Branch: ParsableCommand {
@@ -66,14 +77,13 @@ struct Branch: ParsableCommand {
         abstract: "Create a branch of a dataset (like mkdir datasets/<dataset>/@NAME).")
 
     @OptionGroup var storeOptions: StoreOptions
-    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Argument(help: "The new branch's name.") var name: String
     @Option(help: "A version id, tag or branch to start from (default: the head of main).") var from: String?
 
     func run() throws {
         do {
-            let store = try storeOptions.open()
-            let ds = try openDataset(store, dataset)
+            let (store, ds) = try storeOptions.openDataset(dataset)
             let start: VersionRecord?
             if let from {
                 start = try store.catalog.resolve(datasetId: ds.id!, reference: from)
@@ -91,14 +101,13 @@ struct Tag: ParsableCommand {
         abstract: "Give a version of a dataset an immutable name; an existing tag is never moved.")
 
     @OptionGroup var storeOptions: StoreOptions
-    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Argument(help: "The tag's name.") var tag: String
     @Option(help: "The version id, tag or branch to tag (default: the head of main).") var version: String?
 
     func run() throws {
         do {
-            let store = try storeOptions.open()
-            let ds = try openDataset(store, dataset)
+            let (store, ds) = try storeOptions.openDataset(dataset)
             let target = try store.catalog.resolve(datasetId: ds.id!, reference: version ?? "main")
             _ = try store.catalog.createTag(datasetId: ds.id!, name: tag, at: target.id!)
             print("tag \(tag) of \(dataset) at \(target.name)")
@@ -111,14 +120,13 @@ struct Log: ParsableCommand {
         abstract: "Show a dataset's versions, newest first, with author, time, message and schemas.")
 
     @OptionGroup var storeOptions: StoreOptions
-    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Flag(help: "Draw the version DAG, like git log --graph.") var graph = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         do {
-            let store = try storeOptions.open()
-            let ds = try openDataset(store, dataset)
+            let (store, ds) = try storeOptions.openDataset(dataset)
             let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!)
             if json { try printJSON(entries) } else { print(DatasetHistory.graph(entries, graph: graph), terminator: "") }
         } catch { throw fail(error) }
@@ -130,15 +138,14 @@ struct Diff: ParsableCommand {
         abstract: "List files added (A), removed (D) and changed (M) from version A to B, with column changes.")
 
     @OptionGroup var storeOptions: StoreOptions
-    @Argument(help: "The dataset.") var dataset: String
+    @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Argument(help: "A version id, tag or branch.") var a: String
     @Argument(help: "A version id, tag or branch.") var b: String
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         do {
-            let store = try storeOptions.open()
-            let ds = try openDataset(store, dataset)
+            let (store, ds) = try storeOptions.openDataset(dataset)
             let from = try store.catalog.resolve(datasetId: ds.id!, reference: a)
             let to = try store.catalog.resolve(datasetId: ds.id!, reference: b)
             let d = try DatasetHistory.diff(catalog: store.catalog, trees: VersionTrees(catalog: store.catalog), from: from, to: to)

@@ -172,6 +172,33 @@ final class DatasetMountTests: MountTestCase {
         XCTAssertTrue(busy.stderr.contains("open for writing"), busy.stderr)
     }
 
+    /// Without --store, commands find the store of the mount they are run in, and dataset
+    /// commands take the dataset's folder as well as its name. --store still wins.
+    func testCommandsFindTheStoreOfTheMountTheyRunIn() throws {
+        writeQuarterFiles()
+        run("mkdir \(q(sales)) && cp \(q(work))/q1.csv \(q(sales))/@main/")
+        let v1 = run("\(q(artifactfsBinary)) commit \(q(sales))/@main -m one").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // An empty default store elsewhere: found only if the mount is ignored.
+        let env = ["HOME": "\(work!)/home", "XDG_DATA_HOME": "", "ARTIFACTFS_STORE": ""]
+        let inBranch = sh("cd \(q(sales))/@main/ && \(q(artifactfsBinary)) log . --json", environment: env)
+        XCTAssertEqual(inBranch.status, 0, inBranch.stderr)
+        XCTAssertTrue(inBranch.stdout.contains(v1), inBranch.stdout)
+        let byPath = sh("cd \(q(fsx.mnt)) && \(q(artifactfsBinary)) log datasets/sales", environment: env)
+        XCTAssertTrue(byPath.stdout.contains("version \(v1)"), byPath.stdout + byPath.stderr)
+        let byName = sh("cd \(q(fsx.mnt))/datasets && \(q(artifactfsBinary)) tag sales v1 && \(q(artifactfsBinary)) status", environment: env)
+        XCTAssertEqual(byName.status, 0, byName.stderr)
+        XCTAssertEqual(run("ls \(q(sales))/tags").stdout, "v1\n")
+        // Outside a mount the default store is used, and its absence is a clear error.
+        let outside = sh("cd \(q(work)) && \(q(artifactfsBinary)) log sales", environment: env)
+        XCTAssertEqual(outside.status, 4)
+        XCTAssertTrue(outside.stderr.contains("no artifactfs store here") && outside.stderr.contains("--store"), outside.stderr)
+        // --store wins over the mount the command runs in.
+        let other = "\(work!)/other-store"
+        run("\(q(artifactfsBinary)) verify --store \(q(fsx.store)) >/dev/null && mkdir -p \(q(other))")
+        let explicit = sh("cd \(q(sales)) && \(q(artifactfsBinary)) log sales --store \(q(other))", environment: env)
+        XCTAssertEqual(explicit.status, 4, explicit.stdout)
+    }
+
     func testReaderKeepsTheBytesItOpenedAcrossACommit() throws {
         writeQuarterFiles()
         run("mkdir \(q(sales)) && cp \(q(work))/q2.csv \(q(sales))/@main/ && \(q(artifactfsBinary)) commit \(q(sales))/@main -m one")

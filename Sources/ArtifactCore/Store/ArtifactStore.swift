@@ -27,7 +27,7 @@ public final class ArtifactStore: @unchecked Sendable {
         let catalogPath = "\(absolute)/catalog.sqlite"
         if !Syscalls.exists(catalogPath) {
             guard create, !readOnly else {
-                throw ArtifactError(.notFound, "no artifactfs store here (no catalog.sqlite)", path: absolute)
+                throw ArtifactError(.notFound, "no artifactfs store here (no catalog.sqlite); pass --store DIR, or run it inside a mount", path: absolute)
             }
             do { try Syscalls.mkdirs(absolute) } catch let e as Errno {
                 throw ArtifactError.system(e, "cannot create store", path: absolute)
