@@ -237,6 +237,40 @@ final class DatasetTests: StoreTestCase {
         return out
     }
 
+    /// Trees resolve through long histories and forks from a cold cache (as after a remount),
+    /// and a new head extends its parent's cached chain.
+    func testDeepHistoryAndForkResolveFromAColdCache() throws {
+        let (ds, main) = try makeDataset()
+        try write(main, "keep.txt", "root")
+        var fork: VersionRecord?
+        for i in 1...400 {
+            try write(main, "f.txt", "v\(i)")
+            let v = try commit(main)
+            if i == 150 { fork = v }
+        }
+        let dev = try store.catalog.createBranch(datasetId: ds.id!, name: "dev", at: fork!.id)
+        try write(dev.id!, "f.txt", "dev")
+        try commit(dev.id!)
+        let head = try XCTUnwrap(store.catalog.ref(id: main)?.versionId)
+        let devHead = try XCTUnwrap(store.catalog.ref(id: dev.id!)?.versionId)
+        let cold = VersionTrees(catalog: store.catalog)
+        func content(_ trees: VersionTrees, _ v: Int64, _ path: String) throws -> String? {
+            guard let item = try store.catalog.pool.read({ try trees.item($0, version: v, path: path) }) else { return nil }
+            return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
+        }
+        XCTAssertEqual(try content(cold, head, "f.txt"), "v400")
+        XCTAssertEqual(try content(cold, devHead, "f.txt"), "dev")
+        XCTAssertEqual(try content(cold, fork!.id!, "f.txt"), "v150")
+        XCTAssertEqual(try content(cold, devHead, "keep.txt"), "root")
+        XCTAssertEqual(try store.catalog.pool.read { try cold.allItems($0, version: devHead) }.keys.sorted(), ["f.txt", "keep.txt"])
+        XCTAssertEqual(try store.catalog.pool.read { try cold.children($0, version: fork!.id!, dir: "") }.keys.sorted(), ["f.txt", "keep.txt"])
+        // One more commit on main: its chain extends the cached one and still resolves.
+        try write(main, "f.txt", "v401")
+        let next = try commit(main)
+        XCTAssertEqual(try content(cold, next.id!, "f.txt"), "v401")
+        XCTAssertEqual(try content(cold, devHead, "f.txt"), "dev", "dev never sees main's commits")
+    }
+
     func testTagsNeverMoveAndResolve() throws {
         let (ds, main) = try makeDataset()
         try write(main, "a", "1")

@@ -126,11 +126,16 @@ public final class VersionTrees: @unchecked Sendable {
     let catalog: Catalog
     private let lock = Mutex()
     private var chains: [Int64: Chain] = [:]
+    /// Depth of every version a chain was built from. Versions are immutable, so it only grows
+    /// (one entry per version: small next to the entries themselves).
+    private var depths: [Int64: Int64] = [:]
+    private static let cachedChains = 256
 
-    /// A version's ancestors (itself included) by id, with their depths.
+    /// A version's ancestors, itself included: `ancestors[d]` is the one at depth d. A version
+    /// x is on the chain when `ancestors[depth(x)] == x`, an O(1) test with O(depth) memory.
     struct Chain {
         let datasetId: Int64
-        let depth: [Int64: Int64]
+        let ancestors: [Int64]
     }
 
     public init(catalog: Catalog) { self.catalog = catalog }
@@ -140,17 +145,42 @@ public final class VersionTrees: @unchecked Sendable {
         guard let v = try VersionRecord.fetchOne(db, key: versionId) else {
             throw ArtifactError(.notFound, "no such version")
         }
-        var depth: [Int64: Int64] = [:]
-        if let parent = v.parentId {
-            depth = try chain(db, parent).depth
+        let ancestors: [Int64]
+        if let parent = v.parentId, let pc = lock.withLock({ chains[parent] }) {
+            // A new head whose parent is cached (every commit): extend it.
+            ancestors = pc.ancestors + [versionId]
+        } else {
+            // Walk up through the dataset's versions, read in one query; no recursion, so a
+            // long history cannot exhaust a FUSE thread's stack.
+            var parentOf: [Int64: Int64] = [:], depthOf: [Int64: Int64] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, parent_id, depth FROM version WHERE dataset_id = ? AND depth <= ?",
+                                           arguments: [v.datasetId, v.depth])
+            while let row = try rows.next() {
+                let id: Int64 = row["id"]
+                depthOf[id] = row["depth"]
+                if let p: Int64 = row["parent_id"] { parentOf[id] = p }
+            }
+            var list = [Int64](repeating: 0, count: Int(v.depth) + 1)
+            var current: Int64? = versionId
+            while let id = current, let d = depthOf[id] {
+                list[Int(d)] = id
+                current = parentOf[id]
+            }
+            ancestors = list
         }
-        depth[versionId] = v.depth
-        let c = Chain(datasetId: v.datasetId, depth: depth)
+        let c = Chain(datasetId: v.datasetId, ancestors: ancestors)
         lock.withLock {
-            if chains.count > 4096 { chains.removeAll() }
+            for (d, id) in ancestors.enumerated() { depths[id] = Int64(d) }
+            if chains.count >= Self.cachedChains { chains.removeAll(keepingCapacity: true) }
             chains[versionId] = c
         }
         return c
+    }
+
+    /// The depth of `versionId` when it is on chain `c`, else nil.
+    private func depth(of versionId: Int64, on c: Chain) -> Int64? {
+        guard let d = lock.withLock({ depths[versionId] }), d < c.ancestors.count, c.ancestors[Int(d)] == versionId else { return nil }
+        return d
     }
 
     /// The entry at `path` in `versionId`; nil when absent or deleted.
@@ -168,7 +198,7 @@ public final class VersionTrees: @unchecked Sendable {
         var best: [String: (Int64, EntryRecord)] = [:]
         let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND dir = ?", arguments: [c.datasetId, dir])
         while let e = try cursor.next() {
-            guard let d = c.depth[e.versionId] else { continue }
+            guard let d = depth(of: e.versionId, on: c) else { continue }
             if let (bd, _) = best[e.name], bd >= d { continue }
             best[e.name] = (d, e)
         }
@@ -191,10 +221,11 @@ public final class VersionTrees: @unchecked Sendable {
     public func allItems(_ db: Database, version versionId: Int64) throws -> [String: TreeItem] {
         let c = try chain(db, versionId)
         var best: [String: (Int64, EntryRecord)] = [:]
-        let ids = c.depth.keys.map { String($0) }.joined(separator: ",")
-        let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE version_id IN (\(ids))")
+        // By dataset, not by an IN list of ancestors: a long history would outgrow SQLite's
+        // statement length. Entries off the chain (other branches) are skipped below.
+        let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ?", arguments: [c.datasetId])
         while let e = try cursor.next() {
-            let d = c.depth[e.versionId]!
+            guard let d = depth(of: e.versionId, on: c) else { continue }
             if let (bd, _) = best[e.path], bd >= d { continue }
             best[e.path] = (d, e)
         }
@@ -206,7 +237,7 @@ public final class VersionTrees: @unchecked Sendable {
     private func newest(_ rows: [EntryRecord], _ c: Chain) -> EntryRecord? {
         var best: (Int64, EntryRecord)?
         for e in rows {
-            guard let d = c.depth[e.versionId] else { continue }
+            guard let d = depth(of: e.versionId, on: c) else { continue }
             if let b = best, b.0 >= d { continue }
             best = (d, e)
         }
