@@ -247,10 +247,22 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     public func unlink(branch branchId: Int64, path: String) throws {
-        let upper: String? = try changing(branchId) { db in
-            guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
-            if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
-            return try remove(db, branchId, path)
+        func removeRow() throws -> String? {
+            try changing(branchId) { db in
+                guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+                if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+                return try remove(db, branchId, path)
+            }
+        }
+        let upper: String?
+        do {
+            upper = try removeRow()
+        } catch let e as ArtifactError where e.code == .noSpace {
+            // On a full disk the catalog needs room to record the removal. `rm` is how a user
+            // makes room, so first give back the bytes of the file being removed, then retry.
+            guard let doomed = try item(branch: branchId, path: path)?.upper,
+                  Glibc.truncate(upperPath(branchId, doomed), 0) == 0 else { throw e }
+            upper = try removeRow()
         }
         discardUpper(branchId, upper)
     }
