@@ -345,13 +345,32 @@ final class DatasetTests: StoreTestCase {
 
     func testRecoverRemovesUnreferencedUpperFilesAndKeepsStagedChanges() throws {
         let (_, main) = try makeDataset()
-        try write(main, "keep.txt", "staged")
         let stray = worktrees.upperPath(main, "stray")
+        _ = try Syscalls.mkdirs(worktrees.upperDirectory(main))
         XCTAssertTrue(FileManager.default.createFile(atPath: stray, contents: Data("x".utf8)))
+        // A change whose upper file a power loss took (created, never synced): dropped at
+        // recovery, so the branch can still commit; a rewrite of a committed file shows the
+        // committed bytes again.
+        try write(main, "committed.txt", "old")
+        try commit(main)
+        try write(main, "committed.txt", "new, lost")
+        try write(main, "lost.txt", "lost")
+        for path in ["committed.txt", "lost.txt"] {
+            let upper = try XCTUnwrap(worktrees.item(branch: main, path: path)?.upper)
+            try FileManager.default.removeItem(atPath: worktrees.upperPath(main, upper))
+        }
+        try write(main, "keep.txt", "staged")
         let fresh = Worktrees(store: store, trees: VersionTrees(catalog: store.catalog))
         try fresh.recover()
         XCTAssertFalse(FileManager.default.fileExists(atPath: stray))
         XCTAssertEqual(try read(main, "keep.txt"), "staged")
+        XCTAssertNil(try fresh.item(branch: main, path: "lost.txt"))
+        XCTAssertEqual(try read(main, "committed.txt"), "old")
+        let v = try XCTUnwrap({ () -> VersionRecord? in
+            if case .committed(let v) = try DatasetCommitter(worktrees: fresh).commit(branch: main, message: "after", author: 0) { return v }
+            return nil
+        }())
+        XCTAssertEqual(v.changes, 1, "only keep.txt")
         XCTAssertTrue(fresh.state(main).lock.withLock { fresh.state(main).generation > 0 }, "pending after recovery")
     }
 

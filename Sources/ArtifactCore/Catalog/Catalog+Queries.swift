@@ -1,11 +1,43 @@
 import Foundation
 import GRDB
 
-/// Read queries the namespace and the CLI make. Each is one indexed lookup.
+/// The catalog's read and write helpers, and the read queries the namespace and the CLI make.
 extension Catalog {
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try pool.read(body) } catch let e as ArtifactError { throw e } catch {
             throw ArtifactError(.io, "catalog read failed: \(error)")
+        }
+    }
+
+    /// One durable write transaction (synchronous = FULL: on disk when it returns).
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try mappingWriteErrors { try pool.write(body) }
+    }
+
+    /// One write transaction that does not wait for the disk: for staging in working trees,
+    /// which, like unsynced writes to any filesystem, may lose its last moments on power loss
+    /// (a kill -9 loses nothing; WAL keeps the catalog consistent either way). The next durable
+    /// write syncs the log, and with it everything staged before.
+    func writeStaging<T>(_ body: (Database) throws -> T) throws -> T {
+        try mappingWriteErrors {
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        }
+    }
+
+    private func mappingWriteErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ArtifactError { throw e } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
+            throw ArtifactError(.noSpace, "catalog is out of disk space")
+        } catch {
+            throw ArtifactError(.io, "catalog write failed: \(error)")
         }
     }
 

@@ -109,13 +109,6 @@ extension Catalog {
         }
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try pool.write(body) } catch let e as ArtifactError { throw e } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
-            throw ArtifactError(.noSpace, "catalog is out of disk space")
-        } catch {
-            throw ArtifactError(.io, "catalog write failed: \(error)")
-        }
-    }
 }
 
 /// Resolves committed trees. A version stores only what it changed (parent-relative

@@ -118,7 +118,7 @@ public final class Worktrees: @unchecked Sendable {
         let s = state(branchId)
         s.lock.lock()
         defer { s.noteChange(); s.lock.unlock() }
-        let result = try catalog.write(body)
+        let result = try catalog.writeStaging(body)
         if addingWriter { s.openWriters += 1 }
         return result
     }
@@ -353,9 +353,16 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// Removes upper files no change refers to (left by a crash between a commit and its cleanup,
-    /// or between creating a file and recording it), and marks branches with changes pending.
+    /// or between creating a file and recording it), drops changes whose upper file is gone (a
+    /// power loss took an unsynced create: the head's version shows again, as an unsynced write
+    /// to any filesystem would be lost), and marks branches with changes pending.
     public func recover() throws {
-        let rows = try catalog.read { try WorktreeChangeRecord.filter(Column("upper") != nil).fetchAll($0) }
+        var rows = try catalog.read { try WorktreeChangeRecord.filter(Column("upper") != nil).fetchAll($0) }
+        let lost = rows.filter { (try? Syscalls.lstat(upperPath($0.branchId, $0.upper!))) == nil }
+        if !lost.isEmpty {
+            try catalog.write { db in for row in lost { _ = try row.delete(db) } }
+            rows.removeAll { row in lost.contains { $0.id == row.id } }
+        }
         var live = Set(rows.map { "\($0.branchId)/\($0.upper!)" })
         for (branch, _) in (try? Syscalls.listDirectory(root)) ?? [] {
             for (name, _) in (try? Syscalls.listDirectory("\(root)/\(branch)")) ?? [] where !live.contains("\(branch)/\(name)") {
