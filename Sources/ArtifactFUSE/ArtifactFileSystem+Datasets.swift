@@ -105,13 +105,13 @@ extension ArtifactFileSystem {
         // RENAME_EXCHANGE (2) is not supported; RENAME_NOREPLACE (1) is.
         if flags & 2 != 0 { throw Errno.invalidArgument }
         let from = namespace.join(fromDir, fromName), to = namespace.join(toDir, toName)
+        let isDirectory = try worktrees.item(branch: branch, path: from)?.isDirectory ?? false
         try worktrees.rename(branch: branch, from: from, to: to, noReplace: flags & 1 != 0)
-        inodes.renameWorktree(branch: branch, from: from, to: to)
+        inodes.renameWorktree(branch: branch, from: from, to: to, isDirectory: isDirectory)
     }
 
     /// setxattr on `@branch`: `user.artifactfs.commit` (value: the message) or `.seal`.
     func commitFromAttribute(req: fuse_req_t, branch: Int64, message: String?) throws {
-        guard let committer else { throw ArtifactError(.notMounted, "commits are not enabled on this mount") }
         let who = caller(req)
         switch try committer.commit(branch: branch, message: message, author: Int64(who.uid)) {
         case .committed, .unchanged: return

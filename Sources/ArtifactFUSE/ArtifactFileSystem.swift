@@ -15,7 +15,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     public let namespace: Namespace
     public let seals: SealCoordinator
     /// Commits `@branch` working trees (at the quiet period, `commit` and `seal`).
-    public let committer: DatasetCommitter?
+    public let committer: DatasetCommitter
     let inodes = InodeTable()
     let logger: Logger
 

@@ -160,11 +160,20 @@ final class InodeTable: @unchecked Sendable {
         lock.withLock { byNode[.worktree(branch: branch, path: path)] = nil }
     }
 
-    /// After a rename in a working tree: inodes of `from` and everything below it now stand for
-    /// the same files at `to`; one that stood at `to` is detached.
-    func renameWorktree(branch: Int64, from: String, to: String) {
+    /// After a rename in a working tree: inodes of `from` and, for a folder, everything below it
+    /// now stand for the same files at `to`; one that stood at `to` is detached. A file's rename
+    /// (rsync makes one per file) moves one entry; only a folder's scans the table.
+    func renameWorktree(branch: Int64, from: String, to: String, isDirectory: Bool) {
         lock.withLock {
             byNode[.worktree(branch: branch, path: to)] = nil
+            guard isDirectory else {
+                let old = Node.worktree(branch: branch, path: from), new = Node.worktree(branch: branch, path: to)
+                if let ino = byNode.removeValue(forKey: old) {
+                    byNode[new] = ino
+                    byIno[ino]?.kind = .virtual(new)
+                }
+                return
+            }
             let moved = byNode.compactMap { node, ino -> (Node, UInt64, String)? in
                 guard case .worktree(let b, let p) = node, b == branch, p == from || p.hasPrefix(from + "/") else { return nil }
                 return (node, ino, to + p.dropFirst(from.count))

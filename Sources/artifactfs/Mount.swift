@@ -82,7 +82,7 @@ struct Mount: ParsableCommand {
         let sealer = Thread {
             while true {
                 seals.sealQuietProjects(quietPeriod: quietNs)
-                fs.committer?.commitQuietBranches(quietPeriod: quietNs)
+                fs.committer.commitQuietBranches(quietPeriod: quietNs)
                 usleep(50_000)
             }
         }

@@ -202,6 +202,31 @@ final class DatasetMountTests: MountTestCase {
         XCTAssertEqual(explicit.status, 4, explicit.stdout)
     }
 
+    /// The kernel keeps inodes of names it has seen; after mv of a file or a folder they must
+    /// stand for the same files at their new paths, even for a writer that stays open.
+    func testRenamedFilesAndFoldersKeepTheirInodesAndOpenWriters() throws {
+        run("mkdir \(q(sales)) && mkdir -p \(q(sales))/@main/d/e && echo one > \(q(sales))/@main/d/e/f.txt && echo top > \(q(sales))/@main/t.txt")
+        let ino = run("stat -c %i \(q(sales))/@main/d/e/f.txt").stdout
+        let script = """
+            import os, subprocess, sys
+            root = sys.argv[1]
+            w = open(f"{root}/d/e/f.txt", "a")
+            w.write("two\\n"); w.flush()
+            os.rename(f"{root}/d", f"{root}/g")          # the writer's folder moves under it
+            os.rename(f"{root}/t.txt", f"{root}/g/t2.txt")
+            w.write("three\\n"); w.close()
+            print(open(f"{root}/g/e/f.txt").read(), end="")
+            """
+        try script.write(toFile: "\(work!)/mv.py", atomically: true, encoding: .utf8)
+        XCTAssertEqual(run("python3 \(q(work))/mv.py \(q(sales))/@main").stdout, "one\ntwo\nthree\n")
+        XCTAssertEqual(run("stat -c %i \(q(sales))/@main/g/e/f.txt").stdout, ino, "the inode followed its file")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(sales)/@main/d"))
+        XCTAssertEqual(run("cat \(q(sales))/@main/g/t2.txt").stdout, "top\n")
+        let v = run("\(q(artifactfsBinary)) commit \(q(sales))/@main -m moved").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(run("cd \(q(sales))/versions/\(v) && find . -type f | sort").stdout, "./g/e/f.txt\n./g/t2.txt\n")
+        XCTAssertEqual(run("cat \(q(sales))/versions/\(v)/g/e/f.txt").stdout, "one\ntwo\nthree\n")
+    }
+
     func testReaderKeepsTheBytesItOpenedAcrossACommit() throws {
         writeQuarterFiles()
         run("mkdir \(q(sales)) && cp \(q(work))/q2.csv \(q(sales))/@main/ && \(q(artifactfsBinary)) commit \(q(sales))/@main -m one")
