@@ -127,7 +127,8 @@ struct Log: ParsableCommand {
     func run() throws {
         do {
             let (store, ds) = try storeOptions.openDataset(dataset)
-            let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!)
+            let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!,
+                                                 schemaLimit: json ? nil : DatasetHistory.schemasShownPerVersion)
             if json { try printJSON(entries) } else { print(DatasetHistory.graph(entries, graph: graph), terminator: "") }
         } catch { throw fail(error) }
     }

@@ -318,6 +318,23 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(DatasetHistory.graph([]), "(no versions yet)\n")
     }
 
+    /// A version that adds many tabular files shows a few schemas in text and all in JSON.
+    func testLogTextShowsAFewSchemasPerVersionAndJSONAll() throws {
+        let (ds, main) = try makeDataset()
+        for i in 0..<13 { try write(main, String(format: "t%02d.csv", i), "a,b\n\(i),x\n") }
+        try commit(main)
+        let all = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!)
+        XCTAssertEqual(all[0].schemas.count, 13)
+        XCTAssertEqual(all[0].omittedSchemas, 0)
+        let limited = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!, schemaLimit: DatasetHistory.schemasShownPerVersion)
+        XCTAssertEqual(limited[0].schemas.keys.sorted(), (0..<10).map { String(format: "t%02d.csv", $0) })
+        let text = DatasetHistory.graph(limited)
+        XCTAssertTrue(text.contains("schema t09.csv: 1 rows [a:integer, b:string]"), text)
+        XCTAssertFalse(text.contains("t10.csv"), text)
+        XCTAssertTrue(text.contains("... and 3 more tabular files"), text)
+        XCTAssertEqual(try DatasetHistory.logText(catalog: store.catalog, datasetId: ds.id!), text)
+    }
+
     func testDiffListsFilesAndColumnChanges() throws {
         let (_, main) = try makeDataset()
         try write(main, "sales.csv", "region,amount\neu,1\n")

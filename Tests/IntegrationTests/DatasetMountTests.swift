@@ -91,6 +91,10 @@ final class DatasetMountTests: MountTestCase {
         let v3 = run("\(q(artifactfsBinary)) commit \(q(sales))/@main -m 'add a database'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let sum = run("python3 -c \"import sqlite3; print(sqlite3.connect('\(fsx.mnt)/datasets/sales/versions/\(v3)/facts.db').execute('select sum(x) from t').fetchone()[0])\"").stdout
         XCTAssertEqual(sum, "4950\n")
+        // .log was drawn above; a new version and a new tag each show in it at once.
+        XCTAssertTrue(run("cat \(q(sales))/.log").stdout.contains("* version \(v3) (@main)"))
+        run("\(q(artifactfsBinary)) tag --store \(q(fsx.store)) sales db --version \(v3)")
+        XCTAssertTrue(run("cat \(q(sales))/.log").stdout.contains("version \(v3) (@main, tag: db)"))
         // Committed versions are page-cached and can be mapped (numpy.memmap, polars, pyarrow).
         let mapped = run("python3 -c 'import mmap,sys; f=open(sys.argv[1],\"rb\"); print(mmap.mmap(f.fileno(),0,access=mmap.ACCESS_READ)[:13].decode())' \(q(sales))/versions/\(v1)/q1.csv").stdout
         XCTAssertEqual(mapped, "region,amount\n")

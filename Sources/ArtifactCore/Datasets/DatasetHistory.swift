@@ -15,6 +15,8 @@ public struct VersionLogEntry: Codable, Sendable, Equatable {
     public var refs: [String]
     /// Schemas of the tabular files this version added or changed, by path.
     public var schemas: [String: FileSchema]
+    /// Schemas left out of `schemas` by a per-version limit (text output only; JSON has all).
+    public var omittedSchemas = 0
 
     enum CodingKeys: String, CodingKey {
         case id, parents, time, authorUid = "author_uid", author, message, branch, changes, refs, schemas
@@ -44,8 +46,12 @@ public struct DatasetDiff: Codable, Sendable, Equatable {
 
 /// `log`, `.log` and `diff` of a dataset.
 public enum DatasetHistory {
-    /// Every version, newest first.
-    public static func log(catalog: Catalog, datasetId: Int64) throws -> [VersionLogEntry] {
+    /// Text shows this many schemas per version; a version that adds 100,000 CSV files would
+    /// otherwise print 100,000 lines. `--json` has them all.
+    public static let schemasShownPerVersion = 10
+
+    /// Every version, newest first, with at most `schemaLimit` schemas each (nil: all).
+    public static func log(catalog: Catalog, datasetId: Int64, schemaLimit: Int? = nil) throws -> [VersionLogEntry] {
         try catalog.read { db in
             let versions = try VersionRecord.filter(Column("dataset_id") == datasetId)
                 .order(Column("timestamp").desc, Column("seq").desc).fetchAll(db)
@@ -56,9 +62,16 @@ public enum DatasetHistory {
                 refs[v, default: []].append(r.kind == .branch ? "@\(r.name)" : "tag: \(r.name)")
             }
             var schemas: [Int64: [String: FileSchema]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT version_id, path, schema FROM entry WHERE dataset_id = ? AND schema IS NOT NULL
-                """, arguments: [datasetId]) {
+            var omitted: [Int64: Int] = [:]
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT version_id, path, schema FROM entry WHERE dataset_id = ? AND schema IS NOT NULL ORDER BY version_id, path
+                """, arguments: [datasetId])
+            while let row = try rows.next() {
+                let vid: Int64 = row["version_id"]
+                if let limit = schemaLimit, schemas[vid, default: [:]].count >= limit {
+                    omitted[vid, default: 0] += 1
+                    continue
+                }
                 let text: String = row["schema"]
                 if let s = try? JSONDecoder().decode(FileSchema.self, from: Data(text.utf8)) {
                     schemas[row["version_id"], default: [:]][row["path"]] = s
@@ -68,7 +81,7 @@ public enum DatasetHistory {
                 VersionLogEntry(id: v.name, parents: v.parentId.flatMap { names[$0] }.map { [$0] } ?? [],
                                 time: iso8601(v.createdAt), authorUid: v.authorUid, author: userName(v.authorUid),
                                 message: v.message, branch: v.branch, changes: v.changes, refs: refs[v.id!] ?? [],
-                                schemas: schemas[v.id!] ?? [:])
+                                schemas: schemas[v.id!] ?? [:], omittedSchemas: omitted[v.id!] ?? 0)
             }
         }
     }
@@ -109,6 +122,9 @@ public enum DatasetHistory {
                 let cols = s.columns.map { "\($0.name):\($0.type)" }.joined(separator: ", ")
                 out += "\(cont)    schema \(path): \(s.rows) rows [\(cols)]\(s.error.map { " (\($0))" } ?? "")\n"
             }
+            if e.omittedSchemas > 0 {
+                out += "\(cont)    ... and \(e.omittedSchemas) more tabular files (artifactfs log --json lists every schema)\n"
+            }
             if graph {
                 if let parent = e.parents.first { lanes[lane] = parent } else { lanes.remove(at: lane) }
                 if !lanes.isEmpty { out += lanes.indices.map { _ in "| " }.joined().trimmingCharacters(in: .whitespaces) + "\n" }
@@ -120,7 +136,7 @@ public enum DatasetHistory {
     }
 
     public static func logText(catalog: Catalog, datasetId: Int64) throws -> String {
-        graph(try log(catalog: catalog, datasetId: datasetId))
+        graph(try log(catalog: catalog, datasetId: datasetId, schemaLimit: schemasShownPerVersion))
     }
 
     /// Files added, removed and changed from `a` to `b`, with column changes of tabular files.

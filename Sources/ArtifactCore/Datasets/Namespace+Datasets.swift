@@ -96,7 +96,7 @@ extension Namespace {
             return itemAttributes(TreeItem(entry), readOnly: true)
         case .datasetLog(let d):
             guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
-            let bytes = try DatasetHistory.logText(catalog: catalog, datasetId: d)
+            let bytes = try datasetLogs.text(catalog: catalog, datasetId: d)
             return NodeAttributes(isDirectory: false, mode: 0o444, size: Int64(bytes.utf8.count), uid: UInt32(ds.ownerUid),
                                   gid: UInt32(ds.ownerGid), mtimeNs: startNs)
         default:
@@ -118,7 +118,7 @@ extension Namespace {
             }
             return .blob(hash, size: entry.size)
         case .datasetLog(let d):
-            return .bytes(Array(try DatasetHistory.logText(catalog: catalog, datasetId: d).utf8))
+            return .bytes(Array(try datasetLogs.text(catalog: catalog, datasetId: d).utf8))
         default:
             throw ArtifactError(.invalidArgument, "not a file")
         }
@@ -176,5 +176,26 @@ extension Namespace {
         if readOnly { mode &= ~0o222 }
         return NodeAttributes(isDirectory: item.isDirectory, mode: mode, size: item.isDirectory ? 0 : item.size,
                               uid: UInt32(item.uid), gid: UInt32(item.gid), mtimeNs: item.mtimeNs, nlink: item.isDirectory ? 2 : 1)
+    }
+}
+
+/// `.log` text per dataset, made again only when a version or a ref changed: `ls -l` asks for
+/// its size on every listing, and a long history is costly to draw.
+final class DatasetLogCache: @unchecked Sendable {
+    private let lock = Mutex()
+    private var texts: [Int64: (key: String, text: String)] = [:]
+
+    func text(catalog: Catalog, datasetId: Int64) throws -> String {
+        let key = try catalog.read { db -> String in
+            let newest = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM version WHERE dataset_id = ?", arguments: [datasetId]) ?? 0
+            let refs = try String.fetchOne(db, sql: """
+                SELECT group_concat(r, ',') FROM (SELECT id || ':' || COALESCE(version_id, '') AS r FROM ref WHERE dataset_id = ? ORDER BY id)
+                """, arguments: [datasetId]) ?? ""
+            return "\(newest)|\(refs)"
+        }
+        if let hit = lock.withLock({ texts[datasetId] }), hit.key == key { return hit.text }
+        let text = try DatasetHistory.logText(catalog: catalog, datasetId: datasetId)
+        lock.withLock { texts[datasetId] = (key, text) }
+        return text
     }
 }

@@ -11,6 +11,7 @@ public final class Namespace: @unchecked Sendable {
 
     public let trees: VersionTrees
     public let worktrees: Worktrees
+    let datasetLogs = DatasetLogCache()
 
     public init(store: ArtifactStore) {
         self.store = store
