@@ -180,7 +180,8 @@ public final class VersionTrees: @unchecked Sendable {
     public func item(_ db: Database, version versionId: Int64?, path: String) throws -> TreeItem? {
         guard let versionId else { return nil }
         let c = try chain(db, versionId)
-        let rows = try EntryRecord.fetchAll(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND path = ?", arguments: [c.datasetId, path])
+        let statement = try db.cachedStatement(sql: "SELECT * FROM entry WHERE dataset_id = ? AND path = ?")
+        let rows = try EntryRecord.fetchAll(statement, arguments: [c.datasetId, path])
         return newest(rows, c).flatMap { $0.kind == .deleted ? nil : TreeItem($0) }
     }
 

@@ -58,15 +58,25 @@ public final class Worktrees: @unchecked Sendable {
         try catalog.read { db in try item(db, branchId, path) }
     }
 
+    /// The head version of a branch (nil: no commit yet). Every lookup, create and getattr in a
+    /// working tree asks, so it is one cached statement, not a record request.
+    func headVersion(_ db: Database, _ branchId: Int64) throws -> Int64? {
+        let statement = try db.cachedStatement(sql: "SELECT version_id FROM ref WHERE id = ? AND kind = 'branch'")
+        guard let row = try Row.fetchOne(statement, arguments: [branchId]) else { throw ArtifactError(.notFound, "no such branch") }
+        return row[0]
+    }
+
     func item(_ db: Database, _ branchId: Int64, _ path: String) throws -> TreeItem? {
-        let (ref, ds) = try head(db, branchId)
         if path.isEmpty {
+            let (_, ds) = try head(db, branchId)
             return TreeItem(path: "", kind: .dir, mode: 0o755, mtimeNs: Int64(ds.createdAt * 1e9), uid: ds.ownerUid, gid: ds.ownerGid)
         }
-        if let c = try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("path") == path).fetchOne(db) {
+        let head = try headVersion(db, branchId)
+        let change = try db.cachedStatement(sql: "SELECT * FROM worktree_change WHERE branch_id = ? AND path = ?")
+        if let c = try WorktreeChangeRecord.fetchOne(change, arguments: [branchId, path]) {
             return c.kind == .deleted ? nil : withDiskMetadata(TreeItem(c), branchId)
         }
-        return try trees.item(db, version: ref.versionId, path: path)
+        return try trees.item(db, version: head, path: path)
     }
 
     /// The working tree's entries in folder `dir`, sorted by name.
@@ -138,9 +148,9 @@ public final class Worktrees: @unchecked Sendable {
     /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
     /// Returns the upper file that no row refers to any more.
     private func remove(_ db: Database, _ branchId: Int64, _ path: String) throws -> String? {
-        let (ref, _) = try head(db, branchId)
+        let head = try headVersion(db, branchId)
         let old = try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("path") == path).fetchOne(db)
-        if try trees.item(db, version: ref.versionId, path: path) != nil {
+        if try trees.item(db, version: head, path: path) != nil {
             try put(db, branchId, TreeItem(path: path, kind: .deleted, mode: 0, mtimeNs: 0, uid: 0, gid: 0))
         } else if let old {
             _ = try old.delete(db)
