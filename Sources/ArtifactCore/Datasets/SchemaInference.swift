@@ -168,9 +168,20 @@ public enum SchemaInference {
 
 /// One streaming pass over a file. Scanners are structs held in a local: class properties would pay
 /// a dynamic exclusivity check on every access, which profiled at over half the CSV time.
+/// A streaming parser of one tabular format. Bytes reach `consume` with a leading UTF-8 BOM
+/// removed, however the chunks split it.
 protocol SchemaScanner {
-    mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>)
+    var bom: BOMFilter { get set }
+    mutating func consume(_ bytes: UnsafeBufferPointer<UInt8>)
     mutating func finish() -> FileSchema
+}
+
+extension SchemaScanner {
+    mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let (released, rest) = bom.take(bytes)
+        if !released.isEmpty { released.withUnsafeBufferPointer { consume($0) } }
+        consume(rest)
+    }
 }
 
 private let lf = UInt8(ascii: "\n")
@@ -239,18 +250,12 @@ struct DelimitedScanner: SchemaScanner {
     /// Blank lines are only rows if something follows them; count them until we know.
     private var pendingBlankLines: Int64 = 0
     private var error: String?
-    private var bom = BOMFilter()
+    var bom = BOMFilter()
 
     init(format: String, delimiter: UInt8) {
         self.format = format
         self.delimiter = delimiter
         field.reserveCapacity(256)
-    }
-
-    mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
-        let (released, rest) = bom.take(bytes)
-        if !released.isEmpty { released.withUnsafeBufferPointer { consume($0) } }
-        consume(rest)
     }
 
     mutating func finish() -> FileSchema {
@@ -280,7 +285,7 @@ struct DelimitedScanner: SchemaScanner {
         return FileSchema(format: format, columns: columns, rows: rows, error: error)
     }
 
-    private mutating func consume(_ buf: UnsafeBufferPointer<UInt8>) {
+    mutating func consume(_ buf: UnsafeBufferPointer<UInt8>) {
         let n = buf.count
         let delimiter = self.delimiter
         var i = 0
@@ -454,13 +459,7 @@ struct JSONLinesScanner: SchemaScanner {
     private var rows: Int64 = 0
     private var error: String?
     private var pairs: [Pair] = []
-    private var bom = BOMFilter()
-
-    mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
-        let (released, rest) = bom.take(bytes)
-        if !released.isEmpty { released.withUnsafeBufferPointer { consume($0) } }
-        consume(rest)
-    }
+    var bom = BOMFilter()
 
     mutating func finish() -> FileSchema {
         let held = bom.finish()
@@ -474,7 +473,7 @@ struct JSONLinesScanner: SchemaScanner {
         return FileSchema(format: "jsonl", columns: columns, rows: rows, error: error)
     }
 
-    private mutating func consume(_ buf: UnsafeBufferPointer<UInt8>) {
+    mutating func consume(_ buf: UnsafeBufferPointer<UInt8>) {
         let n = buf.count
         var i = 0
         while i < n {
