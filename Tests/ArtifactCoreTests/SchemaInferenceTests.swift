@@ -344,7 +344,12 @@ final class SchemaInferenceTests: XCTestCase {
         let directory = try XCTUnwrap(SchemaInference.infer(path: dir.path, name: "dir.jsonl"))
         XCTAssertNotNil(directory.error, "a directory cannot be read as a file")
 
-        XCTAssertNil(SchemaInference.infer(path: file.path, name: "data.parquet"), "not tabular: no schema at all")
+        XCTAssertNil(SchemaInference.infer(path: file.path, name: "data.bin"), "not tabular: no schema at all")
+        // CSV bytes under a Parquet name: a Parquet schema that says what is wrong.
+        let misnamed = try XCTUnwrap(SchemaInference.infer(path: file.path, name: "data.parquet"))
+        XCTAssertEqual(misnamed.format, "parquet")
+        XCTAssertEqual(misnamed.columns, [])
+        XCTAssertTrue(misnamed.error?.contains("not a Parquet file") ?? false, "\(misnamed)")
     }
 
     func testFormatForName() {
@@ -358,12 +363,13 @@ final class SchemaInferenceTests: XCTestCase {
         XCTAssertNil(SchemaInference.format(forName: "x.csv.gz"))
         XCTAssertNil(SchemaInference.format(forName: "csv"))
         XCTAssertNil(SchemaInference.format(forName: "model.bin"))
+        XCTAssertEqual(SchemaInference.format(forName: "part-0.PARQUET"), "parquet")
     }
 
     func testUnsupportedFormatFromBytes() {
-        let schema = SchemaInference.infer(bytes: [1, 2, 3], format: "parquet")
+        let schema = SchemaInference.infer(bytes: [1, 2, 3], format: "xlsx")
         XCTAssertEqual(schema.rows, 0)
-        XCTAssertEqual(schema.error, "unsupported format \"parquet\"")
+        XCTAssertEqual(schema.error, "unsupported format \"xlsx\"")
     }
 
     // MARK: 10. Column changes

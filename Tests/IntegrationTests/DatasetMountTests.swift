@@ -231,6 +231,26 @@ final class DatasetMountTests: MountTestCase {
         XCTAssertEqual(run("cat \(q(sales))/versions/\(v)/g/e/f.txt").stdout, "one\ntwo\nthree\n")
     }
 
+    /// Parquet schemas come from the footer: shown in the xattr, the log and the diff.
+    func testParquetSchemaInXattrLogAndDiff() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/parquet").path
+        run("mkdir \(q(sales)) && cp \(q(fixtures))/types.parquet \(q(sales))/@main/t.parquet")
+        let v1 = run("\(q(artifactfsBinary)) commit \(q(sales))/@main -m parquet").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let attr = run("getfattr --only-values -n user.artifactfs.schema \(q(sales))/versions/\(v1)/t.parquet").stdout
+        let schema = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(attr.utf8)) as? [String: Any])
+        XCTAssertEqual(schema["format"] as? String, "parquet")
+        XCTAssertEqual(schema["rows"] as? Int, 3)
+        XCTAssertEqual((schema["columns"] as? [[String: Any]])?.count, 11)
+        let log = run("\(q(artifactfsBinary)) log --store \(q(fsx.store)) sales").stdout
+        XCTAssertTrue(log.contains("schema t.parquet: 3 rows [id:integer, name:string, score:float, ok:boolean, day:date, ts:datetime, price:decimal"), log)
+        run("cp \(q(fixtures))/empty.parquet \(q(sales))/@main/t.parquet")
+        let v2 = run("\(q(artifactfsBinary)) commit \(q(sales))/@main -m empty").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let diff = run("\(q(artifactfsBinary)) diff --store \(q(fsx.store)) sales \(v1) \(v2)").stdout
+        XCTAssertTrue(diff.hasPrefix("M t.parquet\n"), diff)
+        XCTAssertTrue(diff.contains("+ column a (integer)") && diff.contains("- column id (integer)") && diff.contains("- column price (decimal)"), diff)
+    }
+
     func testReaderKeepsTheBytesItOpenedAcrossACommit() throws {
         writeQuarterFiles()
         run("mkdir \(q(sales)) && cp \(q(work))/q2.csv \(q(sales))/@main/ && \(q(artifactfsBinary)) commit \(q(sales))/@main -m one")

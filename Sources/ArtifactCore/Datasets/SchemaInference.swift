@@ -6,6 +6,7 @@ public struct FileSchema: Codable, Sendable, Equatable {
     public struct Column: Codable, Sendable, Equatable {
         public var name: String
         /// "integer", "float", "boolean", "date", "datetime", "string"; JSONL also "object", "array", "mixed";
+        /// Parquet also "decimal", "time", "binary", "object", "array";
         /// "null" when no row held a value (including a header-only file, where nullable stays false
         /// because no row had an empty value either).
         public var type: String
@@ -22,7 +23,7 @@ public struct FileSchema: Codable, Sendable, Equatable {
     /// Header order. Duplicate and empty header names are kept as written: renaming them would make the
     /// schema disagree with what every other reader of the file sees.
     public var columns: [Column]
-    /// CSV/TSV: data records, header excluded. JSONL: lines that parsed as objects.
+    /// CSV/TSV: data records, header excluded. JSONL: lines that parsed as objects. Parquet: the footer's row count.
     public var rows: Int64
     /// The first problem found; the rest of the file is still read so the counts stay useful.
     public var error: String?
@@ -54,7 +55,8 @@ public struct ColumnChange: Codable, Sendable, Equatable {
     }
 }
 
-/// Streaming schema capture for CSV, TSV and JSON Lines; never throws, so a bad file cannot fail a commit.
+/// Streaming schema capture for CSV, TSV and JSON Lines, and Parquet from its footer; never
+/// throws, so a bad file cannot fail a commit.
 public enum SchemaInference {
     /// Big enough that syscalls are negligible, small enough that huge files never sit in memory.
     public static let defaultChunkSize = 1 << 20
@@ -65,13 +67,16 @@ public enum SchemaInference {
         if lower.hasSuffix(".csv") { return "csv" }
         if lower.hasSuffix(".tsv") || lower.hasSuffix(".tab") { return "tsv" }
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") { return "jsonl" }
+        if lower.hasSuffix(".parquet") { return "parquet" }
         return nil
     }
 
     /// Reads the file at `path` in fixed-size chunks (streaming, never the whole file in memory) and infers its schema; nil when `name` is not a tabular format. I/O errors become `error` text, never a throw.
     /// The chunk size is a parameter so tests can force every byte onto a chunk boundary.
     public static func infer(path: String, name: String, chunkSize: Int = defaultChunkSize) -> FileSchema? {
-        guard let format = format(forName: name), var scanner = makeScanner(format: format) else { return nil }
+        guard let format = format(forName: name) else { return nil }
+        if format == "parquet" { return ParquetFooter.schema(path: path) }
+        guard var scanner = makeScanner(format: format) else { return nil }
         let handle: FileHandle
         do {
             handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
@@ -95,6 +100,7 @@ public enum SchemaInference {
 
     /// Same, from bytes in memory, fed in `chunkSize` pieces: the same chunk-boundary paths as a file read.
     public static func infer(bytes: [UInt8], format: String, chunkSize: Int = defaultChunkSize) -> FileSchema {
+        if format == "parquet" { return ParquetFooter.schema(bytes: bytes) }
         guard var scanner = makeScanner(format: format) else {
             return FileSchema(format: format, columns: [], rows: 0, error: "unsupported format \"\(format)\"")
         }
