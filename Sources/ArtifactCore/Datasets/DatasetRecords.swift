@@ -134,3 +134,38 @@ public struct TreeItem: Sendable, Equatable {
         self.mode = mode; self.mtimeNs = mtimeNs; self.uid = uid; self.gid = gid
     }
 }
+
+// Explicit row decoding for the two records every lookup, create and listing in a working tree
+// reads: Codable's snake-case key conversion was most of their cost under perf.
+extension EntryKind {
+    init(column value: String) throws {
+        guard let kind = EntryKind(rawValue: value) else { throw ArtifactError(.corrupt, "unknown entry kind \(value)") }
+        self = kind
+    }
+}
+
+extension EntryRecord {
+    public init(row: Row) throws {
+        id = row["id"]; datasetId = row["dataset_id"]; versionId = row["version_id"]
+        path = row["path"]; dir = row["dir"]; name = row["name"]
+        kind = try EntryKind(column: row["kind"]); blob = row["blob"]
+        size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
+        schema = row["schema"]
+    }
+}
+
+extension WorktreeChangeRecord {
+    public init(row: Row) throws {
+        id = row["id"]; branchId = row["branch_id"]
+        path = row["path"]; dir = row["dir"]; name = row["name"]
+        kind = try EntryKind(column: row["kind"]); blob = row["blob"]; upper = row["upper"]
+        size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
+    }
+
+    public func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id; container["branch_id"] = branchId
+        container["path"] = path; container["dir"] = dir; container["name"] = name
+        container["kind"] = kind.rawValue; container["blob"] = blob; container["upper"] = upper
+        container["size"] = size; container["mode"] = mode; container["mtime_ns"] = mtimeNs; container["uid"] = uid; container["gid"] = gid
+    }
+}
