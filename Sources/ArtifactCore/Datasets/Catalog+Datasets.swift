@@ -181,24 +181,15 @@ public final class VersionTrees: @unchecked Sendable {
         guard let versionId else { return nil }
         let c = try chain(db, versionId)
         let statement = try db.cachedStatement(sql: "SELECT * FROM entry WHERE dataset_id = ? AND path = ?")
-        let rows = try EntryRecord.fetchAll(statement, arguments: [c.datasetId, path])
-        return newest(rows, c).flatMap { $0.kind == .deleted ? nil : TreeItem($0) }
+        return try visible(EntryRecord.fetchCursor(statement, arguments: [c.datasetId, path]), on: c, by: \.path)[path]
     }
 
     /// The entries directly in folder `dir` of `versionId`, by name.
     public func children(_ db: Database, version versionId: Int64?, dir: String) throws -> [String: TreeItem] {
         guard let versionId else { return [:] }
         let c = try chain(db, versionId)
-        var best: [String: (Int64, EntryRecord)] = [:]
-        let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND dir = ?", arguments: [c.datasetId, dir])
-        while let e = try cursor.next() {
-            guard let d = depth(of: e.versionId, on: c) else { continue }
-            if let (bd, _) = best[e.name], bd >= d { continue }
-            best[e.name] = (d, e)
-        }
-        var out: [String: TreeItem] = [:]
-        for (name, (_, e)) in best where e.kind != .deleted { out[name] = TreeItem(e) }
-        return out
+        let rows = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND dir = ?", arguments: [c.datasetId, dir])
+        return try visible(rows, on: c, by: \.name)
     }
 
     /// Every file and folder under `dir` (recursively), by path.
@@ -214,27 +205,25 @@ public final class VersionTrees: @unchecked Sendable {
     /// The whole tree of a version, by path (for diff and verify).
     public func allItems(_ db: Database, version versionId: Int64) throws -> [String: TreeItem] {
         let c = try chain(db, versionId)
-        var best: [String: (Int64, EntryRecord)] = [:]
         // By dataset, not by an IN list of ancestors: a long history would outgrow SQLite's
-        // statement length. Entries off the chain (other branches) are skipped below.
-        let cursor = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ?", arguments: [c.datasetId])
-        while let e = try cursor.next() {
-            guard let d = depth(of: e.versionId, on: c) else { continue }
-            if let (bd, _) = best[e.path], bd >= d { continue }
-            best[e.path] = (d, e)
-        }
-        var out: [String: TreeItem] = [:]
-        for (path, (_, e)) in best where e.kind != .deleted { out[path] = TreeItem(e) }
-        return out
+        // statement length. Entries off the chain (other branches) are skipped in `visible`.
+        return try visible(EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ?", arguments: [c.datasetId]),
+                           on: c, by: \.path)
     }
 
-    private func newest(_ rows: [EntryRecord], _ c: Chain) -> EntryRecord? {
-        var best: (Int64, EntryRecord)?
-        for e in rows {
+    /// The one rule of a tree: of the rows written for a key, the one by the deepest version on
+    /// chain `c` wins, and a deletion hides the key. Rows off the chain are ignored.
+    private func visible<C: Cursor, Key: Hashable>(_ rows: C, on c: Chain, by key: (EntryRecord) -> Key) throws -> [Key: TreeItem]
+    where C.Element == EntryRecord {
+        var best: [Key: (depth: Int64, entry: EntryRecord)] = [:]
+        while let e = try rows.next() {
             guard let d = depth(of: e.versionId, on: c) else { continue }
-            if let b = best, b.0 >= d { continue }
-            best = (d, e)
+            let k = key(e)
+            if let b = best[k], b.depth >= d { continue }
+            best[k] = (d, e)
         }
-        return best?.1
+        var out: [Key: TreeItem] = [:]
+        for (k, b) in best where b.entry.kind != .deleted { out[k] = TreeItem(b.entry) }
+        return out
     }
 }
