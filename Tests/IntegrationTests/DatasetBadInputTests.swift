@@ -83,6 +83,55 @@ final class DatasetBadInputTests: MountTestCase {
         XCTAssertEqual(run("ls \(q(sales))/versions/\(v2)").stdout, "a.txt\nb.txt\n")
     }
 
+    /// POSIX answers in a working tree, and branches and datasets cannot be removed (yet).
+    func testPosixErrorsInABranchAndRemovingBranchesOrDatasets() throws {
+        run("mkdir \(q(sales)) && mkdir -p \(q(sales))/@main/d && echo a > \(q(sales))/@main/d/a.txt && echo b > \(q(sales))/@main/b.txt")
+        let v = commit("main", "one")
+        run("mkdir \(q(sales))/@dev")
+        let main = "\(sales)/@main"
+        let cases: [(String, String)] = [
+            ("rmdir \(q(main))/d", "Directory not empty"),
+            ("mkdir \(q(main))/d", "File exists"),
+            ("sh -c 'echo x > \(main)/d'", "Is a directory"),
+            ("rm \(q(main))/d", "Is a directory"),
+            ("rmdir \(q(main))/b.txt", "Not a directory"),
+            ("rmdir \(q(sales))/@dev", "Read-only file system"),
+            ("rmdir \(q(sales))", "Read-only file system"),
+        ]
+        for (cmd, expected) in cases {
+            let r = sh(cmd)
+            XCTAssertNotEqual(r.status, 0, cmd)
+            XCTAssertTrue(r.stderr.contains(expected), "\(cmd): \(r.stderr)")
+        }
+        // renameat2: RENAME_NOREPLACE onto an existing name is EEXIST; RENAME_EXCHANGE is refused.
+        let rename2 = """
+            import ctypes, os, sys
+            libc = ctypes.CDLL(None, use_errno=True)
+            for flag in (1, 2):
+                rc = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), flag)
+                print(flag, rc, os.strerror(ctypes.get_errno()) if rc else "ok")
+            """
+        try rename2.write(toFile: "\(work!)/rename2.py", atomically: true, encoding: .utf8)
+        XCTAssertEqual(run("python3 \(q(work))/rename2.py \(q(main))/b.txt \(q(main))/d/a.txt").stdout,
+                       "1 -1 File exists\n2 -1 Invalid argument\n")
+        // Nothing above changed anything: no staged change, and both branches are still there.
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.uncommitted \(q(main))").stdout, "false")
+        XCTAssertEqual(run("ls -A \(q(sales))").stdout, ".log\n@dev\n@main\ntags\nversions\n")
+        XCTAssertEqual(run("cat \(q(main))/d/a.txt \(q(main))/b.txt").stdout, "a\nb\n")
+        XCTAssertEqual(run("ls \(q(sales))/versions").stdout, "\(v)\n")
+        // rm -r of a dataset empties its working trees (staged deletions, like rm in a git
+        // checkout) and stops at the read-only folders; every version is intact and restores it.
+        let rmAll = sh("rm -rf \(q(sales))")
+        XCTAssertTrue(rmAll.stderr.contains("Read-only file system"), rmAll.stderr)
+        XCTAssertEqual(run("ls -A \(q(main))").stdout, "")
+        XCTAssertEqual(run("cat \(q(sales))/versions/\(v)/d/a.txt").stdout, "a\n")
+        // versions/ shows files without write bits; --no-preserve=mode restores the committed modes.
+        run("cp -r --no-preserve=mode \(q(sales))/versions/\(v)/. \(q(main))/")
+        XCTAssertEqual(run("cat \(q(main))/d/a.txt \(q(main))/b.txt").stdout, "a\nb\n")
+        let nothing = fsx.cli("commit \(q(main)) -m restored")
+        XCTAssertTrue(nothing.stderr.contains("nothing to commit"), nothing.stderr)
+    }
+
     func testCommandLineRefusalsAreClearAndChangeNothing() throws {
         run("mkdir \(q(sales))")
         let store = "--store \(q(fsx.store))"
