@@ -394,7 +394,7 @@ final class DatasetTests: StoreTestCase {
     func testCommitRefusesWhileAWriterIsOpen() throws {
         let (_, main) = try makeDataset()
         try write(main, "a", "1")
-        worktrees.beginWriting(branch: main)
+        _ = try worktrees.openForWrite(branch: main, path: "a", truncate: false, writer: true)
         XCTAssertEqual(try committer.commit(branch: main, message: "m", author: 0), .busy)
         worktrees.endWriting(branch: main)
         XCTAssertNotEqual(try committer.commit(branch: main, message: "m", author: 0), .busy)

@@ -351,12 +351,8 @@ public final class Worktrees: @unchecked Sendable {
 
     // MARK: writers
 
-    /// Counts a writer open on the branch; no commit runs while one is.
-    public func beginWriting(branch branchId: Int64) {
-        let s = state(branchId)
-        s.lock.withLock { s.openWriters += 1; s.noteChange() }
-    }
-
+    /// Ends a writer counted by `create` or `openForWrite` with `writer`; no commit runs while
+    /// one is open.
     public func endWriting(branch branchId: Int64) {
         let s = state(branchId)
         s.lock.withLock { s.openWriters -= 1; s.noteChange() }
