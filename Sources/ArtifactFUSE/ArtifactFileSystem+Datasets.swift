@@ -13,21 +13,25 @@ extension ArtifactFileSystem {
 
     /// mkdir under datasets/ (a dataset), in a dataset folder (`@NAME` forks a branch from main's
     /// head) or in a working tree.
-    func mkdirDataset(req: fuse_req_t, parent: Node, name: String, mode: mode_t) throws -> fuse_entry_param {
+    func mkdirDataset(req: fuse_req_t, parent: Node, name: PathBytes, mode: mode_t) throws -> fuse_entry_param {
         let who = caller(req)
+        // Datasets and branches have text names; a folder in a working tree may be any bytes.
+        let text = name.validUTF8
         switch parent {
         case .datasets:
-            let ds = try store.catalog.createDataset(name: name, uid: Int64(who.uid), gid: Int64(who.gid))
+            guard let text else { throw ArtifactError(.invalidName, "a dataset name must be UTF-8 text", path: name) }
+            let ds = try store.catalog.createDataset(name: text, uid: Int64(who.uid), gid: Int64(who.gid))
             return try entry(for: .dataset(ds.id!), parent: parent)
         case .dataset(let d):
             guard name.hasPrefix("@") else {
                 throw ArtifactError(.readOnly, "only @BRANCH folders can be made in a dataset folder", path: name)
             }
+            guard let text else { throw ArtifactError(.invalidName, "a branch name must be UTF-8 text", path: name) }
             let main = try store.catalog.ref(datasetId: d, kind: .branch, name: "main")
-            let branch = try store.catalog.createBranch(datasetId: d, name: String(name.dropFirst()), at: main?.versionId)
-            return try entry(for: .worktree(branch: branch.id!, path: ""), parent: parent)
+            let branch = try store.catalog.createBranch(datasetId: d, name: String(text.dropFirst()), at: main?.versionId)
+            return try entry(for: .worktree(branch: branch.id!, path: .empty), parent: parent)
         case .worktree(let b, let dir):
-            let path = namespace.join(dir, name)
+            let path = dir.appending(name)
             _ = try worktrees.mkdir(branch: b, path: path, mode: Int64(mode & 0o7777), uid: Int64(who.uid), gid: Int64(who.gid))
             return try entry(for: .worktree(branch: b, path: path), parent: parent)
         default:
@@ -37,15 +41,15 @@ extension ArtifactFileSystem {
 
     /// Creates (or opens) a working-tree file and returns its entry and descriptor. With
     /// `writer` the descriptor counts as an open writer of the branch until `endWriting`.
-    func createInWorktree(req: fuse_req_t, branch: Int64, dir: String, name: String, mode: mode_t, flags: Int32,
+    func createInWorktree(req: fuse_req_t, branch: Int64, dir: PathBytes, name: PathBytes, mode: mode_t, flags: Int32,
                           writer: Bool) throws -> (fuse_entry_param, Int32) {
         let who = caller(req)
-        let path = namespace.join(dir, name)
+        let path = dir.appending(name)
         let upper = try worktrees.create(branch: branch, path: path, mode: Int64(mode & 0o7777), uid: Int64(who.uid), gid: Int64(who.gid),
                                          exclusive: flags & O_EXCL != 0, truncate: flags & O_TRUNC != 0, writer: writer)
         var fd: Int32 = -1
         do {
-            fd = try Syscalls.open(upper, flags: flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW))
+            fd = try Syscalls.open(upper, flags: flags & backingOpenMask)
             let e = try entry(for: .worktree(branch: branch, path: path), parent: .worktree(branch: branch, path: dir))
             return (e, fd)
         } catch {
@@ -57,11 +61,11 @@ extension ArtifactFileSystem {
 
     /// Opens a working-tree file. Writers get the upper copy; readers get a descriptor fixed at
     /// open (a blob, or the upper file as it is), so a commit never changes what they read.
-    func openWorktree(branch: Int64, path: String, flags: Int32, wantsWrite: Bool) throws -> FileHandle {
+    func openWorktree(branch: Int64, path: PathBytes, flags: Int32, wantsWrite: Bool) throws -> FileHandle {
         if wantsWrite {
             let upper = try worktrees.openForWrite(branch: branch, path: path, truncate: flags & O_TRUNC != 0, writer: true)
             do {
-                let fd = try Syscalls.open(upper, flags: flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW))
+                let fd = try Syscalls.open(upper, flags: flags & backingOpenMask)
                 return FileHandle(fd: fd, staged: nil, writable: true, branch: branch)
             } catch {
                 worktrees.endWriting(branch: branch)
@@ -78,7 +82,7 @@ extension ArtifactFileSystem {
         }
     }
 
-    func setattrWorktree(branch: Int64, path: String, attr: stat, toSet: Int32) throws {
+    func setattrWorktree(branch: Int64, path: PathBytes, attr: stat, toSet: Int32) throws {
         var mtime: Int64?
         if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 {
             mtime = Int64(Date().timeIntervalSince1970 * 1e9)
@@ -94,17 +98,17 @@ extension ArtifactFileSystem {
             mtimeNs: mtime)
     }
 
-    func unlinkWorktree(branch: Int64, dir: String, name: String, directory: Bool) throws {
-        let path = namespace.join(dir, name)
+    func unlinkWorktree(branch: Int64, dir: PathBytes, name: PathBytes, directory: Bool) throws {
+        let path = dir.appending(name)
         if directory { try worktrees.rmdir(branch: branch, path: path) } else { try worktrees.unlink(branch: branch, path: path) }
         inodes.detachWorktree(branch: branch, path: path)
     }
 
-    func renameWorktree(branch: Int64, fromDir: String, fromName: String, toBranch: Int64, toDir: String, toName: String, flags: UInt32) throws {
+    func renameWorktree(branch: Int64, fromDir: PathBytes, fromName: PathBytes, toBranch: Int64, toDir: PathBytes, toName: PathBytes, flags: UInt32) throws {
         guard branch == toBranch else { throw Errno.improperLink }
         // RENAME_EXCHANGE (2) is not supported; RENAME_NOREPLACE (1) is.
         if flags & 2 != 0 { throw Errno.invalidArgument }
-        let from = namespace.join(fromDir, fromName), to = namespace.join(toDir, toName)
+        let from = fromDir.appending(fromName), to = toDir.appending(toName)
         let isDirectory = try worktrees.item(branch: branch, path: from)?.isDirectory ?? false
         try worktrees.rename(branch: branch, from: from, to: to, noReplace: flags & 1 != 0)
         inodes.renameWorktree(branch: branch, from: from, to: to, isDirectory: isDirectory)

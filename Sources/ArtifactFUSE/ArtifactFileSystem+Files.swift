@@ -19,17 +19,19 @@ extension ArtifactFileSystem {
         let fd = try s.withFD { _, path in try Syscalls.open(path, flags: flags) }
         let size = (try? Syscalls.fstat(fd).st_size) ?? 1
         seals.hashes.forget(ino: s.realIno)
-        beginWriting(s, truncated: size == 0, state: state)
+        beginWriting(s, fd: fd, truncated: size == 0, state: state)
         return fd
     }
 
-    /// Call with the project's incoming lock held.
-    func beginWriting(_ s: StagedObject, truncated: Bool, state: IncomingState) {
+    /// Call with the project's incoming lock held. The first writer marks the file on disk
+    /// (`StagingMark.writing`), so a crash before the last one closes leaves it interrupted.
+    func beginWriting(_ s: StagedObject, fd: Int32, truncated: Bool, state: IncomingState) {
         state.openWriters += 1
         s.hashLock.withLock {
             if s.writers == 0 {
                 s.hasher = StreamingHasher()
                 if !truncated { s.hasher.spoil() }
+                StagingMark.beginWriting(fd: fd)
             }
             s.writers += 1
         }
@@ -43,6 +45,7 @@ extension ArtifactFileSystem {
             state.noteChange()
             s.hashLock.withLock {
                 s.writers -= 1
+                if s.writers == 0 { StagingMark.endWriting(fd: fd) }
                 guard s.writers == 0, let hash = s.hasher.finalize(),
                       let st = try? Syscalls.fstat(fd), Int64(st.st_size) == s.hasher.length else { return }
                 seals.hashes.store(ino: s.realIno, hash: hash, size: Int64(st.st_size))
@@ -74,6 +77,9 @@ extension ArtifactFileSystem {
         case .staged(let s):
             guard let project = try store.catalog.project(id: s.projectId) else { return [] }
             var out = [("user.artifactfs.project", project.name)]
+            if !s.isDirectory, (try? s.withFD { _, path in StagingMark.has(StagingMark.interrupted, procPath: path) }) == true {
+                out.append(("user.artifactfs.interrupted", "true"))
+            }
             if s.isDirectory, let last = try store.catalog.runs(projectId: s.projectId).last {
                 out.append(("user.artifactfs.last_run", last.name))
             }
@@ -133,13 +139,13 @@ extension ArtifactFileSystem {
                 let entry = dir.entries[index - 2]
                 if plus {
                     guard var e = try? childEntry(parent: inode, entry: entry) else { index += 1; continue }
-                    added = fuse_add_direntry_plus(req, buffer + used, size - used, entry.name, &e, next)
+                    added = entry.name.withCString { fuse_add_direntry_plus(req, buffer + used, size - used, $0, &e, next) }
                     if added > size - used { inodes.forget(e.ino, 1) }
                 } else {
                     var st = Glibc.stat()
                     st.st_ino = UInt(index + 100)
                     st.st_mode = entry.isDirectory ? S_IFDIR : S_IFREG
-                    added = fuse_add_direntry(req, buffer + used, size - used, entry.name, &st, next)
+                    added = entry.name.withCString { fuse_add_direntry(req, buffer + used, size - used, $0, &st, next) }
                 }
             }
             if added > size - used { break }

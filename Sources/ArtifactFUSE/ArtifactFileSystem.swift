@@ -130,9 +130,9 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     }
 
     /// Looks up `name` in a staged folder; the inode gains one lookup.
-    func stagedEntry(parent: StagedObject, name: String) throws -> fuse_entry_param {
+    func stagedEntry(parent: StagedObject, name: PathBytes) throws -> fuse_entry_param {
         var st = Glibc.stat()
-        if fstatat(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 { throw Errno(rawValue: afs_errno()) }
+        if name.withCString({ fstatat(parent.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: afs_errno()) }
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
         let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), node: nil) {
             let fd = try Syscalls.openat(parent.fd, name, flags: O_PATH | O_NOFOLLOW)
@@ -160,6 +160,11 @@ public final class ArtifactFileSystem: @unchecked Sendable {
             state.lock.unlock()
         }
         return try body()
+    }
+
+    /// Whether a staged folder is set-group-ID: what is made in it takes its group.
+    func isSetGID(_ s: StagedObject) -> Bool {
+        (try? s.withFD { fd, _ in try Syscalls.fstat(fd) }).map { $0.st_mode & S_ISGID != 0 } ?? false
     }
 
     func caller(_ req: fuse_req_t) -> (uid: uid_t, gid: gid_t) {

@@ -29,6 +29,9 @@ public final class FUSESession {
 
     /// Mounts; when this returns without throwing, the kernel has the mount.
     public func mount() throws {
+        // The kernel has applied the caller's umask to every mode it sends (we do not ask for
+        // FUSE_CAP_DONT_MASK); the daemon's own umask must not mask it a second time.
+        umask(0)
         var argv = ["artifactfs", "-o", "fsname=artifactfs,subtype=artifactfs,default_permissions"]
         if options.allowOther { argv += ["-o", "allow_other"] }
         var cargs = argv.map { strdup($0) }

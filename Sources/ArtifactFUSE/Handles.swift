@@ -23,6 +23,8 @@ final class FileHandle: Handle {
     let writable: Bool
     /// The branch whose working tree this file is in (its writers hold off commits).
     let branch: Int64?
+    /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
+    var inode: Inode?
 
     init(fd: Int32, staged: StagedObject?, writable: Bool, branch: Int64? = nil) {
         self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch
@@ -40,7 +42,7 @@ final class BytesHandle: Handle {
 /// A folder listing taken at opendir, so offsets stay stable while it is read.
 final class DirectoryHandle: Handle {
     struct Entry {
-        let name: String
+        let name: PathBytes
         let virtualNode: Node?
         let attributes: NodeAttributes?
         let isDirectory: Bool

@@ -73,6 +73,15 @@ final class Inode: @unchecked Sendable {
 
     init(ino: UInt64, kind: Kind) { self.ino = ino; self._kind = kind }
 
+    /// Descriptors of the working-tree files open on this inode: what `fstat` reads once the
+    /// name is gone (an unlinked open file stays usable, as on any POSIX filesystem). One per
+    /// open file, never per staged file.
+    private var openDescriptors: [Int32] = []
+
+    func attach(_ fd: Int32) { kindLock.withLock { openDescriptors.append(fd) } }
+    func detach(_ fd: Int32) { kindLock.withLock { openDescriptors.removeAll { $0 == fd } } }
+    var anyOpenDescriptor: Int32? { kindLock.withLock { openDescriptors.last } }
+
     var node: Node? { if case .virtual(let n) = kind { return n } else { return nil } }
     var staged: StagedObject? { if case .staged(let s) = kind { return s } else { return nil } }
 }
@@ -156,14 +165,14 @@ final class InodeTable: @unchecked Sendable {
     }
 
     /// After an unlink or rmdir in a working tree: the next file made at `path` gets a new inode.
-    func detachWorktree(branch: Int64, path: String) {
+    func detachWorktree(branch: Int64, path: PathBytes) {
         lock.withLock { byNode[.worktree(branch: branch, path: path)] = nil }
     }
 
     /// After a rename in a working tree: inodes of `from` and, for a folder, everything below it
     /// now stand for the same files at `to`; one that stood at `to` is detached. A file's rename
     /// (rsync makes one per file) moves one entry; only a folder's scans the table.
-    func renameWorktree(branch: Int64, from: String, to: String, isDirectory: Bool) {
+    func renameWorktree(branch: Int64, from: PathBytes, to: PathBytes, isDirectory: Bool) {
         lock.withLock {
             byNode[.worktree(branch: branch, path: to)] = nil
             guard isDirectory else {
@@ -174,9 +183,9 @@ final class InodeTable: @unchecked Sendable {
                 }
                 return
             }
-            let moved = byNode.compactMap { node, ino -> (Node, UInt64, String)? in
-                guard case .worktree(let b, let p) = node, b == branch, p == from || p.hasPrefix(from + "/") else { return nil }
-                return (node, ino, to + p.dropFirst(from.count))
+            let moved = byNode.compactMap { node, ino -> (Node, UInt64, PathBytes)? in
+                guard case .worktree(let b, let p) = node, b == branch, p.isWithin(from) else { return nil }
+                return (node, ino, p.replacingPrefix(from, with: to))
             }
             for (node, _, _) in moved { byNode[node] = nil }
             for (_, ino, newPath) in moved {

@@ -20,12 +20,21 @@ private func reply(_ req: fuse_req_t?, error: Error) {
     fuse_reply_err(req, errnoValue(for: error))
 }
 
-private func name(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+/// A name from the kernel, byte for byte (never `String(cString:)`, which repairs invalid UTF-8).
+private func name(_ p: UnsafePointer<CChar>?) -> PathBytes { p.map { PathBytes(cString: $0) } ?? .empty }
+
+/// An extended attribute's name: these are text by the kernel's rules (namespace.name).
+private func attributeName(_ p: UnsafePointer<CChar>?) -> String { p.map { String(decoding: PathBytes(cString: $0).bytes, as: UTF8.self) } ?? "" }
 
 private func replyEntry(_ req: fuse_req_t?, _ e: fuse_entry_param) {
     var e = e
     fuse_reply_entry(req, &e)
 }
+
+/// Flags of an open(2) that the kernel has handled and the daemon must not pass to a backing
+/// file: O_CREAT/O_EXCL (the create already happened), O_NOFOLLOW (no links on the backing
+/// side), O_DIRECT (see `afs_o_direct`).
+let backingOpenMask: Int32 = ~(O_NOFOLLOW | O_CREAT | O_EXCL | afs_o_direct())
 
 /// EROFS for every change outside incoming/ and the mkdir of a project.
 private let readOnly = ArtifactError(.readOnly, "read-only")
@@ -51,7 +60,7 @@ enum Operations {
                 case .staged(let s):
                     replyEntry(req, try fs.stagedEntry(parent: s, name: n))
                 case .virtual(let node):
-                    if n.utf8.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
+                    if n.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
                     guard let child = try fs.namespace.lookup(node, n) else { fuse_reply_err(req, ENOENT); return }
                     replyEntry(req, try fs.entry(for: child, parent: node))
                 }
@@ -68,13 +77,17 @@ enum Operations {
             }
             fuse_reply_none(req)
         }
-        ops.getattr = { req, ino, _ in
+        ops.getattr = { req, ino, fi in
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             do {
                 var (st, timeout) = try fs.attributes(of: inode)
                 fuse_reply_attr(req, &st, timeout)
-            } catch { reply(req, error: error) }
+            } catch {
+                // fstat of a file that was removed while open: its descriptor still knows it.
+                if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
+                reply(req, error: error)
+            }
         }
         ops.setattr = { req, ino, attr, toSet, fi in
             let fs = fs(req)
@@ -84,7 +97,17 @@ enum Operations {
                     try fs.setattrWorktree(branch: b, path: path, attr: attr.pointee, toSet: toSet)
                     var (st, timeout) = try fs.attributes(of: inode)
                     fuse_reply_attr(req, &st, timeout)
-                } catch { reply(req, error: error) }
+                } catch {
+                    // ftruncate, fchmod or futimens of a file removed while open for writing.
+                    if let h = fi.flatMap({ FileHandle.from($0.pointee.fh) as? FileHandle }), h.writable,
+                       (try? fs.worktrees.item(branch: b, path: path)) == nil {
+                        do {
+                            try Self.setattr(fd: h.fd, attr: attr.pointee, toSet: toSet)
+                            if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
+                        } catch let e { reply(req, error: e); return }
+                    }
+                    reply(req, error: error)
+                }
                 return
             }
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
@@ -105,15 +128,17 @@ enum Operations {
                 switch p.kind {
                 case .virtual(.projects):
                     let who = fs.caller(req!)
-                    let project = try fs.store.createProject(name: n, uid: Int64(who.uid), gid: Int64(who.gid))
+                    guard let text = n.validUTF8 else { throw ArtifactError(.invalidName, "a project name must be UTF-8 text", path: n) }
+                    let project = try fs.store.createProject(name: text, uid: Int64(who.uid), gid: Int64(who.gid))
                     replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
                 case .virtual(let node):
                     replyEntry(req, try fs.mkdirDataset(req: req!, parent: node, name: n, mode: mode))
                 case .staged(let s):
                     let who = fs.caller(req!)
                     try fs.changingIncoming(s.projectId) {
-                        _ = try Syscalls.retrying { Glibc.mkdirat(s.fd, n, mode) }
-                        _ = fchownat(s.fd, n, who.uid, who.gid, AT_SYMLINK_NOFOLLOW)
+                        _ = try n.withCString { c in try Syscalls.retrying { Glibc.mkdirat(s.fd, c, mode) } }
+                        let gid = fs.isSetGID(s) ? gid_t.max : who.gid
+                        _ = n.withCString { fchownat(s.fd, $0, who.uid, gid, AT_SYMLINK_NOFOLLOW) }
                     }
                     replyEntry(req, try fs.stagedEntry(parent: s, name: n))
                 }
@@ -137,7 +162,7 @@ enum Operations {
                 let who = fs.caller(req!)
                 try fs.changingIncoming(s.projectId) {
                     let fd = try Syscalls.openat(s.fd, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777)
-                    _ = fchown(fd, who.uid, who.gid)
+                    Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
                     close(fd)
                 }
                 replyEntry(req, try fs.stagedEntry(parent: s, name: n))
@@ -211,10 +236,12 @@ enum Operations {
             do {
                 switch inode.kind {
                 case .staged(let s):
-                    let fd = try fs.openStaged(s, flags: flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL), writable: wantsWrite)
+                    let fd = try fs.openStaged(s, flags: flags & backingOpenMask, writable: wantsWrite)
                     fi.pointee.fh = FileHandle(fd: fd, staged: s, writable: wantsWrite).toFH()
                 case .virtual(.worktree(let b, let path)):
                     let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
+                    handle.inode = inode
+                    inode.attach(handle.fd)
                     fi.pointee.fh = handle.toFH()
                     // Each open reads what it opened, even in the page cache's face: no shared cache.
                     if !wantsWrite { afs_fi_set_direct_io(fi, 1) }
@@ -242,7 +269,9 @@ enum Operations {
             if case .virtual(.worktree(let b, let dir)) = p.kind {
                 do {
                     var (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
-                    fi.pointee.fh = FileHandle(fd: fd, staged: nil, writable: true, branch: b).toFH()
+                    let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
+                    if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                    fi.pointee.fh = handle.toFH()
                     fuse_reply_create(req, &e, fi)
                 } catch { reply(req, error: error) }
                 return
@@ -253,21 +282,22 @@ enum Operations {
                 let state = fs.seals.state(s.projectId)
                 state.lock.lock()
                 defer { state.noteChange(); state.lock.unlock() }
-                let existed = faccessat(s.fd, n, F_OK, AT_SYMLINK_NOFOLLOW) == 0
-                let fd = try Syscalls.openat(s.fd, n, flags: (fi.pointee.flags | O_CREAT) & ~O_NOFOLLOW, mode: mode & 0o7777)
-                _ = fchown(fd, who.uid, who.gid)
+                let existed = n.withCString { faccessat(s.fd, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0
+                let fd = try Syscalls.openat(s.fd, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777)
+                // An existing file opened through create keeps its owner, as with open(2).
+                if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
                 // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
                 // that a later seal would register.
                 func abandon(_ error: Error) -> Error {
                     close(fd)
-                    if !existed { _ = unlinkat(s.fd, n, 0) }
+                    if !existed { _ = n.withCString { unlinkat(s.fd, $0, 0) } }
                     return error
                 }
                 var e: fuse_entry_param
                 do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
                 guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
                 fs.seals.hashes.forget(ino: child.realIno)
-                fs.beginWriting(child, truncated: true, state: state)
+                fs.beginWriting(child, fd: fd, truncated: true, state: state)
                 fi.pointee.fh = FileHandle(fd: fd, staged: child, writable: true).toFH()
                 fuse_reply_create(req, &e, fi)
             } catch { reply(req, error: error) }
@@ -305,10 +335,20 @@ enum Operations {
             if let s { s.hashLock.withLock { s.hasher.update(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off)) } }
             fuse_reply_write(req, size)
         }
+        ops.fallocate = { req, _, mode, offset, length, fi in
+            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else { fuse_reply_err(req, EBADF); return }
+            if afs_fallocate(h.fd, mode, offset, length) != 0 { fuse_reply_err(req, afs_errno()); return }
+            // Preallocation and holes change bytes the streaming hash has not seen in order:
+            // the seal reads the file again.
+            if let s = h.staged { s.hashLock.withLock { s.hasher.spoil() } }
+            fuse_reply_err(req, 0)
+        }
         ops.flush = { req, _, _ in fuse_reply_err(req, 0) }
         ops.release = { req, _, fi in
             let fs = fs(req)
-            if let fi, let h = Handle.release(fi.pointee.fh) as? FileHandle, h.writable {
+            let released = fi.flatMap { Handle.release($0.pointee.fh) }
+            if let h = released as? FileHandle, let inode = h.inode { inode.detach(h.fd) }
+            if let h = released as? FileHandle, h.writable {
                 if let s = h.staged { fs.endWriting(s, fd: h.fd) }
                 if let b = h.branch { fs.worktrees.endWriting(branch: b) }
             }
@@ -354,7 +394,7 @@ enum Operations {
         ops.getxattr = { req, ino, cname, size in
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            let wanted = name(cname)
+            let wanted = attributeName(cname)
             // ls -l asks for security.* and system.* on every file; ours are all user.artifactfs.*.
             guard wanted.hasPrefix("user.artifactfs.") else { fuse_reply_err(req, ENODATA); return }
             do {
@@ -376,7 +416,7 @@ enum Operations {
         ops.setxattr = { req, ino, cname, value, size, _ in
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            let key = name(cname)
+            let key = attributeName(cname)
             if case .virtual(.worktree(let b, "")) = inode.kind, key == ControlAttribute.seal || key == ControlAttribute.commit {
                 var message: String?
                 if key == ControlAttribute.commit, let value, size > 0 {
@@ -392,7 +432,7 @@ enum Operations {
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
             if key == ControlAttribute.seal {
                 do {
-                    switch try fs.seals.seal(projectId: s.projectId) {
+                    switch try fs.seals.seal(projectId: s.projectId, includingInterrupted: true) {
                     case .sealed, .empty: fuse_reply_err(req, 0)
                     case .busy: fuse_reply_err(req, EBUSY)
                     }
@@ -413,6 +453,36 @@ enum Operations {
         if inode.staged != nil { return true }
         if case .virtual(.worktree) = inode.kind { return true }
         return false
+    }
+
+    /// The attributes of an open file whose name is gone, from its descriptor (nlink 0).
+    static func unlinkedOpenFile(_ fi: UnsafeMutablePointer<fuse_file_info>?, inode: Inode?) -> stat? {
+        let fd = fi.flatMap { (Handle.from($0.pointee.fh) as? FileHandle)?.fd } ?? inode?.anyOpenDescriptor
+        guard let inode, let fd, var st = try? Syscalls.fstat(fd) else { return nil }
+        let ino = inode.ino
+        st.st_ino = UInt(ino)
+        st.st_nlink = 0
+        st.st_blksize = ArtifactFileSystem.blockSize
+        return st
+    }
+
+    /// chmod, truncate and utimens through a descriptor.
+    static func setattr(fd: Int32, attr: stat, toSet: Int32) throws {
+        if toSet & FUSE_SET_ATTR_MODE != 0, fchmod(fd, attr.st_mode & 0o7777) != 0 { throw Errno(rawValue: afs_errno()) }
+        if toSet & FUSE_SET_ATTR_SIZE != 0, ftruncate(fd, attr.st_size) != 0 { throw Errno(rawValue: afs_errno()) }
+        if toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME) != 0 {
+            if futimens(fd, requestedTimes(attr, toSet)) != 0 { throw Errno(rawValue: afs_errno()) }
+        }
+    }
+
+    /// utimensat's two timespecs for a setattr: the given time, UTIME_NOW, or UTIME_OMIT.
+    static func requestedTimes(_ attr: stat, _ toSet: Int32) -> [timespec] {
+        var times = [timespec(tv_sec: 0, tv_nsec: utimeOmit), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
+        if toSet & FUSE_SET_ATTR_ATIME_NOW != 0 { times[0].tv_nsec = utimeNow }
+        else if toSet & FUSE_SET_ATTR_ATIME != 0 { times[0] = attr.st_atim }
+        if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 { times[1].tv_nsec = utimeNow }
+        else if toSet & FUSE_SET_ATTR_MTIME != 0 { times[1] = attr.st_mtim }
+        return times
     }
 
     static func replyXattr(_ req: fuse_req_t?, _ bytes: [UInt8], size: Int) {
@@ -449,11 +519,7 @@ enum Operations {
             }
         }
         if toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME) != 0 {
-            var times = [timespec(tv_sec: 0, tv_nsec: utimeOmit), timespec(tv_sec: 0, tv_nsec: utimeOmit)]
-            if toSet & FUSE_SET_ATTR_ATIME_NOW != 0 { times[0].tv_nsec = utimeNow }
-            else if toSet & FUSE_SET_ATTR_ATIME != 0 { times[0] = attr.st_atim }
-            if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 { times[1].tv_nsec = utimeNow }
-            else if toSet & FUSE_SET_ATTR_MTIME != 0 { times[1] = attr.st_mtim }
+            let times = requestedTimes(attr, toSet)
             let rc = handle.map { futimens($0.fd, times) } ?? utimensat(AT_FDCWD, procPath, times, 0)
             if rc != 0 { throw Errno(rawValue: afs_errno()) }
         }

@@ -113,15 +113,15 @@ public final class JobQueue: @unchecked Sendable {
         }
         let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) ?? ""
         for stage in definition.stages where states[stage.name] == nil && stage.dependsOn.allSatisfy(finished) {
-            let inputs = try candidateInputs(db, runId: runId, root: stage.inputRoot).filter { Glob.matches(stage.inputs, $0.path) }
+            let inputs = try candidateInputs(db, runId: runId, root: stage.inputRoot).filter { Glob.matches(stage.inputs, $0.path.description) }
             if inputs.isEmpty {
-                var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, inputPath: "", inputBlob: nil,
+                var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, inputPath: .empty, inputBlob: nil,
                                     status: .skipped, maxAttempts: 0, timeout: stage.timeoutSeconds)
                 try job.insert(db)
                 states[stage.name] = [.skipped]
             } else {
                 for input in inputs {
-                    let key = stage.memoKey(inputName: pathName(input.path), run: run.name, project: project)
+                    let key = stage.memoKey(inputName: input.path.lastComponent.description, run: run.name, project: project)
                     var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, memoKey: key, inputPath: input.path,
                                         inputBlob: input.blob, status: .pending, maxAttempts: Int64(stage.retries + 1),
                                         timeout: stage.timeoutSeconds)
@@ -136,13 +136,13 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     /// Files of a run under `root/` (raw_source or a stage), as paths in the run's tree.
-    static func candidateInputs(_ db: Database, runId: Int64, root: String) throws -> [(path: String, blob: String)] {
+    static func candidateInputs(_ db: Database, runId: Int64, root: String) throws -> [(path: PathBytes, blob: String)] {
         if root == "raw_source" {
             return try Row.fetchAll(db, sql: "SELECT path, blob FROM file WHERE run_id = ? ORDER BY path", arguments: [runId])
-                .map { ("raw_source/" + ($0["path"] as String), $0["blob"]) }
+                .map { (PathBytes("raw_source").appending($0["path"] as PathBytes), $0["blob"]) }
         }
         return try Row.fetchAll(db, sql: "SELECT path, blob FROM output WHERE run_id = ? AND stage = ? ORDER BY path", arguments: [runId, root])
-            .map { ("\(root)/" + ($0["path"] as String), $0["blob"]) }
+            .map { (PathBytes(root).appending($0["path"] as PathBytes), $0["blob"]) }
     }
 
     static func finish(_ db: Database, _ run: inout RunRecord, failed: Bool) throws {
@@ -175,7 +175,7 @@ public final class JobQueue: @unchecked Sendable {
 
     /// A stage result ready to record: files already durable in the blob store.
     public struct Output: Codable, Sendable, Equatable {
-        public var path: String
+        public var path: PathBytes
         public var blob: String
         public var size: Int64
         public var mode: Int64
@@ -187,9 +187,9 @@ public final class JobQueue: @unchecked Sendable {
             guard var current = try JobRecord.fetchOne(db, key: job.id!), current.status == .inProgress else { return }
             let now = Date().timeIntervalSince1970
             for o in outputs {
-                if let other = try String.fetchOne(db, sql: "SELECT input_path FROM output WHERE run_id = ? AND stage = ? AND path = ?",
+                if let other = try PathBytes.fetchOne(db, sql: "SELECT input_path FROM output WHERE run_id = ? AND stage = ? AND path = ?",
                                                    arguments: [job.runId, job.stage, o.path]) {
-                    throw ArtifactError(.alreadyExists, "output \(o.path) was already written for input \(other)")
+                    throw ArtifactError(.alreadyExists, "output \(o.path.quoted) was already written for input \(other.quoted)")
                 }
             }
             for o in outputs {
@@ -197,15 +197,15 @@ public final class JobQueue: @unchecked Sendable {
                     INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
                     ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
                     """, arguments: [o.blob, o.size, now])
-                var record = OutputRecord(id: nil, runId: job.runId, stage: job.stage, path: o.path, dir: pathParent(o.path),
-                                          name: pathName(o.path), blob: o.blob, size: o.size, mode: o.mode,
+                var record = OutputRecord(id: nil, runId: job.runId, stage: job.stage, path: o.path, dir: o.path.parent,
+                                          name: o.path.lastComponent, blob: o.blob, size: o.size, mode: o.mode,
                                           mtimeNs: Int64(now * 1e9), inputPath: job.inputPath, jobId: job.id)
                 try record.insert(db)
-                var d = pathParent(o.path)
+                var d = o.path.parent
                 while !d.isEmpty {
                     try db.execute(sql: "INSERT OR IGNORE INTO output_dir (run_id, stage, parent, name) VALUES (?, ?, ?, ?)",
-                                   arguments: [job.runId, job.stage, pathParent(d), pathName(d)])
-                    d = pathParent(d)
+                                   arguments: [job.runId, job.stage, d.parent, d.lastComponent])
+                    d = d.parent
                 }
             }
             if let input = job.inputBlob, !memoized {

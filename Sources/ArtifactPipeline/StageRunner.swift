@@ -95,7 +95,8 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         defer { _ = try? FileManager.default.removeItem(atPath: jobDir) }
 
-        let name = pathName(job.inputPath)
+        // Commands take text arguments: a name that is not UTF-8 reaches them with U+FFFD.
+        let name = job.inputPath.lastComponent.description
         let inputPath = "\(inDir)/\(name)"
         // A copy, not a link: a command that writes to its input must not damage the blob.
         try FileManager.default.copyItem(atPath: store.blobs.path(of: input), toPath: inputPath)
@@ -126,22 +127,23 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         if !stray.isEmpty {
             return .failure("wrote outside its output folder: \(stray.sorted().joined(separator: ", "))")
         }
-        var files: [(rel: String, full: String, mode: Int64)] = []
-        func walk(_ rel: String) throws -> String? {
-            let full = rel.isEmpty ? outDir : "\(outDir)/\(rel)"
+        var files: [(rel: PathBytes, full: PathBytes, mode: Int64)] = []
+        let outRoot = PathBytes(outDir)
+        func walk(_ rel: PathBytes) throws -> String? {
+            let full = outRoot.appending(rel)
             for (entry, _) in try Syscalls.listDirectory(full).sorted(by: { $0.name < $1.name }) {
-                let childRel = rel.isEmpty ? entry : "\(rel)/\(entry)"
-                let st = try Syscalls.lstat("\(full)/\(entry)")
+                let childRel = rel.appending(entry)
+                let st = try Syscalls.lstat(full.appending(entry))
                 switch st.st_mode & S_IFMT {
-                case S_IFREG: files.append((childRel, "\(full)/\(entry)", Int64(st.st_mode & 0o777)))
+                case S_IFREG: files.append((childRel, full.appending(entry), Int64(st.st_mode & 0o777)))
                 case S_IFDIR: if let problem = try walk(childRel) { return problem }
-                case S_IFLNK: return "refused \(stage.name)/\(childRel): a symbolic link"
-                default: return "refused \(stage.name)/\(childRel): not a regular file"
+                case S_IFLNK: return "refused \(stage.name)/\(childRel.quoted): a symbolic link"
+                default: return "refused \(stage.name)/\(childRel.quoted): not a regular file"
                 }
             }
             return nil
         }
-        if let problem = try walk("") { return .failure(problem) }
+        if let problem = try walk(.empty) { return .failure(problem) }
 
         var outputs: [JobQueue.Output] = []
         var touched = Set<String>()

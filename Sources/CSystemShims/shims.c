@@ -21,6 +21,12 @@ ssize_t afs_getxattr(const char *path, const char *name, void *value, size_t siz
 int afs_setxattr(const char *path, const char *name, const void *value, size_t size) {
     return setxattr(path, name, value, size, 0);
 }
+ssize_t afs_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return lgetxattr(path, name, value, size);
+}
+int afs_lremovexattr(const char *path, const char *name) { return lremovexattr(path, name); }
+int afs_fsetxattr(int fd, const char *name, const void *value, size_t size) { return fsetxattr(fd, name, value, size, 0); }
+int afs_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
 int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }

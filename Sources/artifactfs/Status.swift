@@ -24,11 +24,15 @@ struct Status: ParsableCommand {
             guard let projectName = project else {
                 let rows = try catalog.projects().map { p -> [String: String] in
                     let runs = (try? catalog.runs(projectId: p.id!)) ?? []
-                    return ["project": p.name, "runs": String(runs.count), "latest_run": runs.last?.name ?? ""]
+                    return ["project": p.name, "runs": String(runs.count), "latest_run": runs.last?.name ?? "",
+                            "interrupted": String(interruptedFiles(store, p.id!).count)]
                 }
                 if json { try printJSON(rows) } else {
                     if rows.isEmpty { print("no projects (mkdir MOUNT/projects/NAME to create one)") }
-                    for r in rows { print("\(r["project"]!)\t\(r["runs"]!) runs\t\(r["latest_run"]!)") }
+                    for r in rows {
+                        let interrupted = r["interrupted"] == "0" ? "" : "\t\(r["interrupted"]!) interrupted in incoming/"
+                        print("\(r["project"]!)\t\(r["runs"]!) runs\t\(r["latest_run"]!)\(interrupted)")
+                    }
                 }
                 return
             }
@@ -47,8 +51,19 @@ struct Status: ParsableCommand {
             if json { try printJSON(reports) } else {
                 if reports.isEmpty { print("project \(projectName) has no runs yet") }
                 for r in reports { printHuman(r) }
+                let interrupted = interruptedFiles(store, p.id!)
+                if !interrupted.isEmpty {
+                    print("incoming/: \(interrupted.count) interrupted file\(interrupted.count == 1 ? "" : "s"), kept out of seals "
+                          + "(open for writing when the daemon stopped; write again, or artifactfs seal the folder to keep as is):")
+                    for f in interrupted { print("  \(f.relativePath.quoted)\t\(f.size) bytes") }
+                }
             }
         } catch { throw fail(error) }
+    }
+
+    /// Files in a project's incoming/ that a crash cut short (`StagingMark.interrupted`).
+    private func interruptedFiles(_ store: ArtifactStore, _ projectId: Int64) -> [StagedFile] {
+        ((try? store.staging.scan(projectId: projectId).files) ?? []).filter(\.interrupted)
     }
 
     private func printHuman(_ r: RunReport) {

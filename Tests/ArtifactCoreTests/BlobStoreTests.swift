@@ -67,7 +67,7 @@ final class BlobStoreTests: StoreTestCase {
         let staged = try writeScratch("staged", Array("abc".utf8))
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
         var touched = Set<String>()
-        XCTAssertTrue(try blobs.adopt(stagedFile: staged, as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertTrue(try blobs.adopt(stagedFile: PathBytes(staged), as: h, size: 3, touchedDirectories: &touched))
         XCTAssertTrue(blobs.contains(h))
         XCTAssertEqual(try inode(blobs.path(of: h)), try inode(staged), "adopt links, it does not copy")
         XCTAssertTrue(touched.contains(pathParent(blobs.path(of: h))), "the fan-out folder must be fsynced: \(touched)")
@@ -80,7 +80,7 @@ final class BlobStoreTests: StoreTestCase {
         let storedInode = try inode(blobs.path(of: h))
         let staged = try writeScratch("staged", Array("abc".utf8))
         var touched = Set<String>()
-        XCTAssertFalse(try blobs.adopt(stagedFile: staged, as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertFalse(try blobs.adopt(stagedFile: PathBytes(staged), as: h, size: 3, touchedDirectories: &touched))
         XCTAssertEqual(try inode(blobs.path(of: h)), storedInode, "the stored copy is kept")
         XCTAssertTrue(FileManager.default.fileExists(atPath: staged), "adopt never removes the staged name")
         XCTAssertEqual(try blobFileCount(), 1)
@@ -95,7 +95,7 @@ final class BlobStoreTests: StoreTestCase {
 
         let staged = try writeScratch("staged", Array("abc".utf8))
         var touched = Set<String>()
-        XCTAssertTrue(try blobs.adopt(stagedFile: staged, as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertTrue(try blobs.adopt(stagedFile: PathBytes(staged), as: h, size: 3, touchedDirectories: &touched))
         XCTAssertEqual(try contents(target), Array("abc".utf8))
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
         XCTAssertEqual(try inode(target), try inode(staged))
@@ -106,16 +106,16 @@ final class BlobStoreTests: StoreTestCase {
     // MARK: hash(fileAt:)
 
     func testHashOfFileAgreesWithKnownSHA256() throws {
-        let (h, size) = try BlobStore.hash(fileAt: try writeScratch("abc", Array("abc".utf8)))
+        let (h, size) = try BlobStore.hash(fileAt: PathBytes(try writeScratch("abc", Array("abc".utf8))))
         XCTAssertEqual(h.hex, Self.abc)
         XCTAssertEqual(size, 3)
 
-        let (e, esize) = try BlobStore.hash(fileAt: try writeScratch("empty", []))
+        let (e, esize) = try BlobStore.hash(fileAt: PathBytes(try writeScratch("empty", [])))
         XCTAssertEqual(e.hex, Self.emptySHA)
         XCTAssertEqual(e, BlobHash.empty)
         XCTAssertEqual(esize, 0)
 
-        let (m, msize) = try BlobStore.hash(fileAt: try writeScratch("million", [UInt8](repeating: 0x61, count: 1_000_000)))
+        let (m, msize) = try BlobStore.hash(fileAt: PathBytes(try writeScratch("million", [UInt8](repeating: 0x61, count: 1_000_000))))
         XCTAssertEqual(m.hex, Self.millionA)
         XCTAssertEqual(msize, 1_000_000)
     }
@@ -125,14 +125,14 @@ final class BlobStoreTests: StoreTestCase {
         for count in [1 << 20, 3 << 20 + 1] {
             var bytes = [UInt8](repeating: 0, count: count)
             for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ i >> 11) }
-            let (h, size) = try BlobStore.hash(fileAt: try writeScratch("big-\(count)", bytes))
+            let (h, size) = try BlobStore.hash(fileAt: PathBytes(try writeScratch("big-\(count)", bytes)))
             XCTAssertEqual(size, Int64(count))
             XCTAssertEqual(h, try blobs.put(bytes), "file hash and in-memory hash agree for \(count) bytes")
         }
     }
 
     func testHashOfMissingFileThrowsNotFound() {
-        XCTAssertArtifactError(.notFound, try BlobStore.hash(fileAt: self.root + "/no-such-file"))
+        XCTAssertArtifactError(.notFound, try BlobStore.hash(fileAt: PathBytes(self.root + "/no-such-file")))
     }
 
     // MARK: check

@@ -33,10 +33,10 @@ final class DatasetTests: StoreTestCase {
     /// Writes `content` to `path` in the working tree, as `cp` would through the mount.
     func write(_ branch: Int64, _ path: String, _ content: String, append: Bool = false) throws {
         let upper: String
-        if try worktrees.item(branch: branch, path: path) == nil {
-            upper = try worktrees.create(branch: branch, path: path, mode: 0o644, uid: 1000, gid: 1000, exclusive: true, truncate: true)
+        if try worktrees.item(branch: branch, path: PathBytes(path)) == nil {
+            upper = try worktrees.create(branch: branch, path: PathBytes(path), mode: 0o644, uid: 1000, gid: 1000, exclusive: true, truncate: true)
         } else {
-            upper = try worktrees.openForWrite(branch: branch, path: path, truncate: !append)
+            upper = try worktrees.openForWrite(branch: branch, path: PathBytes(path), truncate: !append)
         }
         let h = try XCTUnwrap(FileHandle(forWritingAtPath: upper))
         if append { h.seekToEndOfFile() } else { h.truncateFile(atOffset: 0) }
@@ -45,13 +45,13 @@ final class DatasetTests: StoreTestCase {
     }
 
     func read(_ branch: Int64, _ path: String) throws -> String {
-        let item = try XCTUnwrap(worktrees.item(branch: branch, path: path), "no \(path)")
+        let item = try XCTUnwrap(worktrees.item(branch: branch, path: PathBytes(path)), "no \(path)")
         if let upper = item.upper { return try String(contentsOfFile: worktrees.upperPath(branch, upper), encoding: .utf8) }
         return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
     }
 
     func names(_ branch: Int64, _ dir: String = "") throws -> [String] {
-        try worktrees.children(branch: branch, dir: dir).map(\.name)
+        try worktrees.children(branch: branch, dir: PathBytes(dir)).map(\.name.description)
     }
 
     @discardableResult
@@ -158,7 +158,7 @@ final class DatasetTests: StoreTestCase {
         XCTAssertArtifactError(.notFound, try worktrees.unlink(branch: main, path: "missing"))
         XCTAssertArtifactError(.alreadyExists, try worktrees.rename(branch: main, from: "f", to: "d/g", noReplace: true))
         XCTAssertArtifactError(.invalidArgument, try worktrees.rename(branch: main, from: "d", to: "d/inside", noReplace: false))
-        XCTAssertArtifactError(.nameTooLong, try worktrees.create(branch: main, path: String(repeating: "n", count: 256), mode: 0o644, uid: 0, gid: 0, exclusive: true, truncate: true))
+        XCTAssertArtifactError(.nameTooLong, try worktrees.create(branch: main, path: PathBytes(String(repeating: "n", count: 256)), mode: 0o644, uid: 0, gid: 0, exclusive: true, truncate: true))
         // Replacing a file by rename drops the old bytes.
         try worktrees.rename(branch: main, from: "f", to: "d/g", noReplace: false)
         XCTAssertEqual(try read(main, "d/g"), "1")
@@ -255,7 +255,7 @@ final class DatasetTests: StoreTestCase {
         let devHead = try XCTUnwrap(store.catalog.ref(id: dev.id!)?.versionId)
         let cold = VersionTrees(catalog: store.catalog)
         func content(_ trees: VersionTrees, _ v: Int64, _ path: String) throws -> String? {
-            guard let item = try store.catalog.pool.read({ try trees.item($0, version: v, path: path) }) else { return nil }
+            guard let item = try store.catalog.pool.read({ try trees.item($0, version: v, path: PathBytes(path)) }) else { return nil }
             return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
         }
         XCTAssertEqual(try content(cold, head, "f.txt"), "v400")
@@ -373,7 +373,7 @@ final class DatasetTests: StoreTestCase {
         try write(main, "committed.txt", "new, lost")
         try write(main, "lost.txt", "lost")
         for path in ["committed.txt", "lost.txt"] {
-            let upper = try XCTUnwrap(worktrees.item(branch: main, path: path)?.upper)
+            let upper = try XCTUnwrap(worktrees.item(branch: main, path: PathBytes(path))?.upper)
             try FileManager.default.removeItem(atPath: worktrees.upperPath(main, upper))
         }
         try write(main, "keep.txt", "staged")

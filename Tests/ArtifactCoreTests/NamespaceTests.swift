@@ -22,7 +22,7 @@ final class NamespaceTests: StoreTestCase {
         try super.tearDownWithError()
     }
 
-    func names(_ node: Node) throws -> [String] { try ns.children(node).map(\.name) }
+    func names(_ node: Node) throws -> [String] { try ns.children(node).map(\.name.description) }
 
     func blobOf(_ node: Node?, file: StaticString = #filePath, line: UInt = #line) throws -> BlobHash? {
         guard let node else { XCTFail("no node", file: file, line: line); return nil }
@@ -31,7 +31,7 @@ final class NamespaceTests: StoreTestCase {
     }
 
     func fileId(_ run: RunRecord, _ path: String) throws -> Int64 {
-        let f = try XCTUnwrap(store.catalog.runFile(runId: run.id!, dir: pathParent(path), name: pathName(path)))
+        let f = try XCTUnwrap(store.catalog.runFile(runId: run.id!, dir: PathBytes(path).parent, name: PathBytes(path).lastComponent))
         return f.id!
     }
 
@@ -48,7 +48,7 @@ final class NamespaceTests: StoreTestCase {
         XCTAssertEqual(try ns.lookup(.project(p), "latest"), .latest(project: p, dir: ""))
         XCTAssertEqual(try ns.lookup(.project(p), "history"), .history(project: p, dir: ""))
         XCTAssertNil(try ns.lookup(.project(p), "pipeline.tomlx"))
-        XCTAssertEqual(try ns.lookup(.runs(p), r1.name), .run(r1.id!))
+        XCTAssertEqual(try ns.lookup(.runs(p), PathBytes(r1.name)), .run(r1.id!))
         XCTAssertNil(try ns.lookup(.runs(p), "20261121T143005Z-999"))
         XCTAssertEqual(try ns.lookup(.run(r1.id!), "raw_source"), .runSource(run: r1.id!, dir: ""))
         XCTAssertEqual(try ns.lookup(.run(r1.id!), ".run.json"), .runJSON(r1.id!))
@@ -136,11 +136,11 @@ final class NamespaceTests: StoreTestCase {
         XCTAssertTrue(try ns.children(data).allSatisfy(\.attributes.isDirectory), "history/<path>/ is a folder")
 
         let versions = try ns.children(folder)
-        XCTAssertEqual(versions.map(\.name), [r1.name, r2.name, r3.name])
+        XCTAssertEqual(versions.map(\.name.description), [r1.name, r2.name, r3.name])
         XCTAssertEqual(versions.map(\.name), versions.map(\.name).sorted())
-        XCTAssertEqual(try blobOf(try ns.lookup(folder, r1.name)), try hash("v1,x\n"))
-        XCTAssertEqual(try blobOf(try ns.lookup(folder, r2.name)), try hash("v2,yy\n"))
-        XCTAssertEqual(try blobOf(try ns.lookup(folder, r3.name)), try hash("v3"))
+        XCTAssertEqual(try blobOf(try ns.lookup(folder, PathBytes(r1.name))), try hash("v1,x\n"))
+        XCTAssertEqual(try blobOf(try ns.lookup(folder, PathBytes(r2.name))), try hash("v2,yy\n"))
+        XCTAssertEqual(try blobOf(try ns.lookup(folder, PathBytes(r3.name))), try hash("v3"))
         XCTAssertEqual(try names(ns.lookup(.history(project: p, dir: ""), "readme.txt")!), [r1.name])
         XCTAssertNil(try ns.lookup(folder, "20000101T000000Z-001"))
     }

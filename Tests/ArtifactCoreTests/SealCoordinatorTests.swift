@@ -67,7 +67,7 @@ final class SealCoordinatorTests: StoreTestCase {
         let files = try store.catalog.files(runId: run.id!)
         XCTAssertEqual(files.map(\.path), ["a/b/c/deep.json", "a/b/sibling.txt", "a/one.csv", "modes/private.bin", "top.txt"])
         for (path, content) in Self.tree + [("modes/private.bin", "secret")] {
-            let f = try XCTUnwrap(files.first { $0.path == path }, path)
+            let f = try XCTUnwrap(files.first { $0.path == PathBytes(path) }, path)
             XCTAssertEqual(f.hash, try hash(content), path)
             XCTAssertEqual(f.size, Int64(content.utf8.count), path)
             XCTAssertTrue(store.blobs.contains(f.hash), "blob of \(path) is in objects/")

@@ -36,7 +36,7 @@ class StoreTestCase: XCTestCase {
     func entry(_ path: String, _ content: String, mode: Int64 = 0o644) throws -> StagedEntry {
         let bytes = Array(content.utf8)
         let hash = try store.blobs.put(bytes)
-        return StagedEntry(path: path, hash: hash, size: Int64(bytes.count), mode: mode,
+        return StagedEntry(path: PathBytes(path), hash: hash, size: Int64(bytes.count), mode: mode,
                            mtimeNs: 1_700_000_000_000_000_000, uid: 1000, gid: 1000)
     }
 
@@ -44,8 +44,8 @@ class StoreTestCase: XCTestCase {
                   completed: Bool = true, cleanup: [(path: String, ino: UInt64)] = [],
                   now: Date = StoreTestCase.baseTime) throws -> RunRecord {
         try RunRegistrar(catalog: store.catalog).register(
-            projectId: projectId, entries: entries, directories: directories, uid: 1000,
-            completed: completed, cleanup: cleanup, now: now)
+            projectId: projectId, entries: entries, directories: directories.map { PathBytes($0) }, uid: 1000,
+            completed: completed, cleanup: cleanup.map { (PathBytes($0.path), $0.ino) }, now: now)
     }
 
     /// Writes a file below a project's incoming/ folder on disk, creating its folders.
@@ -64,7 +64,7 @@ class StoreTestCase: XCTestCase {
         let path = root + "/hash-\(UUID().uuidString)"
         try Data(content.utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        return try BlobStore.hash(fileAt: path).0
+        return try BlobStore.hash(fileAt: PathBytes(path)).0
     }
 
     func blobFileCount() throws -> Int { try store.blobs.allHashes().count }

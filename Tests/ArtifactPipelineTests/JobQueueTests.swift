@@ -37,7 +37,7 @@ final class JobQueueTests: PipelineTestCase {
     }
 
     func simulatedOutput(_ job: JobRecord) throws -> JobQueue.Output {
-        let name = pathName(job.inputPath)
+        let name = job.inputPath.lastComponent.description
         let stem = name.contains(".") ? String(name[..<name.lastIndex(of: ".")!]) : name
         let ext = job.stage == "words" ? "count" : job.stage
         return try output("\(stem).\(ext)", "\(job.stage) of \(job.inputPath)\n")
@@ -107,7 +107,7 @@ final class JobQueueTests: PipelineTestCase {
             XCTAssertEqual(job.stageHash, def.stage(named: "words")!.definitionHash)
             XCTAssertNil(job.error)
             XCTAssertFalse(job.memoized)
-            let file = try XCTUnwrap(files.first { "raw_source/" + $0.path == job.inputPath })
+            let file = try XCTUnwrap(files.first { PathBytes("raw_source").appending($0.path) == job.inputPath })
             XCTAssertEqual(job.inputBlob, file.blob)
         }
         // Idempotent.

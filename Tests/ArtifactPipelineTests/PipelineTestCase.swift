@@ -37,7 +37,7 @@ class PipelineTestCase: XCTestCase {
     func entry(_ path: String, _ content: String) throws -> StagedEntry {
         let bytes = Array(content.utf8)
         let hash = try store.blobs.put(bytes)
-        return StagedEntry(path: path, hash: hash, size: Int64(bytes.count), mode: 0o644,
+        return StagedEntry(path: PathBytes(path), hash: hash, size: Int64(bytes.count), mode: 0o644,
                            mtimeNs: 1_700_000_000_000_000_000, uid: 1000, gid: 1000)
     }
 

@@ -68,6 +68,71 @@ final class CrashTests: MountTestCase {
         run("diff -r \(q(work))/many \(q(p))/latest/batch2")
     }
 
+    /// A file open for writing when the daemon died may be a truncated copy: after the next
+    /// mount it stays in incoming/, marked interrupted, while the quiet period seals the rest;
+    /// `artifactfs seal` keeps it as it is, and writing it again makes it an ordinary file.
+    func testInterruptedCopyIsNeverSealedAsComplete() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        run("head -c 8000000 /dev/urandom > \(q(work))/large.bin")
+        // A writer that has written part of the file and still holds it open when the daemon dies.
+        let ready = "\(work!)/writer-ready"
+        sh("""
+            (python3 -c 'import os,sys,time
+            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, open(sys.argv[2], "rb").read(3000000))
+            open(sys.argv[3], "w").close()
+            time.sleep(30)' \(q(p))/incoming/large.bin \(q(work))/large.bin \(q(ready)) >/dev/null 2>&1 &)
+            """)
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ready), "the writer never started")
+        fsx.crash()
+        fsx.quietPeriod = 0.2
+        try fsx.mount()
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.interrupted \(q(p))/incoming/large.bin").stdout, "true")
+        // Another file seals at the quiet period; the interrupted one stays where it is.
+        run("echo other > \(q(p))/incoming/other.txt")
+        let first = try fsx.waitForRuns("demo", count: 1)[0]
+        XCTAssertEqual(run("ls \(q(p))/runs/\(first)/raw_source").stdout, "other.txt\n")
+        XCTAssertEqual(run("stat -c %s \(q(p))/incoming/large.bin").stdout, "3000000\n")
+        let status = fsx.cli("status --store \(q(fsx.store)) demo")
+        XCTAssertTrue(status.stdout.contains("1 interrupted file") && status.stdout.contains("large.bin"), status.stdout + status.stderr)
+        XCTAssertTrue(fsx.cli("status --store \(q(fsx.store))").stdout.contains("1 interrupted"))
+        // Still there after another remount.
+        fsx.unmount()
+        try fsx.mount()
+        run("echo more > \(q(p))/incoming/more.txt")
+        let second = try fsx.waitForRuns("demo", count: 2)[1]
+        XCTAssertEqual(run("ls \(q(p))/runs/\(second)/raw_source").stdout, "more.txt\n")
+        // Sealing it explicitly keeps the prefix as it is, as the user asked.
+        let sealed = run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("cmp -n 3000000 \(q(work))/large.bin \(q(p))/runs/\(sealed)/raw_source/large.bin")
+        XCTAssertFalse(sh("getfattr -n user.artifactfs.interrupted \(q(p))/runs/\(sealed)/raw_source/large.bin").ok)
+        assertVerifyClean()
+    }
+
+    /// Writing an interrupted file again makes it whole: it seals at the quiet period.
+    func testRewrittenInterruptedFileSealsNormally() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        let ready = "\(work!)/writer-ready"
+        sh("""
+            (python3 -c 'import os,sys,time
+            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b"partial")
+            open(sys.argv[2], "w").close()
+            time.sleep(30)' \(q(p))/incoming/data.csv \(q(ready)) >/dev/null 2>&1 &)
+            """)
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
+        fsx.crash()
+        fsx.quietPeriod = 0.2
+        try fsx.mount()
+        XCTAssertTrue(sh("getfattr -n user.artifactfs.interrupted \(q(p))/incoming/data.csv").ok)
+        run("printf 'id\\n1\\n' > \(q(p))/incoming/data.csv")
+        let runs = try fsx.waitForRuns("demo", count: 1)
+        XCTAssertEqual(run("cat \(q(p))/runs/\(runs[0])/raw_source/data.csv").stdout, "id\n1\n")
+    }
+
     func testStagedFilesSurviveARemountAndSealThen() throws {
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo && echo kept > \(q(p))/incoming/kept.txt")

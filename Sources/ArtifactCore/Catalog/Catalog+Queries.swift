@@ -97,27 +97,27 @@ extension Catalog {
 
     // MARK: runs/<run>/raw_source/
 
-    public func runSubdirectories(runId: Int64, parent: String) throws -> [String] {
+    public func runSubdirectories(runId: Int64, parent: PathBytes) throws -> [PathBytes] {
         try read {
-            try String.fetchAll($0, sql: "SELECT name FROM dir WHERE run_id = ? AND parent = ? ORDER BY name",
+            try PathBytes.fetchAll($0, sql: "SELECT name FROM dir WHERE run_id = ? AND parent = ? ORDER BY name",
                                 arguments: [runId, parent])
         }
     }
 
-    public func runFiles(runId: Int64, dir: String) throws -> [FileRecord] {
+    public func runFiles(runId: Int64, dir: PathBytes) throws -> [FileRecord] {
         try read {
             try FileRecord.filter(Column("run_id") == runId && Column("dir") == dir).order(Column("name")).fetchAll($0)
         }
     }
 
-    public func runHasDirectory(runId: Int64, parent: String, name: String) throws -> Bool {
+    public func runHasDirectory(runId: Int64, parent: PathBytes, name: PathBytes) throws -> Bool {
         try read {
             try Bool.fetchOne($0, sql: "SELECT 1 FROM dir WHERE run_id = ? AND parent = ? AND name = ?",
                               arguments: [runId, parent, name]) ?? false
         }
     }
 
-    public func runFile(runId: Int64, dir: String, name: String) throws -> FileRecord? {
+    public func runFile(runId: Int64, dir: PathBytes, name: PathBytes) throws -> FileRecord? {
         try read {
             try FileRecord.filter(Column("run_id") == runId && Column("dir") == dir && Column("name") == name).fetchOne($0)
         }
@@ -125,14 +125,14 @@ extension Catalog {
 
     // MARK: latest/ and history/ (every path ever registered has exactly one current version)
 
-    public func latestSubdirectories(projectId: Int64, parent: String) throws -> [String] {
+    public func latestSubdirectories(projectId: Int64, parent: PathBytes) throws -> [PathBytes] {
         try read {
-            try String.fetchAll($0, sql: "SELECT DISTINCT name FROM dir WHERE project_id = ? AND parent = ? ORDER BY name",
+            try PathBytes.fetchAll($0, sql: "SELECT DISTINCT name FROM dir WHERE project_id = ? AND parent = ? ORDER BY name",
                                 arguments: [projectId, parent])
         }
     }
 
-    public func latestFiles(projectId: Int64, dir: String) throws -> [FileRecord] {
+    public func latestFiles(projectId: Int64, dir: PathBytes) throws -> [FileRecord] {
         try read {
             try FileRecord.fetchAll($0, sql: """
                 SELECT * FROM file WHERE project_id = ? AND dir = ? AND superseded_by IS NULL ORDER BY name
@@ -140,14 +140,14 @@ extension Catalog {
         }
     }
 
-    public func latestHasDirectory(projectId: Int64, parent: String, name: String) throws -> Bool {
+    public func latestHasDirectory(projectId: Int64, parent: PathBytes, name: PathBytes) throws -> Bool {
         try read {
             try Bool.fetchOne($0, sql: "SELECT 1 FROM dir WHERE project_id = ? AND parent = ? AND name = ? LIMIT 1",
                               arguments: [projectId, parent, name]) ?? false
         }
     }
 
-    public func latestFile(projectId: Int64, dir: String, name: String) throws -> FileRecord? {
+    public func latestFile(projectId: Int64, dir: PathBytes, name: PathBytes) throws -> FileRecord? {
         try read {
             try FileRecord.fetchOne($0, sql: """
                 SELECT * FROM file WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by IS NULL
@@ -156,7 +156,7 @@ extension Catalog {
     }
 
     /// Every version of one path, oldest first, with the id of the run that registered it.
-    public func history(projectId: Int64, path: String) throws -> [(run: String, file: FileRecord)] {
+    public func history(projectId: Int64, path: PathBytes) throws -> [(run: String, file: FileRecord)] {
         try read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT file.*, run.name AS run_name FROM file JOIN run ON run.id = file.run_id
@@ -166,7 +166,7 @@ extension Catalog {
         }
     }
 
-    public func historyVersion(projectId: Int64, path: String, runName: String) throws -> FileRecord? {
+    public func historyVersion(projectId: Int64, path: PathBytes, runName: String) throws -> FileRecord? {
         try read {
             try FileRecord.fetchOne($0, sql: """
                 SELECT file.* FROM file JOIN run ON run.id = file.run_id

@@ -21,14 +21,14 @@ extension Catalog {
         try read { try OutputRecord.fetchOne($0, key: id) }
     }
 
-    public func outputSubdirectories(runId: Int64, stage: String, parent: String) throws -> [String] {
+    public func outputSubdirectories(runId: Int64, stage: String, parent: PathBytes) throws -> [PathBytes] {
         try read {
-            try String.fetchAll($0, sql: "SELECT name FROM output_dir WHERE run_id = ? AND stage = ? AND parent = ? ORDER BY name",
+            try PathBytes.fetchAll($0, sql: "SELECT name FROM output_dir WHERE run_id = ? AND stage = ? AND parent = ? ORDER BY name",
                                 arguments: [runId, stage, parent])
         }
     }
 
-    public func outputs(runId: Int64, stage: String, dir: String) throws -> [OutputRecord] {
+    public func outputs(runId: Int64, stage: String, dir: PathBytes) throws -> [OutputRecord] {
         try read {
             try OutputRecord.filter(Column("run_id") == runId && Column("stage") == stage && Column("dir") == dir)
                 .order(Column("name")).fetchAll($0)
@@ -39,13 +39,13 @@ extension Catalog {
         try read { try OutputRecord.filter(Column("run_id") == runId).order(Column("stage"), Column("path")).fetchAll($0) }
     }
 
-    public func output(runId: Int64, stage: String, dir: String, name: String) throws -> OutputRecord? {
+    public func output(runId: Int64, stage: String, dir: PathBytes, name: PathBytes) throws -> OutputRecord? {
         try read {
             try OutputRecord.filter(Column("run_id") == runId && Column("stage") == stage && Column("dir") == dir && Column("name") == name).fetchOne($0)
         }
     }
 
-    public func outputHasDirectory(runId: Int64, stage: String, parent: String, name: String) throws -> Bool {
+    public func outputHasDirectory(runId: Int64, stage: String, parent: PathBytes, name: PathBytes) throws -> Bool {
         try read {
             try Bool.fetchOne($0, sql: "SELECT 1 FROM output_dir WHERE run_id = ? AND stage = ? AND parent = ? AND name = ?",
                               arguments: [runId, stage, parent, name]) ?? false

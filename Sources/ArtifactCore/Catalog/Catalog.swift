@@ -250,6 +250,20 @@ public final class Catalog: @unchecked Sendable {
             }
             try db.create(index: "worktree_change_by_dir", on: "worktree_change", columns: ["branch_id", "dir"])
         }
+        // Names are bytes (SPEC §1): every column holding a file name or a path under a tree
+        // becomes a BLOB, which SQLite compares byte by byte, like the kernel. Rows written
+        // before held the same bytes as TEXT; a TEXT value never equals a BLOB, so convert all.
+        m.registerMigration("v4-names-are-bytes") { db in
+            let columns: [(String, [String])] = [
+                ("file", ["path", "dir", "name"]), ("dir", ["parent", "name"]), ("seal_cleanup", ["staged_path"]),
+                ("job", ["input_path"]), ("output", ["path", "dir", "name", "input_path"]), ("output_dir", ["parent", "name"]),
+                ("entry", ["path", "dir", "name"]), ("worktree_change", ["path", "dir", "name"]),
+            ]
+            for (table, names) in columns {
+                let sets = names.map { "\($0) = CAST(\($0) AS BLOB)" }.joined(separator: ", ")
+                try db.execute(sql: "UPDATE \(table) SET \(sets)")
+            }
+        }
         return m
     }
 }

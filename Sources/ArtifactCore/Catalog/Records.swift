@@ -63,9 +63,9 @@ public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equ
     public var id: Int64?
     public var projectId: Int64
     public var runId: Int64
-    public var path: String
-    public var dir: String
-    public var name: String
+    public var path: PathBytes
+    public var dir: PathBytes
+    public var name: PathBytes
     public var blob: String
     public var size: Int64
     public var mode: Int64
@@ -105,7 +105,7 @@ public struct JobRecord: CatalogRecord, Sendable, Equatable {
     /// Memoization key: `stageHash` plus the input name, run or project when the command uses them.
     public var memoKey: String
     /// The input's path in the run's tree, e.g. `raw_source/a.txt` or `words/a.count`.
-    public var inputPath: String
+    public var inputPath: PathBytes
     public var inputBlob: String?
     public var status: JobStatus
     public var attempts: Int64
@@ -117,7 +117,7 @@ public struct JobRecord: CatalogRecord, Sendable, Equatable {
     public var error: String?
     public var memoized: Bool
 
-    public init(runId: Int64, stage: String, stageHash: String, memoKey: String? = nil, inputPath: String, inputBlob: String?,
+    public init(runId: Int64, stage: String, stageHash: String, memoKey: String? = nil, inputPath: PathBytes, inputBlob: String?,
                 status: JobStatus, maxAttempts: Int64, timeout: Double) {
         self.runId = runId; self.stage = stage; self.stageHash = stageHash; self.memoKey = memoKey ?? stageHash; self.inputPath = inputPath
         self.inputBlob = inputBlob; self.status = status; self.attempts = 0; self.maxAttempts = maxAttempts
@@ -134,18 +134,18 @@ public struct OutputRecord: CatalogRecord, Sendable, Equatable {
     public var runId: Int64
     public var stage: String
     /// Path inside the stage's folder.
-    public var path: String
-    public var dir: String
-    public var name: String
+    public var path: PathBytes
+    public var dir: PathBytes
+    public var name: PathBytes
     public var blob: String
     public var size: Int64
     public var mode: Int64
     public var mtimeNs: Int64
-    public var inputPath: String
+    public var inputPath: PathBytes
     public var jobId: Int64?
 
-    public init(id: Int64?, runId: Int64, stage: String, path: String, dir: String, name: String, blob: String,
-                size: Int64, mode: Int64, mtimeNs: Int64, inputPath: String, jobId: Int64?) {
+    public init(id: Int64?, runId: Int64, stage: String, path: PathBytes, dir: PathBytes, name: PathBytes, blob: String,
+                size: Int64, mode: Int64, mtimeNs: Int64, inputPath: PathBytes, jobId: Int64?) {
         self.id = id; self.runId = runId; self.stage = stage; self.path = path; self.dir = dir; self.name = name
         self.blob = blob; self.size = size; self.mode = mode; self.mtimeNs = mtimeNs; self.inputPath = inputPath; self.jobId = jobId
     }

@@ -177,7 +177,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The entry at `path` in `versionId`; nil when absent or deleted.
-    public func item(_ db: Database, version versionId: Int64?, path: String) throws -> TreeItem? {
+    public func item(_ db: Database, version versionId: Int64?, path: PathBytes) throws -> TreeItem? {
         guard let versionId else { return nil }
         let c = try chain(db, versionId)
         let statement = try db.cachedStatement(sql: "SELECT * FROM entry WHERE dataset_id = ? AND path = ?")
@@ -185,7 +185,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The entries directly in folder `dir` of `versionId`, by name.
-    public func children(_ db: Database, version versionId: Int64?, dir: String) throws -> [String: TreeItem] {
+    public func children(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
         guard let versionId else { return [:] }
         let c = try chain(db, versionId)
         let rows = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND dir = ?", arguments: [c.datasetId, dir])
@@ -193,7 +193,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// Every file and folder under `dir` (recursively), by path.
-    public func subtree(_ db: Database, version versionId: Int64?, dir: String) throws -> [TreeItem] {
+    public func subtree(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
         for (_, item) in try children(db, version: versionId, dir: dir) {
             out.append(item)
@@ -203,7 +203,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The whole tree of a version, by path (for diff and verify).
-    public func allItems(_ db: Database, version versionId: Int64) throws -> [String: TreeItem] {
+    public func allItems(_ db: Database, version versionId: Int64) throws -> [PathBytes: TreeItem] {
         let c = try chain(db, versionId)
         // By dataset, not by an IN list of ancestors: a long history would outgrow SQLite's
         // statement length. Entries off the chain (other branches) are skipped in `visible`.

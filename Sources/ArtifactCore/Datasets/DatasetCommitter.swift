@@ -75,10 +75,10 @@ public final class DatasetCommitter: @unchecked Sendable {
     }
 
     private func commitLocked(_ branchId: Int64, message: String?, author: Int64?, now: Date) throws -> Outcome {
-        let (ref, dataset, rows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [String: TreeItem]) in
+        let (ref, dataset, rows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
             let (ref, ds) = try worktrees.head(db, branchId)
             let rows = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).order(Column("path")).fetchAll(db)
-            var heads: [String: TreeItem] = [:]
+            var heads: [PathBytes: TreeItem] = [:]
             for r in rows { heads[r.path] = try trees.item(db, version: ref.versionId, path: r.path) }
             return (ref, ds, rows, heads)
         }
@@ -108,7 +108,7 @@ public final class DatasetCommitter: @unchecked Sendable {
                     do { st = try Syscalls.lstat(source) } catch let err as Errno {
                         throw ArtifactError.system(err, "staged file is missing", path: source)
                     }
-                    let (hash, size) = try BlobStore.hash(fileAt: source)
+                    let (hash, size) = try BlobStore.hash(fileAt: PathBytes(source))
                     e.blob = hash.hex; e.size = size
                     e.mode = Int64(st.st_mode & 0o7777)
                     e.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
@@ -120,7 +120,7 @@ public final class DatasetCommitter: @unchecked Sendable {
                 if let head, head.kind == .file, head.blob == e.blob, head.mode == e.mode { continue }
                 if head?.kind == .file, head?.blob == e.blob {
                     e.schema = head?.schema
-                } else if let schema = SchemaInference.infer(path: source, name: row.name) {
+                } else if let schema = SchemaInference.infer(path: source, name: row.name.description) {
                     e.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
                 }
                 if head == nil { counts.added += 1 } else { counts.changed += 1 }
@@ -154,7 +154,7 @@ public final class DatasetCommitter: @unchecked Sendable {
                         try Syscalls.fsync(fd)
                     } catch let err as Errno { throw ArtifactError.system(err, "cannot sync staged file", path: path) }
                 }
-                if try store.blobs.adopt(stagedFile: path, as: hash, size: p.entry.size, touchedDirectories: &touched) {
+                if try store.blobs.adopt(stagedFile: PathBytes(path), as: hash, size: p.entry.size, touchedDirectories: &touched) {
                     adopted.append(hash)
                 }
             }

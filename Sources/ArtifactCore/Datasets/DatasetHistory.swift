@@ -26,7 +26,7 @@ public struct VersionLogEntry: Codable, Sendable, Equatable {
 /// What changed between two versions.
 public struct DatasetDiff: Codable, Sendable, Equatable {
     public struct FileChange: Codable, Sendable, Equatable {
-        public var path: String
+        public var path: PathBytes
         public var kind: String
         public var fromSha256: String?
         public var toSha256: String?
@@ -34,7 +34,42 @@ public struct DatasetDiff: Codable, Sendable, Equatable {
         public var toSize: Int64?
         public var columns: [ColumnChange]
         enum CodingKeys: String, CodingKey {
-            case path, kind, fromSha256 = "from_sha256", toSha256 = "to_sha256", fromSize = "from_size", toSize = "to_size", columns
+            case path, pathBytes = "path_bytes", kind, fromSha256 = "from_sha256", toSha256 = "to_sha256", fromSize = "from_size", toSize = "to_size", columns
+        }
+
+        public init(path: PathBytes, kind: String, fromSha256: String?, toSha256: String?, fromSize: Int64?, toSize: Int64?,
+                    columns: [ColumnChange]) {
+            self.path = path; self.kind = kind; self.fromSha256 = fromSha256; self.toSha256 = toSha256
+            self.fromSize = fromSize; self.toSize = toSize; self.columns = columns
+        }
+
+        /// `path` as text, plus `path_bytes` (base64) when it is not UTF-8: `PathBytes.jsonFields`.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            let fields = path.jsonFields("path")
+            try c.encode(fields["path"]!, forKey: .path)
+            try c.encodeIfPresent(fields["path_bytes"], forKey: .pathBytes)
+            try c.encode(kind, forKey: .kind)
+            try c.encodeIfPresent(fromSha256, forKey: .fromSha256)
+            try c.encodeIfPresent(toSha256, forKey: .toSha256)
+            try c.encodeIfPresent(fromSize, forKey: .fromSize)
+            try c.encodeIfPresent(toSize, forKey: .toSize)
+            try c.encode(columns, forKey: .columns)
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let b64 = try c.decodeIfPresent(String.self, forKey: .pathBytes), let data = Data(base64Encoded: b64) {
+                path = PathBytes(Array(data))
+            } else {
+                path = PathBytes(try c.decode(String.self, forKey: .path))
+            }
+            kind = try c.decode(String.self, forKey: .kind)
+            fromSha256 = try c.decodeIfPresent(String.self, forKey: .fromSha256)
+            toSha256 = try c.decodeIfPresent(String.self, forKey: .toSha256)
+            fromSize = try c.decodeIfPresent(Int64.self, forKey: .fromSize)
+            toSize = try c.decodeIfPresent(Int64.self, forKey: .toSize)
+            columns = try c.decode([ColumnChange].self, forKey: .columns)
         }
     }
     public var from: String
@@ -74,7 +109,8 @@ public enum DatasetHistory {
                 }
                 let text: String = row["schema"]
                 if let s = try? JSONDecoder().decode(FileSchema.self, from: Data(text.utf8)) {
-                    schemas[row["version_id"], default: [:]][row["path"]] = s
+                    let path: PathBytes = row["path"]
+                    schemas[row["version_id"], default: [:]][path.quoted] = s
                 }
             }
             return versions.map { v in
@@ -167,7 +203,7 @@ public enum DatasetHistory {
         var out = ""
         let all = (d.added.map { ("A", $0) } + d.removed.map { ("D", $0) } + d.changed.map { ("M", $0) }).sorted { $0.1.path < $1.1.path }
         for (mark, c) in all {
-            out += "\(mark) \(c.path)\n"
+            out += "\(mark) \(c.path.quoted)\n"
             // Column changes matter for changed files; an added or removed file's schema is in `log`.
             for col in c.columns where mark == "M" {
                 switch col.kind {

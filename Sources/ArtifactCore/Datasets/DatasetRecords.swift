@@ -61,9 +61,9 @@ public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Eq
     public var id: Int64?
     public var datasetId: Int64
     public var versionId: Int64
-    public var path: String
-    public var dir: String
-    public var name: String
+    public var path: PathBytes
+    public var dir: PathBytes
+    public var name: PathBytes
     public var kind: EntryKind
     public var blob: String?
     public var size: Int64
@@ -83,9 +83,9 @@ public struct WorktreeChangeRecord: CatalogRecord, MutablePersistableRecord, Sen
     public static let databaseTableName = "worktree_change"
     public var id: Int64?
     public var branchId: Int64
-    public var path: String
-    public var dir: String
-    public var name: String
+    public var path: PathBytes
+    public var dir: PathBytes
+    public var name: PathBytes
     public var kind: EntryKind
     public var blob: String?
     public var upper: String?
@@ -100,7 +100,7 @@ public struct WorktreeChangeRecord: CatalogRecord, MutablePersistableRecord, Sen
 
 /// A path as the working tree or a version shows it: where its bytes are and its metadata.
 public struct TreeItem: Sendable, Equatable {
-    public var path: String
+    public var path: PathBytes
     public var kind: EntryKind
     public var blob: String?
     /// File name under the branch's upper folder, for bytes written in the working tree.
@@ -115,7 +115,7 @@ public struct TreeItem: Sendable, Equatable {
     public var versionId: Int64?
     public var schema: String?
 
-    public var name: String { pathName(path) }
+    public var name: PathBytes { path.lastComponent }
     public var isDirectory: Bool { kind == .dir }
 
     init(_ e: EntryRecord) {
@@ -128,7 +128,7 @@ public struct TreeItem: Sendable, Equatable {
         mtimeNs = c.mtimeNs; uid = c.uid; gid = c.gid; entryId = nil; versionId = nil; schema = nil
     }
 
-    public init(path: String, kind: EntryKind, blob: String? = nil, upper: String? = nil, size: Int64 = 0,
+    public init(path: PathBytes, kind: EntryKind, blob: String? = nil, upper: String? = nil, size: Int64 = 0,
                 mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
         self.path = path; self.kind = kind; self.blob = blob; self.upper = upper; self.size = size
         self.mode = mode; self.mtimeNs = mtimeNs; self.uid = uid; self.gid = gid

@@ -3,29 +3,31 @@ import GRDB
 
 /// datasets/: dataset folders, `@branch` working trees, `versions/`, `tags/` and `.log`.
 extension Namespace {
-    func lookupDataset(_ parent: Node, _ name: String) throws -> Node? {
+    func lookupDataset(_ parent: Node, _ name: PathBytes) throws -> Node? {
+        // Datasets, refs and versions have text names (NameRules).
+        let text = name.validUTF8 ?? "\u{FFFD}"
         switch parent {
         case .datasets:
-            return try catalog.dataset(named: name).map { .dataset($0.id!) }
+            return try catalog.dataset(named: text).map { .dataset($0.id!) }
         case .dataset(let d):
             switch name {
             case "versions": return .versions(dataset: d)
             case "tags": return .tags(dataset: d)
             case ".log": return .datasetLog(d)
             default:
-                guard name.hasPrefix("@") else { return nil }
-                return try catalog.ref(datasetId: d, kind: .branch, name: String(name.dropFirst())).map { .worktree(branch: $0.id!, path: "") }
+                guard text.hasPrefix("@") else { return nil }
+                return try catalog.ref(datasetId: d, kind: .branch, name: String(text.dropFirst())).map { .worktree(branch: $0.id!, path: .empty) }
             }
         case .worktree(let b, let path):
-            let child = join(path, name)
+            let child = path.appending(name)
             return try worktrees.item(branch: b, path: child) == nil ? nil : .worktree(branch: b, path: child)
         case .versions(let d):
-            return try catalog.version(datasetId: d, name: name).map { .versionDir(version: $0.id!, tag: nil, path: "") }
+            return try catalog.version(datasetId: d, name: text).map { .versionDir(version: $0.id!, tag: nil, path: .empty) }
         case .tags(let d):
-            guard let tag = try catalog.ref(datasetId: d, kind: .tag, name: name), let v = tag.versionId else { return nil }
-            return .versionDir(version: v, tag: tag.id!, path: "")
+            guard let tag = try catalog.ref(datasetId: d, kind: .tag, name: text), let v = tag.versionId else { return nil }
+            return .versionDir(version: v, tag: tag.id!, path: .empty)
         case .versionDir(let v, let t, let path):
-            let child = join(path, name)
+            let child = path.appending(name)
             guard let item = try catalog.read({ try trees.item($0, version: v, path: child) }) else { return nil }
             return item.isDirectory ? .versionDir(version: v, tag: t, path: child) : .versionFile(entry: item.entryId!)
         default:
@@ -36,7 +38,7 @@ extension Namespace {
     func datasetChildren(_ node: Node) throws -> [DirectoryEntry] {
         switch node {
         case .datasets:
-            return try catalog.datasets().map { DirectoryEntry(name: $0.name, node: .dataset($0.id!), attributes: datasetDirAttributes($0, writable: true)) }
+            return try catalog.datasets().map { DirectoryEntry(name: PathBytes($0.name), node: .dataset($0.id!), attributes: datasetDirAttributes($0, writable: true)) }
         case .dataset(let d):
             guard let ds = try catalog.dataset(id: d) else { return [] }
             let ro = datasetDirAttributes(ds, writable: false)
@@ -46,8 +48,8 @@ extension Namespace {
                 DirectoryEntry(name: "versions", node: .versions(dataset: d), attributes: ro),
             ]
             for b in try catalog.refs(datasetId: d, kind: .branch) {
-                let n = Node.worktree(branch: b.id!, path: "")
-                out.append(DirectoryEntry(name: "@" + b.name, node: n, attributes: try attributes(n)))
+                let n = Node.worktree(branch: b.id!, path: .empty)
+                out.append(DirectoryEntry(name: PathBytes("@" + b.name), node: n, attributes: try attributes(n)))
             }
             return out.sorted { $0.name < $1.name }
         case .worktree(let b, let path):
@@ -56,12 +58,12 @@ extension Namespace {
             }
         case .versions(let d):
             return try catalog.versions(datasetId: d).map {
-                DirectoryEntry(name: $0.name, node: .versionDir(version: $0.id!, tag: nil, path: ""), attributes: versionDirAttributes($0))
+                DirectoryEntry(name: PathBytes($0.name), node: .versionDir(version: $0.id!, tag: nil, path: .empty), attributes: versionDirAttributes($0))
             }
         case .tags(let d):
             return try catalog.refs(datasetId: d, kind: .tag).compactMap { tag in
                 guard let vid = tag.versionId, let v = try catalog.version(id: vid) else { return nil }
-                return DirectoryEntry(name: tag.name, node: .versionDir(version: vid, tag: tag.id!, path: ""), attributes: versionDirAttributes(v))
+                return DirectoryEntry(name: PathBytes(tag.name), node: .versionDir(version: vid, tag: tag.id!, path: .empty), attributes: versionDirAttributes(v))
             }
         case .versionDir(let v, let t, let path):
             guard let version = try catalog.version(id: v) else { return [] }
@@ -86,7 +88,7 @@ extension Namespace {
             guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
             return datasetDirAttributes(ds, writable: false)
         case .worktree(let b, let path):
-            guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
             return itemAttributes(item, readOnly: false)
         case .versionDir(let v, _, _):
             guard let version = try catalog.version(id: v) else { throw ArtifactError(.notFound, "no such version") }
@@ -107,10 +109,10 @@ extension Namespace {
     func datasetContent(_ node: Node) throws -> NodeContent {
         switch node {
         case .worktree(let b, let path):
-            guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path) }
-            if item.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+            guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
+            if item.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path.description, underlying: .isDirectory) }
             if let upper = item.upper { return .staged(path: worktrees.upperPath(b, upper)) }
-            guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: path) }
+            guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
             return .blob(hash, size: item.size)
         case .versionFile(let e):
             guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), let hex = entry.blob, let hash = BlobHash(hex: hex) else {
@@ -139,7 +141,7 @@ extension Namespace {
                 out.append(("user.artifactfs.uncommitted", try worktrees.hasChanges(branch: b) ? "true" : "false"))
                 return out
             }
-            out.append(("user.artifactfs.path", path))
+            out.append(("user.artifactfs.path", path.description))
             if item.entryId != nil {
                 if let blob = item.blob { out.append(("user.artifactfs.sha256", blob)) }
                 if let v = try item.versionId.flatMap({ try catalog.version(id: $0) }) { out.append(("user.artifactfs.version", v.name)) }
@@ -154,7 +156,7 @@ extension Namespace {
             guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }),
                   let v = try catalog.version(id: entry.versionId), let ds = try catalog.dataset(id: entry.datasetId) else { return [] }
             var out = [("user.artifactfs.sha256", entry.blob ?? ""), ("user.artifactfs.dataset", ds.name),
-                       ("user.artifactfs.version", v.name), ("user.artifactfs.path", entry.path)]
+                       ("user.artifactfs.version", v.name), ("user.artifactfs.path", entry.path.description)]
             if let schema = entry.schema { out.append(("user.artifactfs.schema", schema)) }
             return out
         default:

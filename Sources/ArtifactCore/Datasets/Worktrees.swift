@@ -54,7 +54,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// What `path` is in the working tree, or nil. Upper files carry their on-disk metadata.
-    public func item(branch branchId: Int64, path: String) throws -> TreeItem? {
+    public func item(branch branchId: Int64, path: PathBytes) throws -> TreeItem? {
         try catalog.read { db in try item(db, branchId, path) }
     }
 
@@ -66,10 +66,10 @@ public final class Worktrees: @unchecked Sendable {
         return row[0]
     }
 
-    func item(_ db: Database, _ branchId: Int64, _ path: String) throws -> TreeItem? {
+    func item(_ db: Database, _ branchId: Int64, _ path: PathBytes) throws -> TreeItem? {
         if path.isEmpty {
             let (_, ds) = try head(db, branchId)
-            return TreeItem(path: "", kind: .dir, mode: 0o755, mtimeNs: Int64(ds.createdAt * 1e9), uid: ds.ownerUid, gid: ds.ownerGid)
+            return TreeItem(path: .empty, kind: .dir, mode: 0o755, mtimeNs: Int64(ds.createdAt * 1e9), uid: ds.ownerUid, gid: ds.ownerGid)
         }
         let head = try headVersion(db, branchId)
         let change = try db.cachedStatement(sql: "SELECT * FROM worktree_change WHERE branch_id = ? AND path = ?")
@@ -80,11 +80,11 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// The working tree's entries in folder `dir`, sorted by name.
-    public func children(branch branchId: Int64, dir: String) throws -> [TreeItem] {
+    public func children(branch branchId: Int64, dir: PathBytes) throws -> [TreeItem] {
         try catalog.read { db in try children(db, branchId, dir) }
     }
 
-    func children(_ db: Database, _ branchId: Int64, _ dir: String) throws -> [TreeItem] {
+    func children(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
         let (ref, _) = try head(db, branchId)
         var byName = try trees.children(db, version: ref.versionId, dir: dir)
         for c in try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("dir") == dir).fetchAll(db) {
@@ -93,7 +93,7 @@ public final class Worktrees: @unchecked Sendable {
         return byName.values.sorted { $0.name < $1.name }
     }
 
-    func subtree(_ db: Database, _ branchId: Int64, _ dir: String) throws -> [TreeItem] {
+    func subtree(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
         for item in try children(db, branchId, dir) {
             out.append(item)
@@ -133,13 +133,22 @@ public final class Worktrees: @unchecked Sendable {
         return result
     }
 
-    private func requireDirectory(_ db: Database, _ branchId: Int64, _ dir: String) throws {
+    @discardableResult
+    private func requireDirectory(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> TreeItem {
         guard let parent = try item(db, branchId, dir) else { throw ArtifactError(.notFound, "no such folder", path: dir) }
         guard parent.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: dir, underlying: .notDirectory) }
+        return parent
+    }
+
+    /// What is made in a set-group-ID folder takes the folder's group, and a folder made there
+    /// is set-group-ID too (as on ext4).
+    private func inherited(from parent: TreeItem, mode: Int64, gid: Int64, isDirectory: Bool) -> (mode: Int64, gid: Int64) {
+        guard parent.mode & 0o2000 != 0 else { return (mode, gid) }  // S_ISGID
+        return (isDirectory ? mode | 0o2000 : mode, parent.gid)
     }
 
     private func put(_ db: Database, _ branchId: Int64, _ item: TreeItem) throws {
-        var c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: pathParent(item.path), name: item.name,
+        var c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: item.path.parent, name: item.name,
                                      kind: item.kind, blob: item.blob, upper: item.upper, size: item.size, mode: item.mode,
                                      mtimeNs: item.mtimeNs, uid: item.uid, gid: item.gid)
         try c.insert(db, onConflict: .replace)
@@ -147,7 +156,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
     /// Returns the upper file that no row refers to any more.
-    private func remove(_ db: Database, _ branchId: Int64, _ path: String) throws -> String? {
+    private func remove(_ db: Database, _ branchId: Int64, _ path: PathBytes) throws -> String? {
         let head = try headVersion(db, branchId)
         let old = try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("path") == path).fetchOne(db)
         if try trees.item(db, version: head, path: path) != nil {
@@ -169,12 +178,13 @@ public final class Worktrees: @unchecked Sendable {
         if let upper { try? Syscalls.unlink(upperPath(branchId, upper)) }
     }
 
-    public func mkdir(branch branchId: Int64, path: String, mode: Int64, uid: Int64, gid: Int64) throws -> TreeItem {
-        try NameRules.validateEntry(pathName(path))
+    public func mkdir(branch branchId: Int64, path: PathBytes, mode: Int64, uid: Int64, gid: Int64) throws -> TreeItem {
+        try NameRules.validateEntry(path.lastComponent)
         return try changing(branchId) { db in
-            try requireDirectory(db, branchId, pathParent(path))
+            let parent = try requireDirectory(db, branchId, path.parent)
             if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
-            let item = TreeItem(path: path, kind: .dir, mode: mode & 0o7777, mtimeNs: nowNs(), uid: uid, gid: gid)
+            let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: true)
+            let item = TreeItem(path: path, kind: .dir, mode: mode, mtimeNs: nowNs(), uid: uid, gid: gid)
             try put(db, branchId, item)
             return item
         }
@@ -182,20 +192,21 @@ public final class Worktrees: @unchecked Sendable {
 
     /// Creates a file (or, without `exclusive`, opens an existing one for writing) and returns
     /// the upper file to open. With `writer`, one open writer is counted (see `changing`).
-    public func create(branch branchId: Int64, path: String, mode: Int64, uid: Int64, gid: Int64,
+    public func create(branch branchId: Int64, path: PathBytes, mode: Int64, uid: Int64, gid: Int64,
                        exclusive: Bool, truncate: Bool, writer: Bool = false) throws -> String {
-        try NameRules.validateEntry(pathName(path))
+        try NameRules.validateEntry(path.lastComponent)
         return try changing(branchId, addingWriter: writer) { db in
-            try requireDirectory(db, branchId, pathParent(path))
+            let parent = try requireDirectory(db, branchId, path.parent)
             if let existing = try item(db, branchId, path) {
                 if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
                 if exclusive { throw ArtifactError(.alreadyExists, "already exists", path: path) }
                 return try copyUp(db, branchId, existing, truncate: truncate)
             }
+            let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
             let (name, full) = try newUpper(branchId)
             do {
-                let fd = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(mode & 0o7777))
-                _ = fchown(fd, uid_t(uid), gid_t(gid))
+                let fd = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(mode))
+                Syscalls.giveToCaller(fd, uid: uid_t(uid), gid: gid_t(gid), mode: mode_t(mode), parentIsSetGID: false)
                 close(fd)
             } catch let e as Errno { throw ArtifactError.system(e, "cannot create file", path: path) }
             do {
@@ -207,7 +218,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// The upper file behind `path`, copied up from its blob first if it has none. With
     /// `writer`, one open writer is counted (see `changing`).
-    public func openForWrite(branch branchId: Int64, path: String, truncate: Bool, writer: Bool = false) throws -> String {
+    public func openForWrite(branch branchId: Int64, path: PathBytes, truncate: Bool, writer: Bool = false) throws -> String {
         try changing(branchId, addingWriter: writer) { db in
             guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
@@ -239,7 +250,7 @@ public final class Worktrees: @unchecked Sendable {
                 }
                 guard copied == item.size else { throw ArtifactError(.corrupt, "blob damaged", path: source) }
             }
-            _ = fchown(out, uid_t(item.uid), gid_t(item.gid))
+            Syscalls.giveToCaller(out, uid: uid_t(item.uid), gid: gid_t(item.gid), mode: mode_t(item.mode & 0o7777), parentIsSetGID: false)
             let ts = timespec(tv_sec: Int(item.mtimeNs / 1_000_000_000), tv_nsec: Int(item.mtimeNs % 1_000_000_000))
             _ = futimens(out, [ts, ts])
         } catch let e as Errno {
@@ -256,7 +267,7 @@ public final class Worktrees: @unchecked Sendable {
         return full
     }
 
-    public func unlink(branch branchId: Int64, path: String) throws {
+    public func unlink(branch branchId: Int64, path: PathBytes) throws {
         func removeRow() throws -> String? {
             try changing(branchId) { db in
                 guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
@@ -277,7 +288,7 @@ public final class Worktrees: @unchecked Sendable {
         discardUpper(branchId, upper)
     }
 
-    public func rmdir(branch branchId: Int64, path: String) throws {
+    public func rmdir(branch branchId: Int64, path: PathBytes) throws {
         try changing(branchId) { db in
             guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
             guard existing.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: path, underlying: .notDirectory) }
@@ -287,13 +298,13 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// Moves a file or a folder with everything in it. Only rows change; upper files keep their names.
-    public func rename(branch branchId: Int64, from: String, to: String, noReplace: Bool) throws {
-        try NameRules.validateEntry(pathName(to))
+    public func rename(branch branchId: Int64, from: PathBytes, to: PathBytes, noReplace: Bool) throws {
+        try NameRules.validateEntry(to.lastComponent)
         let discarded: String? = try changing(branchId) { db in
             guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
             if from == to { return nil }
-            if to.hasPrefix(from + "/") { throw ArtifactError(.invalidArgument, "cannot move a folder into itself", path: to) }
-            try requireDirectory(db, branchId, pathParent(to))
+            if to.isBelow(from) { throw ArtifactError(.invalidArgument, "cannot move a folder into itself", path: to) }
+            try requireDirectory(db, branchId, to.parent)
             var discarded: String?
             if let target = try item(db, branchId, to) {
                 if noReplace { throw ArtifactError(.alreadyExists, "already exists", path: to) }
@@ -305,7 +316,7 @@ public final class Worktrees: @unchecked Sendable {
             let moving = [source] + (source.isDirectory ? try subtree(db, branchId, from) : [])
             for item in moving {
                 var moved = item
-                moved.path = to + item.path.dropFirst(from.count)
+                moved.path = item.path.replacingPrefix(from, with: to)
                 try put(db, branchId, moved)
             }
             for item in moving.reversed() { _ = try remove(db, branchId, item.path) }
@@ -316,7 +327,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// chmod, chown, truncate and utimens. Metadata of unwritten files is kept in the row, so
     /// a chmod never copies bytes.
-    public func setAttributes(branch branchId: Int64, path: String, mode: Int64?, uid: Int64?, gid: Int64?,
+    public func setAttributes(branch branchId: Int64, path: PathBytes, mode: Int64?, uid: Int64?, gid: Int64?,
                               size: Int64?, mtimeNs: Int64?) throws {
         try changing(branchId) { db in
             guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
@@ -385,9 +396,9 @@ func nowNs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
 
 extension NameRules {
     /// A file or folder name inside a working tree: what POSIX allows, within our length.
-    static func validateEntry(_ name: String) throws {
-        if name.utf8.count > maxBytes { throw ArtifactError(.nameTooLong, "name is longer than \(maxBytes) bytes", path: name) }
-        if name.isEmpty || name == "." || name == ".." || name.contains("/") {
+    static func validateEntry(_ name: PathBytes) throws {
+        if name.count > maxBytes { throw ArtifactError(.nameTooLong, "name is longer than \(maxBytes) bytes", path: name) }
+        if name.isEmpty || name == "." || name == ".." || name.contains(byte: 0x2F) {
             throw ArtifactError(.invalidName, "not a valid file name", path: name)
         }
     }

@@ -6,7 +6,7 @@ import Glibc
 
 /// A file ready to be registered: its place under raw_source/ and what the blob store holds.
 public struct StagedEntry: Sendable, Equatable {
-    public var path: String
+    public var path: PathBytes
     public var hash: BlobHash
     public var size: Int64
     public var mode: Int64
@@ -14,7 +14,7 @@ public struct StagedEntry: Sendable, Equatable {
     public var uid: Int64
     public var gid: Int64
 
-    public init(path: String, hash: BlobHash, size: Int64, mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
+    public init(path: PathBytes, hash: BlobHash, size: Int64, mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
         self.path = path; self.hash = hash; self.size = size; self.mode = mode
         self.mtimeNs = mtimeNs; self.uid = uid; self.gid = gid
     }
@@ -40,9 +40,9 @@ public final class RunRegistrar: @unchecked Sendable {
 
     /// Registers `entries` (blobs already durable in the store) as one new run.
     /// `cleanup` names the staged files the caller removes after the commit.
-    public func register(projectId: Int64, entries: [StagedEntry], directories: [String] = [],
+    public func register(projectId: Int64, entries: [StagedEntry], directories: [PathBytes] = [],
                          uid: Int64, action: String = "ingest", completed: Bool = true,
-                         cleanup: [(path: String, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
+                         cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
         do {
             return try catalog.pool.write { db in
                 try Self.insertRun(db, projectId: projectId, entries: entries, directories: directories,
@@ -57,9 +57,9 @@ public final class RunRegistrar: @unchecked Sendable {
         }
     }
 
-    static func insertRun(_ db: Database, projectId: Int64, entries: [StagedEntry], directories: [String],
+    static func insertRun(_ db: Database, projectId: Int64, entries: [StagedEntry], directories: [PathBytes],
                           uid: Int64, action: String, completed: Bool,
-                          cleanup: [(path: String, ino: UInt64)], now: Date) throws -> RunRecord {
+                          cleanup: [(path: PathBytes, ino: UInt64)], now: Date) throws -> RunRecord {
         let nowSeconds = now.timeIntervalSince1970
         let id = try ChronologicalID.next(db, table: "run", ownerColumn: "project_id", ownerId: projectId, now: now)
         var run = RunRecord(id: nil, projectId: projectId, name: id.name,
@@ -84,17 +84,17 @@ public final class RunRegistrar: @unchecked Sendable {
             """)
         let insertDir = try db.cachedStatement(sql: "INSERT OR IGNORE INTO dir (project_id, run_id, parent, name) VALUES (?, ?, ?, ?)")
 
-        var dirs = Set<String>()
-        func addDirAndAncestors(_ d: String) throws {
+        var dirs = Set<PathBytes>()
+        func addDirAndAncestors(_ d: PathBytes) throws {
             var d = d
             while !d.isEmpty, dirs.insert(d).inserted {
-                try insertDir.execute(arguments: [projectId, runId, pathParent(d), pathName(d)])
-                d = pathParent(d)
+                try insertDir.execute(arguments: [projectId, runId, d.parent, d.lastComponent])
+                d = d.parent
             }
         }
 
         for entry in entries {
-            let dir = pathParent(entry.path), name = pathName(entry.path)
+            let dir = entry.path.parent, name = entry.path.lastComponent
             try addDirAndAncestors(dir)
             var status = FileStatus.new
             let previous = try Row.fetchOne(current, arguments: [projectId, dir, name])

@@ -82,7 +82,7 @@ public final class SealCoordinator: @unchecked Sendable {
             try Row.fetchAll(db, sql: "SELECT id, project_id, staged_path, ino FROM seal_cleanup")
         }
         for row in leftovers {
-            let path: String = row["staged_path"], ino: Int64 = row["ino"]
+            let path: PathBytes = row["staged_path"], ino: Int64 = row["ino"]
             if let st = try? Syscalls.lstat(path), Int64(bitPattern: UInt64(st.st_ino)) == ino {
                 try? Syscalls.unlink(path)
             }
@@ -91,9 +91,9 @@ public final class SealCoordinator: @unchecked Sendable {
             _ = try? catalog.pool.write { try $0.execute(sql: "DELETE FROM seal_cleanup") }
         }
         for project in try catalog.projects() {
-            let scan = try staging.scan(projectId: project.id!)
+            let scan = try staging.scan(projectId: project.id!, recovering: true)
             let s = state(project.id!)
-            if !scan.files.isEmpty || !scan.directories.isEmpty {
+            if scan.files.contains(where: { !$0.interrupted }) || !scan.directories.isEmpty {
                 s.lock.withLock { s.noteChange() }
             }
         }
@@ -122,11 +122,12 @@ public final class SealCoordinator: @unchecked Sendable {
     }
 
     /// Seals incoming/ of one project now, without waiting for the quiet period; never while a
-    /// writer is open (then `.busy`).
+    /// writer is open (then `.busy`). Files a crash interrupted (`StagingMark`) stay staged
+    /// unless `includingInterrupted` (an explicit `artifactfs seal`).
     @discardableResult
-    public func seal(projectId: Int64) throws -> Outcome {
+    public func seal(projectId: Int64, includingInterrupted: Bool = false) throws -> Outcome {
         var removed = Set<UInt64>()
-        let outcome = try sealLocked(projectId: projectId, removed: &removed)
+        let outcome = try sealLocked(projectId: projectId, includingInterrupted: includingInterrupted, removed: &removed)
         // Outside the incoming/ lock: whatever listens must not hold up writers.
         if case .sealed(let run) = outcome {
             onSealed?(projectId, removed)
@@ -135,10 +136,11 @@ public final class SealCoordinator: @unchecked Sendable {
         return outcome
     }
 
-    private func sealLocked(projectId: Int64, removed: inout Set<UInt64>) throws -> Outcome {
+    private func sealLocked(projectId: Int64, includingInterrupted: Bool, removed: inout Set<UInt64>) throws -> Outcome {
         let state = state(projectId)
         let generation0 = state.lock.withLock { state.generation }
-        let scan = try staging.scan(projectId: projectId)
+        var scan = try staging.scan(projectId: projectId)
+        if !includingInterrupted { scan.files.removeAll(where: \.interrupted) }
         if scan.files.isEmpty {
             return state.lock.withLock {
                 if state.generation == generation0 {
@@ -170,6 +172,8 @@ public final class SealCoordinator: @unchecked Sendable {
         defer { state.lock.unlock() }
         guard state.openWriters == 0, state.generation == generation0 else { return .busy }
 
+        // Sealed on purpose: the copy is what the user wants kept, and the blob carries no mark.
+        for file in scan.files where file.interrupted { StagingMark.remove(StagingMark.interrupted, at: file.fullPath) }
         try makeDurable(scan.files.map(\.fullPath))
         var touched = Set<String>()
         for (file, entry) in zip(scan.files, entries) {
@@ -202,7 +206,7 @@ public final class SealCoordinator: @unchecked Sendable {
     /// Past this many files, one syncfs is cheaper than an fsync per file and folder.
     static let syncfsThreshold = 16
 
-    private func makeDurable(_ paths: [String]) throws {
+    private func makeDurable(_ paths: [PathBytes]) throws {
         if paths.count > Self.syncfsThreshold {
             try syncFilesystem()
             return
@@ -213,7 +217,7 @@ public final class SealCoordinator: @unchecked Sendable {
                 defer { close(fd) }
                 try Syscalls.fsync(fd)
             } catch let e as Errno {
-                throw ArtifactError.system(e, "cannot sync staged file", path: p)
+                throw ArtifactError.system(e, "cannot sync staged file", path: p.description)
             }
         }
     }

@@ -1,3 +1,4 @@
+import CSystemShims
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -5,14 +6,59 @@ import Glibc
 
 /// A regular file found in a project's incoming/ folder on disk.
 public struct StagedFile: Sendable {
-    public var relativePath: String
-    public var fullPath: String
+    public var relativePath: PathBytes
+    public var fullPath: PathBytes
     public var size: Int64
     public var mode: Int64
     public var mtimeNs: Int64
     public var uid: Int64
     public var gid: Int64
     public var ino: UInt64
+    /// It was open for writing when the daemon died: maybe a truncated copy (see `StagingMark`).
+    public var interrupted: Bool
+}
+
+/// Marks the daemon keeps on staged files on disk, as extended attributes in its own
+/// namespace, so that they survive a crash of the daemon.
+///
+/// `writing` is set while a file is open for writing and removed when its last writer closes;
+/// a file that still carries it at the next mount was cut short (a `cp` killed with the
+/// daemon), so recovery turns it into `interrupted`. An interrupted file is never sealed by the
+/// quiet period: it stays in incoming/ until it is written again or sealed explicitly.
+public enum StagingMark {
+    public static let writing = "user.artifactfs.writing"
+    public static let interrupted = "user.artifactfs.interrupted"
+
+    /// Whether the file at `path` carries `mark` (without following a final symlink).
+    public static func has(_ mark: String, at path: PathBytes) -> Bool {
+        path.withCString { afs_lgetxattr($0, mark, nil, 0) } >= 0
+    }
+
+    /// Whether the file behind a `/proc/self/fd/N` path (an O_PATH descriptor) carries `mark`.
+    public static func has(_ mark: String, procPath: String) -> Bool {
+        afs_getxattr(procPath, mark, nil, 0) >= 0
+    }
+
+    public static func remove(_ mark: String, at path: PathBytes) {
+        _ = path.withCString { afs_lremovexattr($0, mark) }
+    }
+
+    /// Marks an open file as being written (and no longer interrupted).
+    public static func beginWriting(fd: Int32) {
+        _ = afs_fsetxattr(fd, writing, "1", 1)
+        _ = afs_fremovexattr(fd, interrupted)
+    }
+
+    public static func endWriting(fd: Int32) {
+        _ = afs_fremovexattr(fd, writing)
+    }
+
+    /// After a crash: a file still marked `writing` becomes `interrupted`.
+    public static func recover(at path: PathBytes) {
+        guard has(writing, at: path) else { return }
+        _ = path.withCString { afs_setxattr($0, interrupted, "1", 1) }
+        remove(writing, at: path)
+    }
 }
 
 /// The on-disk folders behind every project's incoming/: `staging/<project-id>/incoming`.
@@ -46,45 +92,49 @@ public final class StagingArea: @unchecked Sendable {
     }
 
     /// Every regular file and folder below incoming/, depth first. Other kinds are skipped.
-    public func scan(projectId: Int64) throws -> (files: [StagedFile], directories: [String]) {
-        let base = incomingPath(projectId: projectId)
+    /// `recovering` (once, at mount, before anything is served) turns the `writing` marks a
+    /// crash left into `interrupted` ones.
+    public func scan(projectId: Int64, recovering: Bool = false) throws -> (files: [StagedFile], directories: [PathBytes]) {
+        let base = PathBytes(incomingPath(projectId: projectId))
         var files: [StagedFile] = []
-        var dirs: [String] = []
-        func walk(_ rel: String) throws {
-            let full = rel.isEmpty ? base : "\(base)/\(rel)"
-            let entries: [(name: String, type: UInt8)]
+        var dirs: [PathBytes] = []
+        func walk(_ rel: PathBytes) throws {
+            let full = base.appending(rel)
+            let entries: [(name: PathBytes, type: UInt8)]
             do { entries = try Syscalls.listDirectory(full) } catch let e as Errno {
                 if e == .noSuchFileOrDirectory && rel.isEmpty { return }
-                throw ArtifactError.system(e, "cannot list staged folder", path: full)
+                throw ArtifactError.system(e, "cannot list staged folder", path: full.description)
             }
             for entry in entries {
-                let childRel = rel.isEmpty ? entry.name : "\(rel)/\(entry.name)"
-                let childFull = "\(full)/\(entry.name)"
+                let childRel = rel.appending(entry.name)
+                let childFull = full.appending(entry.name)
                 guard let st = try? Syscalls.lstat(childFull) else { continue }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
                     dirs.append(childRel)
                     try walk(childRel)
                 case S_IFREG:
+                    if recovering { StagingMark.recover(at: childFull) }
                     files.append(StagedFile(
                         relativePath: childRel, fullPath: childFull, size: Int64(st.st_size),
                         mode: Int64(st.st_mode & 0o7777),
                         mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                        uid: Int64(st.st_uid), gid: Int64(st.st_gid), ino: UInt64(st.st_ino)))
+                        uid: Int64(st.st_uid), gid: Int64(st.st_gid), ino: UInt64(st.st_ino),
+                        interrupted: StagingMark.has(StagingMark.interrupted, at: childFull)))
                 default:
                     continue
                 }
             }
         }
-        try walk("")
+        try walk(.empty)
         return (files, dirs)
     }
 
     /// Removes the now-empty folders below incoming/ (deepest first), keeping incoming/ itself.
-    func removeEmptyDirectories(projectId: Int64, _ dirs: [String]) {
-        let base = incomingPath(projectId: projectId)
+    func removeEmptyDirectories(projectId: Int64, _ dirs: [PathBytes]) {
+        let base = PathBytes(incomingPath(projectId: projectId))
         for d in dirs.sorted(by: { $0.count > $1.count }) {
-            _ = Glibc.rmdir("\(base)/\(d)")
+            try? Syscalls.rmdir(base.appending(d))
         }
     }
 }

@@ -22,7 +22,9 @@ public final class Namespace: @unchecked Sendable {
     // MARK: lookup
 
     /// The child `name` of `parent`, or nil when there is none.
-    public func lookup(_ parent: Node, _ name: String) throws -> Node? {
+    public func lookup(_ parent: Node, _ name: PathBytes) throws -> Node? {
+        // Projects, runs, stages and refs have text names (NameRules); no other bytes name one.
+        let text = name.validUTF8 ?? "\u{FFFD}"
         switch parent {
         case .root:
             switch name {
@@ -31,7 +33,7 @@ public final class Namespace: @unchecked Sendable {
             default: return nil
             }
         case .projects:
-            return try catalog.project(named: name).map { .project($0.id!) }
+            return try catalog.project(named: text).map { .project($0.id!) }
         case .datasets, .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
             return try lookupDataset(parent, name)
         case .project(let p):
@@ -44,33 +46,33 @@ public final class Namespace: @unchecked Sendable {
             default: return nil
             }
         case .runs(let p):
-            return try catalog.run(projectId: p, name: name).map { .run($0.id!) }
+            return try catalog.run(projectId: p, name: text).map { .run($0.id!) }
         case .run(let r):
             switch name {
             case "raw_source": return .runSource(run: r, dir: "")
             case ".run.json": return .runJSON(r)
-            default: return try catalog.stages(runId: r).contains(name) ? .stageOutputs(run: r, stage: name, dir: "") : nil
+            default: return try catalog.stages(runId: r).contains(text) ? .stageOutputs(run: r, stage: text, dir: .empty) : nil
             }
         case .stageOutputs(let r, let stage, let dir):
             if let o = try catalog.output(runId: r, stage: stage, dir: dir, name: name) { return .output(o.id!) }
             if try catalog.outputHasDirectory(runId: r, stage: stage, parent: dir, name: name) {
-                return .stageOutputs(run: r, stage: stage, dir: join(dir, name))
+                return .stageOutputs(run: r, stage: stage, dir: dir.appending(name))
             }
             return nil
         case .runSource(let r, let dir):
             if let f = try catalog.runFile(runId: r, dir: dir, name: name) { return .file(f.id!) }
-            if try catalog.runHasDirectory(runId: r, parent: dir, name: name) { return .runSource(run: r, dir: join(dir, name)) }
+            if try catalog.runHasDirectory(runId: r, parent: dir, name: name) { return .runSource(run: r, dir: dir.appending(name)) }
             return nil
         case .latest(let p, let dir):
             if let f = try catalog.latestFile(projectId: p, dir: dir, name: name) { return .file(f.id!) }
-            if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .latest(project: p, dir: join(dir, name)) }
+            if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .latest(project: p, dir: dir.appending(name)) }
             return nil
         case .history(let p, let dir):
-            if try catalog.latestFile(projectId: p, dir: dir, name: name) != nil { return .historyOfFile(project: p, path: join(dir, name)) }
-            if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .history(project: p, dir: join(dir, name)) }
+            if try catalog.latestFile(projectId: p, dir: dir, name: name) != nil { return .historyOfFile(project: p, path: dir.appending(name)) }
+            if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .history(project: p, dir: dir.appending(name)) }
             return nil
         case .historyOfFile(let p, let path):
-            return try catalog.historyVersion(projectId: p, path: path, runName: name).map { .file($0.id!) }
+            return try catalog.historyVersion(projectId: p, path: path, runName: text).map { .file($0.id!) }
         case .incoming, .file, .runJSON, .output, .pipelineDefinition:
             return nil
         }
@@ -83,7 +85,7 @@ public final class Namespace: @unchecked Sendable {
         case .root:
             return [entry("datasets", .datasets), entry("projects", .projects)].compactMap { $0 }
         case .projects:
-            return try catalog.projects().map { DirectoryEntry(name: $0.name, node: .project($0.id!), attributes: projectAttributes($0)) }
+            return try catalog.projects().map { DirectoryEntry(name: PathBytes($0.name), node: .project($0.id!), attributes: projectAttributes($0)) }
         case .datasets, .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
             return try datasetChildren(node)
         case .project(let p):
@@ -91,8 +93,8 @@ public final class Namespace: @unchecked Sendable {
             let base = projectAttributes(project)
             // incoming/ is served from disk; the FUSE adapter adds it to this listing.
             var out = [
-                DirectoryEntry(name: "history", node: .history(project: p, dir: ""), attributes: base),
-                DirectoryEntry(name: "latest", node: .latest(project: p, dir: ""), attributes: base),
+                DirectoryEntry(name: "history", node: .history(project: p, dir: .empty), attributes: base),
+                DirectoryEntry(name: "latest", node: .latest(project: p, dir: .empty), attributes: base),
                 DirectoryEntry(name: "runs", node: .runs(p), attributes: base),
             ]
             if try catalog.pipelineSource(projectId: p) != nil {
@@ -100,21 +102,21 @@ public final class Namespace: @unchecked Sendable {
             }
             return out
         case .runs(let p):
-            return try catalog.runs(projectId: p).map { DirectoryEntry(name: $0.name, node: .run($0.id!), attributes: runAttributes($0)) }
+            return try catalog.runs(projectId: p).map { DirectoryEntry(name: PathBytes($0.name), node: .run($0.id!), attributes: runAttributes($0)) }
         case .run(let r):
             guard let run = try catalog.run(id: r) else { return [] }
             let dirAttrs = runAttributes(run)
             return [
                 DirectoryEntry(name: ".run.json", node: .runJSON(r), attributes: try attributes(.runJSON(r))),
-                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: ""), attributes: dirAttrs),
+                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: .empty), attributes: dirAttrs),
             ] + (try catalog.stages(runId: r)).map {
-                DirectoryEntry(name: $0, node: .stageOutputs(run: r, stage: $0, dir: ""), attributes: dirAttrs)
+                DirectoryEntry(name: PathBytes($0), node: .stageOutputs(run: r, stage: $0, dir: .empty), attributes: dirAttrs)
             }
         case .stageOutputs(let r, let stage, let dir):
             guard let run = try catalog.run(id: r) else { return [] }
             let dirAttrs = runAttributes(run)
             var out = try catalog.outputSubdirectories(runId: r, stage: stage, parent: dir).map {
-                DirectoryEntry(name: $0, node: .stageOutputs(run: r, stage: stage, dir: join(dir, $0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0, node: .stageOutputs(run: r, stage: stage, dir: dir.appending($0)), attributes: dirAttrs)
             }
             out += try catalog.outputs(runId: r, stage: stage, dir: dir).map {
                 DirectoryEntry(name: $0.name, node: .output($0.id!), attributes: outputAttributes($0, uid: run.uid))
@@ -124,21 +126,21 @@ public final class Namespace: @unchecked Sendable {
             guard let run = try catalog.run(id: r) else { return [] }
             let dirAttrs = runAttributes(run)
             var out = try catalog.runSubdirectories(runId: r, parent: dir).map {
-                DirectoryEntry(name: $0, node: .runSource(run: r, dir: join(dir, $0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0, node: .runSource(run: r, dir: dir.appending($0)), attributes: dirAttrs)
             }
             out += try catalog.runFiles(runId: r, dir: dir).map { DirectoryEntry(name: $0.name, node: .file($0.id!), attributes: fileAttributes($0)) }
             return out.sorted { $0.name < $1.name }
         case .latest(let p, let dir):
             let dirAttrs = try attributes(node)
             var out = try catalog.latestSubdirectories(projectId: p, parent: dir).map {
-                DirectoryEntry(name: $0, node: .latest(project: p, dir: join(dir, $0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0, node: .latest(project: p, dir: dir.appending($0)), attributes: dirAttrs)
             }
             out += try catalog.latestFiles(projectId: p, dir: dir).map { DirectoryEntry(name: $0.name, node: .file($0.id!), attributes: fileAttributes($0)) }
             return out.sorted { $0.name < $1.name }
         case .history(let p, let dir):
             let dirAttrs = try attributes(node)
             var out = try catalog.latestSubdirectories(projectId: p, parent: dir).map {
-                DirectoryEntry(name: $0, node: .history(project: p, dir: join(dir, $0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0, node: .history(project: p, dir: dir.appending($0)), attributes: dirAttrs)
             }
             out += try catalog.latestFiles(projectId: p, dir: dir).map {
                 DirectoryEntry(name: $0.name, node: .historyOfFile(project: p, path: $0.path), attributes: dirAttrs)
@@ -146,14 +148,14 @@ public final class Namespace: @unchecked Sendable {
             return out.sorted { $0.name < $1.name }
         case .historyOfFile(let p, let path):
             return try catalog.history(projectId: p, path: path).map {
-                DirectoryEntry(name: $0.run, node: .file($0.file.id!), attributes: fileAttributes($0.file))
+                DirectoryEntry(name: PathBytes($0.run), node: .file($0.file.id!), attributes: fileAttributes($0.file))
             }
         case .incoming, .file, .runJSON, .output, .pipelineDefinition:
             return []
         }
     }
 
-    private func entry(_ name: String, _ node: Node) -> DirectoryEntry? {
+    private func entry(_ name: PathBytes, _ node: Node) -> DirectoryEntry? {
         (try? attributes(node)).map { DirectoryEntry(name: name, node: node, attributes: $0) }
     }
 
@@ -255,7 +257,7 @@ public final class Namespace: @unchecked Sendable {
                 ("user.artifactfs.sha256", file.blob),
                 ("user.artifactfs.project", project.name),
                 ("user.artifactfs.run", run),
-                ("user.artifactfs.path", file.path),
+                ("user.artifactfs.path", file.path.description),
                 ("user.artifactfs.status", file.status.rawValue),
                 ("user.artifactfs.superseded", file.supersededBy == nil ? "false" : "true"),
             ]
@@ -267,7 +269,7 @@ public final class Namespace: @unchecked Sendable {
                 ("user.artifactfs.sha256", out.blob),
                 ("user.artifactfs.run", run),
                 ("user.artifactfs.stage", out.stage),
-                ("user.artifactfs.input", out.inputPath),
+                ("user.artifactfs.input", out.inputPath.description),
             ]
         case .run(let r):
             guard let run = try catalog.run(id: r) else { return [] }
@@ -281,5 +283,4 @@ public final class Namespace: @unchecked Sendable {
         }
     }
 
-    public func join(_ dir: String, _ name: String) -> String { dir.isEmpty ? name : "\(dir)/\(name)" }
 }

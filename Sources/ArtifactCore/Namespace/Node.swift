@@ -9,28 +9,28 @@ public enum Node: Hashable, Sendable {
     case runs(Int64)
     case run(Int64)
     /// A folder under runs/<run>/raw_source; "" is raw_source itself.
-    case runSource(run: Int64, dir: String)
+    case runSource(run: Int64, dir: PathBytes)
     case runJSON(Int64)
-    case latest(project: Int64, dir: String)
+    case latest(project: Int64, dir: PathBytes)
     /// history/<dir>/: folders and one folder per file path.
-    case history(project: Int64, dir: String)
+    case history(project: Int64, dir: PathBytes)
     /// history/<path>/: one entry per version of that path, named by run id.
-    case historyOfFile(project: Int64, path: String)
+    case historyOfFile(project: Int64, path: PathBytes)
     /// One registered file version, wherever it is shown.
     case file(Int64)
     /// A folder of stage outputs: runs/<run>/<stage>/<dir>; "" is the stage folder.
-    case stageOutputs(run: Int64, stage: String, dir: String)
+    case stageOutputs(run: Int64, stage: String, dir: PathBytes)
     /// One file a stage wrote.
     case output(Int64)
     /// projects/<p>/pipeline.toml, read-only.
     case pipelineDefinition(Int64)
     case dataset(Int64)
     /// A path in a branch's writable working tree (`@branch/<path>`); "" is `@branch` itself.
-    case worktree(branch: Int64, path: String)
+    case worktree(branch: Int64, path: PathBytes)
     case versions(dataset: Int64)
     case tags(dataset: Int64)
     /// A folder of a committed version: `versions/<v>/<path>` (tag nil) or `tags/<t>/<path>`.
-    case versionDir(version: Int64, tag: Int64?, path: String)
+    case versionDir(version: Int64, tag: Int64?, path: PathBytes)
     /// One committed file entry, wherever it is shown.
     case versionFile(entry: Int64)
     /// datasets/<d>/.log, the history as text.
@@ -64,7 +64,7 @@ public struct NodeAttributes: Sendable, Equatable {
 
 /// One entry of a folder listing.
 public struct DirectoryEntry: Sendable {
-    public var name: String
+    public var name: PathBytes
     public var node: Node
     public var attributes: NodeAttributes
 }

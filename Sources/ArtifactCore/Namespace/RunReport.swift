@@ -107,10 +107,13 @@ public struct StageReport: Codable, Sendable {
         public var endedAt: String?
         public var error: String?
         public var memoized: Bool
+        /// The input's exact path bytes, base64, when they are not valid UTF-8 (its key then
+        /// shows U+FFFD): the reversible form of `PathBytes.jsonFields`.
+        public var inputBytes: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case status, attempts, error, memoized
-            case startedAt = "started_at", endedAt = "ended_at"
+            case startedAt = "started_at", endedAt = "ended_at", inputBytes = "input_bytes"
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -121,6 +124,7 @@ public struct StageReport: Codable, Sendable {
             try c.encode(endedAt, forKey: .endedAt)
             try c.encode(error, forKey: .error)
             try c.encode(memoized, forKey: .memoized)
+            try c.encodeIfPresent(inputBytes, forKey: .inputBytes)
         }
     }
 
@@ -131,9 +135,10 @@ public struct StageReport: Codable, Sendable {
     public init(jobs: [JobRecord]) {
         var inputs: [String: Input] = [:]
         for j in jobs where !j.inputPath.isEmpty {
-            inputs[j.inputPath] = Input(status: j.status.rawValue, attempts: j.attempts,
-                                        startedAt: j.startedAt.map(RunReport.iso), endedAt: j.endedAt.map(RunReport.iso),
-                                        error: j.error, memoized: j.memoized)
+            let fields = j.inputPath.jsonFields("input")
+            inputs[fields["input"]!] = Input(status: j.status.rawValue, attempts: j.attempts,
+                                             startedAt: j.startedAt.map(RunReport.iso), endedAt: j.endedAt.map(RunReport.iso),
+                                             error: j.error, memoized: j.memoized, inputBytes: fields["input_bytes"])
         }
         self.inputs = inputs
         let states = Set(jobs.map(\.status))

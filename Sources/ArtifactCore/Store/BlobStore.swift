@@ -38,7 +38,7 @@ public final class BlobStore: @unchecked Sendable {
     /// Gives a complete, already fsynced file the blob name `hash` by hard link, so the staged
     /// name keeps the data until the catalog has committed. Returns false when the store
     /// already held that content. The caller fsyncs `touchedDirectories` before committing.
-    public func adopt(stagedFile staged: String, as hash: BlobHash, size: Int64,
+    public func adopt(stagedFile staged: PathBytes, as hash: BlobHash, size: Int64,
                       touchedDirectories: inout Set<String>) throws -> Bool {
         let target = path(of: hash)
         let dir = pathParent(target)
@@ -59,7 +59,7 @@ public final class BlobStore: @unchecked Sendable {
             touchedDirectories.insert(dir)
             return true
         } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot store blob \(hash.hex.prefix(12))", path: staged)
+            throw ArtifactError.system(e, "cannot store blob \(hash.hex.prefix(12))", path: staged.description)
         }
     }
 
@@ -112,13 +112,13 @@ public final class BlobStore: @unchecked Sendable {
     }
 
     /// Reads a file and returns its SHA-256 and size.
-    public static func hash(fileAt path: String) throws -> (BlobHash, Int64) {
+    public static func hash(fileAt path: PathBytes) throws -> (BlobHash, Int64) {
         let fd: Int32
         do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot open for hashing", path: path)
+            throw ArtifactError.system(e, "cannot open for hashing", path: path.description)
         }
         defer { close(fd) }
-        return try hash(fd: fd, path: path)
+        return try hash(fd: fd, path: path.description)
     }
 
     static func hash(fd: Int32, path: String) throws -> (BlobHash, Int64) {
@@ -152,16 +152,16 @@ public final class BlobStore: @unchecked Sendable {
         let p = path(of: hash)
         guard let st = try? Syscalls.lstat(p) else { return .missing }
         if Int64(st.st_size) != expectedSize { return .wrongSize(actual: Int64(st.st_size)) }
-        guard let (actual, _) = try? BlobStore.hash(fileAt: p) else { return .missing }
+        guard let (actual, _) = try? BlobStore.hash(fileAt: PathBytes(p)) else { return .missing }
         return actual == hash ? .ok : .wrongHash(actual: actual)
     }
 
     /// Every blob name on disk (for orphan checks).
     public func allHashes() throws -> [BlobHash] {
         var out: [BlobHash] = []
-        for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.utf8.count == 2 {
-            for (rest, _) in (try? Syscalls.listDirectory("\(root)/\(fan)")) ?? [] {
-                if let h = BlobHash(hex: fan + rest) { out.append(h) }
+        for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
+            for (rest, _) in (try? Syscalls.listDirectory(PathBytes(root).appending(fan))) ?? [] {
+                if let h = BlobHash(hex: fan.description + rest.description) { out.append(h) }
             }
         }
         return out

@@ -22,6 +22,11 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// An error about a user's file: the path is shown to humans, so invalid UTF-8 shows as U+FFFD.
+    public init(_ code: Code, _ message: String, path: PathBytes, underlying: Errno? = nil) {
+        self.init(code, message, path: path.description, underlying: underlying)
+    }
+
     /// Wraps a failed system call, keeping ENOSPC recognisable as `.noSpace`.
     public static func system(_ errno: Errno, _ what: String, path: String?) -> ArtifactError {
         let code: Code
@@ -36,6 +41,10 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
         default: code = .io
         }
         return ArtifactError(code, "\(what): \(errno)", path: path, underlying: errno)
+    }
+
+    public static func system(_ errno: Errno, _ what: String, path: PathBytes) -> ArtifactError {
+        system(errno, what, path: path.description)
     }
 
     public var description: String {

@@ -109,19 +109,80 @@ public enum Syscalls {
         return done
     }
 
-    /// Names in a directory, without "." and "..".
-    public static func listDirectory(_ path: String) throws -> [(name: String, type: UInt8)] {
+    /// Names in a directory, without "." and "..", as the bytes the directory holds.
+    public static func listDirectory(_ path: String) throws -> [(name: PathBytes, type: UInt8)] {
         guard let dir = opendir(path) else { throw Errno(rawValue: afs_errno()) }
+        return list(dir)
+    }
+
+    /// Names in a directory, without "." and "..", as the bytes the directory holds.
+    public static func listDirectory(_ path: PathBytes) throws -> [(name: PathBytes, type: UInt8)] {
+        guard let dir = path.withCString({ opendir($0) }) else { throw Errno(rawValue: afs_errno()) }
+        return list(dir)
+    }
+
+    private static func list(_ dir: OpaquePointer) -> [(name: PathBytes, type: UInt8)] {
         defer { closedir(dir) }
-        var out: [(String, UInt8)] = []
+        var out: [(PathBytes, UInt8)] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { PathBytes(cString: $0) }
             }
             if name == "." || name == ".." { continue }
             out.append((name, entry.pointee.d_type))
         }
         return out
+    }
+
+    /// Gives a file the daemon just created on a caller's behalf to that caller, as the kernel's
+    /// own create would have: owner uid, and gid unless the folder is set-group-ID (then the
+    /// file keeps the folder's group, which the backing filesystem already gave it). chown
+    /// clears set-user-ID and set-group-ID, so the requested `mode` is put back afterwards.
+    public static func giveToCaller(_ fd: Int32, uid: uid_t, gid: gid_t, mode: mode_t, parentIsSetGID: Bool) {
+        _ = fchown(fd, uid, parentIsSetGID ? gid_t.max : gid)
+        if mode & (S_ISUID | S_ISGID) != 0 { _ = fchmod(fd, mode & 0o7777) }
+    }
+
+    // Byte-path forms of the calls above, for paths that hold users' names.
+
+    public static func open(_ path: PathBytes, flags: Int32, mode: mode_t = 0) throws -> Int32 {
+        try path.withCString { p in try retrying { afs_open(p, flags | O_CLOEXEC, mode) } }
+    }
+
+    public static func openat(_ dirfd: Int32, _ path: PathBytes, flags: Int32, mode: mode_t = 0) throws -> Int32 {
+        try path.withCString { p in try retrying { afs_openat(dirfd, p, flags | O_CLOEXEC, mode) } }
+    }
+
+    public static func lstat(_ path: PathBytes) throws -> stat {
+        var st = stat()
+        _ = try path.withCString { p in try retrying { Glibc.lstat(p, &st) } }
+        return st
+    }
+
+    public static func unlink(_ path: PathBytes) throws {
+        _ = try path.withCString { p in try retrying { Glibc.unlink(p) } }
+    }
+
+    public static func rmdir(_ path: PathBytes) throws {
+        _ = try path.withCString { p in try retrying { Glibc.rmdir(p) } }
+    }
+
+    public static func link(_ from: PathBytes, _ to: String) throws {
+        _ = try from.withCString { f in try retrying { Glibc.link(f, to) } }
+    }
+
+    public static func renameat2(_ olddirfd: Int32, _ old: PathBytes, _ newdirfd: Int32, _ new: PathBytes, flags: UInt32) throws {
+        _ = try old.withCString { o in try new.withCString { n in try retrying { afs_renameat2(olddirfd, o, newdirfd, n, flags) } } }
+    }
+
+    /// The target of a symbolic link, byte for byte.
+    public static func readlink(_ path: PathBytes) throws -> PathBytes {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = path.withCString { p in buffer.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { Glibc.readlink(p, $0.baseAddress!, $0.count) }
+        } }
+        if n < 0 { throw Errno(rawValue: afs_errno()) }
+        return PathBytes(Array(buffer[..<n]))
     }
 }
 

@@ -11,6 +11,10 @@ int afs_open(const char *path, int flags, mode_t mode);
 int afs_openat(int dirfd, const char *path, int flags, mode_t mode);
 ssize_t afs_getxattr(const char *path, const char *name, void *value, size_t size);
 int afs_setxattr(const char *path, const char *name, const void *value, size_t size);
+ssize_t afs_lgetxattr(const char *path, const char *name, void *value, size_t size);
+int afs_lremovexattr(const char *path, const char *name);
+int afs_fsetxattr(int fd, const char *name, const void *value, size_t size);
+int afs_fremovexattr(int fd, const char *name);
 ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len);
 #include <spawn.h>
 int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
