@@ -102,7 +102,7 @@ extension ArtifactFileSystem {
             }
             return DirectoryHandle(entries: entries)
         case .staged(let s):
-            let fd = try Syscalls.open(s.procPath, flags: O_RDONLY | O_DIRECTORY)
+            let fd = try s.withFD { _, path in try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY) }
             defer { close(fd) }
             let entries = try Syscalls.listDirectory("/proc/self/fd/\(fd)").map {
                 DirectoryHandle.Entry(name: $0.name, virtualNode: nil, attributes: nil, isDirectory: $0.type == DT_DIR)

@@ -35,8 +35,8 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         }
     }
 
-    /// One O_PATH descriptor per staged file the kernel knows: raise the soft limit to the hard
-    /// one, as passthrough_hp does, so a large `cp -r` never runs out.
+    /// Open files each hold a descriptor (staged files the kernel merely knows hold none): raise
+    /// the soft limit to the hard one, as passthrough_hp does, for many files open at once.
     public static func raiseDescriptorLimit() {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
@@ -117,9 +117,9 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     func incomingRootEntry(projectId: Int64) throws -> fuse_entry_param {
         let path = try store.staging.ensureIncoming(projectId: projectId)
         let st = try Syscalls.lstat(path)
-        let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), node: .incoming(projectId)) {
-            let fd = try Syscalls.open(path, flags: O_PATH | O_DIRECTORY)
-            return StagedObject(fd: fd, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino), projectId: projectId, isDirectory: true)
+        let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), path: .empty, node: .incoming(projectId)) {
+            StagedObject(base: PathBytes(path), path: .empty, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                         projectId: projectId, isDirectory: true)
         }
         var e = fuse_entry_param()
         e.ino = inode.ino
@@ -131,13 +131,13 @@ public final class ArtifactFileSystem: @unchecked Sendable {
 
     /// Looks up `name` in a staged folder; the inode gains one lookup.
     func stagedEntry(parent: StagedObject, name: PathBytes) throws -> fuse_entry_param {
-        var st = Glibc.stat()
-        if name.withCString({ fstatat(parent.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: afs_errno()) }
+        guard let parentPath = parent.path else { throw Errno.noSuchFileOrDirectory }
+        let st = try stagedStat(parent: parent, name: name)
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-        let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), node: nil) {
-            let fd = try Syscalls.openat(parent.fd, name, flags: O_PATH | O_NOFOLLOW)
-            return StagedObject(fd: fd, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
-                                projectId: parent.projectId, isDirectory: isDir)
+        let path = parentPath.appending(name)
+        let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), path: path, node: nil) {
+            StagedObject(base: parent.base, path: path, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                         projectId: parent.projectId, isDirectory: isDir)
         }
         var e = fuse_entry_param()
         e.ino = inode.ino
@@ -149,7 +149,46 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         return e
     }
 
+    /// lstat of `name` in a staged folder.
+    func stagedStat(parent: StagedObject, name: PathBytes) throws -> stat {
+        try parent.withFD { fd, _ in
+            var st = Glibc.stat()
+            if name.withCString({ fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: afs_errno()) }
+            return st
+        }
+    }
+
+    /// The staged object the kernel knows at `name` in a staged folder, if any.
+    func knownStaged(parent: StagedObject, name: PathBytes) -> StagedObject? {
+        guard let st = try? stagedStat(parent: parent, name: name) else { return nil }
+        return inodes.staged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+    }
+
     // MARK: incoming/ changes
+
+    /// unlink or rmdir of `name` in a staged folder; the object the kernel knew there loses
+    /// its name (an open file stays readable through its descriptor).
+    func removeStaged(parent: StagedObject, name: PathBytes, flags: Int32) throws {
+        let known = knownStaged(parent: parent, name: name)
+        _ = try parent.withFD { dir, _ in try name.withCString { c in try Syscalls.retrying { unlinkat(dir, c, flags) } } }
+        if let known, known.path == parent.path?.appending(name) { known.path = nil }
+    }
+
+    /// rename(2) in incoming/, with renameat2's flags; the objects the kernel knows follow.
+    func renameStaged(from a: StagedObject, _ fromName: PathBytes, to b: StagedObject, _ toName: PathBytes, flags: UInt32) throws {
+        guard let fromDir = a.path, let toDir = b.path else { throw Errno.noSuchFileOrDirectory }
+        let from = fromDir.appending(fromName), to = toDir.appending(toName)
+        let moving = knownStaged(parent: a, name: fromName), replaced = knownStaged(parent: b, name: toName)
+        let movingIsDirectory = (try? stagedStat(parent: a, name: fromName)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+        let replacedIsDirectory = (try? stagedStat(parent: b, name: toName)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+        try a.withFD { da, _ in try b.withFD { db, _ in try Syscalls.renameat2(da, fromName, db, toName, flags: flags) } }
+        let exchange = flags & 2 != 0  // RENAME_EXCHANGE
+        if let replaced, replaced !== moving { replaced.path = exchange ? from : nil }
+        moving?.path = to
+        if movingIsDirectory || (exchange && replacedIsDirectory) {
+            inodes.renameStagedFolder(projectId: a.projectId, from: from, to: to, exchange: exchange)
+        }
+    }
 
     /// Runs a change to a project's incoming/ under its lock and records it for the quiet period.
     func changingIncoming<T>(_ projectId: Int64, _ body: () throws -> T) rethrows -> T {

@@ -6,10 +6,17 @@ import SystemPackage
 import Glibc
 #endif
 
-/// A staged file or folder under some incoming/, held open by an O_PATH descriptor so that
-/// renames and seals never leave the adapter with a stale path (as passthrough_hp does).
+/// A staged file or folder under some incoming/, known by its path below incoming/ and its
+/// (device, inode) on disk.
+///
+/// No descriptor is held between requests (SPEC §2: staging holds no per-file resource; a
+/// descriptor per file the kernel has looked up capped `cp -r` at the descriptor limit).
+/// Each request opens an O_PATH descriptor by path and checks that it is still the same
+/// inode, so a path that now names another file answers ENOENT, never the wrong file.
+/// Renames through the mount move the path (`InodeTable.renameStaged`).
 final class StagedObject: @unchecked Sendable {
-    private(set) var fd: Int32
+    /// The incoming/ folder on disk, absolute.
+    let base: PathBytes
     let dev: UInt64
     let realIno: UInt64
     let projectId: Int64
@@ -19,36 +26,37 @@ final class StagedObject: @unchecked Sendable {
     var hasher = StreamingHasher()
     var writers = 0
 
-    init(fd: Int32, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
-        self.fd = fd; self.dev = dev; self.realIno = realIno; self.projectId = projectId; self.isDirectory = isDirectory
+    private let pathLock = Mutex()
+    /// Below incoming/ ("" for incoming/ itself); nil once the name is gone (unlinked, sealed).
+    private var _path: PathBytes?
+
+    init(base: PathBytes, path: PathBytes, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
+        self.base = base; self._path = path; self.dev = dev; self.realIno = realIno
+        self.projectId = projectId; self.isDirectory = isDirectory
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    var path: PathBytes? {
+        get { pathLock.withLock { _path } }
+        set { pathLock.withLock { _path = newValue } }
+    }
 
-    var procPath: String { "/proc/self/fd/\(fd)" }
-
-    private let fdLock = Mutex()
-
-    /// Runs `body` with the descriptor, which a seal may release meanwhile (then ENOENT).
+    /// Runs `body` with an O_PATH descriptor of this very inode (and its /proc path, to reopen
+    /// it or to reach it with calls that take a path); ENOENT when its name is gone.
     func withFD<T>(_ body: (_ fd: Int32, _ procPath: String) throws -> T) throws -> T {
-        try fdLock.withLock {
-            guard fd >= 0 else { throw Errno.noSuchFileOrDirectory }
-            return try body(fd, "/proc/self/fd/\(fd)")
-        }
+        guard let path else { throw Errno.noSuchFileOrDirectory }
+        let fd = try Syscalls.open(base.appending(path), flags: O_PATH | O_NOFOLLOW)
+        defer { close(fd) }
+        let st = try Syscalls.fstat(fd)
+        guard UInt64(st.st_ino) == realIno, UInt64(st.st_dev) == dev else { throw Errno.noSuchFileOrDirectory }
+        return try body(fd, "/proc/self/fd/\(fd)")
     }
 
-    /// Closes the descriptor of a file a seal has moved into the blob store, so a kernel that
-    /// keeps the inode cached does not keep a descriptor open with it. Later calls answer
-    /// ENOENT (fd -1).
+    /// A file a seal has moved into the blob store: later calls answer ENOENT.
     func releaseSealed() {
         guard !isDirectory else { return }
-        fdLock.withLock {
-            guard fd >= 0 else { return }
-            hashLock.withLock {
-                guard writers == 0 else { return }
-                close(fd)
-                fd = -1
-            }
+        hashLock.withLock {
+            guard writers == 0 else { return }
+            path = nil
         }
     }
 }
@@ -134,9 +142,13 @@ final class InodeTable: @unchecked Sendable {
 
     /// The inode for a staged object found by `st`; `open` makes its O_PATH descriptor only
     /// when the table does not know it yet.
-    func lookupStaged(dev: UInt64, ino realIno: UInt64, node: Node?, open: () throws -> StagedObject) throws -> Inode {
+    func lookupStaged(dev: UInt64, ino realIno: UInt64, path: PathBytes, node: Node?, open: () throws -> StagedObject) throws -> Inode {
         let key = RealKey(dev: dev, ino: realIno)
-        if let existing = lock.withLock({ referenced(byReal[key]) }) { return existing }
+        if let existing = lock.withLock({ referenced(byReal[key]) }) {
+            // The kernel just found it under `path`: the name to reach it by from now on.
+            existing.staged?.path = path
+            return existing
+        }
         let object = try open()
         return lock.withLock {
             if let inode = referenced(byReal[key]) { return inode }  // another thread won the race
@@ -162,6 +174,31 @@ final class InodeTable: @unchecked Sendable {
             return out
         }
         released.forEach { $0.releaseSealed() }
+    }
+
+    /// The staged object the kernel knows for a file on disk, if any.
+    func staged(dev: UInt64, ino: UInt64) -> StagedObject? {
+        lock.withLock { byReal[RealKey(dev: dev, ino: ino)].flatMap { byIno[$0]?.staged } }
+    }
+
+    /// After a folder's rename in incoming/ (`from` and `to` below incoming/): the objects
+    /// below it move with it (with `exchange`, those below `to` move to `from`). Scans the
+    /// project's objects, so only folder renames call it; a file's rename moves one path.
+    func renameStagedFolder(projectId: Int64, from: PathBytes, to: PathBytes, exchange: Bool) {
+        let objects: [StagedObject] = lock.withLock {
+            byIno.values.compactMap { inode in
+                guard let s = inode.staged, s.projectId == projectId else { return nil }
+                return s
+            }
+        }
+        for s in objects {
+            guard let p = s.path else { continue }
+            if p.isBelow(from) {
+                s.path = p.replacingPrefix(from, with: to)
+            } else if exchange, p.isBelow(to) {
+                s.path = p.replacingPrefix(to, with: from)
+            }
+        }
     }
 
     /// After an unlink or rmdir in a working tree: the next file made at `path` gets a new inode.

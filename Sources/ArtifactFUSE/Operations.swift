@@ -116,8 +116,11 @@ enum Operations {
                 try fs.changingIncoming(s.projectId) {
                     try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle)
                 }
-                var st = try fs.stagedStat(s, ino: ino)
-                fuse_reply_attr(req, &st, fs.mutableTimeout)
+                if var st = (try? fs.stagedStat(s, ino: ino)) ?? Self.unlinkedOpenFile(fi, inode: inode) {
+                    fuse_reply_attr(req, &st, fs.mutableTimeout)
+                } else {
+                    fuse_reply_err(req, ENOENT)
+                }
             } catch { reply(req, error: error) }
         }
         ops.mkdir = { req, parent, cname, mode in
@@ -136,9 +139,11 @@ enum Operations {
                 case .staged(let s):
                     let who = fs.caller(req!)
                     try fs.changingIncoming(s.projectId) {
-                        _ = try n.withCString { c in try Syscalls.retrying { Glibc.mkdirat(s.fd, c, mode) } }
-                        let gid = fs.isSetGID(s) ? gid_t.max : who.gid
-                        _ = n.withCString { fchownat(s.fd, $0, who.uid, gid, AT_SYMLINK_NOFOLLOW) }
+                        try s.withFD { dir, _ in
+                            _ = try n.withCString { c in try Syscalls.retrying { Glibc.mkdirat(dir, c, mode) } }
+                            let gid = fs.isSetGID(s) ? gid_t.max : who.gid
+                            _ = n.withCString { fchownat(dir, $0, who.uid, gid, AT_SYMLINK_NOFOLLOW) }
+                        }
                     }
                     replyEntry(req, try fs.stagedEntry(parent: s, name: n))
                 }
@@ -161,7 +166,7 @@ enum Operations {
             do {
                 let who = fs.caller(req!)
                 try fs.changingIncoming(s.projectId) {
-                    let fd = try Syscalls.openat(s.fd, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777)
+                    let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
                     Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
                     close(fd)
                 }
@@ -186,7 +191,7 @@ enum Operations {
             }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             do {
-                try fs.changingIncoming(s.projectId) { _ = try Syscalls.retrying { unlinkat(s.fd, cname!, 0) } }
+                try fs.changingIncoming(s.projectId) { try fs.removeStaged(parent: s, name: name(cname), flags: 0) }
                 fuse_reply_err(req, 0)
             } catch { reply(req, error: error) }
         }
@@ -201,7 +206,7 @@ enum Operations {
             }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             do {
-                try fs.changingIncoming(s.projectId) { _ = try Syscalls.retrying { unlinkat(s.fd, cname!, AT_REMOVEDIR) } }
+                try fs.changingIncoming(s.projectId) { try fs.removeStaged(parent: s, name: name(cname), flags: AT_REMOVEDIR) }
                 fuse_reply_err(req, 0)
             } catch { reply(req, error: error) }
         }
@@ -223,7 +228,7 @@ enum Operations {
             guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
             do {
                 try fs.changingIncoming(a.projectId) {
-                    try Syscalls.renameat2(a.fd, name(cname), b.fd, name(cnewname), flags: flags)
+                    try fs.renameStaged(from: a, name(cname), to: b, name(cnewname), flags: flags)
                 }
                 fuse_reply_err(req, 0)
             } catch { reply(req, error: error) }
@@ -237,7 +242,10 @@ enum Operations {
                 switch inode.kind {
                 case .staged(let s):
                     let fd = try fs.openStaged(s, flags: flags & backingOpenMask, writable: wantsWrite)
-                    fi.pointee.fh = FileHandle(fd: fd, staged: s, writable: wantsWrite).toFH()
+                    let handle = FileHandle(fd: fd, staged: s, writable: wantsWrite)
+                    handle.inode = inode
+                    inode.attach(fd)
+                    fi.pointee.fh = handle.toFH()
                 case .virtual(.worktree(let b, let path)):
                     let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
                     handle.inode = inode
@@ -282,15 +290,17 @@ enum Operations {
                 let state = fs.seals.state(s.projectId)
                 state.lock.lock()
                 defer { state.noteChange(); state.lock.unlock() }
-                let existed = n.withCString { faccessat(s.fd, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0
-                let fd = try Syscalls.openat(s.fd, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777)
+                let (existed, fd) = try s.withFD { dir, _ in
+                    (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
+                     try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
+                }
                 // An existing file opened through create keeps its owner, as with open(2).
                 if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
                 // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
                 // that a later seal would register.
                 func abandon(_ error: Error) -> Error {
                     close(fd)
-                    if !existed { _ = n.withCString { unlinkat(s.fd, $0, 0) } }
+                    if !existed { _ = try? s.withFD { dir, _ in n.withCString { unlinkat(dir, $0, 0) } } }
                     return error
                 }
                 var e: fuse_entry_param
@@ -298,7 +308,9 @@ enum Operations {
                 guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
                 fs.seals.hashes.forget(ino: child.realIno)
                 fs.beginWriting(child, fd: fd, truncated: true, state: state)
-                fi.pointee.fh = FileHandle(fd: fd, staged: child, writable: true).toFH()
+                let handle = FileHandle(fd: fd, staged: child, writable: true)
+                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                fi.pointee.fh = handle.toFH()
                 fuse_reply_create(req, &e, fi)
             } catch { reply(req, error: error) }
         }
@@ -380,8 +392,11 @@ enum Operations {
         ops.fsyncdir = { req, ino, _, _ in
             let fs = fs(req)
             if let s = fs.inodes.get(ino)?.staged {
-                let fd = open(s.procPath, O_RDONLY | O_DIRECTORY)
-                if fd >= 0 { _ = Glibc.fsync(fd); close(fd) }
+                _ = try? s.withFD { _, path in
+                    let fd = try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY)
+                    _ = Glibc.fsync(fd)
+                    close(fd)
+                }
             }
             fuse_reply_err(req, 0)
         }
@@ -495,34 +510,38 @@ enum Operations {
         }
     }
 
+    /// A staged file's setattr: through the caller's open descriptor when there is one (so it
+    /// works on a file whose name is gone), else through the file's path.
     static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, handle: FileHandle?) throws {
-        try s.withFD { fd, procPath in
-            try setattr(s, fd: fd, procPath: procPath, attr: attr, toSet: toSet, handle: handle)
-        }
-    }
-
-    private static func setattr(_ s: StagedObject, fd objectFD: Int32, procPath: String, attr: stat, toSet: Int32, handle: FileHandle?) throws {
-        if toSet & FUSE_SET_ATTR_MODE != 0 {
-            let rc = handle.map { fchmod($0.fd, attr.st_mode & 0o7777) } ?? chmod(procPath, attr.st_mode & 0o7777)
-            if rc != 0 { throw Errno(rawValue: afs_errno()) }
-        }
-        if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
-            let uid = toSet & FUSE_SET_ATTR_UID != 0 ? attr.st_uid : uid_t.max
-            let gid = toSet & FUSE_SET_ATTR_GID != 0 ? attr.st_gid : gid_t.max
-            if fchownat(objectFD, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 { throw Errno(rawValue: afs_errno()) }
+        if let handle, handle.fd >= 0 {
+            try setattr(fd: handle.fd, attr: attr, toSet: toSet)
+            if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
+                if fchown(handle.fd, owner(attr, toSet).uid, owner(attr, toSet).gid) != 0 { throw Errno(rawValue: afs_errno()) }
+            }
+        } else {
+            try s.withFD { fd, procPath in
+                if toSet & FUSE_SET_ATTR_MODE != 0, chmod(procPath, attr.st_mode & 0o7777) != 0 { throw Errno(rawValue: afs_errno()) }
+                if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0,
+                   fchownat(fd, "", owner(attr, toSet).uid, owner(attr, toSet).gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
+                    throw Errno(rawValue: afs_errno())
+                }
+                if toSet & FUSE_SET_ATTR_SIZE != 0, truncate(procPath, attr.st_size) != 0 { throw Errno(rawValue: afs_errno()) }
+                if toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME) != 0,
+                   utimensat(AT_FDCWD, procPath, requestedTimes(attr, toSet), 0) != 0 {
+                    throw Errno(rawValue: afs_errno())
+                }
+            }
         }
         if toSet & FUSE_SET_ATTR_SIZE != 0 {
-            let rc = handle.map { ftruncate($0.fd, attr.st_size) } ?? truncate(procPath, attr.st_size)
-            if rc != 0 { throw Errno(rawValue: afs_errno()) }
             s.hashLock.withLock {
                 if attr.st_size == 0 { s.hasher = StreamingHasher() } else { s.hasher.spoil() }
             }
         }
-        if toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME) != 0 {
-            let times = requestedTimes(attr, toSet)
-            let rc = handle.map { futimens($0.fd, times) } ?? utimensat(AT_FDCWD, procPath, times, 0)
-            if rc != 0 { throw Errno(rawValue: afs_errno()) }
-        }
+    }
+
+    /// The uid and gid a setattr asks for (-1: unchanged).
+    static func owner(_ attr: stat, _ toSet: Int32) -> (uid: uid_t, gid: gid_t) {
+        (toSet & FUSE_SET_ATTR_UID != 0 ? attr.st_uid : uid_t.max, toSet & FUSE_SET_ATTR_GID != 0 ? attr.st_gid : gid_t.max)
     }
 }
 

@@ -62,6 +62,8 @@ final class MountedStore {
     let mnt: String
     var quietPeriod: Double
     var extraMountArgs: [String]
+    /// When set, the daemon starts with this soft and hard limit on open descriptors.
+    var descriptorLimit: Int?
     private(set) var mounted = false
 
     init(quietPeriod: Double = 0.3, extraMountArgs: [String] = [], storeOverride: String? = nil) throws {
@@ -80,7 +82,8 @@ final class MountedStore {
     }
 
     func mount() throws {
-        let r = cli("mount --store \(q(store)) \(q(mnt)) --quiet-period \(quietPeriod) \(extraMountArgs.joined(separator: " "))")
+        let limit = descriptorLimit.map { "ulimit -Sn \($0) && ulimit -Hn \($0) && " } ?? ""
+        let r = sh(limit + "\(q(artifactfsBinary)) mount --store \(q(store)) \(q(mnt)) --quiet-period \(quietPeriod) \(extraMountArgs.joined(separator: " "))")
         guard r.ok else {
             throw NSError(domain: "mount", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "mount failed: \(r.stderr)"])
         }

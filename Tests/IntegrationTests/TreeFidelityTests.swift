@@ -68,4 +68,31 @@ final class TreeFidelityTests: MountTestCase {
         XCTAssertEqual(run("cd \(q(p))/runs/\(runs[0])/raw_source && stat -c '%n %a' c s t").stdout, "c 664\ns 4755\nt 664\n")
         XCTAssertEqual(run("cd \(q(main)) && stat -c '%n %a' c m s t").stdout, "c 664\nm 775\ns 4755\nt 664\n")
     }
+
+    /// Staging holds no per-file resource (issue 9, case 7): with the daemon's descriptor limit
+    /// at 1,024, `cp -r` of 100,000 small files into incoming/ completes and all of them seal.
+    /// (A descriptor per looked-up file stopped such a copy near the limit.)
+    func testAnyNumberOfFilesCanBeStagedWithFewDescriptors() throws {
+        fsx.unmount()
+        fsx.descriptorLimit = 1024
+        fsx.quietPeriod = 1
+        try fsx.mount()
+        XCTAssertEqual(run("grep 'open files' /proc/\(fsx.daemonPID!)/limits | awk '{print $5}'").stdout, "1024\n")
+        run("""
+            cd \(q(work)) && python3 -c '
+            import os
+            for d in range(100):
+                os.mkdir(f"d{d}")
+                for i in range(1000):
+                    with open(f"d{d}/f{i}.txt", "w") as f: f.write(f"{d} {i}\\n")'
+            """)
+        let p = fsx.project("many")
+        run("mkdir \(q(p))")
+        run("cp -r \(q(work))/. \(q(p))/incoming/")
+        XCTAssertLessThan(Int(run("ls /proc/\(fsx.daemonPID!)/fd | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 9999, 100)
+        let runs = try fsx.waitForRuns("many", count: 1)
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertEqual(run("find \(q(p))/runs/\(runs[0])/raw_source -type f | wc -l").stdout, "100000\n")
+        XCTAssertEqual(run("cat \(q(p))/runs/\(runs[0])/raw_source/d42/f7.txt").stdout, "42 7\n")
+    }
 }
