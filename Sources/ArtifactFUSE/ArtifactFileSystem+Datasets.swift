@@ -83,11 +83,17 @@ extension ArtifactFileSystem {
     }
 
     func setattrWorktree(branch: Int64, path: PathBytes, attr: stat, toSet: Int32) throws {
-        var mtime: Int64?
+        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        var mtime: Int64?, atime: Int64?
         if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 {
-            mtime = Int64(Date().timeIntervalSince1970 * 1e9)
+            mtime = now
         } else if toSet & FUSE_SET_ATTR_MTIME != 0 {
             mtime = Int64(attr.st_mtim.tv_sec) * 1_000_000_000 + Int64(attr.st_mtim.tv_nsec)
+        }
+        if toSet & FUSE_SET_ATTR_ATIME_NOW != 0 {
+            atime = now
+        } else if toSet & FUSE_SET_ATTR_ATIME != 0 {
+            atime = Int64(attr.st_atim.tv_sec) * 1_000_000_000 + Int64(attr.st_atim.tv_nsec)
         }
         try worktrees.setAttributes(
             branch: branch, path: path,
@@ -95,7 +101,7 @@ extension ArtifactFileSystem {
             uid: toSet & FUSE_SET_ATTR_UID != 0 ? Int64(attr.st_uid) : nil,
             gid: toSet & FUSE_SET_ATTR_GID != 0 ? Int64(attr.st_gid) : nil,
             size: toSet & FUSE_SET_ATTR_SIZE != 0 ? Int64(attr.st_size) : nil,
-            mtimeNs: mtime)
+            mtimeNs: mtime, atimeNs: atime)
     }
 
     func unlinkWorktree(branch: Int64, dir: PathBytes, name: PathBytes, directory: Bool) throws {
@@ -106,12 +112,17 @@ extension ArtifactFileSystem {
 
     func renameWorktree(branch: Int64, fromDir: PathBytes, fromName: PathBytes, toBranch: Int64, toDir: PathBytes, toName: PathBytes, flags: UInt32) throws {
         guard branch == toBranch else { throw Errno.improperLink }
-        // RENAME_EXCHANGE (2) is not supported; RENAME_NOREPLACE (1) is.
-        if flags & 2 != 0 { throw Errno.invalidArgument }
+        // renameat2 flags: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
         let from = fromDir.appending(fromName), to = toDir.appending(toName)
+        let exchange = flags & 2 != 0
         let isDirectory = try worktrees.item(branch: branch, path: from)?.isDirectory ?? false
-        try worktrees.rename(branch: branch, from: from, to: to, noReplace: flags & 1 != 0)
-        inodes.renameWorktree(branch: branch, from: from, to: to, isDirectory: isDirectory)
+        let targetIsDirectory = try worktrees.item(branch: branch, path: to)?.isDirectory ?? false
+        try worktrees.rename(branch: branch, from: from, to: to, noReplace: flags & 1 != 0, exchange: exchange)
+        if exchange {
+            inodes.exchangeWorktree(branch: branch, a: from, b: to, aIsDirectory: isDirectory, bIsDirectory: targetIsDirectory)
+        } else {
+            inodes.renameWorktree(branch: branch, from: from, to: to, isDirectory: isDirectory)
+        }
     }
 
     /// setxattr on `@branch`: `user.artifactfs.commit` (value: the message) or `.seal`.

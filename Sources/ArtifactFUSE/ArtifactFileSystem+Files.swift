@@ -68,22 +68,27 @@ extension ArtifactFileSystem {
         throw ArtifactError(.corrupt, "blob damaged", path: path)
     }
 
-    func extendedAttributes(_ inode: Inode) throws -> [(String, String)] {
+    /// Every extended attribute a file shows: the daemon's `user.artifactfs.*` (computed) and
+    /// the user's own `user.*` (kept on the staged file, or in the catalog once sealed).
+    func extendedAttributes(_ inode: Inode) throws -> [(String, [UInt8])] {
         switch inode.kind {
         case .virtual(let node):
-            var out = try namespace.extendedAttributes(node)
-            if node == .root { out.append(("user.artifactfs.pid", String(getpid()))) }
-            return out
+            var out = try namespace.extendedAttributes(node).map { ($0.0, Array($0.1.utf8)) }
+            if node == .root { out.append(("user.artifactfs.pid", Array(String(getpid()).utf8))) }
+            return out + (try namespace.userXattrs(node)).entries.map { ($0.name, $0.value) }
         case .staged(let s):
             guard let project = try store.catalog.project(id: s.projectId) else { return [] }
-            var out = [("user.artifactfs.project", project.name)]
-            if !s.isDirectory, (try? s.withFD { _, path in StagingMark.has(StagingMark.interrupted, procPath: path) }) == true {
-                out.append(("user.artifactfs.interrupted", "true"))
+            var out = [("user.artifactfs.project", Array(project.name.utf8))]
+            let own = try s.withFD { _, path -> UserXattrs in
+                if !s.isDirectory, StagingMark.has(StagingMark.interrupted, procPath: path) {
+                    out.append(("user.artifactfs.interrupted", Array("true".utf8)))
+                }
+                return s.isSymlink ? UserXattrs() : UserXattrs.read(PathBytes(path), following: true)
             }
             if s.isDirectory, let last = try store.catalog.runs(projectId: s.projectId).last {
-                out.append(("user.artifactfs.last_run", last.name))
+                out.append(("user.artifactfs.last_run", Array(last.name.utf8)))
             }
-            return out
+            return out + own.entries.map { ($0.name, $0.value) }
         }
     }
 
@@ -162,7 +167,7 @@ extension ArtifactFileSystem {
             return try stagedEntry(parent: s, name: entry.name)
         case .virtual(let node):
             if let child = entry.virtualNode, let attrs = entry.attributes {
-                return virtualEntry(child, attrs: attrs, ino: inodes.lookupVirtual(child).ino, parent: node)
+                return virtualEntry(child, attrs: attrs, ino: inodes.lookupVirtual(child, linkIdentity: attrs.linkIdentity).ino, parent: node)
             }
             guard case .project(let p) = node else { throw Errno.noSuchFileOrDirectory }
             return try incomingRootEntry(projectId: p)

@@ -49,17 +49,17 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     func stat(of attrs: NodeAttributes, ino: UInt64) -> stat {
         var st = Glibc.stat()
         st.st_ino = UInt(ino)
-        st.st_mode = (attrs.isDirectory ? S_IFDIR : S_IFREG) | mode_t(attrs.mode)
+        st.st_mode = mode_t(attrs.typeAndMode)
         st.st_nlink = UInt(attrs.nlink)
+        st.st_rdev = UInt(attrs.rdev)
         st.st_size = Int(attrs.size)
         st.st_uid = attrs.uid
         st.st_gid = attrs.gid
         st.st_blksize = Self.blockSize
-        st.st_blocks = Int((attrs.size + 511) / 512)
-        let ts = timespec(tv_sec: Int(attrs.mtimeNs / 1_000_000_000), tv_nsec: Int(attrs.mtimeNs % 1_000_000_000))
-        st.st_mtim = ts
-        st.st_ctim = ts
-        st.st_atim = ts
+        st.st_blocks = Int(attrs.blocks ?? (attrs.size + 511) / 512)
+        st.st_mtim = timeSpec(nanoseconds: attrs.mtimeNs)
+        st.st_ctim = timeSpec(nanoseconds: attrs.ctimeNs ?? attrs.mtimeNs)
+        st.st_atim = timeSpec(nanoseconds: attrs.atimeNs ?? attrs.mtimeNs)
         return st
     }
 
@@ -85,7 +85,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     func entry(for node: Node, parent: Node?) throws -> fuse_entry_param {
         if case .incoming(let p) = node { return try incomingRootEntry(projectId: p) }
         let attrs = try namespace.attributes(node)
-        let inode = inodes.lookupVirtual(node)
+        let inode = inodes.lookupVirtual(node, linkIdentity: attrs.linkIdentity)
         return virtualEntry(node, attrs: attrs, ino: inode.ino, parent: parent)
     }
 
@@ -136,8 +136,10 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
         let path = parentPath.appending(name)
         let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), path: path, node: nil) {
-            StagedObject(base: parent.base, path: path, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
-                         projectId: parent.projectId, isDirectory: isDir)
+            let object = StagedObject(base: parent.base, path: path, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                                      projectId: parent.projectId, isDirectory: isDir)
+            object.isSymlink = st.st_mode & S_IFMT == S_IFLNK
+            return object
         }
         var e = fuse_entry_param()
         e.ino = inode.ino
@@ -165,6 +167,20 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     }
 
     // MARK: incoming/ changes
+
+    /// Makes `name` in a staged folder with `make(folder descriptor, name)` (mkdirat, mknodat,
+    /// symlinkat) and gives it to the caller as the kernel's own create would: the caller's uid,
+    /// and gid unless the folder is set-group-ID.
+    func makeStaged(in s: StagedObject, name: PathBytes, for who: (uid: uid_t, gid: gid_t),
+                    _ make: (Int32, UnsafePointer<CChar>) -> Int32) throws {
+        try changingIncoming(s.projectId) {
+            try s.withFD { dir, _ in
+                _ = try name.withCString { c in try Syscalls.retrying { make(dir, c) } }
+                let gid = isSetGID(s) ? gid_t.max : who.gid
+                _ = name.withCString { fchownat(dir, $0, who.uid, gid, AT_SYMLINK_NOFOLLOW) }
+            }
+        }
+    }
 
     /// unlink or rmdir of `name` in a staged folder; the object the kernel knew there loses
     /// its name (an open file stays readable through its descriptor).

@@ -22,6 +22,8 @@ func errnoValue(for error: Error) -> Int32 {
         case .notEmpty: return ENOTEMPTY
         case .notMounted: return ENOTCONN
         case .crossDevice: return EXDEV
+        case .permissionDenied: return EPERM
+        case .noAttribute: return ENODATA
         }
     }
     return EIO

@@ -21,6 +21,8 @@ final class StagedObject: @unchecked Sendable {
     let realIno: UInt64
     let projectId: Int64
     let isDirectory: Bool
+    /// A symbolic link: its attributes are its own, never its target's.
+    var isSymlink = false
     /// SHA-256 of the bytes written so far, in order; spoiled by anything else.
     let hashLock = Mutex()
     var hasher = StreamingHasher()
@@ -101,6 +103,8 @@ final class InodeTable: @unchecked Sendable {
     private var byIno: [UInt64: Inode] = [:]
     private var byNode: [Node: UInt64] = [:]
     private var byReal: [RealKey: UInt64] = [:]
+    /// Working-tree files with several names, by `NodeAttributes.linkIdentity`.
+    private var byLink: [String: UInt64] = [:]
     private var next: UInt64 = 2
 
     struct RealKey: Hashable { let dev: UInt64; let ino: UInt64 }
@@ -115,11 +119,18 @@ final class InodeTable: @unchecked Sendable {
     func get(_ ino: UInt64) -> Inode? { lock.withLock { byIno[ino] } }
 
     /// The inode for a virtual node, created if needed, with one more lookup.
-    func lookupVirtual(_ node: Node) -> Inode {
+    func lookupVirtual(_ node: Node, linkIdentity: String? = nil) -> Inode {
         lock.withLock {
             if let inode = referenced(byNode[node]) { return inode }
+            // Another name of a file the kernel knows: the same inode, reached by this name now.
+            if let linkIdentity, let ino = byLink[linkIdentity], let inode = referenced(ino) {
+                inode.kind = .virtual(node)
+                byNode[node] = ino
+                return inode
+            }
             let inode = insert(.virtual(node))
             byNode[node] = inode.ino
+            if let linkIdentity { byLink[linkIdentity] = inode.ino }
             return inode
         }
     }
@@ -209,9 +220,9 @@ final class InodeTable: @unchecked Sendable {
     /// After a rename in a working tree: inodes of `from` and, for a folder, everything below it
     /// now stand for the same files at `to`; one that stood at `to` is detached. A file's rename
     /// (rsync makes one per file) moves one entry; only a folder's scans the table.
-    func renameWorktree(branch: Int64, from: PathBytes, to: PathBytes, isDirectory: Bool) {
+    func renameWorktree(branch: Int64, from: PathBytes, to: PathBytes, isDirectory: Bool, keepTarget: Bool = false) {
         lock.withLock {
-            byNode[.worktree(branch: branch, path: to)] = nil
+            if !keepTarget { byNode[.worktree(branch: branch, path: to)] = nil }
             guard isDirectory else {
                 let old = Node.worktree(branch: branch, path: from), new = Node.worktree(branch: branch, path: to)
                 if let ino = byNode.removeValue(forKey: old) {
@@ -233,6 +244,20 @@ final class InodeTable: @unchecked Sendable {
         }
     }
 
+    /// Names of the file with `identity` are inode `ino` from now on.
+    func registerLink(_ identity: String, ino: UInt64) {
+        lock.withLock { if byIno[ino] != nil { byLink[identity] = ino } }
+    }
+
+    /// After RENAME_EXCHANGE in a working tree: the inodes at `a` and `b` (and below them)
+    /// swap paths.
+    func exchangeWorktree(branch: Int64, a: PathBytes, b: PathBytes, aIsDirectory: Bool, bIsDirectory: Bool) {
+        let swap = PathBytes("\u{0}exchange")  // a name no path can have (NUL)
+        renameWorktree(branch: branch, from: a, to: swap, isDirectory: aIsDirectory, keepTarget: true)
+        renameWorktree(branch: branch, from: b, to: a, isDirectory: bIsDirectory, keepTarget: true)
+        renameWorktree(branch: branch, from: swap, to: b, isDirectory: aIsDirectory, keepTarget: true)
+    }
+
     func forget(_ ino: UInt64, _ count: UInt64) {
         lock.withLock {
             guard ino != 1, let inode = byIno[ino] else { return }
@@ -242,6 +267,7 @@ final class InodeTable: @unchecked Sendable {
             switch inode.kind {
             case .virtual(let node):
                 if byNode[node] == ino { byNode[node] = nil }
+                for (k, i) in byLink where i == ino { byLink[k] = nil }
             case .staged(let s):
                 let key = RealKey(dev: s.dev, ino: s.realIno)
                 if byReal[key] == ino { byReal[key] = nil }

@@ -138,47 +138,110 @@ enum Operations {
                     replyEntry(req, try fs.mkdirDataset(req: req!, parent: node, name: n, mode: mode))
                 case .staged(let s):
                     let who = fs.caller(req!)
-                    try fs.changingIncoming(s.projectId) {
-                        try s.withFD { dir, _ in
-                            _ = try n.withCString { c in try Syscalls.retrying { Glibc.mkdirat(dir, c, mode) } }
-                            let gid = fs.isSetGID(s) ? gid_t.max : who.gid
-                            _ = n.withCString { fchownat(dir, $0, who.uid, gid, AT_SYMLINK_NOFOLLOW) }
-                        }
-                    }
+                    try fs.makeStaged(in: s, name: n, for: who) { dir, c in Glibc.mkdirat(dir, c, mode) }
                     replyEntry(req, try fs.stagedEntry(parent: s, name: n))
                 }
             } catch { reply(req, error: error) }
         }
-        ops.mknod = { req, parent, cname, mode, _ in
+        ops.mknod = { req, parent, cname, mode, rdev in
             let fs = fs(req)
             let n = name(cname)
             if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-                guard (mode & S_IFMT) == S_IFREG else { fuse_reply_err(req, EPERM); return }
                 do {
-                    let (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
-                    close(fd)
-                    replyEntry(req, e)
+                    if (mode & S_IFMT) == S_IFREG {
+                        let (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
+                        close(fd)
+                        replyEntry(req, e)
+                    } else {
+                        guard let kind = FileKind(mode: UInt32(mode)) else { throw Errno.invalidArgument }
+                        let who = fs.caller(req!)
+                        let path = dir.appending(n)
+                        try fs.worktrees.mknod(branch: b, path: path, kind: kind, mode: Int64(mode & 0o7777), rdev: Int64(rdev),
+                                               uid: Int64(who.uid), gid: Int64(who.gid))
+                        replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+                    }
                 } catch { reply(req, error: error) }
                 return
             }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
-            guard (mode & S_IFMT) == S_IFREG else { fuse_reply_err(req, EPERM); return }
             do {
                 let who = fs.caller(req!)
-                try fs.changingIncoming(s.projectId) {
-                    let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
-                    Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
-                    close(fd)
+                if (mode & S_IFMT) == S_IFREG {
+                    try fs.changingIncoming(s.projectId) {
+                        let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
+                        Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
+                        close(fd)
+                    }
+                } else {
+                    // FIFOs, sockets and device nodes: kept as metadata-only entries (SPEC §1).
+                    try fs.makeStaged(in: s, name: n, for: who) { dir, c in afs_mknodat(dir, c, mode, rdev) }
                 }
                 replyEntry(req, try fs.stagedEntry(parent: s, name: n))
             } catch { reply(req, error: error) }
         }
-        ops.symlink = { req, _, parent, _ in
-            // Only regular files and folders are registered; refuse links up front rather than lose them.
-            fuse_reply_err(req, Self.isWritableFolder(fs(req).inodes.get(parent)) ? EPERM : EROFS)
+        ops.symlink = { req, target, parent, cname in
+            let fs = fs(req)
+            let n = name(cname)
+            guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+            if case .virtual(.worktree(let b, let dir)) = p.kind {
+                do {
+                    let who = fs.caller(req!)
+                    let path = dir.appending(n)
+                    try fs.worktrees.symlink(branch: b, path: path, target: PathBytes(cString: target!), uid: Int64(who.uid), gid: Int64(who.gid))
+                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+                } catch { reply(req, error: error) }
+                return
+            }
+            guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+            do {
+                try fs.makeStaged(in: s, name: n, for: fs.caller(req!)) { dir, c in afs_symlinkat(target!, dir, c) }
+                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+            } catch { reply(req, error: error) }
         }
-        ops.link = { req, _, parent, _ in
-            fuse_reply_err(req, Self.isWritableFolder(fs(req).inodes.get(parent)) ? EPERM : EROFS)
+        ops.link = { req, ino, newparent, cname in
+            let fs = fs(req)
+            let n = name(cname)
+            guard let p = fs.inodes.get(newparent), let source = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            if case .virtual(.worktree(let b, let dir)) = p.kind {
+                guard case .virtual(.worktree(let sb, let from)) = source.kind, sb == b else { fuse_reply_err(req, EXDEV); return }
+                do {
+                    let path = dir.appending(n)
+                    try fs.worktrees.link(branch: b, from: from, to: path)
+                    // Both names are one inode to the kernel (see `NodeAttributes.linkIdentity`).
+                    if let identity = try fs.namespace.attributes(.worktree(branch: b, path: path)).linkIdentity {
+                        fs.inodes.registerLink(identity, ino: source.ino)
+                    }
+                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+                } catch { reply(req, error: error) }
+                return
+            }
+            guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+            guard let from = source.staged, from.projectId == s.projectId else { fuse_reply_err(req, EXDEV); return }
+            do {
+                try fs.changingIncoming(s.projectId) {
+                    // The /proc path of an O_PATH descriptor, followed: a hard link to that very inode.
+                    try from.withFD { _, procPath in
+                        try s.withFD { dir, _ in
+                            _ = try n.withCString { c in try Syscalls.retrying { afs_linkat(AT_FDCWD, procPath, dir, c, AT_SYMLINK_FOLLOW) } }
+                        }
+                    }
+                }
+                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+            } catch { reply(req, error: error) }
+        }
+        ops.readlink = { req, ino in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            do {
+                let target: PathBytes
+                switch inode.kind {
+                case .staged(let s):
+                    target = try s.withFD { fd, _ in try Syscalls.readlink(fd: fd) }
+                case .virtual(let node):
+                    target = try fs.namespace.linkTarget(node)
+                }
+                target.withCString { _ = fuse_reply_readlink(req, $0) }
+            } catch { reply(req, error: error) }
         }
         ops.unlink = { req, parent, cname in
             let fs = fs(req)
@@ -410,13 +473,13 @@ enum Operations {
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             let wanted = attributeName(cname)
-            // ls -l asks for security.* and system.* on every file; ours are all user.artifactfs.*.
-            guard wanted.hasPrefix("user.artifactfs.") else { fuse_reply_err(req, ENODATA); return }
+            // ls -l asks for security.* and system.* on every file; ours and the user's are all user.*.
+            guard wanted.hasPrefix("user.") else { fuse_reply_err(req, ENODATA); return }
             do {
                 guard let value = try fs.extendedAttributes(inode).first(where: { $0.0 == wanted })?.1 else {
                     fuse_reply_err(req, ENODATA); return
                 }
-                Self.replyXattr(req, Array(value.utf8), size: size)
+                Self.replyXattr(req, value, size: size)
             } catch { reply(req, error: error) }
         }
         ops.listxattr = { req, ino, size in
@@ -428,7 +491,7 @@ enum Operations {
                 Self.replyXattr(req, bytes, size: size)
             } catch { reply(req, error: error) }
         }
-        ops.setxattr = { req, ino, cname, value, size, _ in
+        ops.setxattr = { req, ino, cname, value, size, flags in
             let fs = fs(req)
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             let key = attributeName(cname)
@@ -443,7 +506,17 @@ enum Operations {
                 } catch { reply(req, error: error) }
                 return
             }
-            if case .virtual(.worktree) = inode.kind { fuse_reply_err(req, ENOTSUP); return }
+            if case .virtual(.worktree(let b, let path)) = inode.kind {
+                if let refusal = Self.refusal(forChanging: key, isSymlink: (try? fs.worktrees.item(branch: b, path: path))??.kind == .symlink) {
+                    fuse_reply_err(req, refusal); return
+                }
+                do {
+                    let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                    try fs.worktrees.setXattr(branch: b, path: path, name: key, value: bytes, flags: flags)
+                    fuse_reply_err(req, 0)
+                } catch { reply(req, error: error) }
+                return
+            }
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
             if key == ControlAttribute.seal {
                 do {
@@ -454,12 +527,51 @@ enum Operations {
                 } catch { reply(req, error: error) }
                 return
             }
-            fuse_reply_err(req, ENOTSUP)
+            if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal); return }
+            do {
+                try fs.changingIncoming(s.projectId) {
+                    try s.withFD { _, path in
+                        _ = try Syscalls.retrying { afs_setxattr_flags(path, key, value, size, flags) }
+                    }
+                }
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
         }
-        ops.removexattr = { req, ino, _ in
-            fuse_reply_err(req, Self.isWritableFolder(fs(req).inodes.get(ino)) ? ENODATA : EROFS)
+        ops.removexattr = { req, ino, cname in
+            let fs = fs(req)
+            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+            let key = attributeName(cname)
+            if case .virtual(.worktree(let b, let path)) = inode.kind {
+                if let refusal = Self.refusal(forChanging: key, isSymlink: false) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
+                do {
+                    try fs.worktrees.setXattr(branch: b, path: path, name: key, value: nil)
+                    fuse_reply_err(req, 0)
+                } catch { reply(req, error: error) }
+                return
+            }
+            guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+            if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
+            do {
+                try fs.changingIncoming(s.projectId) {
+                    try s.withFD { _, path in _ = try Syscalls.retrying { afs_removexattr(path, key) } }
+                }
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
         }
         return ops
+    }
+
+    /// Why a user may not set or remove extended attribute `key` on a staged file, if so:
+    /// only `user.*` are kept (others: ENOTSUP), `user.artifactfs.*` are the daemon's (EPERM),
+    /// and Linux allows user attributes on no symbolic link (EPERM).
+    static func refusal(forChanging key: String, on s: StagedObject) -> Int32? {
+        refusal(forChanging: key, isSymlink: s.isSymlink)
+    }
+
+    static func refusal(forChanging key: String, isSymlink: Bool) -> Int32? {
+        if !key.hasPrefix("user.") { return ENOTSUP }
+        if !UserXattrs.isUserAttribute(key) || isSymlink { return EPERM }
+        return nil
     }
 
     /// incoming/ and working trees take changes; everything else is read-only.

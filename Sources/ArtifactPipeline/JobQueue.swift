@@ -138,7 +138,7 @@ public final class JobQueue: @unchecked Sendable {
     /// Files of a run under `root/` (raw_source or a stage), as paths in the run's tree.
     static func candidateInputs(_ db: Database, runId: Int64, root: String) throws -> [(path: PathBytes, blob: String)] {
         if root == "raw_source" {
-            return try Row.fetchAll(db, sql: "SELECT path, blob FROM file WHERE run_id = ? ORDER BY path", arguments: [runId])
+            return try Row.fetchAll(db, sql: "SELECT path, blob FROM file WHERE run_id = ? AND kind = 'file' ORDER BY path", arguments: [runId])
                 .map { (PathBytes("raw_source").appending($0["path"] as PathBytes), $0["blob"]) }
         }
         return try Row.fetchAll(db, sql: "SELECT path, blob FROM output WHERE run_id = ? AND stage = ? ORDER BY path", arguments: [runId, root])

@@ -27,6 +27,21 @@ ssize_t afs_lgetxattr(const char *path, const char *name, void *value, size_t si
 int afs_lremovexattr(const char *path, const char *name) { return lremovexattr(path, name); }
 int afs_fsetxattr(int fd, const char *name, const void *value, size_t size) { return fsetxattr(fd, name, value, size, 0); }
 int afs_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+ssize_t afs_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
+ssize_t afs_listxattr(const char *path, char *list, size_t size) { return listxattr(path, list, size); }
+int afs_setxattr_flags(const char *path, const char *name, const void *value, size_t size, int flags) {
+    return setxattr(path, name, value, size, flags);
+}
+int afs_removexattr(const char *path, const char *name) { return removexattr(path, name); }
+int afs_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
+    return lsetxattr(path, name, value, size, 0);
+}
+ssize_t afs_readlinkat(int dirfd, const char *path, char *buf, size_t size) { return readlinkat(dirfd, path, buf, size); }
+int afs_symlinkat(const char *target, int dirfd, const char *path) { return symlinkat(target, dirfd, path); }
+int afs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags) {
+    return linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+int afs_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev) { return mknodat(dirfd, path, mode, dev); }
 int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }

@@ -177,7 +177,7 @@ final class CatalogTests: StoreTestCase {
         XCTAssertEqual(try catalog.latestFiles(projectId: p, dir: "").map(\.name), ["top.txt"])
         XCTAssertEqual(try catalog.latestFile(projectId: p, dir: "data", name: "x.csv")?.runId, r3.id)
         XCTAssertNil(try catalog.latestFile(projectId: p, dir: "data", name: "nope.csv"))
-        XCTAssertEqual(try catalog.latestSubdirectories(projectId: p, parent: ""), ["data"])
+        XCTAssertEqual(try catalog.latestSubdirectories(projectId: p, parent: "").map(\.name), ["data"])
         XCTAssertTrue(try catalog.latestHasDirectory(projectId: p, parent: "", name: "data"))
         XCTAssertFalse(try catalog.latestHasDirectory(projectId: p, parent: "", name: "x.csv"))
 
@@ -243,11 +243,11 @@ final class CatalogTests: StoreTestCase {
         ], directories: ["empty/inner", "a/b"])
         let r = try XCTUnwrap(run.id)
 
-        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: ""), ["a", "empty"])
-        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "a"), ["b"])
-        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "a/b"), ["c"])
-        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "a/b/c"), [])
-        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "empty"), ["inner"])
+        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "").map(\.name), ["a", "empty"])
+        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "a").map(\.name), ["b"])
+        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "a/b").map(\.name), ["c"])
+        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "a/b/c").map(\.name), [])
+        XCTAssertEqual(try catalog.runSubdirectories(runId: r, parent: "empty").map(\.name), ["inner"])
         XCTAssertTrue(try catalog.runHasDirectory(runId: r, parent: "a/b", name: "c"))
         XCTAssertFalse(try catalog.runHasDirectory(runId: r, parent: "a", name: "side.txt"))
 

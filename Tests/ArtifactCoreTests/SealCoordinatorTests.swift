@@ -77,9 +77,9 @@ final class SealCoordinatorTests: StoreTestCase {
         XCTAssertEqual(files.first { $0.path == "modes/private.bin" }?.mode, 0o600)
         XCTAssertEqual(files.first { $0.path == "top.txt" }?.mode, 0o644)
 
-        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: ""), ["a", "empty", "modes"])
-        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: "a/b"), ["c"])
-        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: "empty"), ["inner"])
+        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: "").map(\.name), ["a", "empty", "modes"])
+        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: "a/b").map(\.name), ["c"])
+        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: "empty").map(\.name), ["inner"])
 
         XCTAssertEqual(try incomingContents(p), [], "incoming/ is empty again, nested folders included")
         XCTAssertEqual(try cleanupRows(), 0, "the cleanup record is forgotten once the files are gone")
@@ -166,10 +166,10 @@ final class SealCoordinatorTests: StoreTestCase {
         guard case .empty = try coordinator.seal(projectId: p) else { return XCTFail("expected .empty") }
         XCTAssertEqual(try store.catalog.runs(projectId: p), [])
 
-        // Folders without files are no run either, and are tidied away.
+        // Folders are part of the tree (SPEC §1), empty ones too: they seal as a run of folders.
         try FileManager.default.createDirectory(atPath: incoming(p) + "/only/folders", withIntermediateDirectories: true)
-        guard case .empty = try coordinator.seal(projectId: p) else { return XCTFail("expected .empty") }
-        XCTAssertEqual(try store.catalog.runs(projectId: p), [])
+        let run = try sealedRun(try coordinator.seal(projectId: p))
+        XCTAssertEqual(try store.catalog.runSubdirectories(runId: run.id!, parent: "only").map(\.name), ["folders"])
         XCTAssertEqual(try incomingContents(p), [])
     }
 

@@ -44,7 +44,7 @@ class StoreTestCase: XCTestCase {
                   completed: Bool = true, cleanup: [(path: String, ino: UInt64)] = [],
                   now: Date = StoreTestCase.baseTime) throws -> RunRecord {
         try RunRegistrar(catalog: store.catalog).register(
-            projectId: projectId, entries: entries, directories: directories.map { PathBytes($0) }, uid: 1000,
+            projectId: projectId, entries: entries, directories: directories.map { StagedDirectory(relativePath: PathBytes($0)) }, uid: 1000,
             completed: completed, cleanup: cleanup.map { (PathBytes($0.path), $0.ino) }, now: now)
     }
 

@@ -68,16 +68,21 @@ final class BadInputTests: MountTestCase {
         XCTAssertTrue(sh("mkdir \(q(projects))/ok-name/extra").stderr.contains("Read-only file system"))
     }
 
-    func testRenameBetweenProjectsIsRefusedAndLinksAreNotTaken() throws {
+    /// A project is a tree of its own: rename and hard links across projects answer EXDEV and
+    /// change nothing (symlinks and hard links inside one are kept, SPEC §1).
+    func testRenameAndHardLinksBetweenProjectsAreRefused() throws {
         try freshMount(quietPeriod: 600)
         run("mkdir \(q(fsx.mnt))/projects/a \(q(fsx.mnt))/projects/b")
         run("echo x > \(q(fsx.project("a")))/incoming/f")
         let mv = sh("mv -T --no-copy \(q(fsx.project("a")))/incoming/f \(q(fsx.project("b")))/incoming/f 2>&1 || python3 -c 'import os; os.rename(\"\(fsx.project("a"))/incoming/f\", \"\(fsx.project("b"))/incoming/f\")'")
         XCTAssertNotEqual(mv.status, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(fsx.project("a"))/incoming/f"), "the file stays where it was")
-        let ln = sh("ln -s f \(q(fsx.project("a")))/incoming/link")
+        let ln = sh("ln \(q(fsx.project("a")))/incoming/f \(q(fsx.project("b")))/incoming/f")
         XCTAssertNotEqual(ln.status, 0)
-        XCTAssertTrue(ln.stderr.contains("Operation not permitted"), ln.stderr)
+        XCTAssertTrue(ln.stderr.contains("Invalid cross-device link"), ln.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(fsx.project("b"))/incoming/f"))
+        run("ln -s f \(q(fsx.project("a")))/incoming/link && ln \(q(fsx.project("a")))/incoming/f \(q(fsx.project("a")))/incoming/g")
+        XCTAssertEqual(run("readlink \(q(fsx.project("a")))/incoming/link").stdout, "f\n")
     }
 
     func testCorruptOrMissingBlobReadsEIOAndVerifyReportsIt() throws {

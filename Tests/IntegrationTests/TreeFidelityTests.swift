@@ -95,4 +95,103 @@ final class TreeFidelityTests: MountTestCase {
         XCTAssertEqual(run("find \(q(p))/runs/\(runs[0])/raw_source -type f | wc -l").stdout, "100000\n")
         XCTAssertEqual(run("cat \(q(p))/runs/\(runs[0])/raw_source/d42/f7.txt").stdout, "42 7\n")
     }
+
+    static let treeDump = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("POSIX/tree_dump.py").path
+
+    func dump(_ dir: String, folderTimes: Bool = true) -> String {
+        run("python3 \(q(Self.treeDump)) \(q(dir))\(folderTimes ? "" : " --no-dir-mtime")").stdout
+    }
+
+    /// A source tree with everything a run must keep (SPEC §1).
+    func makeWholeTree(_ src: String) {
+        run("""
+            mkdir -p \(q(src))/pkg/bin \(q(src))/empty \(q(src))/private && cd \(q(src)) &&
+            printf 'print(1)\\n' > pkg/main.py && ln -s ../main.py pkg/bin/run && ln -s $'no/such\\xe9' dangling &&
+            printf data > pkg/blob && ln pkg/blob pkg/blob-link && ln pkg/blob hard-at-top &&
+            mkfifo pipe && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")' && mknod null c 1 3 &&
+            setfattr -n user.origin -v hub pkg/main.py && setfattr -n user.folder -v yes private &&
+            chmod 750 private && chmod 4755 pkg/main.py &&
+            touch -h -d '2021-01-01 00:00:01' pkg/bin/run && touch -d '2020-05-05 05:05:05' empty private pkg/bin pkg .
+            """)
+    }
+
+    /// Runs keep the whole tree as `cp -a` wrote it: symlinks (byte targets), hard links,
+    /// FIFOs, sockets, device nodes, user.* attributes, folders with mode, owner and mtime, and
+    /// empty folders; in runs/ and latest/, and again after a remount (issue 9, case 6).
+    func testARunHoldsTheWholeTree() throws {
+        let src = "\(work!)/tree"
+        makeWholeTree(src)
+        let p = fsx.project("p")
+        run("mkdir \(q(p))")
+        run("cp -a \(q(src))/. \(q(p))/incoming/")
+        let runs = try fsx.waitForRuns("p", count: 1)
+        let expected = dump(src)
+        let raw = "\(p)/runs/\(runs[0])/raw_source"
+        XCTAssertEqual(dump(raw), expected)
+        XCTAssertEqual(dump("\(p)/latest"), expected)
+        XCTAssertEqual(run("readlink \(q(raw))/pkg/bin/run").stdout, "../main.py\n")
+        XCTAssertEqual(run("cat \(q(raw))/pkg/bin/run").stdout, "print(1)\n")
+        XCTAssertEqual(run("stat -c %i \(q(raw))/pkg/blob \(q(raw))/hard-at-top | uniq | wc -l").stdout, "1\n")
+        XCTAssertEqual(run("readlink \(q(p))/history/pkg/bin/run/\(runs[0])").stdout, "../main.py\n")
+        fsx.unmount()
+        try fsx.mount()
+        XCTAssertEqual(dump(raw), expected)
+        // Symlinks are links to the pipeline and dedup too: the target is stored, never followed.
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
+    }
+
+    /// `tar -xp` and `git clone` of trees with links are captured as they are.
+    func testTarAndGitTreesAreCapturedAsTheyAre() throws {
+        let src = "\(work!)/tree"
+        makeWholeTree(src)
+        run("cd \(q(work)) && tar --xattrs --xattrs-include='user.*' -cpf tree.tar -C tree .")
+        run("cd \(q(work)) && git init -q repo && cd repo && printf x > f && ln -s f link && git add . && " +
+            "git -c user.email=t@t -c user.name=t commit -qm one")
+        let p = fsx.project("p")
+        run("mkdir \(q(p))")
+        run("mkdir \(q(p))/incoming/untar && tar --xattrs --xattrs-include='user.*' -xpf \(q(work))/tree.tar -C \(q(p))/incoming/untar")
+        run("git clone -q \(q(work))/repo \(q(p))/incoming/clone")
+        let runs = try fsx.waitForRuns("p", count: 1)
+        let raw = "\(p)/runs/\(runs[0])/raw_source"
+        // tar leaves sockets out; what it extracts natively is the reference.
+        run("mkdir \(q(work))/native && tar --xattrs --xattrs-include='user.*' -xpf \(q(work))/tree.tar -C \(q(work))/native")
+        XCTAssertEqual(dump("\(raw)/untar"), dump("\(work!)/native"))
+        XCTAssertEqual(run("readlink \(q(raw))/clone/link").stdout, "f\n")
+        XCTAssertEqual(run("git -C \(q(raw))/clone log --format=%s").stdout, "one\n")
+        XCTAssertEqual(run("cd \(q(raw))/clone && git fsck --no-dangling && git diff --stat HEAD").stdout, "")
+    }
+
+    /// `.artifactfsignore` at the top of incoming/ or of a branch: what it names is never sealed
+    /// or committed and stays where it is (issue 9, case 10: SQLite's -wal and -shm files).
+    func testIgnoredPathsStayWhereTheyAre() throws {
+        let rules = "# scratch\n*.sqlite-wal\n*.sqlite-shm\n__pycache__/\n.*.swp\n!keep.swp\n"
+        let p = fsx.project("p")
+        run("mkdir \(q(p))")
+        run("cd \(q(p))/incoming && printf \(q(rules)) > .artifactfsignore && mkdir -p src/__pycache__ && " +
+            "echo data > db.sqlite && echo wal > db.sqlite-wal && echo x > src/__pycache__/m.pyc && echo code > src/m.py && " +
+            "echo s > .m.py.swp")
+        let runs = try fsx.waitForRuns("p", count: 1)
+        XCTAssertEqual(run("cd \(q(p))/runs/\(runs[0])/raw_source && find . | sort").stdout, ".\n./db.sqlite\n./src\n./src/m.py\n")
+        XCTAssertEqual(run("cd \(q(p))/incoming && find . -type f | sort").stdout,
+                       "./.artifactfsignore\n./.m.py.swp\n./db.sqlite-wal\n./src/__pycache__/m.pyc\n")
+
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d")
+        run("printf \(q(rules)) > \(q(main))/.artifactfsignore && python3 -c 'import sqlite3; c = sqlite3.connect(\"\(main)/t.sqlite\"); " +
+            "c.execute(\"pragma journal_mode=wal\"); c.execute(\"create table t(x)\"); c.commit()'")
+        run("\(q(artifactfsBinary)) commit \(q(main)) -m one")
+        let v1 = run("ls \(q(fsx.mnt))/datasets/d/versions").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(run("ls -A \(q(fsx.mnt))/datasets/d/versions/\(v1)").stdout, ".artifactfsignore\nt.sqlite\n")
+        // A reader opening the database leaves -wal and -shm behind: no new version for them.
+        run("python3 -c 'import sqlite3; c = sqlite3.connect(\"file:\(main)/t.sqlite?mode=ro\", uri=True); c.execute(\"select * from t\").fetchall(); import time'")
+        run("touch \(q(main))/t.sqlite-wal \(q(main))/t.sqlite-shm")
+        let again = fsx.cli("commit \(q(main)) -m two")
+        XCTAssertTrue(again.stderr.contains("nothing to commit"), again.stdout + again.stderr)
+        XCTAssertTrue(sh("test -e \(q(main))/t.sqlite-wal").ok, "ignored files stay in the working tree")
+        fsx.unmount()
+        try fsx.mount()
+        XCTAssertTrue(sh("test -e \(q(main))/t.sqlite-wal").ok, "and survive a remount")
+        XCTAssertEqual(run("ls \(q(fsx.mnt))/datasets/d/versions").stdout, "\(v1)\n")
+    }
 }

@@ -97,10 +97,25 @@ extension Catalog {
 
     // MARK: runs/<run>/raw_source/
 
-    public func runSubdirectories(runId: Int64, parent: PathBytes) throws -> [PathBytes] {
+    public func runSubdirectories(runId: Int64, parent: PathBytes) throws -> [FolderRecord] {
         try read {
-            try PathBytes.fetchAll($0, sql: "SELECT name FROM dir WHERE run_id = ? AND parent = ? ORDER BY name",
-                                arguments: [runId, parent])
+            try FolderRecord.fetchAll($0, sql: "SELECT name, mode, uid, gid, mtime_ns, xattrs FROM dir WHERE run_id = ? AND parent = ? ORDER BY name",
+                                      arguments: [runId, parent])
+        }
+    }
+
+    /// A folder of a run with its metadata, or (no run) the newest run's for latest/.
+    public func folder(projectId: Int64, runId: Int64?, path: PathBytes) throws -> FolderRecord? {
+        try read {
+            if let runId {
+                return try FolderRecord.fetchOne($0, sql: """
+                    SELECT name, mode, uid, gid, mtime_ns, xattrs FROM dir WHERE run_id = ? AND parent = ? AND name = ?
+                    """, arguments: [runId, path.parent, path.lastComponent])
+            }
+            return try FolderRecord.fetchOne($0, sql: """
+                SELECT name, mode, uid, gid, mtime_ns, xattrs FROM dir WHERE project_id = ? AND parent = ? AND name = ?
+                ORDER BY run_id DESC LIMIT 1
+                """, arguments: [projectId, path.parent, path.lastComponent])
         }
     }
 
@@ -125,10 +140,13 @@ extension Catalog {
 
     // MARK: latest/ and history/ (every path ever registered has exactly one current version)
 
-    public func latestSubdirectories(projectId: Int64, parent: PathBytes) throws -> [PathBytes] {
+    /// The folders of latest/ in `parent`, each with the metadata its newest run recorded.
+    public func latestSubdirectories(projectId: Int64, parent: PathBytes) throws -> [FolderRecord] {
         try read {
-            try PathBytes.fetchAll($0, sql: "SELECT DISTINCT name FROM dir WHERE project_id = ? AND parent = ? ORDER BY name",
-                                arguments: [projectId, parent])
+            try FolderRecord.fetchAll($0, sql: """
+                SELECT name, mode, uid, gid, mtime_ns, xattrs, MAX(run_id) FROM dir WHERE project_id = ? AND parent = ?
+                GROUP BY name ORDER BY name
+                """, arguments: [projectId, parent])
         }
     }
 
@@ -192,7 +210,7 @@ extension Catalog {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT blob, COUNT(*) AS n FROM (
                     SELECT blob FROM file UNION ALL SELECT blob FROM output
-                    UNION ALL SELECT blob FROM entry WHERE kind = 'file'
+                    UNION ALL SELECT blob FROM entry WHERE kind IN ('file', 'symlink')
                 ) GROUP BY blob
                 """)
             while let row = try rows.next() { out[row["blob"]] = row["n"] }

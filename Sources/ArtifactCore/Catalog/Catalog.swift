@@ -264,6 +264,38 @@ public final class Catalog: @unchecked Sendable {
                 try db.execute(sql: "UPDATE \(table) SET \(sets)")
             }
         }
+        // Whole trees (SPEC §1): what a run's file is (regular, symlink, FIFO, socket, device),
+        // its user.* attributes, its hard-link group within the run, its device number and
+        // atime; a run's folders keep their own mode, owner, mtime and attributes. Versions and
+        // working trees get the same fields. A symlink's target is its blob, as in git.
+        m.registerMigration("v5-whole-trees") { db in
+            try db.alter(table: "file") { t in
+                t.add(column: "kind", .text).notNull().defaults(to: "file")
+                t.add(column: "xattrs", .blob)
+                t.add(column: "link_group", .integer)
+                t.add(column: "nlink", .integer).notNull().defaults(to: 1)
+                t.add(column: "rdev", .integer).notNull().defaults(to: 0)
+                t.add(column: "atime_ns", .integer)
+            }
+            try db.alter(table: "dir") { t in
+                t.add(column: "mode", .integer)
+                t.add(column: "uid", .integer)
+                t.add(column: "gid", .integer)
+                t.add(column: "mtime_ns", .integer)
+                t.add(column: "xattrs", .blob)
+            }
+            for table in ["entry", "worktree_change"] {
+                try db.alter(table: table) { t in
+                    t.add(column: "xattrs", .blob)
+                    t.add(column: "rdev", .integer).notNull().defaults(to: 0)
+                    t.add(column: "atime_ns", .integer)
+                }
+            }
+            // A working tree's own ctime for rows without an upper file (an upper file has its own).
+            try db.alter(table: "worktree_change") { t in t.add(column: "ctime_ns", .integer) }
+            // Hard links in a working tree are rows sharing one upper file; nlink counts them.
+            try db.create(index: "worktree_change_by_upper", on: "worktree_change", columns: ["branch_id", "upper"])
+        }
         return m
     }
 }

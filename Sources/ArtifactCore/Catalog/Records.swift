@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// Columns are snake_case in SQL and camelCase in Swift.
@@ -76,10 +77,69 @@ public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equ
     public var supersededBy: Int64?
     public var createdAt: Double
     public var processedAt: Double?
+    /// Regular file, symlink (its target is the blob's bytes), or a metadata-only special file.
+    public var kind: FileKind = .regular
+    /// `UserXattrs.encoded`.
+    public var xattrs: Data? = nil
+    /// The id of the first row of its hard-link group in the run (nil: one name only).
+    public var linkGroup: Int64? = nil
+    /// Names of this inode within the run.
+    public var nlink: Int64 = 1
+    public var rdev: Int64 = 0
+    public var atimeNs: Int64? = nil
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
     public var hash: BlobHash { BlobHash(hex: blob)! }
+}
+
+/// A folder of a run: its name and, for runs sealed since folders kept their metadata, its
+/// mode, owner, mtime and user attributes.
+public struct FolderRecord: FetchableRecord, Sendable, Equatable {
+    public var name: PathBytes
+    public var mode: Int64?
+    public var uid: Int64?
+    public var gid: Int64?
+    public var mtimeNs: Int64?
+    public var xattrs: [UInt8]?
+
+    public init(row: Row) throws {
+        name = row["name"]; mode = row["mode"]; uid = row["uid"]; gid = row["gid"]; mtimeNs = row["mtime_ns"]
+        xattrs = (row["xattrs"] as Data?).map { Array($0) }
+    }
+}
+
+/// What a file entry of a run or a version is (SPEC §1: a run holds the whole tree).
+public enum FileKind: String, Codable, Sendable {
+    case regular = "file", symlink, fifo, socket, charDevice = "chardev", blockDevice = "blockdev"
+
+    /// The kind of a file with mode `st_mode`; nil for a folder.
+    public init?(mode: UInt32) {
+        switch mode & 0o170000 {
+        case 0o100000: self = .regular
+        case 0o120000: self = .symlink
+        case 0o010000: self = .fifo
+        case 0o140000: self = .socket
+        case 0o020000: self = .charDevice
+        case 0o060000: self = .blockDevice
+        default: return nil
+        }
+    }
+
+    /// The S_IFMT bits.
+    public var typeBits: UInt32 {
+        switch self {
+        case .regular: return 0o100000
+        case .symlink: return 0o120000
+        case .fifo: return 0o010000
+        case .socket: return 0o140000
+        case .charDevice: return 0o020000
+        case .blockDevice: return 0o060000
+        }
+    }
+
+    /// Whether it has content a tool reads (pipelines, schemas): regular files only.
+    public var hasContent: Bool { self == .regular }
 }
 
 public struct BlobRecord: CatalogRecord, PersistableRecord, Sendable, Equatable {

@@ -75,32 +75,54 @@ public final class DatasetCommitter: @unchecked Sendable {
     }
 
     private func commitLocked(_ branchId: Int64, message: String?, author: Int64?, now: Date) throws -> Outcome {
-        let (ref, dataset, rows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
+        let (ref, dataset, allRows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
             let (ref, ds) = try worktrees.head(db, branchId)
             let rows = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).order(Column("path")).fetchAll(db)
             var heads: [PathBytes: TreeItem] = [:]
             for r in rows { heads[r.path] = try trees.item(db, version: ref.versionId, path: r.path) }
             return (ref, ds, rows, heads)
         }
+        // Paths `.artifactfsignore` names are never committed: they stay uncommitted changes
+        // of the working tree, as the branch folder's own times do.
+        let ignore = try worktrees.ignoreRules(branch: branchId)
+        let kept = allRows.filter { $0.path.isEmpty || ignore.ignores($0.path.bytes, isDirectory: $0.kind == .dir) }
+        let keptIds = Set(kept.compactMap(\.id))
+        let rows = allRows.filter { !keptIds.contains($0.id!) }
         if rows.isEmpty { return .unchanged }
+        /// Removes the committed rows and keeps the others.
+        func clearCommittedRows(_ db: Database) throws {
+            _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db)
+            for var row in kept { row.id = nil; try row.insert(db) }
+        }
+        let keptUppers = Set(kept.compactMap(\.upper))
 
         var planned: [Planned] = []
         var counts = (added: 0, changed: 0, deleted: 0)
-        for row in rows {
+        // The branch folder's own times are the working tree's, not part of a version.
+        for row in rows where !row.path.isEmpty {
             let head = heads[row.path]
             var e = EntryRecord(id: nil, datasetId: dataset.id!, versionId: 0, path: row.path, dir: row.dir, name: row.name,
                                 kind: row.kind, blob: row.blob, size: row.size, mode: row.mode, mtimeNs: row.mtimeNs,
-                                uid: row.uid, gid: row.gid, schema: nil)
+                                uid: row.uid, gid: row.gid, schema: nil, xattrs: row.xattrs, rdev: row.rdev, atimeNs: row.atimeNs)
+            // What a version records besides bytes: kind, mode, owner, user attributes (and a
+            // folder's mtime, so `rsync -a` finds folders as it left them after a commit).
+            func sameMetadata(_ head: TreeItem) -> Bool {
+                head.kind == e.kind && head.mode == e.mode && head.uid == e.uid && head.gid == e.gid
+                    && UserXattrs(encoded: head.xattrs) == UserXattrs(encoded: e.xattrs.map { Array($0) }) && head.rdev == e.rdev
+            }
             switch row.kind {
             case .deleted:
                 guard head != nil else { continue }
-                e.size = 0; e.mode = 0; e.blob = nil
+                e.size = 0; e.mode = 0; e.blob = nil; e.xattrs = nil
                 counts.deleted += 1
             case .dir:
-                // Like git, a version records content and mode: a new mtime alone is no change.
-                if let head, head.kind == .dir, head.mode == row.mode { continue }
+                if let head, sameMetadata(head), head.mtimeNs == row.mtimeNs { continue }
                 if head == nil { counts.added += 1 } else { counts.changed += 1 }
-            case .file:
+            case .fifo, .socket, .chardev, .blockdev:
+                e.blob = nil; e.size = 0
+                if let head, sameMetadata(head) { continue }
+                if head == nil { counts.added += 1 } else { counts.changed += 1 }
+            case .file, .symlink:
                 var source: String
                 if let upper = row.upper {
                     source = worktrees.upperPath(branchId, upper)
@@ -117,20 +139,22 @@ public final class DatasetCommitter: @unchecked Sendable {
                     guard let hex = row.blob, let hash = BlobHash(hex: hex) else { continue }
                     source = store.blobs.path(of: hash)
                 }
-                if let head, head.kind == .file, head.blob == e.blob, head.mode == e.mode { continue }
+                if row.kind == .symlink { e.mode = 0o777 }
+                // Like git, content and mode (not a new mtime alone) make a file changed.
+                if let head, head.blob == e.blob, sameMetadata(head) { continue }
                 if head?.kind == .file, head?.blob == e.blob {
                     e.schema = head?.schema
-                } else if let schema = SchemaInference.infer(path: source, name: row.name.description) {
+                } else if row.kind == .file, let schema = SchemaInference.infer(path: source, name: row.name.description) {
                     e.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
                 }
                 if head == nil { counts.added += 1 } else { counts.changed += 1 }
             }
-            planned.append(Planned(entry: e, upper: e.kind == .file ? row.upper : nil))
+            planned.append(Planned(entry: e, upper: e.kind.hasBytes ? row.upper : nil))
         }
 
-        let uppers = rows.compactMap(\.upper)
+        let uppers = rows.compactMap(\.upper).filter { !keptUppers.contains($0) }
         if planned.isEmpty {
-            try catalog.write { db in _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db) }
+            try catalog.write { db in try clearCommittedRows(db) }
             uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
             logger.info("branch \(ref.name) of dataset \(dataset.name): nothing changed")
             return .unchanged
@@ -182,13 +206,13 @@ public final class DatasetCommitter: @unchecked Sendable {
                 for p in planned {
                     var e = p.entry
                     e.versionId = v.id!
-                    if e.kind == .file, let blob = e.blob {
+                    if e.kind.hasBytes, let blob = e.blob {
                         try addRef.execute(arguments: [blob, e.size, now.timeIntervalSince1970])
                     }
                     try e.insert(db)
                 }
                 try db.execute(sql: "UPDATE ref SET version_id = ? WHERE id = ?", arguments: [v.id!, branchId])
-                _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db)
+                try clearCommittedRows(db)
                 v.changes = Int64(planned.count)
                 return v
             }

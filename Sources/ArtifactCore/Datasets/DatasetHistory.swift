@@ -187,7 +187,7 @@ public enum DatasetHistory {
         for path in Set(left.keys).union(right.keys).sorted() {
             let l = left[path], r = right[path]
             if l?.kind == .dir && r?.kind == .dir { continue }
-            let lf = l?.kind == .file ? l : nil, rf = r?.kind == .file ? r : nil
+            let lf = l?.kind.fileKind != nil ? l : nil, rf = r?.kind.fileKind != nil ? r : nil
             if lf == nil && rf == nil { continue }
             var change = DatasetDiff.FileChange(path: path, kind: "", fromSha256: lf?.blob, toSha256: rf?.blob,
                                                 fromSize: lf?.size, toSize: rf?.size,

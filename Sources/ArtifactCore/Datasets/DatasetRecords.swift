@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// A dataset: a DAG of versions with movable branches and immutable tags.
@@ -53,6 +54,37 @@ public enum EntryKind: String, Codable, Sendable {
     case file, dir
     /// The path is gone (a version deleted it, or the working tree did).
     case deleted
+    /// A symbolic link: its target is its content (a blob, or an upper file while uncommitted).
+    case symlink
+    /// Metadata-only entries (SPEC §1).
+    case fifo, socket, chardev, blockdev
+
+    /// The kind of a non-folder entry; nil for a folder or a deletion.
+    public var fileKind: FileKind? {
+        switch self {
+        case .file: return .regular
+        case .symlink: return .symlink
+        case .fifo: return .fifo
+        case .socket: return .socket
+        case .chardev: return .charDevice
+        case .blockdev: return .blockDevice
+        case .dir, .deleted: return nil
+        }
+    }
+
+    public init(_ kind: FileKind) {
+        switch kind {
+        case .regular: self = .file
+        case .symlink: self = .symlink
+        case .fifo: self = .fifo
+        case .socket: self = .socket
+        case .charDevice: self = .chardev
+        case .blockDevice: self = .blockdev
+        }
+    }
+
+    /// Whether its bytes are a blob or an upper file (a regular file or a symlink's target).
+    public var hasBytes: Bool { self == .file || self == .symlink }
 }
 
 /// One row of `entry`: what one version wrote at one path.
@@ -73,6 +105,10 @@ public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Eq
     public var gid: Int64
     /// JSON of a `FileSchema` for tabular files.
     public var schema: String?
+    /// `UserXattrs.encoded`.
+    public var xattrs: Data? = nil
+    public var rdev: Int64 = 0
+    public var atimeNs: Int64? = nil
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -94,6 +130,11 @@ public struct WorktreeChangeRecord: CatalogRecord, MutablePersistableRecord, Sen
     public var mtimeNs: Int64
     public var uid: Int64
     public var gid: Int64
+    /// `UserXattrs.encoded`.
+    public var xattrs: Data? = nil
+    public var rdev: Int64 = 0
+    public var atimeNs: Int64? = nil
+    public var ctimeNs: Int64? = nil
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -114,6 +155,16 @@ public struct TreeItem: Sendable, Equatable {
     public var entryId: Int64?
     public var versionId: Int64?
     public var schema: String?
+    /// `UserXattrs.encoded`.
+    public var xattrs: [UInt8]? = nil
+    public var rdev: Int64 = 0
+    /// Nanoseconds since 1970; nil shows mtime.
+    public var atimeNs: Int64? = nil
+    public var ctimeNs: Int64? = nil
+    /// Names of this file in the working tree (rows sharing its upper file).
+    public var nlink: Int64 = 1
+    /// 512-byte blocks the upper file holds on disk (sparse files hold fewer); nil: from size.
+    public var blocks: Int64? = nil
 
     public var name: PathBytes { path.lastComponent }
     public var isDirectory: Bool { kind == .dir }
@@ -121,11 +172,13 @@ public struct TreeItem: Sendable, Equatable {
     init(_ e: EntryRecord) {
         path = e.path; kind = e.kind; blob = e.blob; upper = nil; size = e.size; mode = e.mode
         mtimeNs = e.mtimeNs; uid = e.uid; gid = e.gid; entryId = e.id; versionId = e.versionId; schema = e.schema
+        xattrs = e.xattrs.map { Array($0) }; rdev = e.rdev; atimeNs = e.atimeNs
     }
 
     init(_ c: WorktreeChangeRecord) {
         path = c.path; kind = c.kind; blob = c.blob; upper = c.upper; size = c.size; mode = c.mode
         mtimeNs = c.mtimeNs; uid = c.uid; gid = c.gid; entryId = nil; versionId = nil; schema = nil
+        xattrs = c.xattrs.map { Array($0) }; rdev = c.rdev; atimeNs = c.atimeNs; ctimeNs = c.ctimeNs
     }
 
     public init(path: PathBytes, kind: EntryKind, blob: String? = nil, upper: String? = nil, size: Int64 = 0,
@@ -151,6 +204,7 @@ extension EntryRecord {
         kind = try EntryKind(column: row["kind"]); blob = row["blob"]
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         schema = row["schema"]
+        xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]
     }
 }
 
@@ -160,6 +214,7 @@ extension WorktreeChangeRecord {
         path = row["path"]; dir = row["dir"]; name = row["name"]
         kind = try EntryKind(column: row["kind"]); blob = row["blob"]; upper = row["upper"]
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
+        xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]; ctimeNs = row["ctime_ns"]
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -167,5 +222,6 @@ extension WorktreeChangeRecord {
         container["path"] = path; container["dir"] = dir; container["name"] = name
         container["kind"] = kind.rawValue; container["blob"] = blob; container["upper"] = upper
         container["size"] = size; container["mode"] = mode; container["mtime_ns"] = mtimeNs; container["uid"] = uid; container["gid"] = gid
+        container["xattrs"] = xattrs; container["rdev"] = rdev; container["atime_ns"] = atimeNs; container["ctime_ns"] = ctimeNs
     }
 }

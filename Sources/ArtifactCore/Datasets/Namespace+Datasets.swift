@@ -164,6 +164,32 @@ extension Namespace {
         }
     }
 
+    func datasetLinkTarget(_ node: Node) throws -> PathBytes {
+        switch node {
+        case .worktree(let b, let path):
+            return try worktrees.linkTarget(branch: b, path: path)
+        case .versionFile(let e):
+            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), entry.kind == .symlink,
+                  let hash = entry.blob.flatMap(BlobHash.init(hex:)) else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
+            return PathBytes(try store.blobs.read(hash))
+        default:
+            throw ArtifactError(.invalidArgument, "not a symbolic link")
+        }
+    }
+
+    func datasetUserXattrs(_ node: Node) throws -> UserXattrs {
+        switch node {
+        case .worktree(let b, let path):
+            return UserXattrs(encoded: try worktrees.item(branch: b, path: path)?.xattrs)
+        case .versionFile(let e):
+            return UserXattrs(encoded: try catalog.read({ try EntryRecord.fetchOne($0, key: e) })?.xattrs.map { Array($0) })
+        case .versionDir(let v, _, let path) where !path.isEmpty:
+            return UserXattrs(encoded: try catalog.read { try trees.item($0, version: v, path: path) }?.xattrs)
+        default:
+            return UserXattrs()
+        }
+    }
+
     func datasetDirAttributes(_ ds: DatasetRecord, writable: Bool) -> NodeAttributes {
         dirAttributes(uid: UInt32(ds.ownerUid), gid: UInt32(ds.ownerGid), mtimeNs: Int64(ds.createdAt * 1e9), writable: writable)
     }
@@ -175,9 +201,17 @@ extension Namespace {
     /// Committed versions are read-only whatever mode their files were committed with.
     func itemAttributes(_ item: TreeItem, readOnly: Bool) -> NodeAttributes {
         var mode = UInt32(item.mode & 0o7777)
-        if readOnly { mode &= ~0o222 }
-        return NodeAttributes(isDirectory: item.isDirectory, mode: mode, size: item.isDirectory ? 0 : item.size,
-                              uid: UInt32(item.uid), gid: UInt32(item.gid), mtimeNs: item.mtimeNs, nlink: item.isDirectory ? 2 : 1)
+        if readOnly && item.kind != .symlink { mode &= ~0o222 }
+        var a = NodeAttributes(isDirectory: item.isDirectory, mode: mode, size: item.isDirectory ? 0 : item.size,
+                               uid: UInt32(item.uid), gid: UInt32(item.gid), mtimeNs: item.mtimeNs,
+                               nlink: item.isDirectory ? 2 : UInt32(max(1, item.nlink)))
+        a.kind = item.kind.fileKind ?? .regular
+        a.rdev = UInt64(item.rdev)
+        a.atimeNs = item.atimeNs
+        a.ctimeNs = item.ctimeNs
+        if item.nlink > 1 { a.linkIdentity = item.upper }
+        a.blocks = item.blocks
+        return a
     }
 }
 

@@ -67,16 +67,16 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     func item(_ db: Database, _ branchId: Int64, _ path: PathBytes) throws -> TreeItem? {
+        let change = try db.cachedStatement(sql: "SELECT * FROM worktree_change WHERE branch_id = ? AND path = ?")
+        let row = try WorktreeChangeRecord.fetchOne(change, arguments: [branchId, path])
         if path.isEmpty {
+            // The branch folder itself: its times once something changed in it (a row), else the dataset's.
+            if let row { return TreeItem(row) }
             let (_, ds) = try head(db, branchId)
             return TreeItem(path: .empty, kind: .dir, mode: 0o755, mtimeNs: Int64(ds.createdAt * 1e9), uid: ds.ownerUid, gid: ds.ownerGid)
         }
-        let head = try headVersion(db, branchId)
-        let change = try db.cachedStatement(sql: "SELECT * FROM worktree_change WHERE branch_id = ? AND path = ?")
-        if let c = try WorktreeChangeRecord.fetchOne(change, arguments: [branchId, path]) {
-            return c.kind == .deleted ? nil : withDiskMetadata(TreeItem(c), branchId)
-        }
-        return try trees.item(db, version: head, path: path)
+        if let c = row { return c.kind == .deleted ? nil : try withDiskMetadata(db, TreeItem(c), branchId) }
+        return try trees.item(db, version: try headVersion(db, branchId), path: path)
     }
 
     /// The working tree's entries in folder `dir`, sorted by name.
@@ -87,8 +87,8 @@ public final class Worktrees: @unchecked Sendable {
     func children(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
         let (ref, _) = try head(db, branchId)
         var byName = try trees.children(db, version: ref.versionId, dir: dir)
-        for c in try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("dir") == dir).fetchAll(db) {
-            byName[c.name] = c.kind == .deleted ? nil : withDiskMetadata(TreeItem(c), branchId)
+        for c in try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("dir") == dir).fetchAll(db) where !c.path.isEmpty {
+            byName[c.name] = c.kind == .deleted ? nil : try withDiskMetadata(db, TreeItem(c), branchId)
         }
         return byName.values.sorted { $0.name < $1.name }
     }
@@ -102,20 +102,50 @@ public final class Worktrees: @unchecked Sendable {
         return out
     }
 
-    func withDiskMetadata(_ item: TreeItem, _ branchId: Int64) -> TreeItem {
+    /// An item with an upper file shows that file's size, mode, owner and times, and as many
+    /// links as rows share it (hard links in the working tree).
+    func withDiskMetadata(_ db: Database, _ item: TreeItem, _ branchId: Int64) throws -> TreeItem {
         guard let upper = item.upper, let st = try? Syscalls.lstat(upperPath(branchId, upper)) else { return item }
         var out = item
         out.size = Int64(st.st_size)
         out.mode = Int64(st.st_mode & 0o7777)
-        out.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        out.mtimeNs = st.st_mtim.nanoseconds
+        out.atimeNs = st.st_atim.nanoseconds
+        out.ctimeNs = st.st_ctim.nanoseconds
         out.uid = Int64(st.st_uid)
         out.gid = Int64(st.st_gid)
+        out.blocks = Int64(st.st_blocks)
+        if st.st_nlink > 1 || item.kind.hasBytes {
+            let links = try db.cachedStatement(sql: "SELECT COUNT(*) FROM worktree_change WHERE branch_id = ? AND upper = ?")
+            out.nlink = max(1, try Int64.fetchOne(links, arguments: [branchId, upper]) ?? 1)
+        }
         return out
     }
 
+    /// The rules of the branch's `.artifactfsignore` (none when it has no such file).
+    public func ignoreRules(branch branchId: Int64) throws -> IgnoreRules {
+        guard let file = try item(branch: branchId, path: IgnoreRules.fileName), file.kind == .file else { return IgnoreRules(file: []) }
+        if let upper = file.upper {
+            return IgnoreRules(file: Array(FileManager.default.contents(atPath: upperPath(branchId, upper)) ?? Data()))
+        }
+        guard let hash = file.blob.flatMap(BlobHash.init(hex:)) else { return IgnoreRules(file: []) }
+        return IgnoreRules(file: try store.blobs.read(hash))
+    }
+
     /// Whether the branch has uncommitted changes.
+    /// Changes the next commit would take: neither the branch folder's own times nor what
+    /// `.artifactfsignore` names count.
     public func hasChanges(branch branchId: Int64) throws -> Bool {
-        try catalog.read { try WorktreeChangeRecord.filter(Column("branch_id") == branchId).fetchCount($0) > 0 }
+        let ignore = try ignoreRules(branch: branchId)
+        return try catalog.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, kind FROM worktree_change WHERE branch_id = ? AND path != x''",
+                                           arguments: [branchId])
+            while let row = try rows.next() {
+                let path: PathBytes = row["path"], kind: String = row["kind"]
+                if !ignore.ignores(path.bytes, isDirectory: kind == EntryKind.dir.rawValue) { return true }
+            }
+            return false
+        }
     }
 
     // MARK: changing
@@ -150,8 +180,34 @@ public final class Worktrees: @unchecked Sendable {
     private func put(_ db: Database, _ branchId: Int64, _ item: TreeItem) throws {
         var c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: item.path.parent, name: item.name,
                                      kind: item.kind, blob: item.blob, upper: item.upper, size: item.size, mode: item.mode,
-                                     mtimeNs: item.mtimeNs, uid: item.uid, gid: item.gid)
+                                     mtimeNs: item.mtimeNs, uid: item.uid, gid: item.gid,
+                                     xattrs: item.xattrs.map { Data($0) }, rdev: item.rdev, atimeNs: item.atimeNs, ctimeNs: item.ctimeNs)
         try c.insert(db, onConflict: .replace)
+    }
+
+    /// A folder's mtime and ctime move when an entry is made, removed or renamed in it.
+    private func touchFolder(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws {
+        guard var folder = try item(db, branchId, dir), folder.isDirectory else { return }
+        let now = nowNs()
+        folder.mtimeNs = now
+        folder.ctimeNs = now
+        try put(db, branchId, folder)
+    }
+
+    /// A change of metadata moves ctime: the upper file's own (a chmod to the same mode does
+    /// that, and every name of a hard-linked file shows it), or the row's.
+    private func touchCtime(_ item: inout TreeItem, _ branchId: Int64) {
+        if let upper = item.upper {
+            _ = chmod(upperPath(branchId, upper), mode_t(item.mode & 0o7777))
+        } else {
+            item.ctimeNs = nowNs()
+        }
+    }
+
+    /// Whether another row still uses `upper` (a hard link), so its file must stay.
+    private func isShared(_ db: Database, _ branchId: Int64, _ upper: String?) throws -> Bool {
+        guard let upper else { return false }
+        return try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("upper") == upper).fetchCount(db) > 0
     }
 
     /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
@@ -164,7 +220,7 @@ public final class Worktrees: @unchecked Sendable {
         } else if let old {
             _ = try old.delete(db)
         }
-        return old?.upper
+        return try isShared(db, branchId, old?.upper) ? nil : old?.upper
     }
 
     private func newUpper(_ branchId: Int64) throws -> (name: String, path: String) {
@@ -186,6 +242,7 @@ public final class Worktrees: @unchecked Sendable {
             let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: true)
             let item = TreeItem(path: path, kind: .dir, mode: mode, mtimeNs: nowNs(), uid: uid, gid: gid)
             try put(db, branchId, item)
+            try touchFolder(db, branchId, path.parent)
             return item
         }
     }
@@ -211,6 +268,7 @@ public final class Worktrees: @unchecked Sendable {
             } catch let e as Errno { throw ArtifactError.system(e, "cannot create file", path: path) }
             do {
                 try put(db, branchId, TreeItem(path: path, kind: .file, upper: name, mode: mode & 0o7777, mtimeNs: nowNs(), uid: uid, gid: gid))
+                try touchFolder(db, branchId, path.parent)
             } catch { discardUpper(branchId, name); throw error }
             return full
         }
@@ -272,7 +330,9 @@ public final class Worktrees: @unchecked Sendable {
             try changing(branchId) { db in
                 guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
                 if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
-                return try remove(db, branchId, path)
+                let upper = try remove(db, branchId, path)
+                try touchFolder(db, branchId, path.parent)
+                return upper
             }
         }
         let upper: String?
@@ -281,8 +341,8 @@ public final class Worktrees: @unchecked Sendable {
         } catch let e as ArtifactError where e.code == .noSpace {
             // On a full disk the catalog needs room to record the removal. `rm` is how a user
             // makes room, so first give back the bytes of the file being removed, then retry.
-            guard let doomed = try item(branch: branchId, path: path)?.upper,
-                  Glibc.truncate(upperPath(branchId, doomed), 0) == 0 else { throw e }
+            guard let doomed = try item(branch: branchId, path: path), let bytes = doomed.upper, doomed.nlink <= 1,
+                  Glibc.truncate(upperPath(branchId, bytes), 0) == 0 else { throw e }
             upper = try removeRow()
         }
         discardUpper(branchId, upper)
@@ -294,41 +354,68 @@ public final class Worktrees: @unchecked Sendable {
             guard existing.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: path, underlying: .notDirectory) }
             if try !children(db, branchId, path).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: path) }
             _ = try remove(db, branchId, path)
+            try touchFolder(db, branchId, path.parent)
         }
     }
 
-    /// Moves a file or a folder with everything in it. Only rows change; upper files keep their names.
-    public func rename(branch branchId: Int64, from: PathBytes, to: PathBytes, noReplace: Bool) throws {
+    /// Moves a file or a folder with everything in it. Only rows change; upper files keep their
+    /// names. With `exchange` (renameat2's RENAME_EXCHANGE) both must exist and swap places.
+    public func rename(branch branchId: Int64, from: PathBytes, to: PathBytes, noReplace: Bool, exchange: Bool = false) throws {
         try NameRules.validateEntry(to.lastComponent)
         let discarded: String? = try changing(branchId) { db in
             guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
             if from == to { return nil }
-            if to.isBelow(from) { throw ArtifactError(.invalidArgument, "cannot move a folder into itself", path: to) }
+            if to.isBelow(from) || (exchange && from.isBelow(to)) {
+                throw ArtifactError(.invalidArgument, "cannot move a folder into itself", path: to)
+            }
             try requireDirectory(db, branchId, to.parent)
+            let target = try item(db, branchId, to)
+            if exchange {
+                guard let target else { throw ArtifactError(.notFound, "no such file", path: to) }
+                let a = [source] + (source.isDirectory ? try subtree(db, branchId, from) : [])
+                let b = [target] + (target.isDirectory ? try subtree(db, branchId, to) : [])
+                for item in a.reversed() + b.reversed() { _ = try remove(db, branchId, item.path) }
+                for (items, old, new) in [(a, from, to), (b, to, from)] {
+                    for item in items {
+                        var moved = item
+                        moved.path = item.path.replacingPrefix(old, with: new)
+                        if item.path == old { touchCtime(&moved, branchId) }
+                        try put(db, branchId, moved)
+                    }
+                }
+                try touchFolder(db, branchId, from.parent)
+                if to.parent != from.parent { try touchFolder(db, branchId, to.parent) }
+                return nil
+            }
             var discarded: String?
-            if let target = try item(db, branchId, to) {
+            if let target {
                 if noReplace { throw ArtifactError(.alreadyExists, "already exists", path: to) }
                 if source.isDirectory && !target.isDirectory { throw ArtifactError(.invalidArgument, "not a folder", path: to, underlying: .notDirectory) }
                 if !source.isDirectory && target.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: to, underlying: .isDirectory) }
                 if target.isDirectory, try !children(db, branchId, to).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: to) }
+                // Two names of one file: rename(2) does nothing.
+                if let u = source.upper, u == target.upper { return nil }
                 discarded = target.upper
             }
             let moving = [source] + (source.isDirectory ? try subtree(db, branchId, from) : [])
             for item in moving {
                 var moved = item
                 moved.path = item.path.replacingPrefix(from, with: to)
+                if item.path == from { touchCtime(&moved, branchId) }
                 try put(db, branchId, moved)
             }
             for item in moving.reversed() { _ = try remove(db, branchId, item.path) }
-            return discarded
+            try touchFolder(db, branchId, from.parent)
+            if to.parent != from.parent { try touchFolder(db, branchId, to.parent) }
+            return try isShared(db, branchId, discarded) ? nil : discarded
         }
         discardUpper(branchId, discarded)
     }
 
-    /// chmod, chown, truncate and utimens. Metadata of unwritten files is kept in the row, so
-    /// a chmod never copies bytes.
+    /// chmod, chown, truncate and utimens (nil: unchanged). Metadata of unwritten files is kept
+    /// in the row, so a chmod never copies bytes; every change moves ctime, as on ext4.
     public func setAttributes(branch branchId: Int64, path: PathBytes, mode: Int64?, uid: Int64?, gid: Int64?,
-                              size: Int64?, mtimeNs: Int64?) throws {
+                              size: Int64?, mtimeNs: Int64?, atimeNs: Int64? = nil) throws {
         try changing(branchId) { db in
             guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             if let size {
@@ -343,19 +430,113 @@ public final class Worktrees: @unchecked Sendable {
                 if uid != nil || gid != nil, lchown(p, uid.map { uid_t($0) } ?? uid_t.max, gid.map { gid_t($0) } ?? gid_t.max) != 0 {
                     throw ArtifactError.system(Errno(rawValue: errno), "cannot chown", path: path)
                 }
-                if let mtimeNs {
-                    let ts = timespec(tv_sec: Int(mtimeNs / 1_000_000_000), tv_nsec: Int(mtimeNs % 1_000_000_000))
-                    if utimensat(AT_FDCWD, p, [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2), ts], 0) != 0 {
+                if mtimeNs != nil || atimeNs != nil {
+                    let omit = timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2)
+                    let times = [atimeNs.map { timeSpec(nanoseconds: $0) } ?? omit, mtimeNs.map { timeSpec(nanoseconds: $0) } ?? omit]
+                    if utimensat(AT_FDCWD, p, times, 0) != 0 {
                         throw ArtifactError.system(Errno(rawValue: errno), "cannot set times", path: path)
                     }
                 }
                 return
             }
-            guard !current.path.isEmpty else { return }
             if let mode { current.mode = mode & 0o7777 }
             if let uid { current.uid = uid }
             if let gid { current.gid = gid }
             if let mtimeNs { current.mtimeNs = mtimeNs }
+            if let atimeNs { current.atimeNs = atimeNs }
+            current.ctimeNs = nowNs()
+            try put(db, branchId, current)
+        }
+    }
+
+    /// A symbolic link at `path` whose target is `target`, byte for byte. Its target lives in
+    /// an upper file until the commit makes it a blob, as a file's bytes do.
+    public func symlink(branch branchId: Int64, path: PathBytes, target: PathBytes, uid: Int64, gid: Int64) throws {
+        try NameRules.validateEntry(path.lastComponent)
+        try changing(branchId) { db in
+            try requireDirectory(db, branchId, path.parent)
+            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+            let (name, full) = try newUpper(branchId)
+            do {
+                let fd = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: 0o777)
+                defer { close(fd) }
+                try target.bytes.withUnsafeBytes { raw in
+                    if raw.count > 0, Glibc.write(fd, raw.baseAddress!, raw.count) != raw.count { throw Errno(rawValue: errno) }
+                }
+                _ = fchown(fd, uid_t(uid), gid_t(gid))
+                _ = fchmod(fd, 0o777)
+            } catch let e as Errno { discardUpper(branchId, name); throw ArtifactError.system(e, "cannot create link", path: path) }
+            do {
+                try put(db, branchId, TreeItem(path: path, kind: .symlink, upper: name, size: Int64(target.count), mode: 0o777,
+                                               mtimeNs: nowNs(), uid: uid, gid: gid))
+                try touchFolder(db, branchId, path.parent)
+            } catch { discardUpper(branchId, name); throw error }
+        }
+    }
+
+    /// A FIFO, socket or device node: metadata only.
+    public func mknod(branch branchId: Int64, path: PathBytes, kind: FileKind, mode: Int64, rdev: Int64, uid: Int64, gid: Int64) throws {
+        try NameRules.validateEntry(path.lastComponent)
+        try changing(branchId) { db in
+            let parent = try requireDirectory(db, branchId, path.parent)
+            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+            let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
+            var node = TreeItem(path: path, kind: EntryKind(kind), mode: mode, mtimeNs: nowNs(), uid: uid, gid: gid)
+            node.rdev = rdev
+            try put(db, branchId, node)
+            try touchFolder(db, branchId, path.parent)
+        }
+    }
+
+    /// A second name for a file: both rows share one upper file (copied up first), so a write
+    /// through either shows through both until the commit.
+    public func link(branch branchId: Int64, from: PathBytes, to: PathBytes) throws {
+        try NameRules.validateEntry(to.lastComponent)
+        try changing(branchId) { db in
+            guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
+            if source.isDirectory { throw ArtifactError(.permissionDenied, "cannot link a folder", path: from) }
+            try requireDirectory(db, branchId, to.parent)
+            if try item(db, branchId, to) != nil { throw ArtifactError(.alreadyExists, "already exists", path: to) }
+            var linked = source
+            if source.kind.hasBytes {
+                _ = try copyUp(db, branchId, source, truncate: false)
+                linked = try item(db, branchId, from)!
+            }
+            touchCtime(&linked, branchId)
+            linked.path = to
+            linked.entryId = nil
+            try put(db, branchId, linked)
+            try touchFolder(db, branchId, to.parent)
+        }
+    }
+
+    /// The target of a symbolic link in the working tree.
+    public func linkTarget(branch branchId: Int64, path: PathBytes) throws -> PathBytes {
+        guard let link = try item(branch: branchId, path: path), link.kind == .symlink else {
+            throw ArtifactError(.invalidArgument, "not a symbolic link", path: path)
+        }
+        if let upper = link.upper {
+            guard let data = FileManager.default.contents(atPath: upperPath(branchId, upper)) else {
+                throw ArtifactError(.corrupt, "link target is missing", path: path)
+            }
+            return PathBytes(Array(data))
+        }
+        guard let hash = link.blob.flatMap(BlobHash.init(hex:)) else { throw ArtifactError(.corrupt, "link has no target", path: path) }
+        return PathBytes(try store.blobs.read(hash))
+    }
+
+    /// Sets (`value`) or removes (nil) one user attribute of `path`, with setxattr's flags
+    /// (XATTR_CREATE 1, XATTR_REPLACE 2). Kept in the row until the commit.
+    public func setXattr(branch branchId: Int64, path: PathBytes, name: String, value: [UInt8]?, flags: Int32 = 0) throws {
+        try changing(branchId) { db in
+            guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            var xattrs = UserXattrs(encoded: current.xattrs)
+            let exists = xattrs.value(name) != nil
+            if value == nil || flags & 2 != 0, !exists { throw ArtifactError(.noAttribute, "no such attribute", path: path) }
+            if flags & 1 != 0, exists { throw ArtifactError(.alreadyExists, "attribute exists", path: path) }
+            xattrs = UserXattrs(xattrs.entries.filter { $0.name != name } + (value.map { [UserXattrs.Entry(name: name, value: $0)] } ?? []))
+            current.xattrs = xattrs.encoded
+            touchCtime(&current, branchId)
             try put(db, branchId, current)
         }
     }

@@ -21,6 +21,9 @@
 /// literally instead. Hand-written because our dependency set has no well-kept Swift gitignore
 /// library, and none works on bytes.
 public struct IgnoreRules: Sendable {
+    /// The file that holds the rules, at the top of incoming/ or of a branch.
+    public static let fileName: PathBytes = ".artifactfsignore"
+
     private let rules: [Rule]
 
     /// Parses the contents of a `.artifactfsignore` file. Malformed lines are skipped, never fatal.

@@ -13,6 +13,13 @@ public struct StagedEntry: Sendable, Equatable {
     public var mtimeNs: Int64
     public var uid: Int64
     public var gid: Int64
+    /// A symlink's blob holds its target; a special file's blob is empty.
+    public var kind: FileKind = .regular
+    public var xattrs = UserXattrs()
+    /// Entries with the same key are hard links of one file (the staged inode number).
+    public var linkKey: UInt64? = nil
+    public var rdev: Int64 = 0
+    public var atimeNs: Int64? = nil
 
     public init(path: PathBytes, hash: BlobHash, size: Int64, mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
         self.path = path; self.hash = hash; self.size = size; self.mode = mode
@@ -40,7 +47,7 @@ public final class RunRegistrar: @unchecked Sendable {
 
     /// Registers `entries` (blobs already durable in the store) as one new run.
     /// `cleanup` names the staged files the caller removes after the commit.
-    public func register(projectId: Int64, entries: [StagedEntry], directories: [PathBytes] = [],
+    public func register(projectId: Int64, entries: [StagedEntry], directories: [StagedDirectory] = [],
                          uid: Int64, action: String = "ingest", completed: Bool = true,
                          cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
         do {
@@ -57,7 +64,7 @@ public final class RunRegistrar: @unchecked Sendable {
         }
     }
 
-    static func insertRun(_ db: Database, projectId: Int64, entries: [StagedEntry], directories: [PathBytes],
+    static func insertRun(_ db: Database, projectId: Int64, entries: [StagedEntry], directories: [StagedDirectory],
                           uid: Int64, action: String, completed: Bool,
                           cleanup: [(path: PathBytes, ino: UInt64)], now: Date) throws -> RunRecord {
         let nowSeconds = now.timeIntervalSince1970
@@ -71,27 +78,37 @@ public final class RunRegistrar: @unchecked Sendable {
         let runId = run.id!
 
         let current = try db.cachedStatement(sql: """
-            SELECT id, blob FROM file WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by IS NULL
+            SELECT id, blob, kind FROM file WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by IS NULL
             """)
         let supersede = try db.cachedStatement(sql: "UPDATE file SET status = 'superseded', superseded_by = ? WHERE id = ?")
         let insertFile = try db.cachedStatement(sql: """
-            INSERT INTO file (project_id, run_id, path, dir, name, blob, size, mode, mtime_ns, uid, gid, status, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO file (project_id, run_id, path, dir, name, blob, size, mode, mtime_ns, uid, gid, status, created_at,
+                              kind, xattrs, link_group, nlink, rdev, atime_ns)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let addRef = try db.cachedStatement(sql: """
             INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
             ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
             """)
-        let insertDir = try db.cachedStatement(sql: "INSERT OR IGNORE INTO dir (project_id, run_id, parent, name) VALUES (?, ?, ?, ?)")
+        let insertDir = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO dir (project_id, run_id, parent, name, mode, uid, gid, mtime_ns, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
 
+        // Folders with what the staging area saw of them; ancestors it did not list get none.
+        let known = Dictionary(directories.map { ($0.relativePath, $0) }, uniquingKeysWith: { a, _ in a })
         var dirs = Set<PathBytes>()
         func addDirAndAncestors(_ d: PathBytes) throws {
             var d = d
             while !d.isEmpty, dirs.insert(d).inserted {
-                try insertDir.execute(arguments: [projectId, runId, d.parent, d.lastComponent])
+                let m = known[d]
+                try insertDir.execute(arguments: [projectId, runId, d.parent, d.lastComponent, m?.mode, m?.uid, m?.gid, m?.mtimeNs,
+                                                  m?.xattrs.encoded.map { Data($0) }])
                 d = d.parent
             }
         }
+        var linkCounts: [UInt64: Int64] = [:]
+        for e in entries { if let k = e.linkKey { linkCounts[k, default: 0] += 1 } }
+        var linkLeaders: [UInt64: Int64] = [:]
 
         for entry in entries {
             let dir = entry.path.parent, name = entry.path.lastComponent
@@ -99,22 +116,34 @@ public final class RunRegistrar: @unchecked Sendable {
             var status = FileStatus.new
             let previous = try Row.fetchOne(current, arguments: [projectId, dir, name])
             if let previous {
-                let previousBlob: String = previous["blob"]
-                if previousBlob == entry.hash.hex { status = .duplicate; run.filesDuplicate += 1 } else { run.filesSuperseded += 1 }
+                let previousBlob: String = previous["blob"], previousKind: String = previous["kind"]
+                if previousBlob == entry.hash.hex && previousKind == entry.kind.rawValue {
+                    status = .duplicate; run.filesDuplicate += 1
+                } else {
+                    run.filesSuperseded += 1
+                }
             } else {
                 run.filesNew += 1
             }
+            let group = entry.linkKey.flatMap { linkCounts[$0, default: 1] > 1 ? $0 : nil }
             try addRef.execute(arguments: [entry.hash.hex, entry.size, nowSeconds])
             try insertFile.execute(arguments: [projectId, runId, entry.path, dir, name, entry.hash.hex, entry.size,
-                                               entry.mode, entry.mtimeNs, entry.uid, entry.gid, status.rawValue, nowSeconds])
+                                               entry.mode, entry.mtimeNs, entry.uid, entry.gid, status.rawValue, nowSeconds,
+                                               entry.kind.rawValue, entry.xattrs.encoded.map { Data($0) },
+                                               group.flatMap { linkLeaders[$0] }, group.map { linkCounts[$0]! } ?? 1,
+                                               entry.rdev, entry.atimeNs])
             let fileId = db.lastInsertedRowID
+            if let group, linkLeaders[group] == nil {
+                linkLeaders[group] = fileId
+                try db.execute(sql: "UPDATE file SET link_group = ? WHERE id = ?", arguments: [fileId, fileId])
+            }
             if let previous {
                 let previousId: Int64 = previous["id"]
                 try supersede.execute(arguments: [fileId, previousId])
             }
             run.bytes += entry.size
         }
-        for d in directories { try addDirAndAncestors(d) }
+        for d in directories { try addDirAndAncestors(d.relativePath) }
 
         let insertCleanup = try db.cachedStatement(sql: "INSERT INTO seal_cleanup (project_id, staged_path, ino) VALUES (?, ?, ?)")
         for item in cleanup {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Crypto
 import Logging
 import SystemPackage
 #if canImport(Glibc)
@@ -140,8 +141,19 @@ public final class SealCoordinator: @unchecked Sendable {
         let state = state(projectId)
         let generation0 = state.lock.withLock { state.generation }
         var scan = try staging.scan(projectId: projectId)
-        if !includingInterrupted { scan.files.removeAll(where: \.interrupted) }
-        if scan.files.isEmpty {
+        // Kept back: interrupted copies (unless sealed on purpose), the `.artifactfsignore` file
+        // itself and what it names; they stay in incoming/.
+        let ignore = staging.ignoreRules(projectId: projectId)
+        let held = scan.files.filter {
+            ($0.interrupted && !includingInterrupted) || $0.relativePath == IgnoreRules.fileName
+                || ignore.ignores($0.relativePath.bytes, isDirectory: false)
+        }
+        scan.files.removeAll { file in held.contains { $0.ino == file.ino && $0.relativePath == file.relativePath } }
+        scan.directories.removeAll { ignore.ignores($0.relativePath.bytes, isDirectory: true) }
+        // Folders are part of the tree (an empty one too), except those that only hold files
+        // kept back.
+        let onlyHolding = scan.directories.allSatisfy { d in held.contains { $0.relativePath.isBelow(d.relativePath) } }
+        if scan.files.isEmpty && onlyHolding {
             return state.lock.withLock {
                 if state.generation == generation0 {
                     staging.removeEmptyDirectories(projectId: projectId, scan.directories)
@@ -157,15 +169,23 @@ public final class SealCoordinator: @unchecked Sendable {
         entries.reserveCapacity(scan.files.count)
         for file in scan.files {
             let hash: BlobHash
-            if let cached = hashes.lookup(ino: file.ino, size: file.size) {
+            if file.kind != .regular {
+                hash = BlobHash(digest: SHA256.hash(data: Self.content(of: file)))
+            } else if let cached = hashes.lookup(ino: file.ino, size: file.size) {
                 hash = cached
             } else {
                 let (h, size) = try BlobStore.hash(fileAt: file.fullPath)
                 if size != file.size { return .busy }
                 hash = h
             }
-            entries.append(StagedEntry(path: file.relativePath, hash: hash, size: file.size, mode: file.mode,
-                                       mtimeNs: file.mtimeNs, uid: file.uid, gid: file.gid))
+            var entry = StagedEntry(path: file.relativePath, hash: hash, size: file.kind == .symlink ? Int64(file.target?.count ?? 0) : file.size,
+                                    mode: file.mode, mtimeNs: file.mtimeNs, uid: file.uid, gid: file.gid)
+            entry.kind = file.kind
+            entry.xattrs = file.xattrs
+            entry.linkKey = file.nlink > 1 ? file.ino : nil
+            entry.rdev = file.rdev
+            entry.atimeNs = file.atimeNs
+            entries.append(entry)
         }
 
         state.lock.lock()
@@ -174,12 +194,18 @@ public final class SealCoordinator: @unchecked Sendable {
 
         // Sealed on purpose: the copy is what the user wants kept, and the blob carries no mark.
         for file in scan.files where file.interrupted { StagingMark.remove(StagingMark.interrupted, at: file.fullPath) }
-        try makeDurable(scan.files.map(\.fullPath))
+        let regular = scan.files.filter { $0.kind == .regular }
+        try makeDurable(regular.map(\.fullPath))
         var touched = Set<String>()
         for (file, entry) in zip(scan.files, entries) {
-            _ = try blobs.adopt(stagedFile: file.fullPath, as: entry.hash, size: entry.size, touchedDirectories: &touched)
+            if file.kind == .regular {
+                _ = try blobs.adopt(stagedFile: file.fullPath, as: entry.hash, size: entry.size, touchedDirectories: &touched)
+            } else {
+                // A symlink's target (or a special file's nothing) as a blob, as git keeps links.
+                _ = try blobs.put(Self.content(of: file))
+            }
         }
-        if scan.files.count > Self.syncfsThreshold {
+        if regular.count > Self.syncfsThreshold {
             try syncFilesystem()
         } else {
             try blobs.syncDirectories(touched)
@@ -202,6 +228,9 @@ public final class SealCoordinator: @unchecked Sendable {
         removed = Set(scan.files.map(\.ino))
         return .sealed(run)
     }
+
+    /// The blob bytes of a symlink (its target) or a special file (none).
+    static func content(of file: StagedFile) -> [UInt8] { file.kind == .symlink ? (file.target?.bytes ?? []) : [] }
 
     /// Past this many files, one syncfs is cheaper than an fsync per file and folder.
     static let syncfsThreshold = 16

@@ -4,7 +4,23 @@ import SystemPackage
 import Glibc
 #endif
 
-/// A regular file found in a project's incoming/ folder on disk.
+/// A folder found in a project's incoming/ on disk, with the metadata a run keeps of it.
+public struct StagedDirectory: Sendable {
+    public var relativePath: PathBytes
+    public var mode: Int64? = nil
+    public var uid: Int64? = nil
+    public var gid: Int64? = nil
+    public var mtimeNs: Int64? = nil
+    public var xattrs = UserXattrs()
+
+    public init(relativePath: PathBytes, mode: Int64? = nil, uid: Int64? = nil, gid: Int64? = nil, mtimeNs: Int64? = nil,
+                xattrs: UserXattrs = UserXattrs()) {
+        self.relativePath = relativePath; self.mode = mode; self.uid = uid; self.gid = gid; self.mtimeNs = mtimeNs; self.xattrs = xattrs
+    }
+}
+
+/// A file found in a project's incoming/ folder on disk: a regular file, a symlink or a
+/// special file (FIFO, socket, device node).
 public struct StagedFile: Sendable {
     public var relativePath: PathBytes
     public var fullPath: PathBytes
@@ -16,6 +32,13 @@ public struct StagedFile: Sendable {
     public var ino: UInt64
     /// It was open for writing when the daemon died: maybe a truncated copy (see `StagingMark`).
     public var interrupted: Bool
+    public var kind: FileKind = .regular
+    /// A symlink's target, byte for byte.
+    public var target: PathBytes? = nil
+    public var nlink: Int64 = 1
+    public var rdev: Int64 = 0
+    public var atimeNs: Int64 = 0
+    public var xattrs = UserXattrs()
 }
 
 /// Marks the daemon keeps on staged files on disk, as extended attributes in its own
@@ -94,10 +117,10 @@ public final class StagingArea: @unchecked Sendable {
     /// Every regular file and folder below incoming/, depth first. Other kinds are skipped.
     /// `recovering` (once, at mount, before anything is served) turns the `writing` marks a
     /// crash left into `interrupted` ones.
-    public func scan(projectId: Int64, recovering: Bool = false) throws -> (files: [StagedFile], directories: [PathBytes]) {
+    public func scan(projectId: Int64, recovering: Bool = false) throws -> (files: [StagedFile], directories: [StagedDirectory]) {
         let base = PathBytes(incomingPath(projectId: projectId))
         var files: [StagedFile] = []
-        var dirs: [PathBytes] = []
+        var dirs: [StagedDirectory] = []
         func walk(_ rel: PathBytes) throws {
             let full = base.appending(rel)
             let entries: [(name: PathBytes, type: UInt8)]
@@ -109,31 +132,54 @@ public final class StagingArea: @unchecked Sendable {
                 let childRel = rel.appending(entry.name)
                 let childFull = full.appending(entry.name)
                 guard let st = try? Syscalls.lstat(childFull) else { continue }
-                switch st.st_mode & S_IFMT {
-                case S_IFDIR:
-                    dirs.append(childRel)
+                if st.st_mode & S_IFMT == S_IFDIR {
+                    dirs.append(StagedDirectory(relativePath: childRel, mode: Int64(st.st_mode & 0o7777), uid: Int64(st.st_uid),
+                                                gid: Int64(st.st_gid), mtimeNs: st.st_mtim.nanoseconds,
+                                                xattrs: UserXattrs.read(childFull)))
                     try walk(childRel)
-                case S_IFREG:
-                    if recovering { StagingMark.recover(at: childFull) }
-                    files.append(StagedFile(
-                        relativePath: childRel, fullPath: childFull, size: Int64(st.st_size),
-                        mode: Int64(st.st_mode & 0o7777),
-                        mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                        uid: Int64(st.st_uid), gid: Int64(st.st_gid), ino: UInt64(st.st_ino),
-                        interrupted: StagingMark.has(StagingMark.interrupted, at: childFull)))
-                default:
                     continue
                 }
+                guard let kind = FileKind(mode: UInt32(st.st_mode)) else { continue }
+                if recovering && kind == .regular { StagingMark.recover(at: childFull) }
+                var reserved: [String] = []
+                let xattrs = UserXattrs.read(childFull, following: false, reserved: &reserved)
+                var file = StagedFile(
+                    relativePath: childRel, fullPath: childFull, size: Int64(st.st_size),
+                    mode: Int64(st.st_mode & 0o7777), mtimeNs: st.st_mtim.nanoseconds,
+                    uid: Int64(st.st_uid), gid: Int64(st.st_gid), ino: UInt64(st.st_ino),
+                    interrupted: reserved.contains(StagingMark.interrupted))
+                file.kind = kind
+                file.nlink = Int64(st.st_nlink)
+                file.rdev = Int64(st.st_rdev)
+                file.atimeNs = st.st_atim.nanoseconds
+                file.xattrs = xattrs
+                if kind == .symlink { file.target = try? Syscalls.readlink(childFull) }
+                files.append(file)
             }
         }
         try walk(.empty)
         return (files, dirs)
     }
 
+    /// The rules of the project's `incoming/.artifactfsignore` (none when there is no such file).
+    public func ignoreRules(projectId: Int64) -> IgnoreRules {
+        let path = PathBytes(incomingPath(projectId: projectId)).appending(IgnoreRules.fileName)
+        guard let fd = try? Syscalls.open(path, flags: O_RDONLY | O_NOFOLLOW) else { return IgnoreRules(file: []) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while bytes.count < 1 << 20 {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n <= 0 { break }
+            bytes += buffer[..<n]
+        }
+        return IgnoreRules(file: bytes)
+    }
+
     /// Removes the now-empty folders below incoming/ (deepest first), keeping incoming/ itself.
-    func removeEmptyDirectories(projectId: Int64, _ dirs: [PathBytes]) {
+    func removeEmptyDirectories(projectId: Int64, _ dirs: [StagedDirectory]) {
         let base = PathBytes(incomingPath(projectId: projectId))
-        for d in dirs.sorted(by: { $0.count > $1.count }) {
+        for d in dirs.map(\.relativePath).sorted(by: { $0.count > $1.count }) {
             try? Syscalls.rmdir(base.appending(d))
         }
     }

@@ -92,7 +92,7 @@ public struct Verifier {
         let datasetChecks: [(String, String)] = [
             ("dangling_ref", "SELECT COUNT(*) FROM ref r WHERE r.version_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version v WHERE v.id = r.version_id AND v.dataset_id = r.dataset_id)"),
             ("dangling_parent", "SELECT COUNT(*) FROM version c WHERE c.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version p WHERE p.id = c.parent_id AND p.dataset_id = c.dataset_id AND p.depth = c.depth - 1)"),
-            ("file_entry_without_blob", "SELECT COUNT(*) FROM entry WHERE kind = 'file' AND blob IS NULL"),
+            ("file_entry_without_blob", "SELECT COUNT(*) FROM entry WHERE kind IN ('file', 'symlink') AND blob IS NULL"),
             ("worktree_blob_unknown", "SELECT COUNT(*) FROM worktree_change w WHERE w.blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blob b WHERE b.hash = w.blob)"),
         ]
         for (kind, sql) in datasetChecks {

@@ -60,11 +60,11 @@ public final class Namespace: @unchecked Sendable {
             }
             return nil
         case .runSource(let r, let dir):
-            if let f = try catalog.runFile(runId: r, dir: dir, name: name) { return .file(f.id!) }
+            if let f = try catalog.runFile(runId: r, dir: dir, name: name) { return .file(f.linkGroup ?? f.id!) }
             if try catalog.runHasDirectory(runId: r, parent: dir, name: name) { return .runSource(run: r, dir: dir.appending(name)) }
             return nil
         case .latest(let p, let dir):
-            if let f = try catalog.latestFile(projectId: p, dir: dir, name: name) { return .file(f.id!) }
+            if let f = try catalog.latestFile(projectId: p, dir: dir, name: name) { return .file(f.linkGroup ?? f.id!) }
             if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .latest(project: p, dir: dir.appending(name)) }
             return nil
         case .history(let p, let dir):
@@ -126,21 +126,25 @@ public final class Namespace: @unchecked Sendable {
             guard let run = try catalog.run(id: r) else { return [] }
             let dirAttrs = runAttributes(run)
             var out = try catalog.runSubdirectories(runId: r, parent: dir).map {
-                DirectoryEntry(name: $0, node: .runSource(run: r, dir: dir.appending($0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0.name, node: .runSource(run: r, dir: dir.appending($0.name)), attributes: folderAttributes($0, else: dirAttrs))
             }
-            out += try catalog.runFiles(runId: r, dir: dir).map { DirectoryEntry(name: $0.name, node: .file($0.id!), attributes: fileAttributes($0)) }
+            out += try catalog.runFiles(runId: r, dir: dir).map {
+                DirectoryEntry(name: $0.name, node: .file($0.linkGroup ?? $0.id!), attributes: fileAttributes($0))
+            }
             return out.sorted { $0.name < $1.name }
         case .latest(let p, let dir):
             let dirAttrs = try attributes(node)
             var out = try catalog.latestSubdirectories(projectId: p, parent: dir).map {
-                DirectoryEntry(name: $0, node: .latest(project: p, dir: dir.appending($0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0.name, node: .latest(project: p, dir: dir.appending($0.name)), attributes: folderAttributes($0, else: dirAttrs))
             }
-            out += try catalog.latestFiles(projectId: p, dir: dir).map { DirectoryEntry(name: $0.name, node: .file($0.id!), attributes: fileAttributes($0)) }
+            out += try catalog.latestFiles(projectId: p, dir: dir).map {
+                DirectoryEntry(name: $0.name, node: .file($0.linkGroup ?? $0.id!), attributes: fileAttributes($0))
+            }
             return out.sorted { $0.name < $1.name }
         case .history(let p, let dir):
             let dirAttrs = try attributes(node)
             var out = try catalog.latestSubdirectories(projectId: p, parent: dir).map {
-                DirectoryEntry(name: $0, node: .history(project: p, dir: dir.appending($0)), attributes: dirAttrs)
+                DirectoryEntry(name: $0.name, node: .history(project: p, dir: dir.appending($0.name)), attributes: dirAttrs)
             }
             out += try catalog.latestFiles(projectId: p, dir: dir).map {
                 DirectoryEntry(name: $0.name, node: .historyOfFile(project: p, path: $0.path), attributes: dirAttrs)
@@ -172,9 +176,15 @@ public final class Namespace: @unchecked Sendable {
             var a = dirAttributes(uid: 0, gid: 0, mtimeNs: startNs, writable: true)
             a.mode = 0o1777
             return a
+        case .latest(let p, let dir) where !dir.isEmpty:
+            guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
+            return folderAttributes(try catalog.folder(projectId: p, runId: nil, path: dir), else: projectAttributes(project))
         case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .historyOfFile(let p, _), .incoming(let p):
             guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
             return projectAttributes(project)
+        case .runSource(let r, let dir) where !dir.isEmpty:
+            guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
+            return folderAttributes(try catalog.folder(projectId: run.projectId, runId: r, path: dir), else: runAttributes(run))
         case .run(let r), .runSource(let r, _), .stageOutputs(let r, _, _):
             guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
             return runAttributes(run)
@@ -217,8 +227,51 @@ public final class Namespace: @unchecked Sendable {
     }
 
     public func fileAttributes(_ f: FileRecord) -> NodeAttributes {
-        NodeAttributes(isDirectory: false, mode: UInt32(f.mode & 0o7777), size: f.size,
-                       uid: UInt32(f.uid), gid: UInt32(f.gid), mtimeNs: f.mtimeNs)
+        var a = NodeAttributes(isDirectory: false, mode: UInt32(f.mode & 0o7777), size: f.size,
+                               uid: UInt32(f.uid), gid: UInt32(f.gid), mtimeNs: f.mtimeNs, nlink: UInt32(max(1, f.nlink)))
+        a.kind = f.kind
+        a.rdev = UInt64(f.rdev)
+        a.atimeNs = f.atimeNs
+        return a
+    }
+
+    /// A sealed folder's own metadata; folders sealed before it was kept show `fallback`.
+    func folderAttributes(_ f: FolderRecord?, else fallback: NodeAttributes) -> NodeAttributes {
+        guard let f, let mode = f.mode else { return fallback }
+        return NodeAttributes(isDirectory: true, mode: UInt32(mode & 0o7777), size: 0, uid: UInt32(f.uid ?? 0),
+                              gid: UInt32(f.gid ?? 0), mtimeNs: f.mtimeNs ?? fallback.mtimeNs, nlink: 2)
+    }
+
+    /// The target of a symlink in a run, latest/, history/ or a version: its blob's bytes.
+    public func linkTarget(_ node: Node) throws -> PathBytes {
+        let hash: BlobHash
+        switch node {
+        case .file(let f):
+            guard let file = try catalog.file(id: f), file.kind == .symlink else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
+            hash = file.hash
+        case .versionFile, .worktree:
+            return try datasetLinkTarget(node)
+        default:
+            throw ArtifactError(.invalidArgument, "not a symbolic link")
+        }
+        return PathBytes(try store.blobs.read(hash))
+    }
+
+    /// The `user.*` attributes a file or folder was sealed or committed with.
+    public func userXattrs(_ node: Node) throws -> UserXattrs {
+        switch node {
+        case .file(let f):
+            return UserXattrs(encoded: try catalog.file(id: f)?.xattrs.map { Array($0) })
+        case .runSource(let r, let dir) where !dir.isEmpty:
+            guard let run = try catalog.run(id: r) else { return UserXattrs() }
+            return UserXattrs(encoded: try catalog.folder(projectId: run.projectId, runId: r, path: dir)?.xattrs)
+        case .latest(let p, let dir) where !dir.isEmpty:
+            return UserXattrs(encoded: try catalog.folder(projectId: p, runId: nil, path: dir)?.xattrs)
+        case .versionFile, .versionDir, .worktree:
+            return try datasetUserXattrs(node)
+        default:
+            return UserXattrs()
+        }
     }
 
     // MARK: content and metadata

@@ -55,11 +55,25 @@ public struct NodeAttributes: Sendable, Equatable {
     public var gid: UInt32
     public var mtimeNs: Int64
     public var nlink: UInt32
+    /// What a non-folder is (regular file unless said otherwise).
+    public var kind: FileKind = .regular
+    public var rdev: UInt64 = 0
+    /// Nanoseconds since 1970; nil shows mtime.
+    public var atimeNs: Int64? = nil
+    public var ctimeNs: Int64? = nil
+    /// Shared by the names of one file that has several (hard links in a working tree): the
+    /// FUSE adapter gives them one inode.
+    public var linkIdentity: String? = nil
+    /// 512-byte blocks on disk; nil: as many as the size needs.
+    public var blocks: Int64? = nil
 
     public init(isDirectory: Bool, mode: UInt32, size: Int64, uid: UInt32, gid: UInt32, mtimeNs: Int64, nlink: UInt32 = 1) {
         self.isDirectory = isDirectory; self.mode = mode; self.size = size
         self.uid = uid; self.gid = gid; self.mtimeNs = mtimeNs; self.nlink = nlink
     }
+
+    /// st_mode: type bits and permission bits.
+    public var typeAndMode: UInt32 { (isDirectory ? 0o040000 : kind.typeBits) | (mode & 0o7777) }
 }
 
 /// One entry of a folder listing.

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import SystemPackage
 #if canImport(Glibc)
@@ -61,6 +62,18 @@ public final class BlobStore: @unchecked Sendable {
         } catch let e as Errno {
             throw ArtifactError.system(e, "cannot store blob \(hash.hex.prefix(12))", path: staged.description)
         }
+    }
+
+    /// The whole content of a small blob (a symlink's target); `.corrupt` when it is missing
+    /// or does not hash to its name.
+    public func read(_ hash: BlobHash, limit: Int = 1 << 20) throws -> [UInt8] {
+        let p = path(of: hash)
+        guard let data = FileManager.default.contents(atPath: p), data.count <= limit else {
+            throw ArtifactError(.corrupt, "blob missing or too large", path: p)
+        }
+        let bytes = Array(data)
+        guard BlobHash(digest: SHA256.hash(data: bytes)) == hash else { throw ArtifactError(.corrupt, "blob damaged", path: p) }
+        return bytes
     }
 
     /// Stores `bytes` as a blob (temp file, fsync, rename, folder fsync) and returns its hash.

@@ -8,6 +8,10 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         case notFound, alreadyExists, invalidName, nameTooLong, readOnly, noSpace
         case corrupt, busy, notEmpty, io, invalidArgument, notMounted, crossDevice
+        /// An operation the object does not allow (EPERM), e.g. a hard link to a folder.
+        case permissionDenied
+        /// No such extended attribute (ENODATA).
+        case noAttribute
     }
 
     public var code: Code

@@ -175,6 +175,16 @@ public enum Syscalls {
         _ = try old.withCString { o in try new.withCString { n in try retrying { afs_renameat2(olddirfd, o, newdirfd, n, flags) } } }
     }
 
+    /// The target of the symbolic link an O_PATH descriptor names, byte for byte.
+    public static func readlink(fd: Int32) throws -> PathBytes {
+        var buffer = [UInt8](repeating: 0, count: 4097)
+        let n = buffer.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { afs_readlinkat(fd, "", $0.baseAddress!, $0.count) }
+        }
+        if n < 0 { throw Errno(rawValue: afs_errno()) }
+        return PathBytes(Array(buffer[..<n]))
+    }
+
     /// The target of a symbolic link, byte for byte.
     public static func readlink(_ path: PathBytes) throws -> PathBytes {
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -184,6 +194,17 @@ public enum Syscalls {
         if n < 0 { throw Errno(rawValue: afs_errno()) }
         return PathBytes(Array(buffer[..<n]))
     }
+}
+
+/// A timespec from nanoseconds since 1970, before 1970 too (tv_nsec stays in 0..<1e9).
+public func timeSpec(nanoseconds ns: Int64) -> timespec {
+    let (q, r) = ns.quotientAndRemainder(dividingBy: 1_000_000_000)
+    return timespec(tv_sec: Int(r < 0 ? q - 1 : q), tv_nsec: Int(r < 0 ? r + 1_000_000_000 : r))
+}
+
+extension timespec {
+    /// Nanoseconds since 1970.
+    public var nanoseconds: Int64 { Int64(tv_sec) * 1_000_000_000 + Int64(tv_nsec) }
 }
 
 /// The folder part of a slash-separated path ("" for a bare name).

@@ -15,6 +15,15 @@ ssize_t afs_lgetxattr(const char *path, const char *name, void *value, size_t si
 int afs_lremovexattr(const char *path, const char *name);
 int afs_fsetxattr(int fd, const char *name, const void *value, size_t size);
 int afs_fremovexattr(int fd, const char *name);
+ssize_t afs_llistxattr(const char *path, char *list, size_t size);
+ssize_t afs_listxattr(const char *path, char *list, size_t size);
+int afs_setxattr_flags(const char *path, const char *name, const void *value, size_t size, int flags);
+int afs_removexattr(const char *path, const char *name);
+int afs_lsetxattr(const char *path, const char *name, const void *value, size_t size);
+ssize_t afs_readlinkat(int dirfd, const char *path, char *buf, size_t size);
+int afs_symlinkat(const char *target, int dirfd, const char *path);
+int afs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
+int afs_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
 ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len);
 #include <spawn.h>
 int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
