@@ -42,7 +42,7 @@ extension ArtifactFileSystem {
     /// Creates (or opens) a working-tree file and returns its entry and descriptor. With
     /// `writer` the descriptor counts as an open writer of the branch until `endWriting`.
     func createInWorktree(req: fuse_req_t, branch: Int64, dir: PathBytes, name: PathBytes, mode: mode_t, flags: Int32,
-                          writer: Bool) throws -> (fuse_entry_param, Int32) {
+                          writer: Bool) throws -> (fuse_entry_param, Int32, String) {
         let who = caller(req)
         let path = dir.appending(name)
         let upper = try worktrees.create(branch: branch, path: path, mode: Int64(mode & 0o7777), uid: Int64(who.uid), gid: Int64(who.gid),
@@ -51,7 +51,8 @@ extension ArtifactFileSystem {
         do {
             fd = try Syscalls.open(upper, flags: flags & backingOpenMask)
             let e = try entry(for: .worktree(branch: branch, path: path), parent: .worktree(branch: branch, path: dir))
-            return (e, fd)
+            if writer { worktrees.beginWriting(upperPath: upper, fd: fd) }
+            return (e, fd, upper)
         } catch {
             if fd >= 0 { close(fd) }
             if writer { worktrees.endWriting(branch: branch) }
@@ -66,7 +67,10 @@ extension ArtifactFileSystem {
             let upper = try worktrees.openForWrite(branch: branch, path: path, truncate: flags & O_TRUNC != 0, writer: true)
             do {
                 let fd = try Syscalls.open(upper, flags: flags & backingOpenMask)
-                return FileHandle(fd: fd, staged: nil, writable: true, branch: branch)
+                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: branch)
+                handle.upperPath = upper
+                worktrees.beginWriting(upperPath: upper, fd: fd)
+                return handle
             } catch {
                 worktrees.endWriting(branch: branch)
                 throw error
@@ -128,7 +132,7 @@ extension ArtifactFileSystem {
     /// setxattr on `@branch`: `user.artifactfs.commit` (value: the message) or `.seal`.
     func commitFromAttribute(req: fuse_req_t, branch: Int64, message: String?) throws {
         let who = caller(req)
-        switch try committer.commit(branch: branch, message: message, author: Int64(who.uid)) {
+        switch try committer.commit(branch: branch, message: message, author: Int64(who.uid), includingInterrupted: true) {
         case .committed, .unchanged: return
         case .busy: throw ArtifactError(.busy, "files are open for writing")
         }

@@ -25,6 +25,8 @@ final class FileHandle: Handle {
     let branch: Int64?
     /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
     var inode: Inode?
+    /// The upper file a working-tree writer writes (see `Worktrees.beginWriting`).
+    var upperPath: String?
 
     init(fd: Int32, staged: StagedObject?, writable: Bool, branch: Int64? = nil) {
         self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch

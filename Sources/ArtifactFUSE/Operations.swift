@@ -149,7 +149,7 @@ enum Operations {
             if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
                 do {
                     if (mode & S_IFMT) == S_IFREG {
-                        let (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
+                        let (e, fd, _) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
                         close(fd)
                         replyEntry(req, e)
                     } else {
@@ -339,8 +339,9 @@ enum Operations {
             guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
             if case .virtual(.worktree(let b, let dir)) = p.kind {
                 do {
-                    var (e, fd) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
+                    var (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
                     let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
+                    handle.upperPath = upper
                     if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
                     fi.pointee.fh = handle.toFH()
                     fuse_reply_create(req, &e, fi)
@@ -425,6 +426,7 @@ enum Operations {
             if let h = released as? FileHandle, let inode = h.inode { inode.detach(h.fd) }
             if let h = released as? FileHandle, h.writable {
                 if let s = h.staged { fs.endWriting(s, fd: h.fd) }
+                if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
                 if let b = h.branch { fs.worktrees.endWriting(branch: b) }
             }
             fuse_reply_err(req, 0)

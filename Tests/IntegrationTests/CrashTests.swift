@@ -133,6 +133,44 @@ final class CrashTests: MountTestCase {
         XCTAssertEqual(run("cat \(q(p))/runs/\(runs[0])/raw_source/data.csv").stdout, "id\n1\n")
     }
 
+    /// The same in a working tree: a file open for writing when the daemon died stays an
+    /// uncommitted change, marked interrupted, out of quiet-period commits; `artifactfs commit`
+    /// takes it as it is.
+    func testInterruptedWriteInABranchIsNeverCommittedAsComplete() throws {
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d")
+        run("head -c 3000000 /dev/urandom > \(q(work))/large.bin")
+        let ready = "\(work!)/writer-ready"
+        sh("""
+            (python3 -c 'import os,sys,time
+            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, open(sys.argv[2], "rb").read(1000000))
+            open(sys.argv[3], "w").close()
+            time.sleep(30)' \(q(main))/large.bin \(q(work))/large.bin \(q(ready)) >/dev/null 2>&1 &)
+            """)
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ready), "the writer never started")
+        fsx.crash()
+        fsx.quietPeriod = 0.2
+        try fsx.mount()
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.interrupted \(q(main))/large.bin").stdout, "true")
+        run("echo other > \(q(main))/other.txt")
+        var versions: [String] = []
+        for _ in 0..<300 {
+            versions = run("ls \(q(fsx.mnt))/datasets/d/versions").stdout.split(separator: "\n").map(String.init)
+            if !versions.isEmpty { break }
+            usleep(50_000)
+        }
+        XCTAssertEqual(versions.count, 1, "the quiet period never committed other.txt")
+        XCTAssertEqual(run("ls \(q(fsx.mnt))/datasets/d/versions/\(versions[0])").stdout, "other.txt\n")
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.uncommitted \(q(main))/large.bin").stdout, "true")
+        XCTAssertEqual(run("stat -c %s \(q(main))/large.bin").stdout, "1000000\n")
+        let v2 = run("\(q(artifactfsBinary)) commit \(q(main)) -m 'keep the prefix'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("cmp -n 1000000 \(q(work))/large.bin \(q(fsx.mnt))/datasets/d/versions/\(v2)/large.bin")
+        XCTAssertFalse(sh("getfattr -n user.artifactfs.interrupted \(q(main))/large.bin").ok)
+        assertVerifyClean()
+    }
+
     func testStagedFilesSurviveARemountAndSealThen() throws {
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo && echo kept > \(q(p))/incoming/kept.txt")

@@ -47,7 +47,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         }.map(\.0)
         for id in ready.sorted() {
             do {
-                _ = try commit(branch: id, message: nil, author: nil)
+                _ = try commit(branch: id, message: nil, author: nil, includingInterrupted: false)
             } catch {
                 let s = worktrees.state(id)
                 s.lock.withLock { s.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
@@ -59,12 +59,15 @@ public final class DatasetCommitter: @unchecked Sendable {
     /// Commits the branch now. `message` nil: a generated one; `author` nil: the uid of the
     /// last changed file.
     @discardableResult
-    public func commit(branch branchId: Int64, message: String?, author: Int64?, now: Date = Date()) throws -> Outcome {
+    /// Files a crash cut short (`StagingMark.interrupted` on their upper file) stay
+    /// uncommitted unless `includingInterrupted` (an explicit `artifactfs commit` or `seal`).
+    public func commit(branch branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool = true,
+                       now: Date = Date()) throws -> Outcome {
         let state = worktrees.state(branchId)
         state.lock.lock()
         defer { state.lock.unlock() }
         guard state.openWriters == 0 else { return .busy }
-        let outcome = try commitLocked(branchId, message: message, author: author, now: now)
+        let outcome = try commitLocked(branchId, message: message, author: author, includingInterrupted: includingInterrupted, now: now)
         state.pending = false
         return outcome
     }
@@ -74,7 +77,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         var upper: String?
     }
 
-    private func commitLocked(_ branchId: Int64, message: String?, author: Int64?, now: Date) throws -> Outcome {
+    private func commitLocked(_ branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool, now: Date) throws -> Outcome {
         let (ref, dataset, allRows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
             let (ref, ds) = try worktrees.head(db, branchId)
             let rows = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).order(Column("path")).fetchAll(db)
@@ -85,7 +88,17 @@ public final class DatasetCommitter: @unchecked Sendable {
         // Paths `.artifactfsignore` names are never committed: they stay uncommitted changes
         // of the working tree, as the branch folder's own times do.
         let ignore = try worktrees.ignoreRules(branch: branchId)
-        let kept = allRows.filter { $0.path.isEmpty || ignore.ignores($0.path.bytes, isDirectory: $0.kind == .dir) }
+        func interrupted(_ row: WorktreeChangeRecord) -> Bool {
+            guard let upper = row.upper else { return false }
+            return StagingMark.has(StagingMark.interrupted, at: PathBytes(worktrees.upperPath(branchId, upper)))
+        }
+        let kept = allRows.filter {
+            $0.path.isEmpty || ignore.ignores($0.path.bytes, isDirectory: $0.kind == .dir) || (!includingInterrupted && interrupted($0))
+        }
+        // Committed on purpose: the upper file becomes a blob, which carries no mark.
+        for row in allRows where includingInterrupted && interrupted(row) {
+            StagingMark.remove(StagingMark.interrupted, at: PathBytes(worktrees.upperPath(branchId, row.upper!)))
+        }
         let keptIds = Set(kept.compactMap(\.id))
         let rows = allRows.filter { !keptIds.contains($0.id!) }
         if rows.isEmpty { return .unchanged }

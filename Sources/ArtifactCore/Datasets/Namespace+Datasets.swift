@@ -148,6 +148,9 @@ extension Namespace {
                 if let schema = item.schema { out.append(("user.artifactfs.schema", schema)) }
             }
             out.append(("user.artifactfs.uncommitted", item.entryId == nil ? "true" : "false"))
+            if let upper = item.upper, StagingMark.has(StagingMark.interrupted, at: PathBytes(worktrees.upperPath(b, upper))) {
+                out.append(("user.artifactfs.interrupted", "true"))
+            }
             return out
         case .versionDir(let v, _, let path):
             guard let version = try catalog.version(id: v), path.isEmpty else { return [] }

@@ -543,6 +543,28 @@ public final class Worktrees: @unchecked Sendable {
 
     // MARK: writers
 
+    private let markLock = Mutex()
+    private var upperWriters: [String: Int] = [:]
+
+    /// A writer opened `upperPath` (descriptor `fd`): the first one marks it on disk as being
+    /// written (`StagingMark`), so that a crash before the last one closes leaves it
+    /// interrupted rather than committed as if complete.
+    public func beginWriting(upperPath: String, fd: Int32) {
+        markLock.withLock {
+            if upperWriters[upperPath, default: 0] == 0 { StagingMark.beginWriting(fd: fd) }
+            upperWriters[upperPath, default: 0] += 1
+        }
+    }
+
+    /// The writer of `beginWriting` closed; the last one removes the mark.
+    public func endWriting(upperPath: String, fd: Int32) {
+        markLock.withLock {
+            let left = upperWriters[upperPath, default: 1] - 1
+            upperWriters[upperPath] = left > 0 ? left : nil
+            if left <= 0 { StagingMark.endWriting(fd: fd) }
+        }
+    }
+
     /// Ends a writer counted by `create` or `openForWrite` with `writer`; no commit runs while
     /// one is open.
     public func endWriting(branch branchId: Int64) {
@@ -556,6 +578,8 @@ public final class Worktrees: @unchecked Sendable {
     /// to any filesystem would be lost), and marks branches with changes pending.
     public func recover() throws {
         var rows = try catalog.read { try WorktreeChangeRecord.filter(Column("upper") != nil).fetchAll($0) }
+        // A file open for writing when the daemon died may be a truncated copy.
+        for row in rows { StagingMark.recover(at: PathBytes(upperPath(row.branchId, row.upper!))) }
         let lost = rows.filter { (try? Syscalls.lstat(upperPath($0.branchId, $0.upper!))) == nil }
         if !lost.isEmpty {
             try catalog.write { db in for row in lost { _ = try row.delete(db) } }
