@@ -64,7 +64,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     }
 
     func stagedStat(_ s: StagedObject, ino: UInt64) throws -> stat {
-        var st = try s.withFD { fd, _ in try Syscalls.fstat(fd) }
+        var st = try s.stat()
         st.st_ino = UInt(ino)
         st.st_blksize = Self.blockSize
         return st
@@ -219,7 +219,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
 
     /// Whether a staged folder is set-group-ID: what is made in it takes its group.
     func isSetGID(_ s: StagedObject) -> Bool {
-        (try? s.withFD { fd, _ in try Syscalls.fstat(fd) }).map { $0.st_mode & S_ISGID != 0 } ?? false
+        (try? s.stat()).map { $0.st_mode & S_ISGID != 0 } ?? false
     }
 
     func caller(_ req: fuse_req_t) -> (uid: uid_t, gid: gid_t) {

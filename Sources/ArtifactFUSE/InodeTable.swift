@@ -53,6 +53,15 @@ final class StagedObject: @unchecked Sendable {
         return try body(fd, "/proc/self/fd/\(fd)")
     }
 
+    /// lstat of this very inode (one call, no descriptor: getattr is the hottest request);
+    /// ENOENT when its name is gone or names another file now.
+    func stat() throws -> Glibc.stat {
+        guard let path else { throw Errno.noSuchFileOrDirectory }
+        let st = try Syscalls.lstat(base.appending(path))
+        guard UInt64(st.st_ino) == realIno, UInt64(st.st_dev) == dev else { throw Errno.noSuchFileOrDirectory }
+        return st
+    }
+
     /// A file a seal has moved into the blob store: later calls answer ENOENT.
     func releaseSealed() {
         guard !isDirectory else { return }

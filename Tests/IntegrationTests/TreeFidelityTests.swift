@@ -141,6 +141,31 @@ final class TreeFidelityTests: MountTestCase {
         XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
     }
 
+    /// A version holds the whole tree too: after a commit and a remount the branch shows what
+    /// `cp -a` wrote, and versions/ keeps links, link counts and attributes.
+    func testAVersionHoldsTheWholeTree() throws {
+        let src = "\(work!)/tree"
+        makeWholeTree(src)
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d")
+        run("cp -a \(q(src))/. \(q(main))/")
+        let expected = dump(src)
+        XCTAssertEqual(dump(main), expected)
+        let v = run("\(q(artifactfsBinary)) commit \(q(main)) -m tree").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        fsx.unmount()
+        try fsx.mount()
+        XCTAssertEqual(dump(main), expected)
+        let version = "\(fsx.mnt)/datasets/d/versions/\(v)"
+        XCTAssertEqual(run("readlink \(q(version))/pkg/bin/run \(q(version))/dangling | od -An -c | tr -s ' '").stdout,
+                       run("printf '../main.py\\nno/such\\351\\n' | od -An -c | tr -s ' '").stdout)
+        XCTAssertEqual(run("stat -c '%h %i' \(q(version))/pkg/blob \(q(version))/hard-at-top \(q(version))/pkg/blob-link | uniq | wc -l").stdout, "1\n")
+        XCTAssertEqual(run("stat -c %h \(q(version))/pkg/blob").stdout, "3\n")
+        XCTAssertEqual(run("getfattr --only-values -n user.origin \(q(version))/pkg/main.py").stdout, "hub")
+        XCTAssertEqual(run("stat -c '%F %t,%T' \(q(version))/null \(q(version))/pipe").stdout, "character special file 1,3\nfifo 0,0\n")
+        XCTAssertEqual(run("stat -c '%a %Y' \(q(version))/private").stdout, "550 1588655105\n")
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
+    }
+
     /// `tar -xp` and `git clone` of trees with links are captured as they are.
     func testTarAndGitTreesAreCapturedAsTheyAre() throws {
         let src = "\(work!)/tree"

@@ -291,6 +291,11 @@ public final class Catalog: @unchecked Sendable {
                     t.add(column: "atime_ns", .integer)
                 }
             }
+            // Hard links in a version: the id of the group's first entry, and how many names it has.
+            try db.alter(table: "entry") { t in
+                t.add(column: "link_group", .integer)
+                t.add(column: "nlink", .integer).notNull().defaults(to: 1)
+            }
             // A working tree's own ctime for rows without an upper file (an upper file has its own).
             try db.alter(table: "worktree_change") { t in t.add(column: "ctime_ns", .integer) }
             // Hard links in a working tree are rows sharing one upper file; nlink counts them.

@@ -216,13 +216,25 @@ public final class DatasetCommitter: @unchecked Sendable {
                     INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
                     ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
                     """)
+                // Names that share an upper file are hard links: one group, its first entry's id.
+                var linkCounts: [String: Int64] = [:]
+                for p in planned { if let u = p.upper { linkCounts[u, default: 0] += 1 } }
+                var leaders: [String: Int64] = [:]
                 for p in planned {
                     var e = p.entry
                     e.versionId = v.id!
+                    if let u = p.upper, let n = linkCounts[u], n > 1 {
+                        e.nlink = n
+                        e.linkGroup = leaders[u]
+                    }
                     if e.kind.hasBytes, let blob = e.blob {
                         try addRef.execute(arguments: [blob, e.size, now.timeIntervalSince1970])
                     }
                     try e.insert(db)
+                    if let u = p.upper, let n = linkCounts[u], n > 1, leaders[u] == nil {
+                        leaders[u] = e.id!
+                        try db.execute(sql: "UPDATE entry SET link_group = id WHERE id = ?", arguments: [e.id!])
+                    }
                 }
                 try db.execute(sql: "UPDATE ref SET version_id = ? WHERE id = ?", arguments: [v.id!, branchId])
                 try clearCommittedRows(db)

@@ -109,6 +109,9 @@ public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Eq
     public var xattrs: Data? = nil
     public var rdev: Int64 = 0
     public var atimeNs: Int64? = nil
+    /// Hard links: the id of the first entry of the group this version wrote (nil: one name).
+    public var linkGroup: Int64? = nil
+    public var nlink: Int64 = 1
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -165,6 +168,8 @@ public struct TreeItem: Sendable, Equatable {
     public var nlink: Int64 = 1
     /// 512-byte blocks the upper file holds on disk (sparse files hold fewer); nil: from size.
     public var blocks: Int64? = nil
+    /// A committed hard link's group (`EntryRecord.linkGroup`).
+    public var linkGroup: Int64? = nil
 
     public var name: PathBytes { path.lastComponent }
     public var isDirectory: Bool { kind == .dir }
@@ -173,6 +178,7 @@ public struct TreeItem: Sendable, Equatable {
         path = e.path; kind = e.kind; blob = e.blob; upper = nil; size = e.size; mode = e.mode
         mtimeNs = e.mtimeNs; uid = e.uid; gid = e.gid; entryId = e.id; versionId = e.versionId; schema = e.schema
         xattrs = e.xattrs.map { Array($0) }; rdev = e.rdev; atimeNs = e.atimeNs
+        linkGroup = e.linkGroup; nlink = e.nlink
     }
 
     init(_ c: WorktreeChangeRecord) {
@@ -205,6 +211,7 @@ extension EntryRecord {
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         schema = row["schema"]
         xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]
+        linkGroup = row["link_group"]; nlink = row["nlink"] ?? 1
     }
 }
 

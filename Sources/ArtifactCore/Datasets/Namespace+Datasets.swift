@@ -29,7 +29,7 @@ extension Namespace {
         case .versionDir(let v, let t, let path):
             let child = path.appending(name)
             guard let item = try catalog.read({ try trees.item($0, version: v, path: child) }) else { return nil }
-            return item.isDirectory ? .versionDir(version: v, tag: t, path: child) : .versionFile(entry: item.entryId!)
+            return item.isDirectory ? .versionDir(version: v, tag: t, path: child) : .versionFile(entry: item.linkGroup ?? item.entryId!)
         default:
             return nil
         }
@@ -66,13 +66,12 @@ extension Namespace {
                 return DirectoryEntry(name: PathBytes(tag.name), node: .versionDir(version: vid, tag: tag.id!, path: .empty), attributes: versionDirAttributes(v))
             }
         case .versionDir(let v, let t, let path):
-            guard let version = try catalog.version(id: v) else { return [] }
-            let dirAttrs = versionDirAttributes(version)
+            guard try catalog.version(id: v) != nil else { return [] }
             let items = try catalog.read { try trees.children($0, version: v, dir: path) }
             return items.values.sorted { $0.name < $1.name }.map {
                 $0.isDirectory
-                    ? DirectoryEntry(name: $0.name, node: .versionDir(version: v, tag: t, path: $0.path), attributes: dirAttrs)
-                    : DirectoryEntry(name: $0.name, node: .versionFile(entry: $0.entryId!), attributes: itemAttributes($0, readOnly: true))
+                    ? DirectoryEntry(name: $0.name, node: .versionDir(version: v, tag: t, path: $0.path), attributes: itemAttributes($0, readOnly: true))
+                    : DirectoryEntry(name: $0.name, node: .versionFile(entry: $0.linkGroup ?? $0.entryId!), attributes: itemAttributes($0, readOnly: true))
             }
         default:
             return []
@@ -90,8 +89,12 @@ extension Namespace {
         case .worktree(let b, let path):
             guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
             return itemAttributes(item, readOnly: false)
-        case .versionDir(let v, _, _):
+        case .versionDir(let v, _, let path):
             guard let version = try catalog.version(id: v) else { throw ArtifactError(.notFound, "no such version") }
+            // A committed folder shows its own mode (without write bits), owner and mtime.
+            if !path.isEmpty, let folder = try catalog.read({ try trees.item($0, version: v, path: path) }) {
+                return itemAttributes(folder, readOnly: true)
+            }
             return versionDirAttributes(version)
         case .versionFile(let e):
             guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }) else { throw ArtifactError(.notFound, "no such file") }
@@ -212,7 +215,7 @@ extension Namespace {
         a.rdev = UInt64(item.rdev)
         a.atimeNs = item.atimeNs
         a.ctimeNs = item.ctimeNs
-        if item.nlink > 1 { a.linkIdentity = item.upper }
+        if item.nlink > 1 { a.linkIdentity = item.upper ?? item.linkGroup.map { "entry-\($0)" } }
         a.blocks = item.blocks
         return a
     }
