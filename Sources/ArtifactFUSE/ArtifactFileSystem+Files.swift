@@ -68,6 +68,26 @@ extension ArtifactFileSystem {
         throw ArtifactError(.corrupt, "blob damaged", path: path)
     }
 
+    /// The names listxattr shows, as Linux would: none on a symlink or a special file (user
+    /// attributes exist only on regular files and folders; the kernel answers ENODATA for
+    /// them), and in the writable trees only the user's own, so that `rsync -X` into
+    /// `incoming/` or `@branch/` does not try to remove the daemon's computed
+    /// `user.artifactfs.*` (they still answer getxattr by name).
+    func listedAttributes(_ inode: Inode) throws -> [String] {
+        let writable: Bool
+        switch inode.kind {
+        case .staged(let s):
+            guard let st = try? s.stat(), st.st_mode & S_IFMT == S_IFREG || st.st_mode & S_IFMT == S_IFDIR else { return [] }
+            writable = true
+        case .virtual(let node):
+            let attrs = try namespace.attributes(node)
+            guard attrs.isDirectory || attrs.kind == .regular else { return [] }
+            if case .worktree = node { writable = true } else { writable = false }
+        }
+        let names = try extendedAttributes(inode).map(\.0)
+        return writable ? names.filter { !$0.hasPrefix(UserXattrs.reservedPrefix) } : names
+    }
+
     /// Every extended attribute a file shows: the daemon's `user.artifactfs.*` (computed) and
     /// the user's own `user.*` (kept on the staged file, or in the catalog once sealed).
     func extendedAttributes(_ inode: Inode) throws -> [(String, [UInt8])] {

@@ -489,7 +489,7 @@ enum Operations {
             guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             do {
                 var bytes: [UInt8] = []
-                for (key, _) in try fs.extendedAttributes(inode) { bytes += Array(key.utf8); bytes.append(0) }
+                for key in try fs.listedAttributes(inode) { bytes += Array(key.utf8); bytes.append(0) }
                 Self.replyXattr(req, bytes, size: size)
             } catch { reply(req, error: error) }
         }

@@ -112,7 +112,8 @@ final class TreeFidelityTests: MountTestCase {
             mkfifo pipe && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")' && mknod null c 1 3 &&
             setfattr -n user.origin -v hub pkg/main.py && setfattr -n user.folder -v yes private &&
             chmod 750 private && chmod 4755 pkg/main.py &&
-            touch -h -d '2021-01-01 00:00:01' pkg/bin/run && touch -d '2020-05-05 05:05:05' empty private pkg/bin pkg .
+            touch -h -d '2021-01-01 00:00:01' pkg/bin/run dangling pipe sock null &&
+            touch -d '2020-05-05 05:05:05' empty private pkg/bin pkg .
             """)
     }
 
@@ -218,5 +219,57 @@ final class TreeFidelityTests: MountTestCase {
         try fsx.mount()
         XCTAssertTrue(sh("test -e \(q(main))/t.sqlite-wal").ok, "and survive a remount")
         XCTAssertEqual(run("ls \(q(fsx.mnt))/datasets/d/versions").stdout, "\(v1)\n")
+    }
+
+    /// A hard link whose other name stays behind (ignored here) is stored as a copy: writing
+    /// through the name left behind never changes what was sealed or committed.
+    func testANameLeftBehindNeverSharesTheStoredBytes() throws {
+        let p = fsx.project("p")
+        run("mkdir \(q(p)) && cd \(q(p))/incoming && printf '*.swp\\n' > .artifactfsignore && echo original > a && ln a a.swp")
+        let sealed = run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("echo more >> \(q(p))/incoming/a.swp")
+        XCTAssertEqual(run("cat \(q(p))/runs/\(sealed)/raw_source/a").stdout, "original\n")
+
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d && cd \(q(main)) && printf '*.swp\\n' > .artifactfsignore && echo original > a && ln a a.swp")
+        let v = run("\(q(artifactfsBinary)) commit \(q(main)) -m one").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("echo more >> \(q(main))/a.swp")
+        XCTAssertEqual(run("cat \(q(fsx.mnt))/datasets/d/versions/\(v)/a").stdout, "original\n")
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0, fsx.cli("verify --store \(q(fsx.store))").stdout)
+    }
+
+    /// After a commit, the names of a hard link are still one file in the working tree: a
+    /// write through any of them shows through all, and the next version has it everywhere.
+    func testCommittedHardLinksStayOneFile() throws {
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d && mkdir \(q(main))/hl && echo base > \(q(main))/hl/x && ln \(q(main))/hl/x \(q(main))/hl/y && ln \(q(main))/hl/x \(q(main))/hl/z")
+        run("\(q(artifactfsBinary)) commit \(q(main)) -m links")
+        XCTAssertEqual(run("stat -c '%i %h' \(q(main))/hl/x \(q(main))/hl/y \(q(main))/hl/z | uniq").stdout.split(separator: "\n").count, 1)
+        run("echo to-y > \(q(main))/hl/y && echo app >> \(q(main))/hl/z")
+        XCTAssertEqual(run("cat \(q(main))/hl/x \(q(main))/hl/y \(q(main))/hl/z").stdout, "to-y\napp\nto-y\napp\nto-y\napp\n")
+        let v = run("\(q(artifactfsBinary)) commit \(q(main)) -m write").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(run("cat \(q(fsx.mnt))/datasets/d/versions/\(v)/hl/x \(q(fsx.mnt))/datasets/d/versions/\(v)/hl/y").stdout, "to-y\napp\nto-y\napp\n")
+        run("ln \(q(main))/hl/x \(q(main))/hl/w && echo last >> \(q(main))/hl/w")
+        XCTAssertEqual(run("tail -1 \(q(main))/hl/y").stdout, "last\n")
+    }
+
+    /// `rsync -aHAX` into a writable tree and back out of a run or a version exits 0 and
+    /// brings the tree back as it was (the daemon's own attributes are not listed where a
+    /// tool would try to remove them, and none on symlinks or special files).
+    func testRsyncWithAttributesRoundTrips() throws {
+        try freshMount(quietPeriod: 600)  // sealed and committed when the test says, not mid-rsync
+        let src = "\(work!)/tree"
+        makeWholeTree(src)
+        let p = fsx.project("p")
+        run("mkdir \(q(p)) \(q(fsx.mnt))/datasets/d")
+        run("rsync -aHAX \(q(src))/ \(q(p))/incoming/")
+        run("rsync -aHAX \(q(src))/ \(q(fsx.mnt))/datasets/d/@main/")
+        let sealed = run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let v = run("\(q(artifactfsBinary)) commit \(q(fsx.mnt))/datasets/d/@main -m tree").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("rsync -aHAX \(q(p))/runs/\(sealed)/raw_source/ \(q(work))/from-run/")
+        run("rsync -aHAX --chmod=u+w \(q(fsx.mnt))/datasets/d/@main/ \(q(work))/from-branch/")
+        XCTAssertEqual(dump("\(work!)/from-run"), dump(src))
+        XCTAssertEqual(dump("\(work!)/from-branch"), dump(src))
+        XCTAssertFalse(v.isEmpty)
     }
 }

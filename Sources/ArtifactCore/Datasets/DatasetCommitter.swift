@@ -191,7 +191,10 @@ public final class DatasetCommitter: @unchecked Sendable {
                         try Syscalls.fsync(fd)
                     } catch let err as Errno { throw ArtifactError.system(err, "cannot sync staged file", path: path) }
                 }
-                if try store.blobs.adopt(stagedFile: PathBytes(path), as: hash, size: p.entry.size, touchedDirectories: &touched) {
+                // An upper file a kept (ignored or interrupted) name still uses stays writable:
+                // store a copy of it, never the file itself.
+                if try store.blobs.adopt(stagedFile: PathBytes(path), as: hash, size: p.entry.size, copying: keptUppers.contains(upper),
+                                         touchedDirectories: &touched) {
                     adopted.append(hash)
                 }
             }

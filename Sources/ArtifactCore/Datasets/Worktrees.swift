@@ -321,8 +321,30 @@ public final class Worktrees: @unchecked Sendable {
         var changed = item
         changed.upper = name
         changed.blob = nil
-        do { try put(db, branchId, changed) } catch { discardUpper(branchId, name); throw error }
+        do {
+            try put(db, branchId, changed)
+            // A committed hard link stays one file: every name of its group that still shows
+            // that committed entry shares the new upper file, so a write through any name is
+            // seen through all (the kernel holds them as one inode).
+            for var other in try linkGroupMembers(db, branchId, item) where other.path != item.path {
+                other.upper = name
+                other.blob = nil
+                try put(db, branchId, other)
+            }
+        } catch { discardUpper(branchId, name); throw error }
         return full
+    }
+
+    /// The other names of a committed hard link that the working tree still shows unchanged.
+    private func linkGroupMembers(_ db: Database, _ branchId: Int64, _ item: TreeItem) throws -> [TreeItem] {
+        guard let group = item.linkGroup, item.nlink > 1 else { return [] }
+        let paths = try PathBytes.fetchAll(db, sql: """
+            SELECT path FROM entry WHERE version_id = (SELECT version_id FROM entry WHERE id = ?) AND link_group = ?
+            """, arguments: [group, group])
+        return try paths.compactMap { path in
+            guard let current = try self.item(db, branchId, path), current.upper == nil, current.linkGroup == group else { return nil }
+            return current
+        }
     }
 
     public func unlink(branch branchId: Int64, path: PathBytes) throws {

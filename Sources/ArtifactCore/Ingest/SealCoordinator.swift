@@ -196,10 +196,15 @@ public final class SealCoordinator: @unchecked Sendable {
         for file in scan.files where file.interrupted { StagingMark.remove(StagingMark.interrupted, at: file.fullPath) }
         let regular = scan.files.filter { $0.kind == .regular }
         try makeDurable(regular.map(\.fullPath))
+        // A file with a name that stays in incoming/ (a hard link that is ignored or
+        // interrupted) is stored as a copy: writes through that name must never reach a blob.
+        var sealedNames: [UInt64: Int64] = [:]
+        for file in regular { sealedNames[file.ino, default: 0] += 1 }
         var touched = Set<String>()
         for (file, entry) in zip(scan.files, entries) {
             if file.kind == .regular {
-                _ = try blobs.adopt(stagedFile: file.fullPath, as: entry.hash, size: entry.size, touchedDirectories: &touched)
+                _ = try blobs.adopt(stagedFile: file.fullPath, as: entry.hash, size: entry.size,
+                                    copying: file.nlink > sealedNames[file.ino, default: 0], touchedDirectories: &touched)
             } else {
                 // A symlink's target (or a special file's nothing) as a blob, as git keeps links.
                 _ = try blobs.put(Self.content(of: file))

@@ -1,5 +1,6 @@
 import Foundation
 import Crypto
+import CSystemShims
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -39,12 +40,24 @@ public final class BlobStore: @unchecked Sendable {
     /// Gives a complete, already fsynced file the blob name `hash` by hard link, so the staged
     /// name keeps the data until the catalog has committed. Returns false when the store
     /// already held that content. The caller fsyncs `touchedDirectories` before committing.
-    public func adopt(stagedFile staged: PathBytes, as hash: BlobHash, size: Int64,
+    ///
+    /// With `copying`, the blob is a copy (temp file, fsync, rename) instead: for a staged
+    /// file that keeps another name outside what is stored (a hard link that stays behind,
+    /// ignored or interrupted), whose later writes must never reach the blob.
+    public func adopt(stagedFile staged: PathBytes, as hash: BlobHash, size: Int64, copying: Bool = false,
                       touchedDirectories: inout Set<String>) throws -> Bool {
         let target = path(of: hash)
         let dir = pathParent(target)
         do {
             if try Syscalls.mkdirs(dir) { touchedDirectories.insert(root) }
+            if copying {
+                if let existing = try? Syscalls.lstat(target), Int64(existing.st_size) == size { return false }
+                let tmp = "\(tmpDir)/copy-\(hash.hex)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+                try copy(staged, to: tmp, size: size)
+                try Syscalls.rename(tmp, target)
+                touchedDirectories.insert(dir)
+                return true
+            }
             do {
                 try Syscalls.link(staged, target)
             } catch Errno.fileExists {
@@ -61,6 +74,29 @@ public final class BlobStore: @unchecked Sendable {
             return true
         } catch let e as Errno {
             throw ArtifactError.system(e, "cannot store blob \(hash.hex.prefix(12))", path: staged.description)
+        }
+    }
+
+    /// Copies `size` bytes of `source` into a new file `target` (read-only) and fsyncs it.
+    private func copy(_ source: PathBytes, to target: String, size: Int64) throws {
+        let input = try Syscalls.open(source, flags: O_RDONLY)
+        defer { close(input) }
+        let output = try Syscalls.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+        do {
+            var copied: Int64 = 0
+            while copied < size {
+                let n = afs_copy_file_range(input, output, Int(min(size - copied, 1 << 30)))
+                if n < 0 { if errno == EINTR { continue }; throw Errno(rawValue: errno) }
+                if n == 0 { break }
+                copied += Int64(n)
+            }
+            guard copied == size else { throw Errno.ioError }
+            try Syscalls.fsync(output)
+            close(output)
+        } catch {
+            close(output)
+            try? Syscalls.unlink(target)
+            throw error
         }
     }
 
