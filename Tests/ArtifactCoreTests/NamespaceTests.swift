@@ -55,6 +55,17 @@ final class NamespaceTests: StoreTestCase {
         XCTAssertNil(try ns.lookup(.run(r1.id!), "markdown"))
     }
 
+    /// Names that are not UTF-8 never find a project or a dataset, not even one named U+FFFD
+    /// (what `String(decoding:)` would have turned them into).
+    func testBytesThatAreNotUTF8NameNoProjectOrDataset() throws {
+        let p = try makeProject("\u{FFFD}")
+        _ = try store.catalog.createDataset(name: "\u{FFFD}", uid: 0, gid: 0)
+        XCTAssertEqual(try ns.lookup(.projects, PathBytes("\u{FFFD}")), .project(p))
+        XCTAssertNil(try ns.lookup(.projects, PathBytes([0xFF])))
+        XCTAssertNotNil(try ns.lookup(.datasets, PathBytes("\u{FFFD}")))
+        XCTAssertNil(try ns.lookup(.datasets, PathBytes([0xFF])))
+    }
+
     func testChildrenOfProjectsAndRuns() throws {
         XCTAssertEqual(try names(.root), ["datasets", "projects"])
         _ = try store.createProject(name: "beta", uid: 0)

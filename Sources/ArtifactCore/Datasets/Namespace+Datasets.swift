@@ -4,8 +4,9 @@ import GRDB
 /// datasets/: dataset folders, `@branch` working trees, `versions/`, `tags/` and `.log`.
 extension Namespace {
     func lookupDataset(_ parent: Node, _ name: PathBytes) throws -> Node? {
-        // Datasets, refs and versions have text names (NameRules).
-        let text = name.validUTF8 ?? "\u{FFFD}"
+        // Datasets, refs and versions have text names (NameRules); bytes that are not UTF-8
+        // name none of them ("\0" matches no name: NameRules refuse NUL).
+        let text = name.validUTF8 ?? "\u{0}"
         switch parent {
         case .datasets:
             return try catalog.dataset(named: text).map { .dataset($0.id!) }

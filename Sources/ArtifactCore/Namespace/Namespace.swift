@@ -23,8 +23,9 @@ public final class Namespace: @unchecked Sendable {
 
     /// The child `name` of `parent`, or nil when there is none.
     public func lookup(_ parent: Node, _ name: PathBytes) throws -> Node? {
-        // Projects, runs, stages and refs have text names (NameRules); no other bytes name one.
-        let text = name.validUTF8 ?? "\u{FFFD}"
+        // Projects, runs, stages and refs have text names (NameRules); bytes that are not
+        // UTF-8 name none of them ("\0" matches no name: NameRules refuse NUL).
+        let text = name.validUTF8 ?? "\u{0}"
         switch parent {
         case .root:
             switch name {
