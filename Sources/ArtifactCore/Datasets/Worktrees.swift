@@ -187,8 +187,15 @@ public final class Worktrees: @unchecked Sendable {
 
     /// A folder's mtime and ctime move when an entry is made, removed or renamed in it.
     private func touchFolder(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws {
-        guard var folder = try item(db, branchId, dir), folder.isDirectory else { return }
         let now = nowNs()
+        // Most changes land in a folder that already has its row (a copy fills one folder):
+        // one cached UPDATE; otherwise the folder's row is written from what it shows.
+        let update = try db.cachedStatement(sql: """
+            UPDATE worktree_change SET mtime_ns = ?, ctime_ns = ? WHERE branch_id = ? AND path = ? AND kind = 'dir'
+            """)
+        try update.execute(arguments: [now, now, branchId, dir])
+        if db.changesCount > 0 { return }
+        guard var folder = try item(db, branchId, dir), folder.isDirectory else { return }
         folder.mtimeNs = now
         folder.ctimeNs = now
         try put(db, branchId, folder)
