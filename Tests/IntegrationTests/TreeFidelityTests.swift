@@ -272,4 +272,20 @@ final class TreeFidelityTests: MountTestCase {
         XCTAssertEqual(dump("\(work!)/from-branch"), dump(src))
         XCTAssertFalse(v.isEmpty)
     }
+
+    /// A version's hard links never share an inode with the working tree: after a remount,
+    /// with the version looked up first, writes to the branch never show in the version.
+    func testAVersionStaysImmutableBesideItsBranchsHardLinks() throws {
+        let d = "\(fsx.mnt)/datasets/d"
+        run("mkdir \(q(d)) && echo orig > \(q(d))/@main/a && ln \(q(d))/@main/a \(q(d))/@main/b")
+        let v = run("\(q(artifactfsBinary)) commit \(q(d))/@main -m hl").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        fsx.unmount()
+        try fsx.mount()
+        let versionIno = run("stat -c %i \(q(d))/versions/\(v)/a \(q(d))/versions/\(v)/b | uniq").stdout
+        XCTAssertEqual(versionIno.split(separator: "\n").count, 1)
+        run("echo changed >> \(q(d))/@main/a")
+        XCTAssertEqual(run("cat \(q(d))/versions/\(v)/a \(q(d))/versions/\(v)/b").stdout, "orig\norig\n")
+        XCTAssertEqual(run("cat \(q(d))/@main/b").stdout, "orig\nchanged\n")
+        XCTAssertNotEqual(run("stat -c %i \(q(d))/@main/a").stdout, versionIno)
+    }
 }

@@ -55,7 +55,7 @@ extension Namespace {
             return out.sorted { $0.name < $1.name }
         case .worktree(let b, let path):
             return try worktrees.children(branch: b, dir: path).map {
-                DirectoryEntry(name: $0.name, node: .worktree(branch: b, path: $0.path), attributes: itemAttributes($0, readOnly: false))
+                DirectoryEntry(name: $0.name, node: .worktree(branch: b, path: $0.path), attributes: itemAttributes($0, readOnly: false, branch: b))
             }
         case .versions(let d):
             return try catalog.versions(datasetId: d).map {
@@ -89,7 +89,7 @@ extension Namespace {
             return datasetDirAttributes(ds, writable: false)
         case .worktree(let b, let path):
             guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
-            return itemAttributes(item, readOnly: false)
+            return itemAttributes(item, readOnly: false, branch: b)
         case .versionDir(let v, _, let path):
             guard let version = try catalog.version(id: v) else { throw ArtifactError(.notFound, "no such version") }
             // A committed folder shows its own mode (without write bits), owner and mtime.
@@ -206,7 +206,11 @@ extension Namespace {
     }
 
     /// Committed versions are read-only whatever mode their files were committed with.
-    func itemAttributes(_ item: TreeItem, readOnly: Bool) -> NodeAttributes {
+    /// `branch`: the working tree the item is shown in. Only there do several names share one
+    /// kernel inode by `linkIdentity` (scoped to the branch); a version's hard links are one
+    /// node already (`.versionFile` of the group's first entry), and must never share an inode
+    /// with a working tree, whose writes would then show through the version.
+    func itemAttributes(_ item: TreeItem, readOnly: Bool, branch: Int64? = nil) -> NodeAttributes {
         var mode = UInt32(item.mode & 0o7777)
         if readOnly && item.kind != .symlink { mode &= ~0o222 }
         var a = NodeAttributes(isDirectory: item.isDirectory, mode: mode, size: item.isDirectory ? 0 : item.size,
@@ -216,7 +220,9 @@ extension Namespace {
         a.rdev = UInt64(item.rdev)
         a.atimeNs = item.atimeNs
         a.ctimeNs = item.ctimeNs
-        if item.nlink > 1 { a.linkIdentity = item.upper ?? item.linkGroup.map { "entry-\($0)" } }
+        if item.nlink > 1, let branch {
+            a.linkIdentity = item.upper.map { "upper-\($0)" } ?? item.linkGroup.map { "branch-\(branch)-entry-\($0)" }
+        }
         a.blocks = item.blocks
         return a
     }
