@@ -225,6 +225,6 @@ public enum DatasetHistory {
 
     static func userName(_ uid: Int64) -> String {
         guard let pw = getpwuid(uid_t(uid)), let name = pw.pointee.pw_name else { return String(uid) }
-        return String(cString: name)
+        return String(validatingCString: name) ?? String(uid)  // a user name, not a file name
     }
 }
