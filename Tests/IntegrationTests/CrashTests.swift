@@ -13,6 +13,23 @@ final class CrashTests: MountTestCase {
         return run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Starts a writer that writes the first `count` bytes of `source` to `path` (truncating
+    /// it), then keeps it open for 30 s; returns once the bytes are written.
+    private func holdOpenAfterWriting(_ path: String, prefixOf source: String, count: Int) throws {
+        let ready = "\(work!)/writer-ready-\(UUID().uuidString.prefix(6))"
+        sh("""
+            (python3 -c 'import os,sys,time
+            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, open(sys.argv[2], "rb").read(int(sys.argv[3])))
+            open(sys.argv[4], "w").close()
+            time.sleep(30)' \(q(path)) \(q(source)) \(count) \(q(ready)) >/dev/null 2>&1 &)
+            """)
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
+        guard FileManager.default.fileExists(atPath: ready) else {
+            throw NSError(domain: "crash", code: 1, userInfo: [NSLocalizedDescriptionKey: "the writer of \(path) never started"])
+        }
+    }
+
     private func assertVerifyClean(file: StaticString = #filePath, line: UInt = #line) {
         let v = fsx.cli("verify --store \(q(fsx.store))")
         XCTAssertEqual(v.status, 0, v.stdout + v.stderr, file: file, line: line)
@@ -76,16 +93,7 @@ final class CrashTests: MountTestCase {
         run("mkdir \(q(fsx.mnt))/projects/demo")
         run("head -c 8000000 /dev/urandom > \(q(work))/large.bin")
         // A writer that has written part of the file and still holds it open when the daemon dies.
-        let ready = "\(work!)/writer-ready"
-        sh("""
-            (python3 -c 'import os,sys,time
-            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(fd, open(sys.argv[2], "rb").read(3000000))
-            open(sys.argv[3], "w").close()
-            time.sleep(30)' \(q(p))/incoming/large.bin \(q(work))/large.bin \(q(ready)) >/dev/null 2>&1 &)
-            """)
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: ready), "the writer never started")
+        try holdOpenAfterWriting("\(p)/incoming/large.bin", prefixOf: "\(work!)/large.bin", count: 3_000_000)
         fsx.crash()
         fsx.quietPeriod = 0.2
         try fsx.mount()
@@ -115,15 +123,8 @@ final class CrashTests: MountTestCase {
     func testRewrittenInterruptedFileSealsNormally() throws {
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo")
-        let ready = "\(work!)/writer-ready"
-        sh("""
-            (python3 -c 'import os,sys,time
-            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
-            os.write(fd, b"partial")
-            open(sys.argv[2], "w").close()
-            time.sleep(30)' \(q(p))/incoming/data.csv \(q(ready)) >/dev/null 2>&1 &)
-            """)
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
+        run("printf partial > \(q(work))/partial")
+        try holdOpenAfterWriting("\(p)/incoming/data.csv", prefixOf: "\(work!)/partial", count: 7)
         fsx.crash()
         fsx.quietPeriod = 0.2
         try fsx.mount()
@@ -140,16 +141,7 @@ final class CrashTests: MountTestCase {
         let main = "\(fsx.mnt)/datasets/d/@main"
         run("mkdir \(q(fsx.mnt))/datasets/d")
         run("head -c 3000000 /dev/urandom > \(q(work))/large.bin")
-        let ready = "\(work!)/writer-ready"
-        sh("""
-            (python3 -c 'import os,sys,time
-            fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(fd, open(sys.argv[2], "rb").read(1000000))
-            open(sys.argv[3], "w").close()
-            time.sleep(30)' \(q(main))/large.bin \(q(work))/large.bin \(q(ready)) >/dev/null 2>&1 &)
-            """)
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: ready), "the writer never started")
+        try holdOpenAfterWriting("\(main)/large.bin", prefixOf: "\(work!)/large.bin", count: 1_000_000)
         fsx.crash()
         fsx.quietPeriod = 0.2
         try fsx.mount()
