@@ -33,9 +33,6 @@ int afs_setxattr_flags(const char *path, const char *name, const void *value, si
     return setxattr(path, name, value, size, flags);
 }
 int afs_removexattr(const char *path, const char *name) { return removexattr(path, name); }
-int afs_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
-    return lsetxattr(path, name, value, size, 0);
-}
 ssize_t afs_readlinkat(int dirfd, const char *path, char *buf, size_t size) { return readlinkat(dirfd, path, buf, size); }
 int afs_symlinkat(const char *target, int dirfd, const char *path) { return symlinkat(target, dirfd, path); }
 int afs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags) {

@@ -115,7 +115,8 @@ public final class Worktrees: @unchecked Sendable {
         out.uid = Int64(st.st_uid)
         out.gid = Int64(st.st_gid)
         out.blocks = Int64(st.st_blocks)
-        if st.st_nlink > 1 || item.kind.hasBytes {
+        // Only an upper file that a link shared needs its names counted: getattr is hot.
+        if mayBeShared(upper: upper) {
             let links = try db.cachedStatement(sql: "SELECT COUNT(*) FROM worktree_change WHERE branch_id = ? AND upper = ?")
             out.nlink = max(1, try Int64.fetchOne(links, arguments: [branchId, upper]) ?? 1)
         }
@@ -335,6 +336,7 @@ public final class Worktrees: @unchecked Sendable {
             // seen through all (the kernel holds them as one inode).
             for var other in try linkGroupMembers(db, branchId, item) where other.path != item.path {
                 other.upper = name
+                markShared(upper: name)
                 other.blob = nil
                 try put(db, branchId, other)
             }
@@ -534,6 +536,7 @@ public final class Worktrees: @unchecked Sendable {
             touchCtime(&linked, branchId)
             linked.path = to
             linked.entryId = nil
+            if let upper = linked.upper { markShared(upper: upper) }
             try put(db, branchId, linked)
             try touchFolder(db, branchId, to.parent)
         }
@@ -569,6 +572,16 @@ public final class Worktrees: @unchecked Sendable {
             try put(db, branchId, current)
         }
     }
+
+    // MARK: hard links
+
+    private let sharedLock = Mutex()
+    /// Upper files that `link` (or a copy-up of a committed hard link) gave several names.
+    /// A name removed later leaves its upper here: that costs one count, never a wrong one.
+    private var sharedUppers = Set<String>()
+
+    private func markShared(upper: String) { sharedLock.withLock { _ = sharedUppers.insert(upper) } }
+    private func mayBeShared(upper: String) -> Bool { sharedLock.withLock { sharedUppers.contains(upper) } }
 
     // MARK: writers
 
@@ -607,6 +620,8 @@ public final class Worktrees: @unchecked Sendable {
     /// to any filesystem would be lost), and marks branches with changes pending.
     public func recover() throws {
         var rows = try catalog.read { try WorktreeChangeRecord.filter(Column("upper") != nil).fetchAll($0) }
+        var seen = Set<String>()
+        for row in rows where !seen.insert(row.upper!).inserted { markShared(upper: row.upper!) }
         // A file open for writing when the daemon died may be a truncated copy.
         for row in rows { StagingMark.recover(at: PathBytes(upperPath(row.branchId, row.upper!))) }
         let lost = rows.filter { (try? Syscalls.lstat(upperPath($0.branchId, $0.upper!))) == nil }

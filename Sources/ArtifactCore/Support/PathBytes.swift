@@ -16,7 +16,6 @@ public struct PathBytes: Hashable, Comparable, Sendable, ExpressibleByStringLite
     public var bytes: [UInt8]
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
-    public init<S: Sequence>(bytes: S) where S.Element == UInt8 { self.bytes = Array(bytes) }
     /// The UTF-8 bytes of `string` (for names we make ourselves: "raw_source", "@main", tests).
     public init(_ string: String) { bytes = Array(string.utf8) }
     public init(stringLiteral value: String) { bytes = Array(value.utf8) }

@@ -19,7 +19,6 @@ ssize_t afs_llistxattr(const char *path, char *list, size_t size);
 ssize_t afs_listxattr(const char *path, char *list, size_t size);
 int afs_setxattr_flags(const char *path, const char *name, const void *value, size_t size, int flags);
 int afs_removexattr(const char *path, const char *name);
-int afs_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t afs_readlinkat(int dirfd, const char *path, char *buf, size_t size);
 int afs_symlinkat(const char *target, int dirfd, const char *path);
 int afs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
