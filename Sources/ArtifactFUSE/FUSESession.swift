@@ -52,6 +52,14 @@ public final class FUSESession {
             throw ArtifactError(.io, "cannot mount (is it an empty folder you may mount on? is /dev/fuse there?)",
                                 path: options.mountpoint)
         }
+        // O_TMPFILE: see afs_session_read in the CFuse3 shim.
+        if afs_session_read_tmpfile(se) != 0 {
+            fuse_session_unmount(se)
+            fuse_remove_signal_handlers(se)
+            fuse_session_destroy(se)
+            session = nil
+            throw ArtifactError(.io, "libfuse refused the session reader", path: options.mountpoint)
+        }
     }
 
     /// Serves requests until the filesystem is unmounted or the process is signalled.

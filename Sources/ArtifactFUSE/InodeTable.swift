@@ -32,7 +32,7 @@ final class StagedObject: @unchecked Sendable {
     /// Below incoming/ ("" for incoming/ itself); nil once the name is gone (unlinked, sealed).
     private var _path: PathBytes?
 
-    init(base: PathBytes, path: PathBytes, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
+    init(base: PathBytes, path: PathBytes?, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
         self.base = base; self._path = path; self.dev = dev; self.realIno = realIno
         self.projectId = projectId; self.isDirectory = isDirectory
     }
@@ -101,6 +101,17 @@ final class Inode: @unchecked Sendable {
     func detach(_ fd: Int32) { kindLock.withLock { openDescriptors.removeAll { $0 == fd } } }
     var anyOpenDescriptor: Int32? { kindLock.withLock { openDescriptors.last } }
 
+    /// The file an open(…, O_TMPFILE) made: it has no name until `linkat` gives it one, and
+    /// is reached only through the descriptor of `anonymousHandle` until then.
+    var isAnonymous: Bool {
+        get { kindLock.withLock { _anonymousHandle != nil } }
+    }
+    private weak var _anonymousHandle: FileHandle?
+    var anonymousHandle: FileHandle? {
+        get { kindLock.withLock { _anonymousHandle } }
+        set { kindLock.withLock { _anonymousHandle = newValue } }
+    }
+
     var node: Node? { if case .virtual(let n) = kind { return n } else { return nil } }
     var staged: StagedObject? { if case .staged(let s) = kind { return s } else { return nil } }
 }
@@ -167,6 +178,7 @@ final class InodeTable: @unchecked Sendable {
         if let existing = lock.withLock({ referenced(byReal[key]) }) {
             // The kernel just found it under `path`: the name to reach it by from now on.
             existing.staged?.path = path
+            existing.anonymousHandle = nil  // an O_TMPFILE file that `linkat` just named
             return existing
         }
         let object = try open()
@@ -176,6 +188,29 @@ final class InodeTable: @unchecked Sendable {
             byReal[key] = inode.ino
             if let node { byNode[node] = inode.ino }
             return inode
+        }
+    }
+
+    /// A new inode for a file made by open(…, O_TMPFILE), held open by `handle`, with one
+    /// lookup (the kernel counts the create reply as one). A staged one is found by its
+    /// (device, inode) once `linkat` names it; a working-tree one is named by `nameAnonymous`.
+    func insertAnonymous(_ kind: Inode.Kind, handle: FileHandle) -> Inode {
+        lock.withLock {
+            let inode = insert(kind)
+            inode.anonymousHandle = handle
+            if case .staged(let s) = kind { byReal[RealKey(dev: s.dev, ino: s.realIno)] = inode.ino }
+            return inode
+        }
+    }
+
+    /// An O_TMPFILE file of a working tree got the name `node` through `linkat`: inode `ino`
+    /// stands for it there from now on.
+    func nameAnonymous(_ ino: UInt64, as node: Node) {
+        lock.withLock {
+            guard let inode = byIno[ino] else { return }
+            inode.anonymousHandle = nil
+            inode.kind = .virtual(node)
+            byNode[node] = ino
         }
     }
 

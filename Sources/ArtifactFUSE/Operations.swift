@@ -36,6 +36,9 @@ private func replyEntry(_ req: fuse_req_t?, _ e: fuse_entry_param) {
 /// side), O_DIRECT (see `afs_o_direct`).
 let backingOpenMask: Int32 = ~(O_NOFOLLOW | O_CREAT | O_EXCL | afs_o_direct())
 
+/// The name a create carries when it is an open(…, O_TMPFILE) (see `afs_session_read`).
+private let anonymousName = PathBytes("/")
+
 /// EROFS for every change outside incoming/ and the mkdir of a project.
 private let readOnly = ArtifactError(.readOnly, "read-only")
 
@@ -204,6 +207,18 @@ enum Operations {
             guard let p = fs.inodes.get(newparent), let source = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
             if case .virtual(.worktree(let b, let dir)) = p.kind {
                 guard case .virtual(.worktree(let sb, let from)) = source.kind, sb == b else { fuse_reply_err(req, EXDEV); return }
+                if let handle = source.anonymousHandle {
+                    // linkat of an O_TMPFILE file: its upper file gets the name.
+                    do {
+                        let path = dir.appending(n)
+                        let upper = try fs.worktrees.linkOpenFile(branch: b, descriptor: handle.fd, to: path)
+                        handle.upperPath = upper
+                        fs.worktrees.beginWriting(upperPath: upper, fd: handle.fd)
+                        fs.inodes.nameAnonymous(source.ino, as: .worktree(branch: b, path: path))
+                        replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+                    } catch { reply(req, error: error) }
+                    return
+                }
                 do {
                     let path = dir.appending(n)
                     try fs.worktrees.link(branch: b, from: from, to: path)
@@ -219,11 +234,17 @@ enum Operations {
             guard let from = source.staged, from.projectId == s.projectId else { fuse_reply_err(req, EXDEV); return }
             do {
                 try fs.changingIncoming(s.projectId) {
-                    // The /proc path of an O_PATH descriptor, followed: a hard link to that very inode.
-                    try from.withFD { _, procPath in
+                    func link(_ procPath: String) throws {
                         try s.withFD { dir, _ in
                             _ = try n.withCString { c in try Syscalls.retrying { afs_linkat(AT_FDCWD, procPath, dir, c, AT_SYMLINK_FOLLOW) } }
                         }
+                    }
+                    if let handle = source.anonymousHandle {
+                        // An O_TMPFILE file, reached through its open descriptor.
+                        try link("/proc/self/fd/\(handle.fd)")
+                    } else {
+                        // The /proc path of an O_PATH descriptor, followed: a hard link to that very inode.
+                        try from.withFD { _, procPath in try link(procPath) }
                     }
                 }
                 replyEntry(req, try fs.stagedEntry(parent: s, name: n))
@@ -337,6 +358,7 @@ enum Operations {
             let fs = fs(req)
             let n = name(cname)
             guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+            if n == anonymousName { Self.createAnonymous(req, parent: p, mode: mode, fi: fi); return }
             if case .virtual(.worktree(let b, let dir)) = p.kind {
                 do {
                     var (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
@@ -585,6 +607,55 @@ enum Operations {
     }
 
     /// The attributes of an open file whose name is gone, from its descriptor (nlink 0).
+    /// open(dir, O_TMPFILE), which the session reader hands over as a create of
+    /// `anonymousName` (see `afs_session_read`): an unnamed file, open read-write, that
+    /// `linkat` may name later (link above) and that is gone if it is closed first.
+    static func createAnonymous(_ req: fuse_req_t?, parent p: Inode, mode: mode_t, fi: UnsafeMutablePointer<fuse_file_info>) {
+        let fs = fs(req)
+        let who = fs.caller(req!)
+        let flags = fi.pointee.flags
+        do {
+            let handle: FileHandle, inode: Inode
+            switch p.kind {
+            case .virtual(.worktree(let b, let dir)):
+                let fd = try fs.worktrees.openAnonymous(branch: b, dir: dir, mode: Int64(mode), flags: flags,
+                                                       uid: Int64(who.uid), gid: Int64(who.gid))
+                handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
+                // A node no name reaches (no file name holds a NUL): its attributes come from
+                // the descriptor, as an unlinked open file's do.
+                inode = fs.inodes.insertAnonymous(.virtual(.worktree(branch: b, path: dir.appending(PathBytes([0] + Array("tmpfile".utf8))))),
+                                                  handle: handle)
+            case .staged(let s):
+                let state = fs.seals.state(s.projectId)
+                state.lock.lock()
+                defer { state.noteChange(); state.lock.unlock() }
+                let fd = try s.withFD { dir, _ in
+                    try Syscalls.openat(dir, PathBytes("."), flags: (flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode & 0o7777)
+                }
+                Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
+                let st: stat
+                do { st = try Syscalls.fstat(fd) } catch { close(fd); throw error }
+                let object = StagedObject(base: s.base, path: nil, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                                          projectId: s.projectId, isDirectory: false)
+                handle = FileHandle(fd: fd, staged: object, writable: true)
+                inode = fs.inodes.insertAnonymous(.staged(object), handle: handle)
+                fs.beginWriting(object, fd: fd, truncated: true, state: state)
+            default:
+                throw readOnly
+            }
+            handle.inode = inode
+            inode.attach(handle.fd)
+            var e = fuse_entry_param()
+            e.ino = inode.ino
+            e.attr = try Syscalls.fstat(handle.fd)
+            e.attr.st_ino = UInt(inode.ino)
+            e.attr.st_blksize = ArtifactFileSystem.blockSize
+            e.attr.st_nlink = 1  // the kernel's d_tmpfile takes this one link away
+            fi.pointee.fh = handle.toFH()
+            fuse_reply_create(req, &e, fi)
+        } catch { reply(req, error: error) }
+    }
+
     static func unlinkedOpenFile(_ fi: UnsafeMutablePointer<fuse_file_info>?, inode: Inode?) -> stat? {
         let fd = fi.flatMap { (Handle.from($0.pointee.fh) as? FileHandle)?.fd } ?? inode?.anyOpenDescriptor
         guard let inode, let fd, var st = try? Syscalls.fstat(fd) else { return nil }

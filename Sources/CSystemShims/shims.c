@@ -47,3 +47,5 @@ int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
 ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len) {
     return copy_file_range(fd_in, NULL, fd_out, NULL, len, 0);
 }
+
+int afs_o_tmpfile(void) { return O_TMPFILE; }

@@ -117,6 +117,102 @@ final class TreeFidelityTests: MountTestCase {
             """)
     }
 
+    /// Every folder with its link count (2 + the folders in it, as on ext4), one per line.
+    func folderLinkCounts(_ dir: String) -> String {
+        run("cd \(q(dir)) && find . -type d -printf '%p %n\\n' | LC_ALL=C sort").stdout
+    }
+
+    /// A folder's link count is 2 + its folders in incoming/, a run, `@main/` and a version, as
+    /// natively, and it follows mkdir, rmdir and a folder replaced by a file in `@main/`.
+    func testFolderLinkCountsCountTheirFolders() throws {
+        let src = "\(work!)/tree"
+        makeWholeTree(src)
+        run("mkdir -p \(q(src))/pkg/a/b \(q(src))/pkg/c")
+        let expected = folderLinkCounts(src)
+        let p = fsx.project("p")
+        run("mkdir \(q(p))")
+        run("cp -a \(q(src))/. \(q(p))/incoming/")
+        XCTAssertEqual(folderLinkCounts("\(p)/incoming"), expected)
+        let runs = try fsx.waitForRuns("p", count: 1)
+        XCTAssertEqual(folderLinkCounts("\(p)/runs/\(runs[0])/raw_source"), expected)
+
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d")
+        run("cp -a \(q(src))/. \(q(main))/")
+        XCTAssertEqual(folderLinkCounts(main), expected)
+        let v = run("\(q(artifactfsBinary)) commit \(q(main)) -m tree").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(folderLinkCounts("\(fsx.mnt)/datasets/d/versions/\(v)"), expected)
+        // The same changes natively and in the working tree over the committed folders.
+        let change = "rmdir pkg/c && rm -r pkg/a && touch pkg/a && mkdir -p new/x new/y"
+        run("cd \(q(src)) && \(change)")
+        run("cd \(q(main)) && \(change)")
+        XCTAssertEqual(folderLinkCounts(main), folderLinkCounts(src))
+        fsx.unmount()
+        try fsx.mount()
+        XCTAssertEqual(folderLinkCounts(main), folderLinkCounts(src))
+    }
+
+    /// open(dir, O_TMPFILE) makes an unnamed file in incoming/ and `@main/`; linkat names it
+    /// and it is sealed or committed with what was written, also after the link; one never
+    /// named leaves nothing, and one opened with O_EXCL can never be named (issue 9, case 9).
+    func testUnnamedFilesAreNamedByLinkat() throws {
+        // Seals and commits only when asked, so each sees the whole script's work.
+        try freshMount(quietPeriod: 600)
+        let script = """
+            import ctypes, os, sys
+            libc = ctypes.CDLL(None, use_errno=True)
+            def linkat(fd, dst):
+                if libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, os.fsencode(dst), 0x400) != 0:
+                    raise OSError(ctypes.get_errno(), "linkat " + dst)
+            d = sys.argv[1]
+            fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o640)
+            os.write(fd, b"before ")
+            seen = os.listdir(d)
+            linkat(fd, f"{d}/named")
+            named = os.listdir(d)
+            os.write(fd, b"after")
+            os.close(fd)
+            gone = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            os.write(gone, b"never named")
+            os.close(gone)
+            excl = os.open(d, os.O_TMPFILE | os.O_WRONLY | os.O_EXCL, 0o600)
+            try:
+                linkat(excl, f"{d}/excl")
+                refused = "no"
+            except OSError as e:
+                refused = os.strerror(e.errno)
+            os.close(excl)
+            print(seen, named, refused)
+            """
+        run("cat > \(q(work))/tmpfile.py <<'EOF'\n\(script)\nEOF")
+        let native = run("mkdir \(q(work))/native && python3 \(q(work))/tmpfile.py \(q(work))/native").stdout
+        let expected = "[] ['named'] No such file or directory\n"
+        XCTAssertEqual(native, expected)
+
+        let p = fsx.project("p")
+        run("mkdir \(q(p))")
+        XCTAssertEqual(run("python3 \(q(work))/tmpfile.py \(q(p))/incoming").stdout, expected)
+        run("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+        let runs = try fsx.waitForRuns("p", count: 1)
+        let raw = "\(p)/runs/\(runs[0])/raw_source"
+        XCTAssertEqual(run("ls -A \(q(raw))").stdout, "named\n")
+        XCTAssertEqual(run("cat \(q(raw))/named").stdout, "before after")
+        XCTAssertEqual(run("stat -c %a \(q(raw))/named").stdout, "640\n")
+
+        let main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/d")
+        XCTAssertEqual(run("python3 \(q(work))/tmpfile.py \(q(main))").stdout, expected)
+        let v = run("\(q(artifactfsBinary)) commit \(q(main)) -m tmpfile").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        fsx.unmount()
+        try fsx.mount()
+        for dir in [main, "\(fsx.mnt)/datasets/d/versions/\(v)"] {
+            XCTAssertEqual(run("ls -A \(q(dir))").stdout, "named\n")
+            XCTAssertEqual(run("cat \(q(dir))/named").stdout, "before after")
+        }
+        XCTAssertEqual(run("stat -c %a \(q(main))/named").stdout, "640\n")
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
+    }
+
     /// Runs keep the whole tree as `cp -a` wrote it: symlinks (byte targets), hard links,
     /// FIFOs, sockets, device nodes, user.* attributes, folders with mode, owner and mtime, and
     /// empty folders; in runs/ and latest/, and again after a remount (issue 9, case 6).

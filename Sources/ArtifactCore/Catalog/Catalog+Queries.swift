@@ -104,6 +104,14 @@ extension Catalog {
         }
     }
 
+    /// How many folders folder `parent` of a run holds (its link count is 2 + that).
+    public func runSubdirectoryCount(runId: Int64, parent: PathBytes) throws -> Int {
+        try read {
+            let statement = try $0.cachedStatement(sql: "SELECT COUNT(*) FROM dir WHERE run_id = ? AND parent = ?")
+            return try Int.fetchOne(statement, arguments: [runId, parent]) ?? 0
+        }
+    }
+
     /// A folder of a run with its metadata, or (no run) the newest run's for latest/.
     public func folder(projectId: Int64, runId: Int64?, path: PathBytes) throws -> FolderRecord? {
         try read {

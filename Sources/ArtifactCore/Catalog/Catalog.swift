@@ -301,6 +301,12 @@ public final class Catalog: @unchecked Sendable {
             // Hard links in a working tree are rows sharing one upper file; nlink counts them.
             try db.create(index: "worktree_change_by_upper", on: "worktree_change", columns: ["branch_id", "upper"])
         }
+        m.registerMigration("v6-folder-link-counts") { db in
+            // A folder's link count is 2 + its folders: these find the folders of a folder
+            // without reading its files (`VersionTrees.subfolders`, `Worktrees.folderLinkCount`).
+            try db.execute(sql: "CREATE INDEX entry_folders ON entry(dataset_id, dir) WHERE kind = 'dir'")
+            try db.execute(sql: "CREATE INDEX worktree_change_folders ON worktree_change(branch_id, dir) WHERE kind = 'dir'")
+        }
         return m
     }
 }

@@ -192,6 +192,20 @@ public final class VersionTrees: @unchecked Sendable {
         return try visible(rows, on: c, by: \.name)
     }
 
+    /// The folders directly in folder `dir` of `versionId`, by path: a folder's link count is
+    /// 2 + their number, as on ext4. Reads only rows of paths that were ever folders there
+    /// (partial index `entry_folders`), not the folder's files.
+    public func subfolders(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> Set<PathBytes> {
+        guard let versionId else { return [] }
+        let c = try chain(db, versionId)
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM entry WHERE dataset_id = ? AND path IN
+                (SELECT path FROM entry WHERE dataset_id = ? AND dir = ? AND kind = 'dir')
+            """)
+        let rows = try EntryRecord.fetchCursor(statement, arguments: [c.datasetId, c.datasetId, dir])
+        return Set(try visible(rows, on: c, by: \.path).values.filter { $0.isDirectory && !$0.path.isEmpty }.map(\.path))
+    }
+
     /// Every file and folder under `dir` (recursively), by path.
     public func subtree(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []

@@ -55,23 +55,26 @@ extension Namespace {
             return out.sorted { $0.name < $1.name }
         case .worktree(let b, let path):
             return try worktrees.children(branch: b, dir: path).map {
-                DirectoryEntry(name: $0.name, node: .worktree(branch: b, path: $0.path), attributes: itemAttributes($0, readOnly: false, branch: b))
+                var a = itemAttributes($0, readOnly: false, branch: b)
+                if $0.isDirectory { a.nlink = try worktrees.folderLinkCount(branch: b, path: $0.path) }
+                return DirectoryEntry(name: $0.name, node: .worktree(branch: b, path: $0.path), attributes: a)
             }
         case .versions(let d):
             return try catalog.versions(datasetId: d).map {
-                DirectoryEntry(name: PathBytes($0.name), node: .versionDir(version: $0.id!, tag: nil, path: .empty), attributes: versionDirAttributes($0))
+                DirectoryEntry(name: PathBytes($0.name), node: .versionDir(version: $0.id!, tag: nil, path: .empty), attributes: try versionDirAttributes($0))
             }
         case .tags(let d):
             return try catalog.refs(datasetId: d, kind: .tag).compactMap { tag in
                 guard let vid = tag.versionId, let v = try catalog.version(id: vid) else { return nil }
-                return DirectoryEntry(name: PathBytes(tag.name), node: .versionDir(version: vid, tag: tag.id!, path: .empty), attributes: versionDirAttributes(v))
+                return DirectoryEntry(name: PathBytes(tag.name), node: .versionDir(version: vid, tag: tag.id!, path: .empty), attributes: try versionDirAttributes(v))
             }
         case .versionDir(let v, let t, let path):
             guard try catalog.version(id: v) != nil else { return [] }
             let items = try catalog.read { try trees.children($0, version: v, dir: path) }
-            return items.values.sorted { $0.name < $1.name }.map {
+            return try items.values.sorted { $0.name < $1.name }.map {
                 $0.isDirectory
-                    ? DirectoryEntry(name: $0.name, node: .versionDir(version: v, tag: t, path: $0.path), attributes: itemAttributes($0, readOnly: true))
+                    ? DirectoryEntry(name: $0.name, node: .versionDir(version: v, tag: t, path: $0.path),
+                                     attributes: try versionFolderAttributes($0, version: v))
                     : DirectoryEntry(name: $0.name, node: .versionFile(entry: $0.linkGroup ?? $0.entryId!), attributes: itemAttributes($0, readOnly: true))
             }
         default:
@@ -89,14 +92,16 @@ extension Namespace {
             return datasetDirAttributes(ds, writable: false)
         case .worktree(let b, let path):
             guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
-            return itemAttributes(item, readOnly: false, branch: b)
+            var a = itemAttributes(item, readOnly: false, branch: b)
+            if item.isDirectory { a.nlink = try worktrees.folderLinkCount(branch: b, path: path) }
+            return a
         case .versionDir(let v, _, let path):
             guard let version = try catalog.version(id: v) else { throw ArtifactError(.notFound, "no such version") }
             // A committed folder shows its own mode (without write bits), owner and mtime.
             if !path.isEmpty, let folder = try catalog.read({ try trees.item($0, version: v, path: path) }) {
-                return itemAttributes(folder, readOnly: true)
+                return try versionFolderAttributes(folder, version: v)
             }
-            return versionDirAttributes(version)
+            return try versionDirAttributes(version)
         case .versionFile(let e):
             guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }) else { throw ArtifactError(.notFound, "no such file") }
             return itemAttributes(TreeItem(entry), readOnly: true)
@@ -201,8 +206,19 @@ extension Namespace {
         dirAttributes(uid: UInt32(ds.ownerUid), gid: UInt32(ds.ownerGid), mtimeNs: Int64(ds.createdAt * 1e9), writable: writable)
     }
 
-    func versionDirAttributes(_ v: VersionRecord) -> NodeAttributes {
-        dirAttributes(uid: UInt32(v.authorUid), gid: 0, mtimeNs: Int64(v.createdAt * 1e9), writable: false)
+    /// A version's top folder; its link count is 2 + its folders, as on ext4.
+    func versionDirAttributes(_ v: VersionRecord) throws -> NodeAttributes {
+        var a = dirAttributes(uid: UInt32(v.authorUid), gid: 0, mtimeNs: Int64(v.createdAt * 1e9), writable: false)
+        a.nlink = UInt32(2 + (try catalog.read { try trees.subfolders($0, version: v.id, dir: .empty) }).count)
+        return a
+    }
+
+    /// A folder inside a version: its own mode (without write bits), owner and mtime, and a
+    /// link count of 2 + its folders.
+    func versionFolderAttributes(_ folder: TreeItem, version v: Int64) throws -> NodeAttributes {
+        var a = itemAttributes(folder, readOnly: true)
+        a.nlink = UInt32(2 + (try catalog.read { try trees.subfolders($0, version: v, dir: folder.path) }).count)
+        return a
     }
 
     /// Committed versions are read-only whatever mode their files were committed with.

@@ -93,6 +93,21 @@ public final class Worktrees: @unchecked Sendable {
         return byName.values.sorted { $0.name < $1.name }
     }
 
+    /// A folder's link count in the working tree: 2 + the folders directly in it (committed
+    /// ones not removed or replaced, and new ones), as on ext4.
+    public func folderLinkCount(branch branchId: Int64, path: PathBytes) throws -> UInt32 {
+        try catalog.read { db in
+            var folders = try trees.subfolders(db, version: try headVersion(db, branchId), dir: path)
+            let change = try db.cachedStatement(sql: "SELECT kind FROM worktree_change WHERE branch_id = ? AND path = ?")
+            for p in folders {
+                if let kind = try String.fetchOne(change, arguments: [branchId, p]), kind != EntryKind.dir.rawValue { folders.remove(p) }
+            }
+            let made = try db.cachedStatement(sql: "SELECT path FROM worktree_change WHERE branch_id = ? AND dir = ? AND kind = 'dir'")
+            for p in try PathBytes.fetchAll(made, arguments: [branchId, path]) where !p.isEmpty { folders.insert(p) }
+            return UInt32(2 + folders.count)
+        }
+    }
+
     func subtree(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
         for item in try children(db, branchId, dir) {
@@ -539,6 +554,48 @@ public final class Worktrees: @unchecked Sendable {
             if let upper = linked.upper { markShared(upper: upper) }
             try put(db, branchId, linked)
             try touchFolder(db, branchId, to.parent)
+        }
+    }
+
+    /// open(…, O_TMPFILE) in the folder `dir`: an unnamed upper file, open read-write (`flags`:
+    /// the access mode and O_EXCL of the call), owned by the caller. No row names it until
+    /// `linkOpenFile`; if the descriptor closes first, it is gone. One open writer is counted
+    /// (see `changing`). Throws notFound/notDirectory for `dir`, and the open's errno.
+    public func openAnonymous(branch branchId: Int64, dir: PathBytes, mode: Int64, flags: Int32, uid: Int64, gid: Int64) throws -> Int32 {
+        try changing(branchId, addingWriter: true) { db in
+            let parent = try requireDirectory(db, branchId, dir)
+            let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
+            let upperDir = upperDirectory(branchId)
+            do {
+                _ = try Syscalls.mkdirs(upperDir)
+                let fd = try Syscalls.open(upperDir, flags: (flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode_t(mode))
+                Syscalls.giveToCaller(fd, uid: uid_t(uid), gid: gid_t(gid), mode: mode_t(mode), parentIsSetGID: false)
+                return fd
+            } catch let e as Errno { throw ArtifactError.system(e, "cannot create an unnamed file", path: dir) }
+        }
+    }
+
+    /// linkat of an O_TMPFILE file (open as `descriptor`, from `openAnonymous`) to `path`: it
+    /// becomes the upper file of a new row there, with its own mode, owner and times. Throws
+    /// alreadyExists, notFound for the folder, and linkat's errno (ENOENT for a file opened
+    /// with O_EXCL, which may never be named).
+    public func linkOpenFile(branch branchId: Int64, descriptor: Int32, to path: PathBytes) throws -> String {
+        try NameRules.validateEntry(path.lastComponent)
+        return try changing(branchId) { db in
+            try requireDirectory(db, branchId, path.parent)
+            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+            let (name, full) = try newUpper(branchId)
+            do {
+                try Syscalls.retrying { afs_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, full, AT_SYMLINK_FOLLOW) }
+            } catch let e as Errno { throw ArtifactError.system(e, "cannot name the unnamed file", path: path) }
+            do {
+                let st = try Syscalls.lstat(full)
+                try put(db, branchId, TreeItem(path: path, kind: .file, upper: name, size: Int64(st.st_size), mode: Int64(st.st_mode & 0o7777),
+                                               mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                               uid: Int64(st.st_uid), gid: Int64(st.st_gid)))
+                try touchFolder(db, branchId, path.parent)
+            } catch { discardUpper(branchId, name); throw error }
+            return full
         }
     }
 

@@ -109,7 +109,7 @@ public final class Namespace: @unchecked Sendable {
             let dirAttrs = runAttributes(run)
             return [
                 DirectoryEntry(name: ".run.json", node: .runJSON(r), attributes: try attributes(.runJSON(r))),
-                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: .empty), attributes: dirAttrs),
+                DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: .empty), attributes: try attributes(.runSource(run: r, dir: .empty))),
             ] + (try catalog.stages(runId: r)).map {
                 DirectoryEntry(name: PathBytes($0), node: .stageOutputs(run: r, stage: $0, dir: .empty), attributes: dirAttrs)
             }
@@ -127,7 +127,9 @@ public final class Namespace: @unchecked Sendable {
             guard let run = try catalog.run(id: r) else { return [] }
             let dirAttrs = runAttributes(run)
             var out = try catalog.runSubdirectories(runId: r, parent: dir).map {
-                DirectoryEntry(name: $0.name, node: .runSource(run: r, dir: dir.appending($0.name)), attributes: folderAttributes($0, else: dirAttrs))
+                var a = folderAttributes($0, else: dirAttrs)
+                a.nlink = UInt32(2 + (try catalog.runSubdirectoryCount(runId: r, parent: dir.appending($0.name))))
+                return DirectoryEntry(name: $0.name, node: .runSource(run: r, dir: dir.appending($0.name)), attributes: a)
             }
             out += try catalog.runFiles(runId: r, dir: dir).map {
                 DirectoryEntry(name: $0.name, node: .file($0.linkGroup ?? $0.id!), attributes: fileAttributes($0))
@@ -183,10 +185,14 @@ public final class Namespace: @unchecked Sendable {
         case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .historyOfFile(let p, _), .incoming(let p):
             guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
             return projectAttributes(project)
-        case .runSource(let r, let dir) where !dir.isEmpty:
+        case .runSource(let r, let dir):
+            // A run's folders (raw_source/ too) count their folders in their link count, as on ext4.
             guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
-            return folderAttributes(try catalog.folder(projectId: run.projectId, runId: r, path: dir), else: runAttributes(run))
-        case .run(let r), .runSource(let r, _), .stageOutputs(let r, _, _):
+            var a = dir.isEmpty ? runAttributes(run)
+                : folderAttributes(try catalog.folder(projectId: run.projectId, runId: r, path: dir), else: runAttributes(run))
+            a.nlink = UInt32(2 + (try catalog.runSubdirectoryCount(runId: r, parent: dir)))
+            return a
+        case .run(let r), .stageOutputs(let r, _, _):
             guard let run = try catalog.run(id: r) else { throw ArtifactError(.notFound, "no such run") }
             return runAttributes(run)
         case .runJSON(let r):

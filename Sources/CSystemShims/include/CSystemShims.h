@@ -22,6 +22,8 @@ int afs_removexattr(const char *path, const char *name);
 ssize_t afs_readlinkat(int dirfd, const char *path, char *buf, size_t size);
 int afs_symlinkat(const char *target, int dirfd, const char *path);
 int afs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
+/* open(…, O_TMPFILE): a macro of two flags that Swift does not import. */
+int afs_o_tmpfile(void);
 int afs_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
 ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len);
 #include <spawn.h>
