@@ -228,11 +228,26 @@ public struct PipelineDefinition: Sendable, Equatable {
         return Double(t)
     }
 
-    /// Replaces the placeholders of one argv element.
-    public static func substitute(_ arg: String, values: [String: String]) -> String {
-        var out = arg
-        for (k, v) in values { out = out.replacingOccurrences(of: "{\(k)}", with: v) }
-        return out
+    /// Replaces the placeholders (`{input}`, `{name}`, …) of one argv element with their
+    /// values, byte for byte: an input's name reaches the command exactly as it was written,
+    /// UTF-8 or not. An unknown placeholder stays as it is.
+    public static func substitute(_ arg: String, values: [String: PathBytes]) -> PathBytes {
+        let template = Array(arg.utf8)
+        var out: [UInt8] = []
+        var i = 0
+        scan: while i < template.count {
+            if template[i] == UInt8(ascii: "{"), let close = template[i...].firstIndex(of: UInt8(ascii: "}")) {
+                let key = String(decoding: template[(i + 1)..<close], as: UTF8.self)
+                if let value = values[key] {
+                    out += value.bytes
+                    i = close + 1
+                    continue scan
+                }
+            }
+            out.append(template[i])
+            i += 1
+        }
+        return PathBytes(out)
     }
 }
 

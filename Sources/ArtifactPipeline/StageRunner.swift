@@ -95,14 +95,16 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         defer { _ = try? FileManager.default.removeItem(atPath: jobDir) }
 
-        // Commands take text arguments: a name that is not UTF-8 reaches them with U+FFFD.
-        let name = job.inputPath.lastComponent.description
-        let inputPath = "\(inDir)/\(name)"
+        // The input keeps its name byte for byte, in the file and in the arguments.
+        let name = job.inputPath.lastComponent
+        let inputPath = PathBytes(inDir).appending(name)
         // A copy, not a link: a command that writes to its input must not damage the blob.
-        try FileManager.default.copyItem(atPath: store.blobs.path(of: input), toPath: inputPath)
-        chmod(inputPath, 0o444)
-        let stem = name.contains(".") && !name.hasPrefix(".") ? String(name[..<name.lastIndex(of: ".")!]) : name
-        let values = ["input": inputPath, "output_dir": outDir, "stem": stem, "name": name, "run": runName, "project": project]
+        try store.blobs.copy(input, to: inputPath, mode: 0o444)
+        // The name without its last extension; a dot file is its own stem.
+        let dot = name.bytes.first == UInt8(ascii: ".") ? nil : name.bytes.lastIndex(of: UInt8(ascii: "."))
+        let stem = dot.map { PathBytes(Array(name.bytes[..<$0])) } ?? name
+        let values: [String: PathBytes] = ["input": inputPath, "output_dir": PathBytes(outDir), "stem": stem, "name": name,
+                                           "run": PathBytes(runName), "project": PathBytes(project)]
         let argv = stage.command.map { PipelineDefinition.substitute($0, values: values) }
 
         let outcome = ProcessRunner.run(argv: argv, cwd: jobDir, stdout: "\(jobDir)/stdout.log", stderr: "\(jobDir)/stderr.log",
@@ -110,7 +112,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         let stderrTail = (try? String(contentsOfFile: "\(jobDir)/stderr.log", encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
         switch outcome {
         case .spawnFailed(let err):
-            return .failure("cannot start \(argv.first ?? ""): \(Errno(rawValue: err))")
+            return .failure("cannot start \(argv.first?.quoted ?? ""): \(Errno(rawValue: err))")
         case .timedOut:
             return .failure("timed out after \(stage.timeoutSeconds)s and was killed\n\(stderrTail)")
         case .exited(let code) where code != 0:
@@ -165,7 +167,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
 enum ProcessRunner {
     enum Outcome: Equatable { case exited(Int32), signaled(Int32), timedOut, spawnFailed(Int32) }
 
-    static func run(argv: [String], cwd: String, stdout: String, stderr: String, timeout: Double) -> Outcome {
+    static func run(argv: [PathBytes], cwd: String, stdout: String, stderr: String, timeout: Double) -> Outcome {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -178,7 +180,7 @@ enum ProcessRunner {
         defer { posix_spawnattr_destroy(&attr) }
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attr, 0)
-        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { $0.withCString { strdup($0) } } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, cargs[0]!, &actions, &attr, cargs, environ)

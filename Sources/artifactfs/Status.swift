@@ -71,9 +71,9 @@ struct Status: ParsableCommand {
         guard runID != nil else { return }
         for (name, stage) in r.stages.sorted(by: { $0.key < $1.key }) {
             print("  stage \(name): \(stage.status)")
-            for (input, i) in stage.inputs.sorted(by: { $0.key < $1.key }) {
+            for (input, i) in stage.inputs.sorted {
                 let memo = i.memoized ? " (memoized)" : ""
-                print("    \(input): \(i.status), \(i.attempts) attempt\(i.attempts == 1 ? "" : "s")\(memo)")
+                print("    \(input.quoted): \(i.status), \(i.attempts) attempt\(i.attempts == 1 ? "" : "s")\(memo)")
                 if let e = i.error, i.status != "completed" {
                     for line in e.split(separator: "\n").suffix(5) { print("      \(line)") }
                 }
@@ -83,8 +83,5 @@ struct Status: ParsableCommand {
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    FileHandle.standardOutput.write(try encoder.encode(value))
-    print()
+    FileHandle.standardOutput.write(try NameKeyedJSON.encode(value))
 }

@@ -327,7 +327,7 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(all[0].schemas.count, 13)
         XCTAssertEqual(all[0].omittedSchemas, 0)
         let limited = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!, schemaLimit: DatasetHistory.schemasShownPerVersion)
-        XCTAssertEqual(limited[0].schemas.keys.sorted(), (0..<10).map { String(format: "t%02d.csv", $0) })
+        XCTAssertEqual(limited[0].schemas.sorted.map { $0.name.description }, (0..<10).map { String(format: "t%02d.csv", $0) })
         let text = DatasetHistory.graph(limited)
         XCTAssertTrue(text.contains("schema t09.csv: 1 rows [a:integer, b:string]"), text)
         XCTAssertFalse(text.contains("t10.csv"), text)

@@ -73,4 +73,57 @@ final class PathBytesTests: XCTestCase {
             XCTAssertEqual(try PathBytes.fetchAll(db, sql: "SELECT name FROM t ORDER BY rowid"), [nfc, nfd, latin1, "old text"])
         }
     }
+
+    /// Reports keyed by name keep NFC, NFD and non-UTF-8 names apart (JSONEncoder alone merges
+    /// the first two), in byte order, and never touch a value that looks like a placeholder.
+    func testNameKeyedJSONKeepsEveryNameApart() throws {
+        struct Report: Codable { var byName: NameKeyed<String>; var note: String }
+        var byName = NameKeyed<String>()
+        byName[nfd] = "D"
+        byName[nfc] = "C"
+        byName[latin1] = "L"
+        byName["plain \"quoted\""] = "P"
+        let data = try NameKeyedJSON.encode(Report(byName: byName, note: "\u{1}00000000"))
+        let text = String(decoding: data, as: UTF8.self)
+        XCTAssertTrue(text.hasSuffix("}\n"), text)
+        // Python's json (code-point keys) reads four entries with the exact names back.
+        let script = """
+            import json, sys
+            d = json.load(sys.stdin)
+            print(sorted((k.encode("utf-8", "surrogateescape").hex(), v) for k, v in d["byName"].items()), repr(d["note"]))
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        python.arguments = ["-c", script]
+        let input = Pipe(), output = Pipe()
+        python.standardInput = input
+        python.standardOutput = output
+        try python.run()
+        input.fileHandleForWriting.write(data)
+        try input.fileHandleForWriting.close()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        let expected: [(String, String)] = [(nfc, "C"), (nfd, "D"), (PathBytes(latin1.quoted), "L"), ("plain \"quoted\"", "P")]
+            .map { (Data($0.0.bytes).map { String(format: "%02x", $0) }.joined(), $0.1) }
+            .sorted { $0.0 < $1.0 }
+        XCTAssertEqual(printed, "[" + expected.map { "('\($0.0)', '\($0.1)')" }.joined(separator: ", ") + "] '\\x0100000000'\n")
+        // In byte order of the names.
+        XCTAssertEqual(byName.names, [PathBytes("plain \"quoted\""), nfd, nfc, latin1].sorted())
+        let positions = [nfc, nfd].map { name in text.utf8.firstRange(of: Array(name.bytes))!.lowerBound }
+        XCTAssertEqual(positions[0] < positions[1], nfc < nfd)
+    }
+
+    /// A run's report lists two inputs whose names are equal as Unicode once each.
+    func testRunReportKeepsEquivalentInputsApart() throws {
+        let jobs = [nfc, nfd].map {
+            JobRecord(runId: 1, stage: "s", stageHash: "h", inputPath: PathBytes("raw_source").appending($0), inputBlob: nil,
+                      status: .completed, maxAttempts: 1, timeout: 1)
+        }
+        let stage = StageReport(jobs: jobs)
+        XCTAssertEqual(stage.inputs.count, 2)
+        let text = String(decoding: try NameKeyedJSON.encode(stage), as: UTF8.self)
+        for name in [nfc, nfd] {
+            XCTAssertNotNil(text.utf8.firstRange(of: Array(PathBytes("raw_source").appending(name).bytes)), text)
+        }
+    }
 }

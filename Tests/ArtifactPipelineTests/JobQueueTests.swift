@@ -522,7 +522,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertEqual(report.status, "in_progress")
         XCTAssertEqual(report.stages.keys.sorted(), ["words"])
         XCTAssertEqual(report.stages["words"]?.status, "pending")
-        XCTAssertEqual(report.stages["words"]?.inputs.keys.sorted(), ["raw_source/a.txt", "raw_source/b.txt"])
+        XCTAssertEqual(report.stages["words"]?.inputs.names, ["raw_source/a.txt", "raw_source/b.txt"])
 
         let a = try XCTUnwrap(queue.claim())
         report = try XCTUnwrap(RunReport.load(catalog: store.catalog, runId: r.id!))
@@ -553,7 +553,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertEqual(words.inputs["raw_source/b.txt"]?.attempts, 2)
         XCTAssertEqual(words.inputs["raw_source/b.txt"]?.error, "second try\nstderr says no")
         XCTAssertEqual(report.stages["report"]?.status, "completed")
-        XCTAssertEqual(report.stages["report"]?.inputs.keys.sorted(), ["words/a.count"])
+        XCTAssertEqual(report.stages["report"]?.inputs.names, ["words/a.count"])
         XCTAssertEqual(report.errors, ["words raw_source/b.txt: second try\nstderr says no"])
 
         // JSON shape: every key present.

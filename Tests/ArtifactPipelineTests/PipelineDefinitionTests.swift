@@ -368,7 +368,7 @@ final class PipelineDefinitionTests: XCTestCase {
     }
 
     func testSubstitute() {
-        let values = ["input": "/j/in/a.txt", "output_dir": "/j/out", "stem": "a", "name": "a.txt", "run": "20261121T143005Z-001",
+        let values: [String: PathBytes] = ["input": "/j/in/a.txt", "output_dir": "/j/out", "stem": "a", "name": "a.txt", "run": "20261121T143005Z-001",
                       "project": "alpha"]
         XCTAssertEqual(PipelineDefinition.substitute("wc -w < {input} > {output_dir}/{stem}.count", values: values),
                        "wc -w < /j/in/a.txt > /j/out/a.count")
@@ -376,6 +376,10 @@ final class PipelineDefinitionTests: XCTestCase {
         XCTAssertEqual(PipelineDefinition.substitute("{stem}-{stem}", values: values), "a-a")
         XCTAssertEqual(PipelineDefinition.substitute("plain", values: values), "plain")
         XCTAssertEqual(PipelineDefinition.substitute("{unknown}", values: values), "{unknown}")
+        // Names keep their bytes: not UTF-8, or equal to another only as Unicode.
+        let odd: [String: PathBytes] = ["name": PathBytes([0xE9, 0x2E, 0x74]), "stem": PathBytes([0x63, 0x61, 0x66, 0x65, 0xCC, 0x81])]
+        XCTAssertEqual(PipelineDefinition.substitute("x/{name}:{stem}", values: odd).bytes,
+                       Array("x/".utf8) + [0xE9, 0x2E, 0x74, 0x3A, 0x63, 0x61, 0x66, 0x65, 0xCC, 0x81])
     }
 
     func testDefinitionHashDependsOnCommandAndInputsOnly() throws {

@@ -199,6 +199,27 @@ final class PipelineTests: MountTestCase {
         XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
     }
 
+    /// Inputs keep their names byte for byte: a stage gets the exact name in `{input}` and
+    /// `{stem}`, its outputs are named from them, and `.run.json` lists each input once, NFC
+    /// and NFD spellings apart (issue 9).
+    func testInputNamesReachStagesByteForByte() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        setPipeline("""
+            [[stage]]
+            name = "copy"
+            command = ["cp", "{input}", "{output_dir}/{stem}.out"]
+            inputs = "raw_source/*.txt"
+            """)
+        run("cd \(q(p))/incoming && printf A > caf$'\\xc3\\xa9'.txt && printf B > cafe$'\\xcc\\x81'.txt && printf C > $'\\xe9'.txt")
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
+        _ = try waitForCompletion("demo", r)
+        XCTAssertEqual(run("cd \(q(p))/runs/\(r)/copy && cat caf$'\\xc3\\xa9'.out cafe$'\\xcc\\x81'.out $'\\xe9'.out").stdout, "ABC")
+        XCTAssertEqual(run("ls \(q(p))/runs/\(r)/copy | wc -l").stdout.trimmingCharacters(in: .whitespaces), "3\n")
+        let report = "import json, sys; s = json.load(open(sys.argv[1]))['stages']['copy']; print(s['status'], len(s['inputs']))"
+        XCTAssertEqual(run("python3 -c \(q(report)) \(q(p))/runs/\(r)/.run.json").stdout, "completed 3\n")
+    }
+
     func testRerunProcessesAnOldRunWithTheCurrentPipelineOnly() throws {
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo")

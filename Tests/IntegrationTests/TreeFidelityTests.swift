@@ -20,6 +20,15 @@ final class TreeFidelityTests: MountTestCase {
         let version = run("ls \(q(fsx.mnt))/datasets/uni/versions").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(run("cd \(q(fsx.mnt))/datasets/uni/versions/\(version) && cat caf$'\\xc3\\xa9' cafe$'\\xcc\\x81'").stdout, "AC")
         XCTAssertEqual(run("ls \(q(fsx.mnt))/datasets/uni/versions/\(version) | wc -l").stdout.trimmingCharacters(in: .whitespacesAndNewlines), "2")
+
+        // log --json keeps both tables' schemas (JSONEncoder alone would merge the two keys).
+        run("mkdir \(q(fsx.mnt))/datasets/tables")
+        run("cd \(q(fsx.mnt))/datasets/tables/@main && printf 'a\\n1\\n' > caf$'\\xc3\\xa9'.csv && printf 'b\\n2\\n' > cafe$'\\xcc\\x81'.csv")
+        _ = fsx.cli("commit \(q(fsx.mnt))/datasets/tables/@main -m tables")  // or the quiet period's commit
+        let schemas = "import json, sys; print(sorted(json.load(sys.stdin)[0]['schemas']))"
+        // Compared as bytes: Swift's String equality is the very merge under test.
+        XCTAssertEqual(Array(run("\(q(artifactfsBinary)) log --json \(q(fsx.mnt))/datasets/tables | python3 -c \(q(schemas))").stdout.utf8),
+                       Array("['caf\u{e9}.csv', 'cafe\u{301}.csv']\n".utf8))
     }
 
     /// The second case: names that are not UTF-8 keep their bytes in incoming/, the

@@ -14,7 +14,7 @@ public struct VersionLogEntry: Codable, Sendable, Equatable {
     /// Branches and tags that point here.
     public var refs: [String]
     /// Schemas of the tabular files this version added or changed, by path.
-    public var schemas: [String: FileSchema]
+    public var schemas: NameKeyed<FileSchema>
     /// Schemas left out of `schemas` by a per-version limit (text output only; JSON has all).
     public var omittedSchemas = 0
 
@@ -96,28 +96,28 @@ public enum DatasetHistory {
                 guard let v = r.versionId else { continue }
                 refs[v, default: []].append(r.kind == .branch ? "@\(r.name)" : "tag: \(r.name)")
             }
-            var schemas: [Int64: [String: FileSchema]] = [:]
+            var schemas: [Int64: NameKeyed<FileSchema>] = [:]
             var omitted: [Int64: Int] = [:]
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT version_id, path, schema FROM entry WHERE dataset_id = ? AND schema IS NOT NULL ORDER BY version_id, path
                 """, arguments: [datasetId])
             while let row = try rows.next() {
                 let vid: Int64 = row["version_id"]
-                if let limit = schemaLimit, schemas[vid, default: [:]].count >= limit {
+                if let limit = schemaLimit, schemas[vid, default: NameKeyed()].count >= limit {
                     omitted[vid, default: 0] += 1
                     continue
                 }
                 let text: String = row["schema"]
                 if let s = try? JSONDecoder().decode(FileSchema.self, from: Data(text.utf8)) {
                     let path: PathBytes = row["path"]
-                    schemas[row["version_id"], default: [:]][path.quoted] = s
+                    schemas[row["version_id"], default: NameKeyed()][path] = s
                 }
             }
             return versions.map { v in
                 VersionLogEntry(id: v.name, parents: v.parentId.flatMap { names[$0] }.map { [$0] } ?? [],
                                 time: iso8601(v.createdAt), authorUid: v.authorUid, author: userName(v.authorUid),
                                 message: v.message, branch: v.branch, changes: v.changes, refs: refs[v.id!] ?? [],
-                                schemas: schemas[v.id!] ?? [:], omittedSchemas: omitted[v.id!] ?? 0)
+                                schemas: schemas[v.id!] ?? NameKeyed(), omittedSchemas: omitted[v.id!] ?? 0)
             }
         }
     }
@@ -154,7 +154,8 @@ public enum DatasetHistory {
             out += "\(cont)Date:   \(e.time)\n"
             out += "\(cont)\n"
             for line in e.message.split(separator: "\n", omittingEmptySubsequences: false) { out += "\(cont)    \(line)\n" }
-            for (path, s) in e.schemas.sorted(by: { $0.key < $1.key }) {
+            for (name, s) in e.schemas.sorted {
+                let path = name.quoted
                 let cols = s.columns.map { "\($0.name):\($0.type)" }.joined(separator: ", ")
                 out += "\(cont)    schema \(path): \(s.rows) rows [\(cols)]\(s.error.map { " (\($0))" } ?? "")\n"
             }

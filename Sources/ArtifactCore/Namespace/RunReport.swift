@@ -52,7 +52,7 @@ public struct RunReport: Codable, Sendable {
         for (stage, group) in Dictionary(grouping: jobs, by: \.stage) {
             stages[stage] = StageReport(jobs: group)
             for job in group where job.status == .failed {
-                errors.append("\(stage) \(job.inputPath): \(job.error ?? "failed")")
+                errors.append("\(stage) \(job.inputPath.quoted): \(job.error ?? "failed")")
             }
         }
         errors.sort()
@@ -90,11 +90,7 @@ public struct RunReport: Codable, Sendable {
     }
 
     public func jsonData() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = (try? encoder.encode(self)) ?? Data()
-        data.append(0x0A)
-        return data
+        (try? NameKeyedJSON.encode(self)) ?? Data([0x0A])
     }
 }
 
@@ -108,7 +104,7 @@ public struct StageReport: Codable, Sendable {
         public var error: String?
         public var memoized: Bool
         /// The input's exact path bytes, base64, when they are not valid UTF-8 (its key then
-        /// shows U+FFFD): the reversible form of `PathBytes.jsonFields`.
+        /// is the quoted form, `PathBytes.jsonKey`): the reversible form of `PathBytes.jsonFields`.
         public var inputBytes: String? = nil
 
         enum CodingKeys: String, CodingKey {
@@ -130,13 +126,14 @@ public struct StageReport: Codable, Sendable {
 
     /// pending, in_progress, completed, failed (some input failed) or skipped (no input matched).
     public var status: String
-    public var inputs: [String: Input]
+    /// By input path, byte for byte (`NameKeyed`).
+    public var inputs: NameKeyed<Input>
 
     public init(jobs: [JobRecord]) {
-        var inputs: [String: Input] = [:]
+        var inputs = NameKeyed<Input>()
         for j in jobs where !j.inputPath.isEmpty {
             let fields = j.inputPath.jsonFields("input")
-            inputs[fields["input"]!] = Input(status: j.status.rawValue, attempts: j.attempts,
+            inputs[j.inputPath] = Input(status: j.status.rawValue, attempts: j.attempts,
                                              startedAt: j.startedAt.map(RunReport.iso), endedAt: j.endedAt.map(RunReport.iso),
                                              error: j.error, memoized: j.memoized, inputBytes: fields["input_bytes"])
         }

@@ -53,7 +53,7 @@ public final class BlobStore: @unchecked Sendable {
             if copying {
                 if let existing = try? Syscalls.lstat(target), Int64(existing.st_size) == size { return false }
                 let tmp = "\(tmpDir)/copy-\(hash.hex)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-                try copy(staged, to: tmp, size: size)
+                try copy(staged, to: PathBytes(tmp), size: size)
                 try Syscalls.rename(tmp, target)
                 touchedDirectories.insert(dir)
                 return true
@@ -77,11 +77,20 @@ public final class BlobStore: @unchecked Sendable {
         }
     }
 
-    /// Copies `size` bytes of `source` into a new file `target` (read-only) and fsyncs it.
-    private func copy(_ source: PathBytes, to target: String, size: Int64) throws {
+    /// Copies blob `hash` into a new file `target` with `mode` and no fsync: a scratch copy
+    /// that a command may read or even damage (a stage's input). Throws the open, copy or
+    /// size errors; a partial copy is removed.
+    public func copy(_ hash: BlobHash, to target: PathBytes, mode: mode_t) throws {
+        let size = Int64(try Syscalls.lstat(path(of: hash)).st_size)
+        try copy(PathBytes(path(of: hash)), to: target, size: size, mode: mode, sync: false)
+    }
+
+    /// Copies `size` bytes of `source` into a new file `target` (read-only unless `mode` says
+    /// otherwise) and, with `sync`, fsyncs it.
+    private func copy(_ source: PathBytes, to target: PathBytes, size: Int64, mode: mode_t = 0o444, sync: Bool = true) throws {
         let input = try Syscalls.open(source, flags: O_RDONLY)
         defer { close(input) }
-        let output = try Syscalls.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+        let output = try Syscalls.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         do {
             var copied: Int64 = 0
             while copied < size {
@@ -91,7 +100,7 @@ public final class BlobStore: @unchecked Sendable {
                 copied += Int64(n)
             }
             guard copied == size else { throw Errno.ioError }
-            try Syscalls.fsync(output)
+            if sync { try Syscalls.fsync(output) }
             close(output)
         } catch {
             close(output)
