@@ -24,11 +24,14 @@ let package = Package(
         ),
         // Linux calls that Glibc's module does not expose (syncfs, renameat2).
         .target(name: "CSystemShims"),
+        // Schemas of tabular files (CSV, TSV, JSON Lines, Parquet's footer): one file per
+        // format, streaming, never throwing. Depends on nothing of ours.
+        .target(name: "TabularSchemas"),
         // Blob store, catalog, namespace, ingest and maintenance. No FUSE here.
         .target(
             name: "ArtifactCore",
             dependencies: [
-                "CSystemShims",
+                "CSystemShims", "TabularSchemas",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -63,7 +66,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ArtifactCoreTests", dependencies: [
-            "ArtifactCore",
+            "ArtifactCore", "TabularSchemas",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ArtifactPipelineTests", dependencies: [

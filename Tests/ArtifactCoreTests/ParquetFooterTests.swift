@@ -1,5 +1,6 @@
 import ArtifactCore
 import Foundation
+import TabularSchemas
 import XCTest
 
 /// Parquet schemas from the footer, on fixtures written by pyarrow (Tests/Fixtures/parquet/make.py:

@@ -1,5 +1,6 @@
 import ArtifactCore
 import Foundation
+import TabularSchemas
 import XCTest
 
 final class SchemaInferenceTests: XCTestCase {

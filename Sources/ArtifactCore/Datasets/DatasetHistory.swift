@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TabularSchemas
 import GRDB
 
 /// One version as `log` shows it.
