@@ -94,19 +94,19 @@ extension ArtifactFileSystem {
         switch inode.kind {
         case .virtual(let node):
             var out = try namespace.extendedAttributes(node).map { ($0.0, Array($0.1.utf8)) }
-            if node == .root { out.append(("user.artifactfs.pid", Array(String(getpid()).utf8))) }
+            if node == .root { out.append((ControlAttribute.pid, Array(String(getpid()).utf8))) }
             return out + (try namespace.userXattrs(node)).entries.map { ($0.name, $0.value) }
         case .staged(let s):
             guard let project = try store.catalog.project(id: s.projectId) else { return [] }
-            var out = [("user.artifactfs.project", Array(project.name.utf8))]
+            var out = [(ControlAttribute.project, Array(project.name.utf8))]
             let own = try s.withFD { _, path -> UserXattrs in
                 if !s.isDirectory, StagingMark.has(StagingMark.interrupted, procPath: path) {
-                    out.append(("user.artifactfs.interrupted", Array("true".utf8)))
+                    out.append((ControlAttribute.interrupted, Array("true".utf8)))
                 }
                 return s.isSymlink ? UserXattrs() : UserXattrs.read(PathBytes(path), following: true)
             }
             if s.isDirectory, let last = try store.catalog.runs(projectId: s.projectId).last {
-                out.append(("user.artifactfs.last_run", Array(last.name.utf8)))
+                out.append((ControlAttribute.lastRun, Array(last.name.utf8)))
             }
             return out + own.entries.map { ($0.name, $0.value) }
         }

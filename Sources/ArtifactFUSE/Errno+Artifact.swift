@@ -8,8 +8,6 @@ import Glibc
 func errnoValue(for error: Error) -> Int32 {
     if let e = error as? Errno { return e.rawValue }
     if let e = error as? ArtifactError {
-        // A precise errno the core recorded (ENOTDIR, EISDIR) wins over the code's default.
-        if e.code == .invalidArgument, let u = e.underlying { return u.rawValue }
         switch e.code {
         case .notFound: return ENOENT
         case .alreadyExists: return EEXIST
@@ -22,7 +20,11 @@ func errnoValue(for error: Error) -> Int32 {
         case .notEmpty: return ENOTEMPTY
         case .notMounted: return ENOTCONN
         case .crossDevice: return EXDEV
-        case .permissionDenied: return EPERM
+        case .isDirectory: return EISDIR
+        case .notDirectory: return ENOTDIR
+        case .permissionDenied: return EACCES
+        case .notPermitted: return EPERM
+        case .unsupported: return EOPNOTSUPP
         case .noAttribute: return ENODATA
         }
     }

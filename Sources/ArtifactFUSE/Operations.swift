@@ -730,14 +730,6 @@ enum Operations {
     }
 }
 
-/// Extended attributes a CLI sets on a mounted path to ask the daemon for something.
-public enum ControlAttribute {
-    /// Set on an incoming/ folder: seal it now.
-    public static let seal = "user.artifactfs.seal"
-    /// Set on an `@branch` folder, with the message as value: commit it now.
-    public static let commit = "user.artifactfs.commit"
-}
-
 // <sys/stat.h> defines these as macros Swift does not import.
 private let utimeNow = (1 << 30) - 1
 private let utimeOmit = (1 << 30) - 2

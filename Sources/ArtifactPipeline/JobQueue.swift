@@ -1,4 +1,4 @@
-import ArtifactCore
+@_spi(CatalogTables) import ArtifactCore
 import Foundation
 import GRDB
 
@@ -11,10 +11,8 @@ public final class JobQueue: @unchecked Sendable {
     public init(catalog: Catalog) { self.catalog = catalog }
 
     func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try catalog.pool.write(body) } catch let e as ArtifactError { throw e } catch let e as PipelineDefinitionError {
-            throw ArtifactError(.invalidArgument, e.description)
-        } catch {
-            throw ArtifactError(.io, "catalog write failed: \(error)")
+        try catalog.ownerWrite { db in
+            do { return try body(db) } catch let e as PipelineDefinitionError { throw ArtifactError(.invalidArgument, e.description) }
         }
     }
 
@@ -80,9 +78,8 @@ public final class JobQueue: @unchecked Sendable {
             let existing = try String.fetchAll(db, sql: "SELECT DISTINCT stage FROM job WHERE run_id = ?", arguments: [runId])
             if stage == nil { affected.formUnion(existing) }
             for s in affected {
-                try db.execute(sql: """
-                    UPDATE blob SET refcount = refcount - 1 WHERE hash IN (SELECT blob FROM output WHERE run_id = ? AND stage = ?)
-                    """, arguments: [runId, s])
+                let released = try String.fetchAll(db, sql: "SELECT blob FROM output WHERE run_id = ? AND stage = ?", arguments: [runId, s])
+                try BlobReferences.remove(db, released.compactMap(BlobHash.init(hex:)))
                 try db.execute(sql: "DELETE FROM output WHERE run_id = ? AND stage = ?", arguments: [runId, s])
                 try db.execute(sql: "DELETE FROM output_dir WHERE run_id = ? AND stage = ?", arguments: [runId, s])
                 try db.execute(sql: "DELETE FROM job WHERE run_id = ? AND stage = ?", arguments: [runId, s])
@@ -156,7 +153,7 @@ public final class JobQueue: @unchecked Sendable {
     /// Takes the next runnable job and marks it in progress (one attempt more).
     public func claim(now: Double = Date().timeIntervalSince1970) throws -> JobRecord? {
         // Idle workers poll: a read costs nothing, so only take the write lock for real work.
-        let any = try catalog.pool.read { db in
+        let any = try catalog.ownerRead { db in
             try Bool.fetchOne(db, sql: "SELECT 1 FROM job WHERE status = 'pending' AND not_before <= ? LIMIT 1", arguments: [now]) ?? false
         }
         guard any else { return nil }
@@ -193,19 +190,15 @@ public final class JobQueue: @unchecked Sendable {
                 }
             }
             for o in outputs {
-                try db.execute(sql: """
-                    INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
-                    ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
-                    """, arguments: [o.blob, o.size, now])
+                guard let hash = BlobHash(hex: o.blob) else { throw ArtifactError(.corrupt, "bad blob hash \(o.blob)", path: o.path.quoted) }
+                try BlobReferences.add(db, hash, size: o.size, now: now)
                 var record = OutputRecord(id: nil, runId: job.runId, stage: job.stage, path: o.path, dir: o.path.parent,
                                           name: o.path.lastComponent, blob: o.blob, size: o.size, mode: o.mode,
                                           mtimeNs: Int64(now * 1e9), inputPath: job.inputPath, jobId: job.id)
                 try record.insert(db)
-                var d = o.path.parent
-                while !d.isEmpty {
+                for d in o.path.parent.folderAndAncestors {
                     try db.execute(sql: "INSERT OR IGNORE INTO output_dir (run_id, stage, parent, name) VALUES (?, ?, ?, ?)",
                                    arguments: [job.runId, job.stage, d.parent, d.lastComponent])
-                    d = d.parent
                 }
             }
             if let input = job.inputBlob, !memoized {
@@ -242,7 +235,7 @@ public final class JobQueue: @unchecked Sendable {
 
     /// The outputs remembered for (a job's memo key, input content), if any.
     public func memo(key: String, inputBlob: String) throws -> [Output]? {
-        try catalog.pool.read { db in
+        try catalog.ownerRead { db in
             guard let json = try String.fetchOne(db, sql: "SELECT outputs FROM memo WHERE memo_key = ? AND input_blob = ?",
                                                  arguments: [key, inputBlob]) else { return nil }
             return try JSONDecoder().decode([Output].self, from: Data(json.utf8))
@@ -258,7 +251,7 @@ public final class JobQueue: @unchecked Sendable {
                 WHERE status = 'in_progress'
                 """)
         }
-        let runs = try catalog.pool.read { db in
+        let runs = try catalog.ownerRead { db in
             try RunRecord.filter(Column("status") == RunStatus.inProgress.rawValue).fetchAll(db)
         }
         for run in runs {
@@ -267,7 +260,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     public func definition(forRun runId: Int64) throws -> (PipelineDefinition, RunRecord, String)? {
-        try catalog.pool.read { db in
+        try catalog.ownerRead { db in
             guard let run = try RunRecord.fetchOne(db, key: runId), let hash = run.pipelineHash, !hash.isEmpty,
                   let def = try Self.definition(db, hash: hash),
                   let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) else { return nil }

@@ -148,16 +148,14 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         if let problem = try walk(.empty) { return .failure(problem) }
 
         var outputs: [JobQueue.Output] = []
-        var touched = Set<String>()
+        var adoptions: [BlobStore.Adoption] = []
         for f in files {
             let (hash, size) = try BlobStore.hash(fileAt: f.full)
-            let fd = try Syscalls.open(f.full, flags: O_RDONLY)
-            defer { close(fd) }
-            try Syscalls.fsync(fd)
-            _ = try store.blobs.adopt(stagedFile: f.full, as: hash, size: size, touchedDirectories: &touched)
+            adoptions.append(BlobStore.Adoption(path: f.full, hash: hash, size: size))
             outputs.append(JobQueue.Output(path: f.rel, blob: hash.hex, size: size, mode: f.mode))
         }
-        try store.blobs.syncDirectories(touched)
+        // The job folder is removed afterwards, so no blob stays linked to a writable name.
+        _ = try store.blobs.adopt(adoptions)
         return .success(outputs)
     }
 }

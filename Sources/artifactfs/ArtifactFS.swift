@@ -40,7 +40,7 @@ struct StoreOptions: ParsableArguments {
 func mountedStore(containing path: String) -> String? {
     var p = absolutePath(path)
     while true {
-        if let s = try? ExtendedAttributes.get(p, "user.artifactfs.store"), !s.isEmpty { return s }
+        if let s = try? ExtendedAttributes.get(p, ControlAttribute.store), !s.isEmpty { return s }
         if p == "/" || p.isEmpty { return nil }
         p = (p as NSString).deletingLastPathComponent
     }

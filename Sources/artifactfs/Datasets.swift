@@ -7,12 +7,12 @@ import SystemPackage
 /// Asks the daemon behind a mounted `@branch` folder to commit it; prints the new version id.
 func commitBranch(at path: String, message: String?) throws {
     let target = absolutePath(path)
-    guard (try? ExtendedAttributes.get(target, "user.artifactfs.head")) != nil else {
+    guard (try? ExtendedAttributes.get(target, ControlAttribute.head)) != nil else {
         let exists = FileManager.default.fileExists(atPath: target)
         throw ArtifactError(exists ? .notMounted : .notFound,
                             exists ? "not an @branch folder of an artifactfs mount" : "no such folder", path: target)
     }
-    let before = try? ExtendedAttributes.get(target, "user.artifactfs.head")
+    let before = try? ExtendedAttributes.get(target, ControlAttribute.head)
     do {
         if let message {
             try ExtendedAttributes.set(target, ControlAttribute.commit, message)
@@ -26,7 +26,7 @@ func commitBranch(at path: String, message: String?) throws {
         default: throw ArtifactError(.io, "commit failed (\(e)); see the daemon log", path: target)
         }
     }
-    let after = try? ExtendedAttributes.get(target, "user.artifactfs.head")
+    let after = try? ExtendedAttributes.get(target, ControlAttribute.head)
     if let after, after != before, !after.isEmpty {
         print(after)
     } else {
@@ -60,7 +60,7 @@ extension StoreOptions {
         var name = argument
         var root = self.root
         if argument.contains("/") || argument == "." || argument == "..",
-           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), "user.artifactfs.dataset") {
+           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), ControlAttribute.dataset) {
             name = fromPath
             if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }
         }

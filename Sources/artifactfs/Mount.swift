@@ -119,7 +119,7 @@ struct Unmount: ParsableCommand {
 
     func run() throws {
         let mnt = absolutePath(mountpoint)
-        let pid = (try? ExtendedAttributes.get(mnt, "user.artifactfs.pid")).flatMap { Int32($0) }
+        let pid = (try? ExtendedAttributes.get(mnt, ControlAttribute.pid)).flatMap { Int32($0) }
         guard pid != nil else {
             throw fail(ArtifactError(.notMounted, "not an artifactfs mount", path: mnt))
         }

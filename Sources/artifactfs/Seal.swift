@@ -13,16 +13,16 @@ struct Seal: ParsableCommand {
 
     func run() throws {
         let target = absolutePath(path)
-        if (try? ExtendedAttributes.get(target, "user.artifactfs.head")) != nil {
+        if (try? ExtendedAttributes.get(target, ControlAttribute.head)) != nil {
             do { try commitBranch(at: target, message: nil) } catch { throw fail(error) }
             return
         }
         // Only an artifactfs incoming/ answers this; never set attributes on someone else's folder.
-        guard (try? ExtendedAttributes.get(target, "user.artifactfs.project")) != nil else {
+        guard (try? ExtendedAttributes.get(target, ControlAttribute.project)) != nil else {
             let reason = FileManager.default.fileExists(atPath: target) ? "not an incoming/ folder of an artifactfs mount" : "no such folder"
             throw fail(ArtifactError(FileManager.default.fileExists(atPath: target) ? .notMounted : .notFound, reason, path: target))
         }
-        let before = try? ExtendedAttributes.get(target, "user.artifactfs.last_run")
+        let before = try? ExtendedAttributes.get(target, ControlAttribute.lastRun)
         do {
             try ExtendedAttributes.set(target, ControlAttribute.seal, "1")
         } catch let e as Errno {
@@ -35,7 +35,7 @@ struct Seal: ParsableCommand {
                 throw fail(ArtifactError(.notMounted, "not an incoming/ folder of an artifactfs mount (\(e))", path: target))
             }
         }
-        let after = try? ExtendedAttributes.get(target, "user.artifactfs.last_run")
+        let after = try? ExtendedAttributes.get(target, ControlAttribute.lastRun)
         if let after, after != before {
             print(after)
         } else {

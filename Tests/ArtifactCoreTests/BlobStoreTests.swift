@@ -66,21 +66,21 @@ final class BlobStoreTests: StoreTestCase {
     func testAdoptHardLinksTheStagedFile() throws {
         let staged = try writeScratch("staged", Array("abc".utf8))
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
-        var touched = Set<String>()
-        XCTAssertTrue(try blobs.adopt(stagedFile: PathBytes(staged), as: h, size: 3, touchedDirectories: &touched))
+        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)])
+        XCTAssertEqual(adopted.stored, [h])
         XCTAssertTrue(blobs.contains(h))
         XCTAssertEqual(try inode(blobs.path(of: h)), try inode(staged), "adopt links, it does not copy")
+        let touched = adopted.syncedFolders
+        XCTAssertFalse(adopted.syncedFilesystem)
         XCTAssertTrue(touched.contains(pathParent(blobs.path(of: h))), "the fan-out folder must be fsynced: \(touched)")
         XCTAssertTrue(touched.contains(blobs.root), "a new fan-out folder makes objects/ need an fsync: \(touched)")
-        XCTAssertNoThrow(try blobs.syncDirectories(touched))
     }
 
     func testAdoptReturnsFalseWhenTheContentIsAlreadyStored() throws {
         let h = try blobs.put(Array("abc".utf8))
         let storedInode = try inode(blobs.path(of: h))
         let staged = try writeScratch("staged", Array("abc".utf8))
-        var touched = Set<String>()
-        XCTAssertFalse(try blobs.adopt(stagedFile: PathBytes(staged), as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)]).stored, [])
         XCTAssertEqual(try inode(blobs.path(of: h)), storedInode, "the stored copy is kept")
         XCTAssertTrue(FileManager.default.fileExists(atPath: staged), "adopt never removes the staged name")
         XCTAssertEqual(try blobFileCount(), 1)
@@ -94,13 +94,57 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .wrongSize(actual: 2))
 
         let staged = try writeScratch("staged", Array("abc".utf8))
-        var touched = Set<String>()
-        XCTAssertTrue(try blobs.adopt(stagedFile: PathBytes(staged), as: h, size: 3, touchedDirectories: &touched))
+        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)]).stored, [h])
         XCTAssertEqual(try contents(target), Array("abc".utf8))
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
         XCTAssertEqual(try inode(target), try inode(staged))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp"), [],
                        "the replacement's temp name is gone")
+    }
+
+    func testAdoptCopiesWhenAskedAndDiscardRemovesOnlyWhatItStored() throws {
+        let kept = try writeScratch("kept", Array("abc".utf8))
+        let h = try XCTUnwrap(BlobHash(hex: Self.abc))
+        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(kept), hash: h, size: 3, copying: true)])
+        XCTAssertEqual(adopted.stored, [h])
+        XCTAssertNotEqual(try inode(blobs.path(of: h)), try inode(kept), "a copy: writes to the kept name never reach the blob")
+        try Data("xyz".utf8).write(to: URL(fileURLWithPath: kept))
+        XCTAssertEqual(try contents(blobs.path(of: h)), Array("abc".utf8))
+        XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
+        blobs.discard(adopted.stored)
+        XCTAssertFalse(blobs.contains(h))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp"), [])
+    }
+
+    /// Past `syncfsThreshold` files one syncfs replaces the fsyncs; every file is stored, and
+    /// identical content counts once.
+    func testAdoptOfManyFilesSyncsTheFilesystemOnce() throws {
+        var adoptions: [BlobStore.Adoption] = []
+        for i in 0...BlobStore.syncfsThreshold {
+            let bytes = Array("file \(i % 10)".utf8)
+            let path = try writeScratch("many-\(i)", bytes)
+            let (hash, size) = try BlobStore.hash(fileAt: PathBytes(path))
+            adoptions.append(BlobStore.Adoption(path: PathBytes(path), hash: hash, size: size))
+        }
+        let adopted = try blobs.adopt(adoptions)
+        XCTAssertTrue(adopted.syncedFilesystem)
+        XCTAssertEqual(adopted.stored.count, 10)
+        XCTAssertEqual(Set(adopted.stored), Set(adoptions.map(\.hash)))
+        XCTAssertEqual(try blobFileCount(), 10)
+    }
+
+    /// A file that is gone stops the batch with its path, and what the batch had stored so far
+    /// is removed again (no blob without the row that would have named it).
+    func testAFailedAdoptLeavesNothingItStored() throws {
+        let good = try writeScratch("good", Array("abc".utf8))
+        let h = try XCTUnwrap(BlobHash(hex: Self.abc))
+        let missing = PathBytes(root + "/no-such-file")
+        XCTAssertThrowsError(try blobs.adopt([BlobStore.Adoption(path: PathBytes(good), hash: h, size: 3),
+                                              BlobStore.Adoption(path: missing, hash: .empty, size: 0)])) { error in
+            XCTAssertTrue("\(error)".contains("no-such-file"), "\(error)")
+        }
+        XCTAssertFalse(blobs.contains(h))
+        XCTAssertEqual(try blobFileCount(), 0)
     }
 
     // MARK: hash(fileAt:)

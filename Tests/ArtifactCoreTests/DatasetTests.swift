@@ -1,5 +1,6 @@
-import ArtifactCore
+@_spi(CatalogTables) import ArtifactCore
 import Foundation
+import TabularSchemas
 import GRDB
 import XCTest
 
@@ -63,7 +64,7 @@ final class DatasetTests: StoreTestCase {
     }
 
     func count(_ table: String) throws -> Int {
-        try store.catalog.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)")! }
+        try store.catalog.ownerRead { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)")! }
     }
 
     // MARK: tests
@@ -122,9 +123,9 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(try read(main, "q1.csv"), "a\n1\n")
         XCTAssertEqual(try store.catalog.ref(id: main)?.versionId, v1.id)
         // The old version still has its tree.
-        let old = try store.catalog.pool.read { try self.trees.allItems($0, version: v1.id!) }
+        let old = try store.catalog.ownerRead { try self.trees.allItems($0, version: v1.id!) }
         XCTAssertEqual(Set(old.keys), ["q1.csv", "q2.csv"])
-        let new = try store.catalog.pool.read { try self.trees.allItems($0, version: v2.id!) }
+        let new = try store.catalog.ownerRead { try self.trees.allItems($0, version: v2.id!) }
         XCTAssertEqual(Set(new.keys), ["archive", "archive/q1.csv"])
     }
 
@@ -153,8 +154,8 @@ final class DatasetTests: StoreTestCase {
         XCTAssertArtifactError(.alreadyExists, try worktrees.mkdir(branch: main, path: "f", mode: 0o755, uid: 0, gid: 0))
         XCTAssertArtifactError(.notFound, try worktrees.mkdir(branch: main, path: "nope/x", mode: 0o755, uid: 0, gid: 0))
         XCTAssertArtifactError(.notEmpty, try worktrees.rmdir(branch: main, path: "d"))
-        XCTAssertArtifactError(.invalidArgument, try worktrees.unlink(branch: main, path: "d"))
-        XCTAssertArtifactError(.invalidArgument, try worktrees.rmdir(branch: main, path: "f"))
+        XCTAssertArtifactError(.isDirectory, try worktrees.unlink(branch: main, path: "d"))
+        XCTAssertArtifactError(.notDirectory, try worktrees.rmdir(branch: main, path: "f"))
         XCTAssertArtifactError(.notFound, try worktrees.unlink(branch: main, path: "missing"))
         XCTAssertArtifactError(.alreadyExists, try worktrees.rename(branch: main, from: "f", to: "d/g", noReplace: true))
         XCTAssertArtifactError(.invalidArgument, try worktrees.rename(branch: main, from: "d", to: "d/inside", noReplace: false))
@@ -196,7 +197,7 @@ final class DatasetTests: StoreTestCase {
         let (ds, main) = try makeDataset()
         let n = 100_000
         let shared = try store.blobs.put(Array("same content\n".utf8))
-        try store.catalog.pool.write { db in
+        try store.catalog.ownerWrite { db in
             let insert = try db.makeStatement(sql: """
                 INSERT INTO worktree_change (branch_id, path, dir, name, kind, blob, size, mode, mtime_ns, uid, gid)
                 VALUES (?, ?, '', ?, 'file', ?, 13, 420, 0, 1000, 1000)
@@ -212,9 +213,9 @@ final class DatasetTests: StoreTestCase {
         let before = try tableCounts()
         let blobsBefore = try blobFileCount()
         try write(main, "f050000.txt", "changed\n")
-        let changes0 = try store.catalog.pool.write { $0.totalChangesCount }
+        let changes0 = try store.catalog.ownerWrite { $0.totalChangesCount }
         let v = try commit(main, "one file")
-        let changes = try store.catalog.pool.write { $0.totalChangesCount } - changes0
+        let changes = try store.catalog.ownerWrite { $0.totalChangesCount } - changes0
         let after = try tableCounts()
 
         XCTAssertEqual(v.changes, 1)
@@ -225,7 +226,7 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(try blobFileCount() - blobsBefore, 1, "one new blob file")
         // Every row the commit inserted, updated or deleted: version, entry, blob, ref, change row.
         XCTAssertLessThanOrEqual(changes, 8, "the commit touched \(changes) rows")
-        XCTAssertEqual(try store.catalog.pool.read { try self.trees.children($0, version: v.id!, dir: "").count }, n)
+        XCTAssertEqual(try store.catalog.ownerRead { try self.trees.children($0, version: v.id!, dir: "").count }, n)
         XCTAssertEqual(try read(main, "f050000.txt"), "changed\n")
         XCTAssertEqual(try read(main, "f050001.txt"), "same content\n")
         _ = ds
@@ -255,15 +256,15 @@ final class DatasetTests: StoreTestCase {
         let devHead = try XCTUnwrap(store.catalog.ref(id: dev.id!)?.versionId)
         let cold = VersionTrees(catalog: store.catalog)
         func content(_ trees: VersionTrees, _ v: Int64, _ path: String) throws -> String? {
-            guard let item = try store.catalog.pool.read({ try trees.item($0, version: v, path: PathBytes(path)) }) else { return nil }
+            guard let item = try store.catalog.ownerRead({ try trees.item($0, version: v, path: PathBytes(path)) }) else { return nil }
             return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
         }
         XCTAssertEqual(try content(cold, head, "f.txt"), "v400")
         XCTAssertEqual(try content(cold, devHead, "f.txt"), "dev")
         XCTAssertEqual(try content(cold, fork!.id!, "f.txt"), "v150")
         XCTAssertEqual(try content(cold, devHead, "keep.txt"), "root")
-        XCTAssertEqual(try store.catalog.pool.read { try cold.allItems($0, version: devHead) }.keys.sorted(), ["f.txt", "keep.txt"])
-        XCTAssertEqual(try store.catalog.pool.read { try cold.children($0, version: fork!.id!, dir: "") }.keys.sorted(), ["f.txt", "keep.txt"])
+        XCTAssertEqual(try store.catalog.ownerRead { try cold.allItems($0, version: devHead) }.keys.sorted(), ["f.txt", "keep.txt"])
+        XCTAssertEqual(try store.catalog.ownerRead { try cold.children($0, version: fork!.id!, dir: "") }.keys.sorted(), ["f.txt", "keep.txt"])
         // One more commit on main: its chain extends the cached one and still resolves.
         try write(main, "f.txt", "v401")
         let next = try commit(main)

@@ -126,4 +126,11 @@ final class PathBytesTests: XCTestCase {
             XCTAssertNotNil(text.utf8.firstRange(of: Array(PathBytes("raw_source").appending(name).bytes)), text)
         }
     }
+
+    func testFolderAndAncestorsWalksUpToTheTop() {
+        XCTAssertEqual(PathBytes("a/b/c").folderAndAncestors, ["a/b/c", "a/b", "a"])
+        XCTAssertEqual(PathBytes("a").folderAndAncestors, ["a"])
+        XCTAssertEqual(PathBytes.empty.folderAndAncestors, [])
+        XCTAssertEqual(PathBytes([0xE9]).appending(nfd).folderAndAncestors, [PathBytes([0xE9]).appending(nfd), PathBytes([0xE9])])
+    }
 }

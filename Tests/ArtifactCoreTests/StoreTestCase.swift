@@ -1,4 +1,4 @@
-import ArtifactCore
+@_spi(CatalogTables) import ArtifactCore
 import Foundation
 import GRDB
 import XCTest
@@ -75,7 +75,7 @@ class StoreTestCase: XCTestCase {
     }
 
     func sql<T>(_ body: (Database) throws -> T) throws -> T {
-        try store.catalog.pool.write(body)
+        try store.catalog.ownerWrite(body)
     }
 }
 

@@ -397,6 +397,23 @@ final class JobQueueTests: PipelineTestCase {
 
     // MARK: rerun and pipeline changes
 
+    /// Two outputs of one stage with the same content are two references, and a rerun takes
+    /// both back (before the one refcount writer, it took back one: the count drifted).
+    func testRerunTakesBackEveryReferenceOfIdenticalOutputs() throws {
+        let p = try makeProject()
+        try queue.setPipeline(projectId: p, source: twoStages)
+        let r = try sealedRun(p, [("a.txt", "one")])
+        try queue.start(runId: r.id!)
+        let job = try XCTUnwrap(queue.claim())
+        let first = try output("x.count", "same"), second = try output("y.count", "same")
+        XCTAssertEqual(first.blob, second.blob)
+        try queue.complete(job, outputs: [first, second], memoized: false)
+        XCTAssertEqual(try refcount(first.blob), 2)
+        try queue.rerun(runId: r.id!, stage: "words")
+        XCTAssertEqual(try refcount(first.blob), 0)
+        XCTAssertEqual(try store.catalog.countedReferences()[first.blob] ?? 0, 0)
+    }
+
     func testRerunStageRemovesItAndItsDependentsAndQueuesThemAgain() throws {
         let p = try makeProject()
         try queue.setPipeline(projectId: p, source: twoStages)

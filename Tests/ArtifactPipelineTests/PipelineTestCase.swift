@@ -1,4 +1,4 @@
-import ArtifactCore
+@_spi(CatalogTables) import ArtifactCore
 import ArtifactPipeline
 import Foundation
 import GRDB
@@ -79,7 +79,7 @@ class PipelineTestCase: XCTestCase {
     }
 
     func sql<T>(_ body: (Database) throws -> T) throws -> T {
-        try store.catalog.pool.write(body)
+        try store.catalog.ownerWrite(body)
     }
 }
 

@@ -5,7 +5,7 @@ import GRDB
 extension Catalog {
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try pool.read(body) } catch let e as ArtifactError { throw e } catch {
-            throw ArtifactError(.io, "catalog read failed: \(error)")
+            throw ArtifactError(.io, "catalog read failed: \(error)", cause: error)
         }
     }
 
@@ -33,11 +33,48 @@ extension Catalog {
         }
     }
 
-    private func mappingWriteErrors<T>(_ body: () throws -> T) throws -> T {
+    /// `what`: the change that did not happen, for the message ("the run was not registered").
+    private func mappingWriteErrors<T>(_ what: String? = nil, _ body: () throws -> T) throws -> T {
+        let outcome = what.map { "; \($0)" } ?? ""
         do { return try body() } catch let e as ArtifactError { throw e } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
-            throw ArtifactError(.noSpace, "catalog is out of disk space")
+            throw ArtifactError(.noSpace, "catalog is out of disk space\(outcome)", cause: e)
         } catch {
-            throw ArtifactError(.io, "catalog write failed: \(error)")
+            throw ArtifactError(.io, "catalog write failed\(outcome): \(error)", cause: error)
+        }
+    }
+
+    /// One read for a module that owns tables in the catalog (the pipeline), and tests.
+    @_spi(CatalogTables) public func ownerRead<T>(_ body: (Database) throws -> T) throws -> T { try read(body) }
+
+    /// One durable write transaction for a module that owns tables in the catalog (the
+    /// pipeline), and tests. `PipelineDefinitionError`s and other non-catalog errors pass
+    /// through as they are.
+    @_spi(CatalogTables) public func ownerWrite<T>(_ body: (Database) throws -> T) throws -> T { try write(body) }
+
+    /// `write`, with the change that did not happen named in its errors.
+    func write<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+        try mappingWriteErrors(what) { try pool.write(body) }
+    }
+
+    // MARK: seal cleanup
+
+    /// Staged files (path, inode) that committed runs hold and a crash left in incoming/.
+    func sealCleanup() throws -> [(path: PathBytes, ino: UInt64)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT staged_path, ino FROM seal_cleanup").map { row in
+                (row["staged_path"], UInt64(bitPattern: row["ino"]))
+            }
+        }
+    }
+
+    /// Forgets the staged files of one project's seal (nil: of every project) once removed.
+    func clearSealCleanup(projectId: Int64?) throws {
+        try write { db in
+            if let projectId {
+                try db.execute(sql: "DELETE FROM seal_cleanup WHERE project_id = ?", arguments: [projectId])
+            } else {
+                try db.execute(sql: "DELETE FROM seal_cleanup")
+            }
         }
     }
 
@@ -56,17 +93,13 @@ extension Catalog {
     /// Creates a project after checking its name (SPEC §7).
     public func createProject(name: String, uid: Int64) throws -> ProjectRecord {
         try NameRules.validate(name, kind: "project")
-        do {
-            return try pool.write { db in
-                if try ProjectRecord.filter(Column("name") == name).fetchOne(db) != nil {
-                    throw ArtifactError(.alreadyExists, "project already exists", path: name)
-                }
-                var p = ProjectRecord(id: nil, name: name, ownerUid: uid, createdAt: Date().timeIntervalSince1970)
-                try p.insert(db)
-                return p
+        return try write("the project was not created") { db in
+            if try ProjectRecord.filter(Column("name") == name).fetchOne(db) != nil {
+                throw ArtifactError(.alreadyExists, "project already exists", path: name)
             }
-        } catch let e as ArtifactError { throw e } catch {
-            throw ArtifactError(.io, "cannot create project: \(error)", path: name)
+            var p = ProjectRecord(id: nil, name: name, ownerUid: uid, createdAt: Date().timeIntervalSince1970)
+            try p.insert(db)
+            return p
         }
     }
 

@@ -5,7 +5,10 @@ import GRDB
 ///
 /// WAL mode lets the daemon's readers, `status` and `verify` run beside the one writer.
 public final class Catalog: @unchecked Sendable {
-    public let pool: DatabasePool
+    /// The one database handle. Only the catalog's own files use it; the modules that own
+    /// tables of their own (the pipeline's jobs, memo and outputs) reach it through
+    /// `ownerRead`/`ownerWrite` (SPI `CatalogTables`), and everyone else through typed methods.
+    let pool: DatabasePool
 
     public init(path: String, readOnly: Bool = false) throws {
         var config = Configuration()

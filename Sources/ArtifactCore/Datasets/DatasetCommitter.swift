@@ -1,4 +1,5 @@
 import Foundation
+import TabularSchemas
 import GRDB
 import Logging
 import SystemPackage
@@ -173,37 +174,13 @@ public final class DatasetCommitter: @unchecked Sendable {
             return .unchanged
         }
 
-        // Written files become blobs before any row refers to them.
-        var touched = Set<String>()
-        var adopted: [BlobHash] = []
-        do {
-            let written = planned.filter { $0.upper != nil }
-            // Past a few files one syncfs is cheaper than an fsync each (as the seal does).
-            let syncAll = written.count > 16
-            if syncAll { try syncStore() }
-            for p in written {
-                guard let upper = p.upper, let hash = p.entry.blob.flatMap(BlobHash.init(hex:)) else { continue }
-                let path = worktrees.upperPath(branchId, upper)
-                if !syncAll {
-                    do {
-                        let fd = try Syscalls.open(path, flags: O_RDONLY)
-                        defer { close(fd) }
-                        try Syscalls.fsync(fd)
-                    } catch let err as Errno { throw ArtifactError.system(err, "cannot sync staged file", path: path) }
-                }
-                // An upper file a kept (ignored or interrupted) name still uses stays writable:
-                // store a copy of it, never the file itself.
-                if try store.blobs.adopt(stagedFile: PathBytes(path), as: hash, size: p.entry.size, copying: keptUppers.contains(upper),
-                                         touchedDirectories: &touched) {
-                    adopted.append(hash)
-                }
-            }
-            if syncAll { try syncStore() } else { try store.blobs.syncDirectories(touched) }
-        } catch {
-            // An upper file stays writable: never leave it linked as a blob no row refers to.
-            adopted.forEach { try? Syscalls.unlink(store.blobs.path(of: $0)) }
-            throw error
-        }
+        // Written files become blobs before any row refers to them. An upper file a kept
+        // (ignored or interrupted) name still uses stays writable: store a copy of it.
+        let adopted = try store.blobs.adopt(planned.compactMap { p -> BlobStore.Adoption? in
+            guard let upper = p.upper, let hash = p.entry.blob.flatMap(BlobHash.init(hex:)) else { return nil }
+            return BlobStore.Adoption(path: PathBytes(worktrees.upperPath(branchId, upper)), hash: hash, size: p.entry.size,
+                                      copying: keptUppers.contains(upper))
+        }).stored
 
         let uid = author ?? rows.last(where: { $0.kind == .file })?.uid ?? rows.last?.uid ?? dataset.ownerUid
         let text = message ?? "quiet-period commit: \(counts.added) added, \(counts.changed) changed, \(counts.deleted) deleted"
@@ -215,10 +192,6 @@ public final class DatasetCommitter: @unchecked Sendable {
                 }
                 var v = try Self.newVersion(db, datasetId: dataset.id!, parent: ref.versionId, branch: ref.name, uid: uid,
                                             message: text, changes: Int64(planned.count), now: now)
-                let addRef = try db.cachedStatement(sql: """
-                    INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
-                    ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
-                    """)
                 // Names that share an upper file are hard links: one group, its first entry's id.
                 var linkCounts: [String: Int64] = [:]
                 for p in planned { if let u = p.upper { linkCounts[u, default: 0] += 1 } }
@@ -231,7 +204,8 @@ public final class DatasetCommitter: @unchecked Sendable {
                         e.linkGroup = leaders[u]
                     }
                     if e.kind.hasBytes, let blob = e.blob {
-                        try addRef.execute(arguments: [blob, e.size, now.timeIntervalSince1970])
+                        guard let hash = BlobHash(hex: blob) else { throw ArtifactError(.corrupt, "bad blob hash \(blob)", path: e.path.quoted) }
+                        try BlobReferences.add(db, hash, size: e.size, now: now.timeIntervalSince1970)
                     }
                     try e.insert(db)
                     if let u = p.upper, let n = linkCounts[u], n > 1, leaders[u] == nil {
@@ -245,22 +219,12 @@ public final class DatasetCommitter: @unchecked Sendable {
                 return v
             }
         } catch {
-            adopted.forEach { try? Syscalls.unlink(store.blobs.path(of: $0)) }
+            store.blobs.discard(adopted)
             throw error
         }
         uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
         logger.info("committed version \(version.name) on \(dataset.name)@\(ref.name): \(planned.count) changes")
         return .committed(version)
-    }
-
-    private func syncStore() throws {
-        do {
-            let fd = try Syscalls.open(store.blobs.root, flags: O_RDONLY | O_DIRECTORY)
-            defer { close(fd) }
-            try Syscalls.syncfs(fd)
-        } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot sync the store", path: store.blobs.root)
-        }
     }
 
     /// Inserts a version with the next chronological id of its dataset.

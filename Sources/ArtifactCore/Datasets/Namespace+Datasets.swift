@@ -119,7 +119,7 @@ extension Namespace {
         switch node {
         case .worktree(let b, let path):
             guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
-            if item.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path.description, underlying: .isDirectory) }
+            if item.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path.description) }
             if let upper = item.upper { return .staged(path: worktrees.upperPath(b, upper)) }
             guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
             return .blob(hash, size: item.size)
@@ -139,37 +139,37 @@ extension Namespace {
         switch node {
         case .dataset(let d):
             guard let ds = try catalog.dataset(id: d) else { return [] }
-            return [("user.artifactfs.dataset", ds.name)]
+            return [(ControlAttribute.dataset, ds.name)]
         case .worktree(let b, let path):
             guard let ref = try catalog.ref(id: b), let ds = try catalog.dataset(id: ref.datasetId),
                   let item = try worktrees.item(branch: b, path: path) else { return [] }
-            var out = [("user.artifactfs.dataset", ds.name), ("user.artifactfs.branch", ref.name)]
+            var out = [(ControlAttribute.dataset, ds.name), (ControlAttribute.branch, ref.name)]
             if path.isEmpty {
                 let head = try ref.versionId.flatMap { try catalog.version(id: $0)?.name }
-                out.append(("user.artifactfs.head", head ?? ""))
-                out.append(("user.artifactfs.uncommitted", try worktrees.hasChanges(branch: b) ? "true" : "false"))
+                out.append((ControlAttribute.head, head ?? ""))
+                out.append((ControlAttribute.uncommitted, try worktrees.hasChanges(branch: b) ? "true" : "false"))
                 return out
             }
-            out.append(("user.artifactfs.path", path.description))
+            out.append((ControlAttribute.path, path.description))
             if item.entryId != nil {
-                if let blob = item.blob { out.append(("user.artifactfs.sha256", blob)) }
-                if let v = try item.versionId.flatMap({ try catalog.version(id: $0) }) { out.append(("user.artifactfs.version", v.name)) }
-                if let schema = item.schema { out.append(("user.artifactfs.schema", schema)) }
+                if let blob = item.blob { out.append((ControlAttribute.sha256, blob)) }
+                if let v = try item.versionId.flatMap({ try catalog.version(id: $0) }) { out.append((ControlAttribute.version, v.name)) }
+                if let schema = item.schema { out.append((ControlAttribute.schema, schema)) }
             }
-            out.append(("user.artifactfs.uncommitted", item.entryId == nil ? "true" : "false"))
+            out.append((ControlAttribute.uncommitted, item.entryId == nil ? "true" : "false"))
             if let upper = item.upper, StagingMark.has(StagingMark.interrupted, at: PathBytes(worktrees.upperPath(b, upper))) {
-                out.append(("user.artifactfs.interrupted", "true"))
+                out.append((ControlAttribute.interrupted, "true"))
             }
             return out
         case .versionDir(let v, _, let path):
             guard let version = try catalog.version(id: v), path.isEmpty else { return [] }
-            return [("user.artifactfs.version", version.name), ("user.artifactfs.message", version.message)]
+            return [(ControlAttribute.version, version.name), (ControlAttribute.message, version.message)]
         case .versionFile(let e):
             guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }),
                   let v = try catalog.version(id: entry.versionId), let ds = try catalog.dataset(id: entry.datasetId) else { return [] }
-            var out = [("user.artifactfs.sha256", entry.blob ?? ""), ("user.artifactfs.dataset", ds.name),
-                       ("user.artifactfs.version", v.name), ("user.artifactfs.path", entry.path.description)]
-            if let schema = entry.schema { out.append(("user.artifactfs.schema", schema)) }
+            var out = [(ControlAttribute.sha256, entry.blob ?? ""), (ControlAttribute.dataset, ds.name),
+                       (ControlAttribute.version, v.name), (ControlAttribute.path, entry.path.description)]
+            if let schema = entry.schema { out.append((ControlAttribute.schema, schema)) }
             return out
         default:
             return []

@@ -182,7 +182,7 @@ public final class Worktrees: @unchecked Sendable {
     @discardableResult
     private func requireDirectory(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> TreeItem {
         guard let parent = try item(db, branchId, dir) else { throw ArtifactError(.notFound, "no such folder", path: dir) }
-        guard parent.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: dir, underlying: .notDirectory) }
+        guard parent.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: dir) }
         return parent
     }
 
@@ -278,7 +278,7 @@ public final class Worktrees: @unchecked Sendable {
         return try changing(branchId, addingWriter: writer) { db in
             let parent = try requireDirectory(db, branchId, path.parent)
             if let existing = try item(db, branchId, path) {
-                if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+                if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
                 if exclusive { throw ArtifactError(.alreadyExists, "already exists", path: path) }
                 return try copyUp(db, branchId, existing, truncate: truncate)
             }
@@ -302,7 +302,7 @@ public final class Worktrees: @unchecked Sendable {
     public func openForWrite(branch branchId: Int64, path: PathBytes, truncate: Bool, writer: Bool = false) throws -> String {
         try changing(branchId, addingWriter: writer) { db in
             guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
-            if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+            if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
             return try copyUp(db, branchId, existing, truncate: truncate)
         }
     }
@@ -375,7 +375,7 @@ public final class Worktrees: @unchecked Sendable {
         func removeRow() throws -> String? {
             try changing(branchId) { db in
                 guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
-                if existing.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+                if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
                 let upper = try remove(db, branchId, path)
                 try touchFolder(db, branchId, path.parent)
                 return upper
@@ -397,7 +397,7 @@ public final class Worktrees: @unchecked Sendable {
     public func rmdir(branch branchId: Int64, path: PathBytes) throws {
         try changing(branchId) { db in
             guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
-            guard existing.isDirectory else { throw ArtifactError(.invalidArgument, "not a folder", path: path, underlying: .notDirectory) }
+            guard existing.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: path) }
             if try !children(db, branchId, path).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: path) }
             _ = try remove(db, branchId, path)
             try touchFolder(db, branchId, path.parent)
@@ -436,8 +436,8 @@ public final class Worktrees: @unchecked Sendable {
             var discarded: String?
             if let target {
                 if noReplace { throw ArtifactError(.alreadyExists, "already exists", path: to) }
-                if source.isDirectory && !target.isDirectory { throw ArtifactError(.invalidArgument, "not a folder", path: to, underlying: .notDirectory) }
-                if !source.isDirectory && target.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: to, underlying: .isDirectory) }
+                if source.isDirectory && !target.isDirectory { throw ArtifactError(.notDirectory, "not a folder", path: to) }
+                if !source.isDirectory && target.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: to) }
                 if target.isDirectory, try !children(db, branchId, to).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: to) }
                 // Two names of one file: rename(2) does nothing.
                 if let u = source.upper, u == target.upper { return nil }
@@ -465,7 +465,7 @@ public final class Worktrees: @unchecked Sendable {
         try changing(branchId) { db in
             guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             if let size {
-                if current.isDirectory { throw ArtifactError(.invalidArgument, "is a folder", path: path, underlying: .isDirectory) }
+                if current.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
                 let upper = try copyUp(db, branchId, current, truncate: size == 0)
                 if Glibc.truncate(upper, off_t(size)) != 0 { throw ArtifactError.system(Errno(rawValue: errno), "cannot truncate", path: path) }
                 current = try item(db, branchId, path)!
@@ -540,7 +540,7 @@ public final class Worktrees: @unchecked Sendable {
         try NameRules.validateEntry(to.lastComponent)
         try changing(branchId) { db in
             guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
-            if source.isDirectory { throw ArtifactError(.permissionDenied, "cannot link a folder", path: from) }
+            if source.isDirectory { throw ArtifactError(.notPermitted, "cannot link a folder", path: from) }
             try requireDirectory(db, branchId, to.parent)
             if try item(db, branchId, to) != nil { throw ArtifactError(.alreadyExists, "already exists", path: to) }
             var linked = source

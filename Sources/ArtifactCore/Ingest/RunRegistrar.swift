@@ -50,17 +50,9 @@ public final class RunRegistrar: @unchecked Sendable {
     public func register(projectId: Int64, entries: [StagedEntry], directories: [StagedDirectory] = [],
                          uid: Int64, action: String = "ingest", completed: Bool = true,
                          cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
-        do {
-            return try catalog.pool.write { db in
-                try Self.insertRun(db, projectId: projectId, entries: entries, directories: directories,
-                                   uid: uid, action: action, completed: completed, cleanup: cleanup, now: now)
-            }
-        } catch let e as ArtifactError {
-            throw e
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
-            throw ArtifactError(.noSpace, "catalog is out of disk space; the run was not registered")
-        } catch {
-            throw ArtifactError(.io, "cannot register run: \(error)")
+        try catalog.write("the run was not registered") { db in
+            try Self.insertRun(db, projectId: projectId, entries: entries, directories: directories,
+                               uid: uid, action: action, completed: completed, cleanup: cleanup, now: now)
         }
     }
 
@@ -86,10 +78,6 @@ public final class RunRegistrar: @unchecked Sendable {
                               kind, xattrs, link_group, nlink, rdev, atime_ns)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        let addRef = try db.cachedStatement(sql: """
-            INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
-            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
-            """)
         let insertDir = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dir (project_id, run_id, parent, name, mode, uid, gid, mtime_ns, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
@@ -97,13 +85,12 @@ public final class RunRegistrar: @unchecked Sendable {
         // Folders with what the staging area saw of them; ancestors it did not list get none.
         let known = Dictionary(directories.map { ($0.relativePath, $0) }, uniquingKeysWith: { a, _ in a })
         var dirs = Set<PathBytes>()
-        func addDirAndAncestors(_ d: PathBytes) throws {
-            var d = d
-            while !d.isEmpty, dirs.insert(d).inserted {
+        func addDirAndAncestors(_ dir: PathBytes) throws {
+            for d in dir.folderAndAncestors {
+                guard dirs.insert(d).inserted else { return }  // and so are the folders above it
                 let m = known[d]
                 try insertDir.execute(arguments: [projectId, runId, d.parent, d.lastComponent, m?.mode, m?.uid, m?.gid, m?.mtimeNs,
                                                   m?.xattrs.encoded.map { Data($0) }])
-                d = d.parent
             }
         }
         var linkCounts: [UInt64: Int64] = [:]
@@ -126,7 +113,7 @@ public final class RunRegistrar: @unchecked Sendable {
                 run.filesNew += 1
             }
             let group = entry.linkKey.flatMap { linkCounts[$0, default: 1] > 1 ? $0 : nil }
-            try addRef.execute(arguments: [entry.hash.hex, entry.size, nowSeconds])
+            try BlobReferences.add(db, entry.hash, size: entry.size, now: nowSeconds)
             try insertFile.execute(arguments: [projectId, runId, entry.path, dir, name, entry.hash.hex, entry.size,
                                                entry.mode, entry.mtimeNs, entry.uid, entry.gid, status.rawValue, nowSeconds,
                                                entry.kind.rawValue, entry.xattrs.encoded.map { Data($0) },

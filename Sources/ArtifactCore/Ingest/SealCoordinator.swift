@@ -79,17 +79,14 @@ public final class SealCoordinator: @unchecked Sendable {
     /// Finishes what a crash interrupted: removes staged files whose run committed, then marks
     /// every project with staged files as pending so they seal after the quiet period.
     public func recover() throws {
-        let leftovers = try catalog.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, project_id, staged_path, ino FROM seal_cleanup")
-        }
-        for row in leftovers {
-            let path: PathBytes = row["staged_path"], ino: Int64 = row["ino"]
-            if let st = try? Syscalls.lstat(path), Int64(bitPattern: UInt64(st.st_ino)) == ino {
+        let leftovers = try catalog.sealCleanup()
+        for (path, ino) in leftovers {
+            if let st = try? Syscalls.lstat(path), UInt64(st.st_ino) == ino {
                 try? Syscalls.unlink(path)
             }
         }
         if !leftovers.isEmpty {
-            _ = try? catalog.pool.write { try $0.execute(sql: "DELETE FROM seal_cleanup") }
+            try? catalog.clearSealCleanup(projectId: nil)
         }
         for project in try catalog.projects() {
             let scan = try staging.scan(projectId: project.id!, recovering: true)
@@ -194,39 +191,40 @@ public final class SealCoordinator: @unchecked Sendable {
 
         // Sealed on purpose: the copy is what the user wants kept, and the blob carries no mark.
         for file in scan.files where file.interrupted { StagingMark.remove(StagingMark.interrupted, at: file.fullPath) }
-        let regular = scan.files.filter { $0.kind == .regular }
-        try makeDurable(regular.map(\.fullPath))
         // A file with a name that stays in incoming/ (a hard link that is ignored or
         // interrupted) is stored as a copy: writes through that name must never reach a blob.
         var sealedNames: [UInt64: Int64] = [:]
-        for file in regular { sealedNames[file.ino, default: 0] += 1 }
-        var touched = Set<String>()
+        for file in scan.files where file.kind == .regular { sealedNames[file.ino, default: 0] += 1 }
+        var adoptions: [BlobStore.Adoption] = []
         for (file, entry) in zip(scan.files, entries) {
             if file.kind == .regular {
-                _ = try blobs.adopt(stagedFile: file.fullPath, as: entry.hash, size: entry.size,
-                                    copying: file.nlink > sealedNames[file.ino, default: 0], touchedDirectories: &touched)
+                adoptions.append(BlobStore.Adoption(path: file.fullPath, hash: entry.hash, size: entry.size,
+                                                    copying: file.nlink > sealedNames[file.ino, default: 0]))
             } else {
                 // A symlink's target (or a special file's nothing) as a blob, as git keeps links.
                 _ = try blobs.put(Self.content(of: file))
             }
         }
-        if regular.count > Self.syncfsThreshold {
-            try syncFilesystem()
-        } else {
-            try blobs.syncDirectories(touched)
-        }
+        let stored = try blobs.adopt(adoptions).stored
 
         let uid = scan.files.first?.uid ?? 0
-        let run = try registrar.register(projectId: projectId, entries: entries, directories: scan.directories,
+        let run: RunRecord
+        do {
+            run = try registrar.register(projectId: projectId, entries: entries, directories: scan.directories,
                                          uid: uid, completed: sink == nil,
                                          cleanup: scan.files.map { ($0.fullPath, $0.ino) })
+        } catch {
+            // The staged files stay in incoming/, writable: no blob may stay linked to them.
+            blobs.discard(stored)
+            throw error
+        }
 
         for file in scan.files {
             try? Syscalls.unlink(file.fullPath)
             hashes.forget(ino: file.ino)
         }
         staging.removeEmptyDirectories(projectId: projectId, scan.directories)
-        _ = try? catalog.pool.write { try $0.execute(sql: "DELETE FROM seal_cleanup WHERE project_id = ?", arguments: [projectId]) }
+        try? catalog.clearSealCleanup(projectId: projectId)
         state.noteChange()
         state.pending = false
         logger.info("sealed run \(run.name) of project \(projectId): \(entries.count) files, \(run.bytes) bytes")
@@ -236,33 +234,4 @@ public final class SealCoordinator: @unchecked Sendable {
 
     /// The blob bytes of a symlink (its target) or a special file (none).
     static func content(of file: StagedFile) -> [UInt8] { file.kind == .symlink ? (file.target?.bytes ?? []) : [] }
-
-    /// Past this many files, one syncfs is cheaper than an fsync per file and folder.
-    static let syncfsThreshold = 16
-
-    private func makeDurable(_ paths: [PathBytes]) throws {
-        if paths.count > Self.syncfsThreshold {
-            try syncFilesystem()
-            return
-        }
-        for p in paths {
-            do {
-                let fd = try Syscalls.open(p, flags: O_RDONLY)
-                defer { close(fd) }
-                try Syscalls.fsync(fd)
-            } catch let e as Errno {
-                throw ArtifactError.system(e, "cannot sync staged file", path: p.description)
-            }
-        }
-    }
-
-    private func syncFilesystem() throws {
-        do {
-            let fd = try Syscalls.open(blobs.root, flags: O_RDONLY | O_DIRECTORY)
-            defer { close(fd) }
-            try Syscalls.syncfs(fd)
-        } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot sync the store", path: blobs.root)
-        }
-    }
 }

@@ -49,8 +49,8 @@ public struct StagedFile: Sendable {
 /// daemon), so recovery turns it into `interrupted`. An interrupted file is never sealed by the
 /// quiet period: it stays in incoming/ until it is written again or sealed explicitly.
 public enum StagingMark {
-    public static let writing = "user.artifactfs.writing"
-    public static let interrupted = "user.artifactfs.interrupted"
+    public static let writing = ControlAttribute.writing
+    public static let interrupted = ControlAttribute.interrupted
 
     /// Whether the file at `path` carries `mark` (without following a final symlink).
     public static func has(_ mark: String, at path: PathBytes) -> Bool {

@@ -314,28 +314,28 @@ public final class Namespace: @unchecked Sendable {
             guard let file = try catalog.file(id: f), let project = try catalog.project(id: file.projectId),
                   let run = try catalog.runName(id: file.runId) else { return [] }
             var out: [(String, String)] = [
-                ("user.artifactfs.sha256", file.blob),
-                ("user.artifactfs.project", project.name),
-                ("user.artifactfs.run", run),
-                ("user.artifactfs.path", file.path.description),
-                ("user.artifactfs.status", file.status.rawValue),
-                ("user.artifactfs.superseded", file.supersededBy == nil ? "false" : "true"),
+                (ControlAttribute.sha256, file.blob),
+                (ControlAttribute.project, project.name),
+                (ControlAttribute.run, run),
+                (ControlAttribute.path, file.path.description),
+                (ControlAttribute.status, file.status.rawValue),
+                (ControlAttribute.superseded, file.supersededBy == nil ? "false" : "true"),
             ]
-            if let by = try catalog.supersedingRunName(of: file) { out.append(("user.artifactfs.superseded_by", by)) }
+            if let by = try catalog.supersedingRunName(of: file) { out.append((ControlAttribute.supersededBy, by)) }
             return out
         case .output(let o):
             guard let out = try catalog.output(id: o), let run = try catalog.runName(id: out.runId) else { return [] }
             return [
-                ("user.artifactfs.sha256", out.blob),
-                ("user.artifactfs.run", run),
-                ("user.artifactfs.stage", out.stage),
-                ("user.artifactfs.input", out.inputPath.description),
+                (ControlAttribute.sha256, out.blob),
+                (ControlAttribute.run, run),
+                (ControlAttribute.stage, out.stage),
+                (ControlAttribute.input, out.inputPath.description),
             ]
         case .run(let r):
             guard let run = try catalog.run(id: r) else { return [] }
-            return [("user.artifactfs.run", run.name), ("user.artifactfs.status", run.status.rawValue)]
+            return [(ControlAttribute.run, run.name), (ControlAttribute.status, run.status.rawValue)]
         case .root:
-            return [("user.artifactfs.store", store.root)]
+            return [(ControlAttribute.store, store.root)]
         case .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
             return try datasetExtendedAttributes(node)
         default:

@@ -37,6 +37,87 @@ public final class BlobStore: @unchecked Sendable {
 
     public func contains(_ hash: BlobHash) -> Bool { Syscalls.exists(path(of: hash)) }
 
+    /// A complete file to take into the store under the blob name `hash`.
+    public struct Adoption: Sendable {
+        public var path: PathBytes
+        public var hash: BlobHash
+        public var size: Int64
+        /// Store a copy instead of the file itself: for a file that keeps another, writable name
+        /// outside what is stored (a hard link left behind, an upper file a kept name still
+        /// uses), whose later writes must never reach the blob.
+        public var copying: Bool
+
+        public init(path: PathBytes, hash: BlobHash, size: Int64, copying: Bool = false) {
+            self.path = path; self.hash = hash; self.size = size; self.copying = copying
+        }
+    }
+
+    /// Past this many files, one syncfs of the store's filesystem is cheaper than an fsync
+    /// per file and folder.
+    public static let syncfsThreshold = 16
+
+    /// The one way files enter the store (SPEC §6: a blob is durable before any row that
+    /// names it): each file's data is made durable (fsync, or one syncfs past
+    /// `syncfsThreshold`), linked (or copied) to its blob name, and the blob folders are
+    /// synced, all before this returns. Seal, commit, stage outputs and import call it, and
+    /// then insert their rows. Returns what it did; if the caller's transaction then fails,
+    /// `discard` the `stored` blobs, so no blob is left linked to a file that stays writable.
+    /// Throws `.io`/`.noSpace` with the file's path.
+    @discardableResult
+    public func adopt(_ files: [Adoption]) throws -> Adopted {
+        let syncAll = files.count > Self.syncfsThreshold
+        if syncAll { try syncFilesystem() }
+        var touched = Set<String>()
+        var stored: [BlobHash] = []
+        do {
+            for f in files {
+                if !syncAll {
+                    do {
+                        let fd = try Syscalls.open(f.path, flags: O_RDONLY)
+                        defer { close(fd) }
+                        try Syscalls.fsync(fd)
+                    } catch let e as Errno { throw ArtifactError.system(e, "cannot sync the file", path: f.path.description) }
+                }
+                if try adopt(stagedFile: f.path, as: f.hash, size: f.size, copying: f.copying, touchedDirectories: &touched) {
+                    stored.append(f.hash)
+                }
+            }
+            // Copies were fsynced one by one; links need the folders (or the whole filesystem).
+            if syncAll { try syncFilesystem() } else { try syncDirectories(touched) }
+        } catch {
+            discard(stored)
+            throw error
+        }
+        return Adopted(stored: stored, syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll)
+    }
+
+    /// What one `adopt` did.
+    public struct Adopted: Sendable {
+        /// Blobs it newly stored (content the store did not hold before), in order.
+        public var stored: [BlobHash]
+        /// Folders it fsynced after linking (new fan-out folders make `objects/` one of them).
+        public var syncedFolders: Set<String>
+        /// Whether it synced the whole filesystem instead (past `syncfsThreshold` files).
+        public var syncedFilesystem: Bool
+    }
+
+    /// Removes blobs an `adopt` stored when no row came to name them (the caller's
+    /// transaction failed). Only for hashes that call returned: they were new then.
+    public func discard(_ hashes: [BlobHash]) {
+        for hash in hashes { try? Syscalls.unlink(path(of: hash)) }
+    }
+
+    /// One syncfs of the filesystem that holds the store.
+    private func syncFilesystem() throws {
+        do {
+            let fd = try Syscalls.open(root, flags: O_RDONLY | O_DIRECTORY)
+            defer { close(fd) }
+            try Syscalls.syncfs(fd)
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot sync the store", path: root)
+        }
+    }
+
     /// Gives a complete, already fsynced file the blob name `hash` by hard link, so the staged
     /// name keeps the data until the catalog has committed. Returns false when the store
     /// already held that content. The caller fsyncs `touchedDirectories` before committing.
@@ -44,8 +125,8 @@ public final class BlobStore: @unchecked Sendable {
     /// With `copying`, the blob is a copy (temp file, fsync, rename) instead: for a staged
     /// file that keeps another name outside what is stored (a hard link that stays behind,
     /// ignored or interrupted), whose later writes must never reach the blob.
-    public func adopt(stagedFile staged: PathBytes, as hash: BlobHash, size: Int64, copying: Bool = false,
-                      touchedDirectories: inout Set<String>) throws -> Bool {
+    private func adopt(stagedFile staged: PathBytes, as hash: BlobHash, size: Int64, copying: Bool,
+                       touchedDirectories: inout Set<String>) throws -> Bool {
         let target = path(of: hash)
         let dir = pathParent(target)
         do {

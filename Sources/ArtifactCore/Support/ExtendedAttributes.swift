@@ -34,7 +34,7 @@ public struct UserXattrs: Sendable, Equatable {
     public var isEmpty: Bool { entries.isEmpty }
 
     /// The daemon's namespace: shown on files, never stored as a user's attribute.
-    public static let reservedPrefix = "user.artifactfs."
+    public static let reservedPrefix = ControlAttribute.prefix
 
     public static func isUserAttribute(_ name: String) -> Bool { name.hasPrefix("user.") && !name.hasPrefix(reservedPrefix) }
 

@@ -54,6 +54,16 @@ public struct PathBytes: Hashable, Comparable, Sendable, ExpressibleByStringLite
         return PathBytes(Array(bytes[..<slash]))
     }
 
+    /// This folder and every folder above it, nearest first, without the top (""):
+    /// "a/b" gives ["a/b", "a"]. The one walk up a path: a run's folder rows and a stage's
+    /// output folders are both inserted along it.
+    public var folderAndAncestors: [PathBytes] {
+        var out: [PathBytes] = []
+        var d = self
+        while !d.isEmpty { out.append(d); d = d.parent }
+        return out
+    }
+
     /// The last component (the whole value for a bare name).
     public var lastComponent: PathBytes {
         guard let slash = bytes.lastIndex(of: Self.slash) else { return self }

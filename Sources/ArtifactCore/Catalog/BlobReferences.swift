@@ -1,0 +1,25 @@
+import Foundation
+import GRDB
+
+/// The one writer of `blob.refcount` (SPEC §6: a blob's reference count equals the rows that
+/// name it: files of runs, entries of versions, stage outputs). Each call runs inside the
+/// transaction that inserts or deletes those rows, so the count never drifts from them;
+/// `Verifier` checks it and gc will trust it.
+public enum BlobReferences {
+    /// One more row names `hash` (`size` bytes): the blob's row is made with a count of 1, or
+    /// counted up. `now`: seconds since 1970, the row's creation time.
+    public static func add(_ db: Database, _ hash: BlobHash, size: Int64, now: Double) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
+            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
+            """)
+        try statement.execute(arguments: [hash.hex, size, now])
+    }
+
+    /// Rows that named `hashes` were deleted: one count down per row, so a hash listed twice
+    /// (two rows with the same content) counts down twice. A blob at 0 stays for gc.
+    public static func remove(_ db: Database, _ hashes: [BlobHash]) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE blob SET refcount = refcount - 1 WHERE hash = ? AND refcount > 0")
+        for hash in hashes { try statement.execute(arguments: [hash.hex]) }
+    }
+}
