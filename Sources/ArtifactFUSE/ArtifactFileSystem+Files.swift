@@ -11,45 +11,13 @@ extension ArtifactFileSystem {
     // MARK: files
 
     func openStaged(_ s: StagedObject, flags: Int32, writable: Bool) throws -> Int32 {
-        guard !s.isDirectory else { throw Errno.isDirectory }
+        guard !s.isDirectory else { throw ArtifactError(.isDirectory, "is a folder", path: s.path ?? .empty) }
         if !writable { return try s.withFD { _, path in try Syscalls.open(path, flags: flags) } }
-        let state = seals.state(s.projectId)
-        state.lock.lock()
-        defer { state.noteChange(); state.lock.unlock() }
-        let fd = try s.withFD { _, path in try Syscalls.open(path, flags: flags) }
-        let size = (try? Syscalls.fstat(fd).st_size) ?? 1
-        seals.hashes.forget(ino: s.realIno)
-        beginWriting(s, fd: fd, truncated: size == 0, state: state)
-        return fd
-    }
-
-    /// Call with the project's incoming lock held. The first writer marks the file on disk
-    /// (`StagingMark.writing`), so a crash before the last one closes leaves it interrupted.
-    func beginWriting(_ s: StagedObject, fd: Int32, truncated: Bool, state: IncomingState) {
-        state.openWriters += 1
-        s.hashLock.withLock {
-            if s.writers == 0 {
-                s.hasher = StreamingHasher()
-                if !truncated { s.hasher.spoil() }
-                StagingMark.beginWriting(fd: fd)
-            }
-            s.writers += 1
-        }
-    }
-
-    /// The last writer to close leaves its streaming hash for the seal, if it is whole.
-    func endWriting(_ s: StagedObject, fd: Int32) {
-        let state = seals.state(s.projectId)
-        state.lock.withLock {
-            state.openWriters -= 1
-            state.noteChange()
-            s.hashLock.withLock {
-                s.writers -= 1
-                if s.writers == 0 { StagingMark.endWriting(fd: fd) }
-                guard s.writers == 0, let hash = s.hasher.finalize(),
-                      let st = try? Syscalls.fstat(fd), Int64(st.st_size) == s.hasher.length else { return }
-                seals.hashes.store(ino: s.realIno, hash: hash, size: Int64(st.st_size))
-            }
+        return try incoming.changing(s.projectId) { change in
+            let fd = try s.withFD { _, path in try Syscalls.open(path, flags: flags) }
+            let size = (try? Syscalls.fstat(fd).st_size) ?? 1
+            change.beginWriting(s.writes, fd: fd, truncated: size == 0)
+            return fd
         }
     }
 

@@ -16,6 +16,8 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     public let seals: SealCoordinator
     /// Commits `@branch` working trees (at the quiet period, `commit` and `seal`).
     public let committer: DatasetCommitter
+    /// The change protocol of incoming/ (the core's; this adapter only calls it).
+    let incoming: IncomingChanges
     let inodes = InodeTable()
     let logger: Logger
 
@@ -28,6 +30,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         self.store = store
         self.namespace = Namespace(store: store)
         self.seals = seals
+        self.incoming = IncomingChanges(seals: seals)
         self.logger = logger
         self.committer = DatasetCommitter(worktrees: namespace.worktrees, logger: logger)
         seals.onSealed = { [weak self] projectId, removed in
@@ -173,7 +176,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
     /// and gid unless the folder is set-group-ID.
     func makeStaged(in s: StagedObject, name: PathBytes, for who: (uid: uid_t, gid: gid_t),
                     _ make: (Int32, UnsafePointer<CChar>) -> Int32) throws {
-        try changingIncoming(s.projectId) {
+        try incoming.changing(s.projectId) { _ in
             try s.withFD { dir, _ in
                 _ = try name.withCString { c in try Syscalls.retrying { make(dir, c) } }
                 let gid = isSetGID(s) ? gid_t.max : who.gid
@@ -204,17 +207,6 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         if movingIsDirectory || (exchange && replacedIsDirectory) {
             inodes.renameStagedFolder(projectId: a.projectId, from: from, to: to, exchange: exchange)
         }
-    }
-
-    /// Runs a change to a project's incoming/ under its lock and records it for the quiet period.
-    func changingIncoming<T>(_ projectId: Int64, _ body: () throws -> T) rethrows -> T {
-        let state = seals.state(projectId)
-        state.lock.lock()
-        defer {
-            state.noteChange()
-            state.lock.unlock()
-        }
-        return try body()
     }
 
     /// Whether a staged folder is set-group-ID: what is made in it takes its group.

@@ -23,10 +23,8 @@ final class StagedObject: @unchecked Sendable {
     let isDirectory: Bool
     /// A symbolic link: its attributes are its own, never its target's.
     var isSymlink = false
-    /// SHA-256 of the bytes written so far, in order; spoiled by anything else.
-    let hashLock = Mutex()
-    var hasher = StreamingHasher()
-    var writers = 0
+    /// Its writers and streaming hash, which the core keeps (`IncomingChanges`).
+    let writes: StagedFileWrites
 
     private let pathLock = Mutex()
     /// Below incoming/ ("" for incoming/ itself); nil once the name is gone (unlinked, sealed).
@@ -35,6 +33,7 @@ final class StagedObject: @unchecked Sendable {
     init(base: PathBytes, path: PathBytes?, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
         self.base = base; self._path = path; self.dev = dev; self.realIno = realIno
         self.projectId = projectId; self.isDirectory = isDirectory
+        self.writes = StagedFileWrites(projectId: projectId, ino: realIno)
     }
 
     var path: PathBytes? {
@@ -65,10 +64,7 @@ final class StagedObject: @unchecked Sendable {
     /// A file a seal has moved into the blob store: later calls answer ENOENT.
     func releaseSealed() {
         guard !isDirectory else { return }
-        hashLock.withLock {
-            guard writers == 0 else { return }
-            path = nil
-        }
+        writes.ifNoWriters { path = nil }
     }
 }
 

@@ -116,7 +116,7 @@ enum Operations {
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
             let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
             do {
-                try fs.changingIncoming(s.projectId) {
+                try fs.incoming.changing(s.projectId) { _ in
                     try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle)
                 }
                 if var st = (try? fs.stagedStat(s, ino: ino)) ?? Self.unlinkedOpenFile(fi, inode: inode) {
@@ -170,7 +170,7 @@ enum Operations {
             do {
                 let who = fs.caller(req!)
                 if (mode & S_IFMT) == S_IFREG {
-                    try fs.changingIncoming(s.projectId) {
+                    try fs.incoming.changing(s.projectId) { _ in
                         let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
                         Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
                         close(fd)
@@ -233,7 +233,7 @@ enum Operations {
             guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
             guard let from = source.staged, from.projectId == s.projectId else { fuse_reply_err(req, EXDEV); return }
             do {
-                try fs.changingIncoming(s.projectId) {
+                try fs.incoming.changing(s.projectId) { _ in
                     func link(_ procPath: String) throws {
                         try s.withFD { dir, _ in
                             _ = try n.withCString { c in try Syscalls.retrying { afs_linkat(AT_FDCWD, procPath, dir, c, AT_SYMLINK_FOLLOW) } }
@@ -275,7 +275,7 @@ enum Operations {
             }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             do {
-                try fs.changingIncoming(s.projectId) { try fs.removeStaged(parent: s, name: name(cname), flags: 0) }
+                try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: 0) }
                 fuse_reply_err(req, 0)
             } catch { reply(req, error: error) }
         }
@@ -290,7 +290,7 @@ enum Operations {
             }
             guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
             do {
-                try fs.changingIncoming(s.projectId) { try fs.removeStaged(parent: s, name: name(cname), flags: AT_REMOVEDIR) }
+                try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: AT_REMOVEDIR) }
                 fuse_reply_err(req, 0)
             } catch { reply(req, error: error) }
         }
@@ -311,7 +311,7 @@ enum Operations {
             guard let a = from.staged, let b = to.staged else { fuse_reply_err(req, EROFS); return }
             guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
             do {
-                try fs.changingIncoming(a.projectId) {
+                try fs.incoming.changing(a.projectId) { _ in
                     try fs.renameStaged(from: a, name(cname), to: b, name(cnewname), flags: flags)
                 }
                 fuse_reply_err(req, 0)
@@ -373,31 +373,29 @@ enum Operations {
             guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
             do {
                 let who = fs.caller(req!)
-                let state = fs.seals.state(s.projectId)
-                state.lock.lock()
-                defer { state.noteChange(); state.lock.unlock() }
-                let (existed, fd) = try s.withFD { dir, _ in
-                    (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
-                     try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
+                try fs.incoming.changing(s.projectId) { change in
+                    let (existed, fd) = try s.withFD { dir, _ in
+                        (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
+                         try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
+                    }
+                    // An existing file opened through create keeps its owner, as with open(2).
+                    if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
+                    // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
+                    // that a later seal would register.
+                    func abandon(_ error: Error) -> Error {
+                        close(fd)
+                        if !existed { _ = try? s.withFD { dir, _ in n.withCString { unlinkat(dir, $0, 0) } } }
+                        return error
+                    }
+                    var e: fuse_entry_param
+                    do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
+                    guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
+                    change.beginWriting(child.writes, fd: fd, truncated: true)
+                    let handle = FileHandle(fd: fd, staged: child, writable: true)
+                    if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                    fi.pointee.fh = handle.toFH()
+                    fuse_reply_create(req, &e, fi)
                 }
-                // An existing file opened through create keeps its owner, as with open(2).
-                if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
-                // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
-                // that a later seal would register.
-                func abandon(_ error: Error) -> Error {
-                    close(fd)
-                    if !existed { _ = try? s.withFD { dir, _ in n.withCString { unlinkat(dir, $0, 0) } } }
-                    return error
-                }
-                var e: fuse_entry_param
-                do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
-                guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
-                fs.seals.hashes.forget(ino: child.realIno)
-                fs.beginWriting(child, fd: fd, truncated: true, state: state)
-                let handle = FileHandle(fd: fd, staged: child, writable: true)
-                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
-                fi.pointee.fh = handle.toFH()
-                fuse_reply_create(req, &e, fi)
             } catch { reply(req, error: error) }
         }
         ops.read = { req, _, size, off, fi in
@@ -424,13 +422,13 @@ enum Operations {
                 if n < 0 {
                     let err = afs_errno()
                     if err == EINTR { continue }
-                    s?.hashLock.withLock { s!.hasher.spoil() }
+                    s?.writes.spoil()
                     fuse_reply_err(req, err)
                     return
                 }
                 done += n
             }
-            if let s { s.hashLock.withLock { s.hasher.update(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off)) } }
+            s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off))
             fuse_reply_write(req, size)
         }
         ops.fallocate = { req, _, mode, offset, length, fi in
@@ -438,7 +436,7 @@ enum Operations {
             if afs_fallocate(h.fd, mode, offset, length) != 0 { fuse_reply_err(req, afs_errno()); return }
             // Preallocation and holes change bytes the streaming hash has not seen in order:
             // the seal reads the file again.
-            if let s = h.staged { s.hashLock.withLock { s.hasher.spoil() } }
+            h.staged?.writes.spoil()
             fuse_reply_err(req, 0)
         }
         ops.flush = { req, _, _ in fuse_reply_err(req, 0) }
@@ -447,7 +445,7 @@ enum Operations {
             let released = fi.flatMap { Handle.release($0.pointee.fh) }
             if let h = released as? FileHandle, let inode = h.inode { inode.detach(h.fd) }
             if let h = released as? FileHandle, h.writable {
-                if let s = h.staged { fs.endWriting(s, fd: h.fd) }
+                if let s = h.staged { fs.incoming.endWriting(s.writes, fd: h.fd) }
                 if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
                 if let b = h.branch { fs.worktrees.endWriting(branch: b) }
             }
@@ -553,7 +551,7 @@ enum Operations {
             }
             if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal); return }
             do {
-                try fs.changingIncoming(s.projectId) {
+                try fs.incoming.changing(s.projectId) { _ in
                     try s.withFD { _, path in
                         _ = try Syscalls.retrying { afs_setxattr_flags(path, key, value, size, flags) }
                     }
@@ -576,7 +574,7 @@ enum Operations {
             guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
             if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
             do {
-                try fs.changingIncoming(s.projectId) {
+                try fs.incoming.changing(s.projectId) { _ in
                     try s.withFD { _, path in _ = try Syscalls.retrying { afs_removexattr(path, key) } }
                 }
                 fuse_reply_err(req, 0)
@@ -626,20 +624,19 @@ enum Operations {
                 inode = fs.inodes.insertAnonymous(.virtual(.worktree(branch: b, path: dir.appending(PathBytes([0] + Array("tmpfile".utf8))))),
                                                   handle: handle)
             case .staged(let s):
-                let state = fs.seals.state(s.projectId)
-                state.lock.lock()
-                defer { state.noteChange(); state.lock.unlock() }
-                let fd = try s.withFD { dir, _ in
-                    try Syscalls.openat(dir, PathBytes("."), flags: (flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode & 0o7777)
+                (handle, inode) = try fs.incoming.changing(s.projectId) { change in
+                    let fd = try s.withFD { dir, _ in
+                        try Syscalls.openat(dir, PathBytes("."), flags: (flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode & 0o7777)
+                    }
+                    Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
+                    let st: stat
+                    do { st = try Syscalls.fstat(fd) } catch { close(fd); throw error }
+                    let object = StagedObject(base: s.base, path: nil, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                                              projectId: s.projectId, isDirectory: false)
+                    let handle = FileHandle(fd: fd, staged: object, writable: true)
+                    change.beginWriting(object.writes, fd: fd, truncated: true)
+                    return (handle, fs.inodes.insertAnonymous(.staged(object), handle: handle))
                 }
-                Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
-                let st: stat
-                do { st = try Syscalls.fstat(fd) } catch { close(fd); throw error }
-                let object = StagedObject(base: s.base, path: nil, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
-                                          projectId: s.projectId, isDirectory: false)
-                handle = FileHandle(fd: fd, staged: object, writable: true)
-                inode = fs.inodes.insertAnonymous(.staged(object), handle: handle)
-                fs.beginWriting(object, fd: fd, truncated: true, state: state)
             default:
                 throw readOnly
             }
@@ -718,9 +715,7 @@ enum Operations {
             }
         }
         if toSet & FUSE_SET_ATTR_SIZE != 0 {
-            s.hashLock.withLock {
-                if attr.st_size == 0 { s.hasher = StreamingHasher() } else { s.hasher.spoil() }
-            }
+            s.writes.truncated(to: Int64(attr.st_size))
         }
     }
 

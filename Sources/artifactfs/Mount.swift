@@ -78,16 +78,7 @@ struct Mount: ParsableCommand {
         try session.mount()
         logger.info("mounted \(store.root) at \(mnt)")
 
-        let quietNs = UInt64(quietPeriod * 1e9)
-        let sealer = Thread {
-            while true {
-                seals.sealQuietProjects(quietPeriod: quietNs)
-                fs.committer.commitQuietBranches(quietPeriod: quietNs)
-                usleep(50_000)
-            }
-        }
-        sealer.name = "artifactfs-sealer"
-        sealer.start()
+        QuietPeriodScheduler(seals: seals, committer: fs.committer, quietPeriod: quietPeriod).start()
 
         if let fd = readyFD { Daemon.report(fd: fd, "ready") }
         let rc = session.run()

@@ -65,20 +65,40 @@ public final class DatasetCommitter: @unchecked Sendable {
     public func commit(branch branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool = true,
                        now: Date = Date()) throws -> Outcome {
         let state = worktrees.state(branchId)
-        state.lock.lock()
-        defer { state.lock.unlock() }
-        guard state.openWriters == 0 else { return .busy }
-        let outcome = try commitLocked(branchId, message: message, author: author, includingInterrupted: includingInterrupted, now: now)
-        state.pending = false
-        return outcome
+        // Hashing and schema inference run without the branch lock, as the seal's do, so a
+        // large commit never stalls the working tree; the lock is taken, and the branch found
+        // unchanged since, before the commit changes anything. A branch that changed in
+        // between is planned again (a few times, then it is busy).
+        for _ in 0..<Self.attempts {
+            guard let generation = state.lock.withLock({ state.openWriters == 0 ? state.generation : nil }) else { return .busy }
+            var locked = false
+            defer { if locked { state.lock.unlock() } }
+            let outcome = try commitPlanned(branchId, message: message, author: author, includingInterrupted: includingInterrupted,
+                                            now: now, beforeChanging: {
+                state.lock.lock()
+                locked = true
+                return state.openWriters == 0 && state.generation == generation
+            })
+            guard let outcome else { continue }
+            state.pending = false
+            return outcome
+        }
+        return .busy
     }
+
+    /// How often a commit plans again when the branch changed while it was hashing.
+    static let attempts = 3
 
     private struct Planned {
         var entry: EntryRecord
         var upper: String?
     }
 
-    private func commitLocked(_ branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool, now: Date) throws -> Outcome {
+    /// Plans the commit from the working tree's rows (reading and hashing files), then calls
+    /// `beforeChanging`, which takes the branch lock and says whether the branch is still as
+    /// planned; only then does it store blobs and write the version. nil: it was not.
+    private func commitPlanned(_ branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool, now: Date,
+                               beforeChanging: () -> Bool) throws -> Outcome? {
         let (ref, dataset, allRows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
             let (ref, ds) = try worktrees.head(db, branchId)
             let rows = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).order(Column("path")).fetchAll(db)
@@ -102,7 +122,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         }
         let keptIds = Set(kept.compactMap(\.id))
         let rows = allRows.filter { !keptIds.contains($0.id!) }
-        if rows.isEmpty { return .unchanged }
+        if rows.isEmpty { return beforeChanging() ? .unchanged : nil }
         /// Removes the committed rows and keeps the others.
         func clearCommittedRows(_ db: Database) throws {
             _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db)
@@ -167,6 +187,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         }
 
         let uppers = rows.compactMap(\.upper).filter { !keptUppers.contains($0) }
+        guard beforeChanging() else { return nil }
         if planned.isEmpty {
             try catalog.write { db in try clearCommittedRows(db) }
             uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
