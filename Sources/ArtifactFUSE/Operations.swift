@@ -54,534 +54,597 @@ enum Operations {
             conn.pointee.want |= (conn.pointee.capable & want)
             conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
         }
-        ops.lookup = { req, parent, cname in
-            let fs = fs(req)
-            let n = name(cname)
-            guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
-            do {
-                switch p.kind {
-                case .staged(let s):
-                    replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-                case .virtual(let node):
-                    if n.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
-                    guard let child = try fs.namespace.lookup(node, n) else { fuse_reply_err(req, ENOENT); return }
-                    replyEntry(req, try fs.entry(for: child, parent: node))
-                }
-            } catch { reply(req, error: error) }
-        }
-        ops.forget = { req, ino, nlookup in
-            fs(req).inodes.forget(ino, nlookup)
-            fuse_reply_none(req)
-        }
-        ops.forget_multi = { req, count, forgets in
-            let fs = fs(req)
-            if let forgets {
-                for i in 0..<count { fs.inodes.forget(forgets[i].ino, forgets[i].nlookup) }
+        ops.lookup = { Self.lookup($0, $1, $2) }
+        ops.forget = { Self.forget($0, $1, $2) }
+        ops.forget_multi = { Self.forgetMulti($0, $1, $2) }
+        ops.getattr = { Self.getattr($0, $1, $2) }
+        ops.setattr = { Self.setattr($0, $1, $2, $3, $4) }
+        ops.mkdir = { Self.mkdir($0, $1, $2, $3) }
+        ops.mknod = { Self.mknod($0, $1, $2, $3, $4) }
+        ops.symlink = { Self.symlink($0, $1, $2, $3) }
+        ops.link = { Self.link($0, $1, $2, $3) }
+        ops.readlink = { Self.readlink($0, $1) }
+        ops.unlink = { Self.unlink($0, $1, $2) }
+        ops.rmdir = { Self.rmdir($0, $1, $2) }
+        ops.rename = { Self.rename($0, $1, $2, $3, $4, $5) }
+        ops.open = { Self.open($0, $1, $2) }
+        ops.create = { Self.create($0, $1, $2, $3, $4) }
+        ops.read = { Self.read($0, $1, $2, $3, $4) }
+        ops.write = { Self.write($0, $1, $2, $3, $4, $5) }
+        ops.fallocate = { Self.fallocate($0, $1, $2, $3, $4, $5) }
+        ops.flush = { req, _, _ in fuse_reply_err(req, 0) }
+        ops.release = { Self.release($0, $1, $2) }
+        ops.fsync = { Self.fsync($0, $1, $2, $3) }
+        ops.opendir = { Self.opendir($0, $1, $2) }
+        ops.readdir = { Self.readdir($0, $1, $2, $3, $4) }
+        ops.readdirplus = { Self.readdirplus($0, $1, $2, $3, $4) }
+        ops.releasedir = { Self.releasedir($0, $1, $2) }
+        ops.fsyncdir = { Self.fsyncdir($0, $1, $2, $3) }
+        ops.statfs = { Self.statfs($0, $1) }
+        ops.getxattr = { Self.getxattr($0, $1, $2, $3) }
+        ops.listxattr = { Self.listxattr($0, $1, $2) }
+        ops.setxattr = { Self.setxattr($0, $1, $2, $3, $4, $5) }
+        ops.removexattr = { Self.removexattr($0, $1, $2) }
+        return ops
+    }
+
+    // MARK: callbacks (libfuse low-level operations, one named function each)
+
+    static func lookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        let fs = fs(req)
+        let n = name(cname)
+        guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            switch p.kind {
+            case .staged(let s):
+                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+            case .virtual(let node):
+                if n.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
+                guard let child = try fs.namespace.lookup(node, n) else { fuse_reply_err(req, ENOENT); return }
+                replyEntry(req, try fs.entry(for: child, parent: node))
             }
-            fuse_reply_none(req)
+        } catch { reply(req, error: error) }
+    }
+
+    static func forget(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ nlookup: UInt64) {
+        fs(req).inodes.forget(ino, nlookup)
+        fuse_reply_none(req)
+    }
+
+    static func forgetMulti(_ req: fuse_req_t?, _ count: Int, _ forgets: UnsafeMutablePointer<fuse_forget_data>?) {
+        let fs = fs(req)
+        if let forgets {
+            for i in 0..<count { fs.inodes.forget(forgets[i].ino, forgets[i].nlookup) }
         }
-        ops.getattr = { req, ino, fi in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        fuse_reply_none(req)
+    }
+
+    static func getattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            var (st, timeout) = try fs.attributes(of: inode)
+            fuse_reply_attr(req, &st, timeout)
+        } catch {
+            // fstat of a file that was removed while open: its descriptor still knows it.
+            if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
+            reply(req, error: error)
+        }
+    }
+
+    static func setattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino), let attr else { fuse_reply_err(req, ENOENT); return }
+        if case .virtual(let node) = inode.kind, case .worktree(let b, let path) = node {
             do {
+                try fs.setattrWorktree(branch: b, path: path, attr: attr.pointee, toSet: toSet)
                 var (st, timeout) = try fs.attributes(of: inode)
                 fuse_reply_attr(req, &st, timeout)
             } catch {
-                // fstat of a file that was removed while open: its descriptor still knows it.
-                if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
+                // ftruncate, fchmod or futimens of a file removed while open for writing.
+                if let h = fi.flatMap({ FileHandle.from($0.pointee.fh) as? FileHandle }), h.writable,
+                   (try? fs.worktrees.item(branch: b, path: path)) == nil {
+                    do {
+                        try Self.setattr(fd: h.fd, attr: attr.pointee, toSet: toSet)
+                        if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
+                    } catch let e { reply(req, error: e); return }
+                }
                 reply(req, error: error)
             }
+            return
         }
-        ops.setattr = { req, ino, attr, toSet, fi in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino), let attr else { fuse_reply_err(req, ENOENT); return }
-            if case .virtual(let node) = inode.kind, case .worktree(let b, let path) = node {
-                do {
-                    try fs.setattrWorktree(branch: b, path: path, attr: attr.pointee, toSet: toSet)
-                    var (st, timeout) = try fs.attributes(of: inode)
-                    fuse_reply_attr(req, &st, timeout)
-                } catch {
-                    // ftruncate, fchmod or futimens of a file removed while open for writing.
-                    if let h = fi.flatMap({ FileHandle.from($0.pointee.fh) as? FileHandle }), h.writable,
-                       (try? fs.worktrees.item(branch: b, path: path)) == nil {
-                        do {
-                            try Self.setattr(fd: h.fd, attr: attr.pointee, toSet: toSet)
-                            if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
-                        } catch let e { reply(req, error: e); return }
-                    }
-                    reply(req, error: error)
-                }
-                return
+        guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+        let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
+        do {
+            try fs.incoming.changing(s.projectId) { _ in
+                try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle)
             }
-            guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
-            let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
-            do {
-                try fs.incoming.changing(s.projectId) { _ in
-                    try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle)
-                }
-                if var st = (try? fs.stagedStat(s, ino: ino)) ?? Self.unlinkedOpenFile(fi, inode: inode) {
-                    fuse_reply_attr(req, &st, fs.mutableTimeout)
-                } else {
-                    fuse_reply_err(req, ENOENT)
-                }
-            } catch { reply(req, error: error) }
-        }
-        ops.mkdir = { req, parent, cname, mode in
-            let fs = fs(req)
-            let n = name(cname)
-            guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
-            do {
-                switch p.kind {
-                case .virtual(.projects):
-                    let who = fs.caller(req!)
-                    guard let text = n.validUTF8 else { throw ArtifactError(.invalidName, "a project name must be UTF-8 text", path: n) }
-                    let project = try fs.store.createProject(name: text, uid: Int64(who.uid), gid: Int64(who.gid))
-                    replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
-                case .virtual(let node):
-                    replyEntry(req, try fs.mkdirDataset(req: req!, parent: node, name: n, mode: mode))
-                case .staged(let s):
-                    let who = fs.caller(req!)
-                    try fs.makeStaged(in: s, name: n, for: who) { dir, c in Glibc.mkdirat(dir, c, mode) }
-                    replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-                }
-            } catch { reply(req, error: error) }
-        }
-        ops.mknod = { req, parent, cname, mode, rdev in
-            let fs = fs(req)
-            let n = name(cname)
-            if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-                do {
-                    if (mode & S_IFMT) == S_IFREG {
-                        let (e, fd, _) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
-                        close(fd)
-                        replyEntry(req, e)
-                    } else {
-                        guard let kind = FileKind(mode: UInt32(mode)) else { throw Errno.invalidArgument }
-                        let who = fs.caller(req!)
-                        let path = dir.appending(n)
-                        try fs.worktrees.mknod(branch: b, path: path, kind: kind, mode: Int64(mode & 0o7777), rdev: Int64(rdev),
-                                               uid: Int64(who.uid), gid: Int64(who.gid))
-                        replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-                    }
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
-            do {
-                let who = fs.caller(req!)
-                if (mode & S_IFMT) == S_IFREG {
-                    try fs.incoming.changing(s.projectId) { _ in
-                        let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
-                        Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
-                        close(fd)
-                    }
-                } else {
-                    // FIFOs, sockets and device nodes: kept as metadata-only entries (SPEC §1).
-                    try fs.makeStaged(in: s, name: n, for: who) { dir, c in afs_mknodat(dir, c, mode, rdev) }
-                }
-                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-            } catch { reply(req, error: error) }
-        }
-        ops.symlink = { req, target, parent, cname in
-            let fs = fs(req)
-            let n = name(cname)
-            guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
-            if case .virtual(.worktree(let b, let dir)) = p.kind {
-                do {
-                    let who = fs.caller(req!)
-                    let path = dir.appending(n)
-                    try fs.worktrees.symlink(branch: b, path: path, target: PathBytes(cString: target!), uid: Int64(who.uid), gid: Int64(who.gid))
-                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
-            do {
-                try fs.makeStaged(in: s, name: n, for: fs.caller(req!)) { dir, c in afs_symlinkat(target!, dir, c) }
-                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-            } catch { reply(req, error: error) }
-        }
-        ops.link = { req, ino, newparent, cname in
-            let fs = fs(req)
-            let n = name(cname)
-            guard let p = fs.inodes.get(newparent), let source = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            if case .virtual(.worktree(let b, let dir)) = p.kind {
-                guard case .virtual(.worktree(let sb, let from)) = source.kind, sb == b else { fuse_reply_err(req, EXDEV); return }
-                if let handle = source.anonymousHandle {
-                    // linkat of an O_TMPFILE file: its upper file gets the name.
-                    do {
-                        let path = dir.appending(n)
-                        let upper = try fs.worktrees.linkOpenFile(branch: b, descriptor: handle.fd, to: path)
-                        handle.upperPath = upper
-                        fs.worktrees.beginWriting(upperPath: upper, fd: handle.fd)
-                        fs.inodes.nameAnonymous(source.ino, as: .worktree(branch: b, path: path))
-                        replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-                    } catch { reply(req, error: error) }
-                    return
-                }
-                do {
-                    let path = dir.appending(n)
-                    try fs.worktrees.link(branch: b, from: from, to: path)
-                    // Both names are one inode to the kernel (see `NodeAttributes.linkIdentity`).
-                    if let identity = try fs.namespace.attributes(.worktree(branch: b, path: path)).linkIdentity {
-                        fs.inodes.registerLink(identity, ino: source.ino)
-                    }
-                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
-            guard let from = source.staged, from.projectId == s.projectId else { fuse_reply_err(req, EXDEV); return }
-            do {
-                try fs.incoming.changing(s.projectId) { _ in
-                    func link(_ procPath: String) throws {
-                        try s.withFD { dir, _ in
-                            _ = try n.withCString { c in try Syscalls.retrying { afs_linkat(AT_FDCWD, procPath, dir, c, AT_SYMLINK_FOLLOW) } }
-                        }
-                    }
-                    if let handle = source.anonymousHandle {
-                        // An O_TMPFILE file, reached through its open descriptor.
-                        try link("/proc/self/fd/\(handle.fd)")
-                    } else {
-                        // The /proc path of an O_PATH descriptor, followed: a hard link to that very inode.
-                        try from.withFD { _, procPath in try link(procPath) }
-                    }
-                }
-                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-            } catch { reply(req, error: error) }
-        }
-        ops.readlink = { req, ino in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            do {
-                let target: PathBytes
-                switch inode.kind {
-                case .staged(let s):
-                    target = try s.withFD { fd, _ in try Syscalls.readlink(fd: fd) }
-                case .virtual(let node):
-                    target = try fs.namespace.linkTarget(node)
-                }
-                target.withCString { _ = fuse_reply_readlink(req, $0) }
-            } catch { reply(req, error: error) }
-        }
-        ops.unlink = { req, parent, cname in
-            let fs = fs(req)
-            if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-                do {
-                    try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: false)
-                    fuse_reply_err(req, 0)
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
-            do {
-                try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: 0) }
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-        }
-        ops.rmdir = { req, parent, cname in
-            let fs = fs(req)
-            if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-                do {
-                    try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: true)
-                    fuse_reply_err(req, 0)
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
-            do {
-                try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: AT_REMOVEDIR) }
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-        }
-        ops.rename = { req, parent, cname, newparent, cnewname, flags in
-            let fs = fs(req)
-            guard let from = fs.inodes.get(parent), let to = fs.inodes.get(newparent) else { fuse_reply_err(req, ENOENT); return }
-            switch (from.kind, to.kind) {
-            case (.virtual(.worktree(let b1, let d1)), .virtual(.worktree(let b2, let d2))):
-                do {
-                    try fs.renameWorktree(branch: b1, fromDir: d1, fromName: name(cname), toBranch: b2, toDir: d2, toName: name(cnewname), flags: flags)
-                    fuse_reply_err(req, 0)
-                } catch { reply(req, error: error) }
-                return
-            case (.virtual(.worktree), .staged), (.staged, .virtual(.worktree)):
-                fuse_reply_err(req, EXDEV); return
-            default: break
-            }
-            guard let a = from.staged, let b = to.staged else { fuse_reply_err(req, EROFS); return }
-            guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
-            do {
-                try fs.incoming.changing(a.projectId) { _ in
-                    try fs.renameStaged(from: a, name(cname), to: b, name(cnewname), flags: flags)
-                }
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-        }
-        ops.open = { req, ino, fi in
-            let fs = fs(req)
-            guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            let flags = fi.pointee.flags
-            let wantsWrite = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0
-            do {
-                switch inode.kind {
-                case .staged(let s):
-                    let fd = try fs.openStaged(s, flags: flags & backingOpenMask, writable: wantsWrite)
-                    let handle = FileHandle(fd: fd, staged: s, writable: wantsWrite)
-                    handle.inode = inode
-                    inode.attach(fd)
-                    fi.pointee.fh = handle.toFH()
-                case .virtual(.worktree(let b, let path)):
-                    let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
-                    handle.inode = inode
-                    inode.attach(handle.fd)
-                    fi.pointee.fh = handle.toFH()
-                    // Each open reads what it opened, even in the page cache's face: no shared cache.
-                    if !wantsWrite { afs_fi_set_direct_io(fi, 1) }
-                case .virtual(let node):
-                    if wantsWrite { throw readOnly }
-                    switch try fs.namespace.content(node) {
-                    case .blob(let hash, let size):
-                        let fd = try fs.openBlob(hash, size: size)
-                        fi.pointee.fh = FileHandle(fd: fd, staged: nil, writable: false).toFH()
-                        afs_fi_set_keep_cache(fi, 1)
-                    case .bytes(let bytes):
-                        fi.pointee.fh = BytesHandle(bytes: bytes).toFH()
-                        afs_fi_set_direct_io(fi, 1)
-                    case .staged:
-                        throw readOnly
-                    }
-                }
-                fuse_reply_open(req, fi)
-            } catch { reply(req, error: error) }
-        }
-        ops.create = { req, parent, cname, mode, fi in
-            let fs = fs(req)
-            let n = name(cname)
-            guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
-            if n == anonymousName { Self.createAnonymous(req, parent: p, mode: mode, fi: fi); return }
-            if case .virtual(.worktree(let b, let dir)) = p.kind {
-                do {
-                    var (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
-                    let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
-                    handle.upperPath = upper
-                    if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
-                    fi.pointee.fh = handle.toFH()
-                    fuse_reply_create(req, &e, fi)
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
-            do {
-                let who = fs.caller(req!)
-                try fs.incoming.changing(s.projectId) { change in
-                    let (existed, fd) = try s.withFD { dir, _ in
-                        (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
-                         try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
-                    }
-                    // An existing file opened through create keeps its owner, as with open(2).
-                    if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
-                    // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
-                    // that a later seal would register.
-                    func abandon(_ error: Error) -> Error {
-                        close(fd)
-                        if !existed { _ = try? s.withFD { dir, _ in n.withCString { unlinkat(dir, $0, 0) } } }
-                        return error
-                    }
-                    var e: fuse_entry_param
-                    do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
-                    guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
-                    change.beginWriting(child.writes, fd: fd, truncated: true)
-                    let handle = FileHandle(fd: fd, staged: child, writable: true)
-                    if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
-                    fi.pointee.fh = handle.toFH()
-                    fuse_reply_create(req, &e, fi)
-                }
-            } catch { reply(req, error: error) }
-        }
-        ops.read = { req, _, size, off, fi in
-            guard let fi, let handle = Handle.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
-            if let h = handle as? FileHandle {
-                _ = afs_reply_fd(req, h.fd, size, off)
-            } else if let b = handle as? BytesHandle {
-                let start = min(Int(off), b.bytes.count), end = min(start + size, b.bytes.count)
-                b.bytes.withUnsafeBytes { raw in
-                    _ = fuse_reply_buf(req, raw.baseAddress.map { $0 + start }?.assumingMemoryBound(to: CChar.self), end - start)
-                }
+            if var st = (try? fs.stagedStat(s, ino: ino)) ?? Self.unlinkedOpenFile(fi, inode: inode) {
+                fuse_reply_attr(req, &st, fs.mutableTimeout)
             } else {
-                fuse_reply_err(req, EISDIR)
+                fuse_reply_err(req, ENOENT)
             }
-        }
-        ops.write = { req, _, buf, size, off, fi in
-            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else {
-                fuse_reply_err(req, EBADF); return
+        } catch { reply(req, error: error) }
+    }
+
+    static func mkdir(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ mode: mode_t) {
+        let fs = fs(req)
+        let n = name(cname)
+        guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            switch p.kind {
+            case .virtual(.projects):
+                let who = fs.caller(req!)
+                guard let text = n.validUTF8 else { throw ArtifactError(.invalidName, "a project name must be UTF-8 text", path: n) }
+                let project = try fs.store.createProject(name: text, uid: Int64(who.uid), gid: Int64(who.gid))
+                replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
+            case .virtual(let node):
+                replyEntry(req, try fs.mkdirDataset(req: req!, parent: node, name: n, mode: mode))
+            case .staged(let s):
+                let who = fs.caller(req!)
+                try fs.makeStaged(in: s, name: n, for: who) { dir, c in Glibc.mkdirat(dir, c, mode) }
+                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
             }
-            let s = h.staged
-            var done = 0
-            while done < size {
-                let n = pwrite(h.fd, buf! + done, size - done, off + off_t(done))
-                if n < 0 {
-                    let err = afs_errno()
-                    if err == EINTR { continue }
-                    s?.writes.spoil()
-                    fuse_reply_err(req, err)
-                    return
-                }
-                done += n
-            }
-            s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off))
-            fuse_reply_write(req, size)
-        }
-        ops.fallocate = { req, _, mode, offset, length, fi in
-            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else { fuse_reply_err(req, EBADF); return }
-            if afs_fallocate(h.fd, mode, offset, length) != 0 { fuse_reply_err(req, afs_errno()); return }
-            // Preallocation and holes change bytes the streaming hash has not seen in order:
-            // the seal reads the file again.
-            h.staged?.writes.spoil()
-            fuse_reply_err(req, 0)
-        }
-        ops.flush = { req, _, _ in fuse_reply_err(req, 0) }
-        ops.release = { req, _, fi in
-            let fs = fs(req)
-            let released = fi.flatMap { Handle.release($0.pointee.fh) }
-            if let h = released as? FileHandle, let inode = h.inode { inode.detach(h.fd) }
-            if let h = released as? FileHandle, h.writable {
-                if let s = h.staged { fs.incoming.endWriting(s.writes, fd: h.fd) }
-                if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
-                if let b = h.branch { fs.worktrees.endWriting(branch: b) }
-            }
-            fuse_reply_err(req, 0)
-        }
-        ops.fsync = { req, _, datasync, fi in
-            guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle else { fuse_reply_err(req, 0); return }
-            let rc = datasync != 0 ? fdatasync(h.fd) : Glibc.fsync(h.fd)
-            fuse_reply_err(req, rc == 0 ? 0 : afs_errno())
-        }
-        ops.opendir = { req, ino, fi in
-            let fs = fs(req)
-            guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        } catch { reply(req, error: error) }
+    }
+
+    static func mknod(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ mode: mode_t, _ rdev: dev_t) {
+        let fs = fs(req)
+        let n = name(cname)
+        if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
             do {
-                fi.pointee.fh = try fs.openDirectory(inode).toFH()
-                fuse_reply_open(req, fi)
+                if (mode & S_IFMT) == S_IFREG {
+                    let (e, fd, _) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
+                    close(fd)
+                    replyEntry(req, e)
+                } else {
+                    guard let kind = FileKind(mode: UInt32(mode)) else { throw Errno.invalidArgument }
+                    let who = fs.caller(req!)
+                    let path = dir.appending(n)
+                    try fs.worktrees.mknod(branch: b, path: path, kind: kind, mode: Int64(mode & 0o7777), rdev: Int64(rdev),
+                                           uid: Int64(who.uid), gid: Int64(who.gid))
+                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+                }
             } catch { reply(req, error: error) }
+            return
         }
-        ops.readdir = { req, ino, size, off, fi in
-            fs(req).readDirectory(req: req!, ino: ino, size: size, offset: off, fi: fi, plus: false)
-        }
-        ops.readdirplus = { req, ino, size, off, fi in
-            fs(req).readDirectory(req: req!, ino: ino, size: size, offset: off, fi: fi, plus: true)
-        }
-        ops.releasedir = { req, _, fi in
-            if let fi { _ = Handle.release(fi.pointee.fh) }
-            fuse_reply_err(req, 0)
-        }
-        ops.fsyncdir = { req, ino, _, _ in
-            let fs = fs(req)
-            if let s = fs.inodes.get(ino)?.staged {
-                _ = try? s.withFD { _, path in
-                    let fd = try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY)
-                    _ = Glibc.fsync(fd)
+        guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+        do {
+            let who = fs.caller(req!)
+            if (mode & S_IFMT) == S_IFREG {
+                try fs.incoming.changing(s.projectId) { _ in
+                    let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
+                    Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
                     close(fd)
                 }
+            } else {
+                // FIFOs, sockets and device nodes: kept as metadata-only entries (SPEC §1).
+                try fs.makeStaged(in: s, name: n, for: who) { dir, c in afs_mknodat(dir, c, mode, rdev) }
+            }
+            replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+        } catch { reply(req, error: error) }
+    }
+
+    static func symlink(_ req: fuse_req_t?, _ target: UnsafePointer<CChar>?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        let fs = fs(req)
+        let n = name(cname)
+        guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+        if case .virtual(.worktree(let b, let dir)) = p.kind {
+            do {
+                let who = fs.caller(req!)
+                let path = dir.appending(n)
+                try fs.worktrees.symlink(branch: b, path: path, target: PathBytes(cString: target!), uid: Int64(who.uid), gid: Int64(who.gid))
+                replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+        do {
+            try fs.makeStaged(in: s, name: n, for: fs.caller(req!)) { dir, c in afs_symlinkat(target!, dir, c) }
+            replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+        } catch { reply(req, error: error) }
+    }
+
+    static func link(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ newparent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        let fs = fs(req)
+        let n = name(cname)
+        guard let p = fs.inodes.get(newparent), let source = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        if case .virtual(.worktree(let b, let dir)) = p.kind {
+            guard case .virtual(.worktree(let sb, let from)) = source.kind, sb == b else { fuse_reply_err(req, EXDEV); return }
+            if let handle = source.anonymousHandle {
+                // linkat of an O_TMPFILE file: its upper file gets the name.
+                do {
+                    let path = dir.appending(n)
+                    let upper = try fs.worktrees.linkOpenFile(branch: b, descriptor: handle.fd, to: path)
+                    handle.upperPath = upper
+                    fs.worktrees.beginWriting(upperPath: upper, fd: handle.fd)
+                    fs.inodes.nameAnonymous(source.ino, as: .worktree(branch: b, path: path))
+                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+                } catch { reply(req, error: error) }
+                return
+            }
+            do {
+                let path = dir.appending(n)
+                try fs.worktrees.link(branch: b, from: from, to: path)
+                // Both names are one inode to the kernel (see `NodeAttributes.linkIdentity`).
+                if let identity = try fs.namespace.attributes(.worktree(branch: b, path: path)).linkIdentity {
+                    fs.inodes.registerLink(identity, ino: source.ino)
+                }
+                replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+        guard let from = source.staged, from.projectId == s.projectId else { fuse_reply_err(req, EXDEV); return }
+        do {
+            try fs.incoming.changing(s.projectId) { _ in
+                func link(_ procPath: String) throws {
+                    try s.withFD { dir, _ in
+                        _ = try n.withCString { c in try Syscalls.retrying { afs_linkat(AT_FDCWD, procPath, dir, c, AT_SYMLINK_FOLLOW) } }
+                    }
+                }
+                if let handle = source.anonymousHandle {
+                    // An O_TMPFILE file, reached through its open descriptor.
+                    try link("/proc/self/fd/\(handle.fd)")
+                } else {
+                    // The /proc path of an O_PATH descriptor, followed: a hard link to that very inode.
+                    try from.withFD { _, procPath in try link(procPath) }
+                }
+            }
+            replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+        } catch { reply(req, error: error) }
+    }
+
+    static func readlink(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            let target: PathBytes
+            switch inode.kind {
+            case .staged(let s):
+                target = try s.withFD { fd, _ in try Syscalls.readlink(fd: fd) }
+            case .virtual(let node):
+                target = try fs.namespace.linkTarget(node)
+            }
+            target.withCString { _ = fuse_reply_readlink(req, $0) }
+        } catch { reply(req, error: error) }
+    }
+
+    static func unlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        let fs = fs(req)
+        if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
+            do {
+                try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: false)
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+        do {
+            try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: 0) }
+            fuse_reply_err(req, 0)
+        } catch { reply(req, error: error) }
+    }
+
+    static func rmdir(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        let fs = fs(req)
+        if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
+            do {
+                try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: true)
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+        do {
+            try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: AT_REMOVEDIR) }
+            fuse_reply_err(req, 0)
+        } catch { reply(req, error: error) }
+    }
+
+    static func rename(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ newparent: fuse_ino_t, _ cnewname: UnsafePointer<CChar>?, _ flags: UInt32) {
+        let fs = fs(req)
+        guard let from = fs.inodes.get(parent), let to = fs.inodes.get(newparent) else { fuse_reply_err(req, ENOENT); return }
+        switch (from.kind, to.kind) {
+        case (.virtual(.worktree(let b1, let d1)), .virtual(.worktree(let b2, let d2))):
+            do {
+                try fs.renameWorktree(branch: b1, fromDir: d1, fromName: name(cname), toBranch: b2, toDir: d2, toName: name(cnewname), flags: flags)
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        case (.virtual(.worktree), .staged), (.staged, .virtual(.worktree)):
+            fuse_reply_err(req, EXDEV); return
+        default: break
+        }
+        guard let a = from.staged, let b = to.staged else { fuse_reply_err(req, EROFS); return }
+        guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
+        do {
+            try fs.incoming.changing(a.projectId) { _ in
+                try fs.renameStaged(from: a, name(cname), to: b, name(cnewname), flags: flags)
             }
             fuse_reply_err(req, 0)
-        }
-        ops.statfs = { req, _ in
-            var st = statvfs()
-            if statvfs(fs(req).store.root, &st) != 0 { fuse_reply_err(req, afs_errno()); return }
-            st.f_namemax = UInt(NameRules.maxBytes)
-            fuse_reply_statfs(req, &st)
-        }
-        ops.getxattr = { req, ino, cname, size in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            let wanted = attributeName(cname)
-            // ls -l asks for security.* and system.* on every file; ours and the user's are all user.*.
-            guard wanted.hasPrefix("user.") else { fuse_reply_err(req, ENODATA); return }
-            do {
-                guard let value = try fs.extendedAttributes(inode).first(where: { $0.0 == wanted })?.1 else {
-                    fuse_reply_err(req, ENODATA); return
-                }
-                Self.replyXattr(req, value, size: size)
-            } catch { reply(req, error: error) }
-        }
-        ops.listxattr = { req, ino, size in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            do {
-                var bytes: [UInt8] = []
-                for key in try fs.listedAttributes(inode) { bytes += Array(key.utf8); bytes.append(0) }
-                Self.replyXattr(req, bytes, size: size)
-            } catch { reply(req, error: error) }
-        }
-        ops.setxattr = { req, ino, cname, value, size, flags in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            let key = attributeName(cname)
-            if case .virtual(.worktree(let b, "")) = inode.kind, key == ControlAttribute.seal || key == ControlAttribute.commit {
-                var message: String?
-                if key == ControlAttribute.commit, let value, size > 0 {
-                    message = String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
-                }
-                do {
-                    try fs.commitFromAttribute(req: req!, branch: b, message: message)
-                    fuse_reply_err(req, 0)
-                } catch { reply(req, error: error) }
-                return
-            }
-            if case .virtual(.worktree(let b, let path)) = inode.kind {
-                if let refusal = Self.refusal(forChanging: key, isSymlink: (try? fs.worktrees.item(branch: b, path: path))??.kind == .symlink) {
-                    fuse_reply_err(req, refusal); return
-                }
-                do {
-                    let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                    try fs.worktrees.setXattr(branch: b, path: path, name: key, value: bytes, flags: flags)
-                    fuse_reply_err(req, 0)
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
-            if key == ControlAttribute.seal {
-                do {
-                    switch try fs.seals.seal(projectId: s.projectId, includingInterrupted: true) {
-                    case .sealed, .empty: fuse_reply_err(req, 0)
-                    case .busy: fuse_reply_err(req, EBUSY)
-                    }
-                } catch { reply(req, error: error) }
-                return
-            }
-            if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal); return }
-            do {
-                try fs.incoming.changing(s.projectId) { _ in
-                    try s.withFD { _, path in
-                        _ = try Syscalls.retrying { afs_setxattr_flags(path, key, value, size, flags) }
-                    }
-                }
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-        }
-        ops.removexattr = { req, ino, cname in
-            let fs = fs(req)
-            guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-            let key = attributeName(cname)
-            if case .virtual(.worktree(let b, let path)) = inode.kind {
-                if let refusal = Self.refusal(forChanging: key, isSymlink: false) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
-                do {
-                    try fs.worktrees.setXattr(branch: b, path: path, name: key, value: nil)
-                    fuse_reply_err(req, 0)
-                } catch { reply(req, error: error) }
-                return
-            }
-            guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
-            if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
-            do {
-                try fs.incoming.changing(s.projectId) { _ in
-                    try s.withFD { _, path in _ = try Syscalls.retrying { afs_removexattr(path, key) } }
-                }
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-        }
-        return ops
+        } catch { reply(req, error: error) }
     }
+
+    static func open(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        let flags = fi.pointee.flags
+        let wantsWrite = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0
+        do {
+            switch inode.kind {
+            case .staged(let s):
+                let fd = try fs.openStaged(s, flags: flags & backingOpenMask, writable: wantsWrite)
+                let handle = FileHandle(fd: fd, staged: s, writable: wantsWrite)
+                handle.inode = inode
+                inode.attach(fd)
+                fi.pointee.fh = handle.toFH()
+            case .virtual(.worktree(let b, let path)):
+                let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
+                handle.inode = inode
+                inode.attach(handle.fd)
+                fi.pointee.fh = handle.toFH()
+                // Each open reads what it opened, even in the page cache's face: no shared cache.
+                if !wantsWrite { afs_fi_set_direct_io(fi, 1) }
+            case .virtual(let node):
+                if wantsWrite { throw readOnly }
+                switch try fs.namespace.content(node) {
+                case .blob(let hash, let size):
+                    let fd = try fs.openBlob(hash, size: size)
+                    fi.pointee.fh = FileHandle(fd: fd, staged: nil, writable: false).toFH()
+                    afs_fi_set_keep_cache(fi, 1)
+                case .bytes(let bytes):
+                    fi.pointee.fh = BytesHandle(bytes: bytes).toFH()
+                    afs_fi_set_direct_io(fi, 1)
+                case .staged:
+                    throw readOnly
+                }
+            }
+            fuse_reply_open(req, fi)
+        } catch { reply(req, error: error) }
+    }
+
+    static func create(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ mode: mode_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        let n = name(cname)
+        guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+        if n == anonymousName { Self.createAnonymous(req, parent: p, mode: mode, fi: fi); return }
+        if case .virtual(.worktree(let b, let dir)) = p.kind {
+            do {
+                var (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
+                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
+                handle.upperPath = upper
+                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                fi.pointee.fh = handle.toFH()
+                fuse_reply_create(req, &e, fi)
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+        do {
+            let who = fs.caller(req!)
+            try fs.incoming.changing(s.projectId) { change in
+                let (existed, fd) = try s.withFD { dir, _ in
+                    (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
+                     try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
+                }
+                // An existing file opened through create keeps its owner, as with open(2).
+                if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
+                // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
+                // that a later seal would register.
+                func abandon(_ error: Error) -> Error {
+                    close(fd)
+                    if !existed { _ = try? s.withFD { dir, _ in n.withCString { unlinkat(dir, $0, 0) } } }
+                    return error
+                }
+                var e: fuse_entry_param
+                do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
+                guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
+                change.beginWriting(child.writes, fd: fd, truncated: true)
+                let handle = FileHandle(fd: fd, staged: child, writable: true)
+                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                fi.pointee.fh = handle.toFH()
+                fuse_reply_create(req, &e, fi)
+            }
+        } catch { reply(req, error: error) }
+    }
+
+    static func read(_ req: fuse_req_t?, _: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        guard let fi, let handle = Handle.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
+        if let h = handle as? FileHandle {
+            _ = afs_reply_fd(req, h.fd, size, off)
+        } else if let b = handle as? BytesHandle {
+            let start = min(Int(off), b.bytes.count), end = min(start + size, b.bytes.count)
+            b.bytes.withUnsafeBytes { raw in
+                _ = fuse_reply_buf(req, raw.baseAddress.map { $0 + start }?.assumingMemoryBound(to: CChar.self), end - start)
+            }
+        } else {
+            fuse_reply_err(req, EISDIR)
+        }
+    }
+
+    static func write(_ req: fuse_req_t?, _: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else {
+            fuse_reply_err(req, EBADF); return
+        }
+        let s = h.staged
+        var done = 0
+        while done < size {
+            let n = pwrite(h.fd, buf! + done, size - done, off + off_t(done))
+            if n < 0 {
+                let err = afs_errno()
+                if err == EINTR { continue }
+                s?.writes.spoil()
+                fuse_reply_err(req, err)
+                return
+            }
+            done += n
+        }
+        s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off))
+        fuse_reply_write(req, size)
+    }
+
+    static func fallocate(_ req: fuse_req_t?, _: fuse_ino_t, _ mode: Int32, _ offset: off_t, _ length: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else { fuse_reply_err(req, EBADF); return }
+        if afs_fallocate(h.fd, mode, offset, length) != 0 { fuse_reply_err(req, afs_errno()); return }
+        // Preallocation and holes change bytes the streaming hash has not seen in order:
+        // the seal reads the file again.
+        h.staged?.writes.spoil()
+        fuse_reply_err(req, 0)
+    }
+
+    static func release(_ req: fuse_req_t?, _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        let released = fi.flatMap { Handle.release($0.pointee.fh) }
+        if let h = released as? FileHandle, let inode = h.inode { inode.detach(h.fd) }
+        if let h = released as? FileHandle, h.writable {
+            if let s = h.staged { fs.incoming.endWriting(s.writes, fd: h.fd) }
+            if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
+            if let b = h.branch { fs.worktrees.endWriting(branch: b) }
+        }
+        fuse_reply_err(req, 0)
+    }
+
+    static func fsync(_ req: fuse_req_t?, _: fuse_ino_t, _ datasync: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle else { fuse_reply_err(req, 0); return }
+        let rc = datasync != 0 ? fdatasync(h.fd) : Glibc.fsync(h.fd)
+        fuse_reply_err(req, rc == 0 ? 0 : afs_errno())
+    }
+
+    static func opendir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            fi.pointee.fh = try fs.openDirectory(inode).toFH()
+            fuse_reply_open(req, fi)
+        } catch { reply(req, error: error) }
+    }
+
+    static func readdir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        fs(req).readDirectory(req: req!, ino: ino, size: size, offset: off, fi: fi, plus: false)
+    }
+
+    static func readdirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        fs(req).readDirectory(req: req!, ino: ino, size: size, offset: off, fi: fi, plus: true)
+    }
+
+    static func releasedir(_ req: fuse_req_t?, _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        if let fi { _ = Handle.release(fi.pointee.fh) }
+        fuse_reply_err(req, 0)
+    }
+
+    static func fsyncdir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _: Int32, _: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = fs(req)
+        if let s = fs.inodes.get(ino)?.staged {
+            _ = try? s.withFD { _, path in
+                let fd = try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY)
+                _ = Glibc.fsync(fd)
+                close(fd)
+            }
+        }
+        fuse_reply_err(req, 0)
+    }
+
+    static func statfs(_ req: fuse_req_t?, _: fuse_ino_t) {
+        var st = statvfs()
+        if statvfs(fs(req).store.root, &st) != 0 { fuse_reply_err(req, afs_errno()); return }
+        st.f_namemax = UInt(NameRules.maxBytes)
+        fuse_reply_statfs(req, &st)
+    }
+
+    static func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ size: Int) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        let wanted = attributeName(cname)
+        // ls -l asks for security.* and system.* on every file; ours and the user's are all user.*.
+        guard wanted.hasPrefix("user.") else { fuse_reply_err(req, ENODATA); return }
+        do {
+            guard let value = try fs.extendedAttributes(inode).first(where: { $0.0 == wanted })?.1 else {
+                fuse_reply_err(req, ENODATA); return
+            }
+            Self.replyXattr(req, value, size: size)
+        } catch { reply(req, error: error) }
+    }
+
+    static func listxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            var bytes: [UInt8] = []
+            for key in try fs.listedAttributes(inode) { bytes += Array(key.utf8); bytes.append(0) }
+            Self.replyXattr(req, bytes, size: size)
+        } catch { reply(req, error: error) }
+    }
+
+    static func setxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        let key = attributeName(cname)
+        if case .virtual(.worktree(let b, "")) = inode.kind, key == ControlAttribute.seal || key == ControlAttribute.commit {
+            var message: String?
+            if key == ControlAttribute.commit, let value, size > 0 {
+                message = String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
+            }
+            do {
+                try fs.commitFromAttribute(req: req!, branch: b, message: message)
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        if case .virtual(.worktree(let b, let path)) = inode.kind {
+            if let refusal = Self.refusal(forChanging: key, isSymlink: (try? fs.worktrees.item(branch: b, path: path))??.kind == .symlink) {
+                fuse_reply_err(req, refusal); return
+            }
+            do {
+                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                try fs.worktrees.setXattr(branch: b, path: path, name: key, value: bytes, flags: flags)
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+        if key == ControlAttribute.seal {
+            do {
+                switch try fs.seals.seal(projectId: s.projectId, includingInterrupted: true) {
+                case .sealed, .empty: fuse_reply_err(req, 0)
+                case .busy: fuse_reply_err(req, EBUSY)
+                }
+            } catch { reply(req, error: error) }
+            return
+        }
+        if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal); return }
+        do {
+            try fs.incoming.changing(s.projectId) { _ in
+                try s.withFD { _, path in
+                    _ = try Syscalls.retrying { afs_setxattr_flags(path, key, value, size, flags) }
+                }
+            }
+            fuse_reply_err(req, 0)
+        } catch { reply(req, error: error) }
+    }
+
+    static func removexattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        let key = attributeName(cname)
+        if case .virtual(.worktree(let b, let path)) = inode.kind {
+            if let refusal = Self.refusal(forChanging: key, isSymlink: false) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
+            do {
+                try fs.worktrees.setXattr(branch: b, path: path, name: key, value: nil)
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+        if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
+        do {
+            try fs.incoming.changing(s.projectId) { _ in
+                try s.withFD { _, path in _ = try Syscalls.retrying { afs_removexattr(path, key) } }
+            }
+            fuse_reply_err(req, 0)
+        } catch { reply(req, error: error) }
+    }
+
 
     /// Why a user may not set or remove extended attribute `key` on a staged file, if so:
     /// only `user.*` are kept (others: ENOTSUP), `user.artifactfs.*` are the daemon's (EPERM),
