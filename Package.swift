@@ -76,5 +76,5 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["ArtifactCore"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
