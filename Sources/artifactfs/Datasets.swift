@@ -7,28 +7,8 @@ import SystemPackage
 /// Asks the daemon behind a mounted `@branch` folder to commit it; prints the new version id.
 func commitBranch(at path: String, message: String?) throws {
     let target = absolutePath(path)
-    guard (try? ExtendedAttributes.get(target, ControlAttribute.head)) != nil else {
-        let exists = FileManager.default.fileExists(atPath: target)
-        throw ArtifactError(exists ? .notMounted : .notFound,
-                            exists ? "not an @branch folder of an artifactfs mount" : "no such folder", path: target)
-    }
-    let before = try? ExtendedAttributes.get(target, ControlAttribute.head)
-    do {
-        if let message {
-            try ExtendedAttributes.set(target, ControlAttribute.commit, message)
-        } else {
-            try ExtendedAttributes.set(target, ControlAttribute.seal, "1")
-        }
-    } catch let e as Errno {
-        switch e {
-        case .resourceBusy: throw ArtifactError(.busy, "files are still open for writing; nothing was committed", path: target)
-        case .noSuchFileOrDirectory: throw ArtifactError(.notFound, "no such folder", path: target)
-        default: throw ArtifactError(.io, "commit failed (\(e)); see the daemon log", path: target)
-        }
-    }
-    let after = try? ExtendedAttributes.get(target, ControlAttribute.head)
-    if let after, after != before, !after.isEmpty {
-        print(after)
+    if let version = try MountControl.commit(branch: target, message: message) {
+        print(version)
     } else {
         FileHandle.standardError.write(Data("artifactfs: nothing to commit in \(target)\n".utf8))
     }

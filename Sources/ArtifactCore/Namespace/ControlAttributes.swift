@@ -1,3 +1,5 @@
+import Foundation
+
 /// The daemon's own extended attributes, in one place: what a file or folder of the mount says
 /// about itself (read with `getfattr`), and the control handshake through which the CLI asks
 /// a mounted daemon to seal or commit (a `setxattr` on the folder, answered by the daemon).
@@ -39,4 +41,61 @@ public enum ControlAttribute {
     public static let seal = prefix + "seal"
     /// On `@branch/`: commit now (value: the message).
     public static let commit = prefix + "commit"
+}
+
+/// The CLI's side of the control handshake with a mounted daemon: set a control attribute
+/// on a folder of the mount, and read what changed. Only an artifactfs folder that answers
+/// the matching attribute is ever asked (never someone else's folder).
+public enum MountControl {
+    /// Seals the incoming/ folder at `path` (absolute) now. Returns the new run's id, or nil
+    /// when there was nothing to seal. Throws `.busy` while files are open for writing,
+    /// `.notFound`/`.notMounted` for a path that is not an incoming/ of a mount.
+    public static func seal(incoming path: String) throws -> String? {
+        guard (try? ExtendedAttributes.get(path, ControlAttribute.project)) != nil else {
+            throw notOurs(path, "not an incoming/ folder of an artifactfs mount")
+        }
+        let before = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
+        try ask(path, ControlAttribute.seal, "1", busy: "files are still open for writing; nothing was sealed",
+                other: "not an incoming/ folder of an artifactfs mount", otherCode: .notMounted)
+        let after = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
+        return after != before ? after : nil
+    }
+
+    /// Whether `path` is an `@branch/` folder of a mount.
+    public static func isBranch(_ path: String) -> Bool { (try? ExtendedAttributes.get(path, ControlAttribute.head)) != nil }
+
+    /// Commits the `@branch/` folder at `path` now, with `message` (nil: a generated one).
+    /// Returns the new version's id, or nil when nothing changed. Throws as `seal`.
+    public static func commit(branch path: String, message: String?) throws -> String? {
+        guard isBranch(path) else { throw notOurs(path, "not an @branch folder of an artifactfs mount") }
+        let before = try? ExtendedAttributes.get(path, ControlAttribute.head)
+        if let message {
+            try ask(path, ControlAttribute.commit, message, busy: "files are still open for writing; nothing was committed",
+                    other: "commit failed; see the daemon log", otherCode: .io)
+        } else {
+            try ask(path, ControlAttribute.seal, "1", busy: "files are still open for writing; nothing was committed",
+                    other: "commit failed; see the daemon log", otherCode: .io)
+        }
+        let after = try? ExtendedAttributes.get(path, ControlAttribute.head)
+        guard let after, after != before, !after.isEmpty else { return nil }
+        return after
+    }
+
+    private static func notOurs(_ path: String, _ reason: String) -> ArtifactError {
+        FileManager.default.fileExists(atPath: path) ? ArtifactError(.notMounted, reason, path: path)
+            : ArtifactError(.notFound, "no such folder", path: path)
+    }
+
+    private static func ask(_ path: String, _ name: String, _ value: String, busy: String, other: String,
+                            otherCode: ArtifactError.Code) throws {
+        do {
+            try ExtendedAttributes.set(path, name, value)
+        } catch let e as ArtifactError {
+            switch e.underlying {
+            case .resourceBusy?: throw ArtifactError(.busy, busy, path: path)
+            case .noSuchFileOrDirectory?: throw ArtifactError(.notFound, "no such folder", path: path)
+            default: throw ArtifactError(e.code == .noSpace ? .noSpace : otherCode, "\(other) (\(e.underlying.map { "\($0)" } ?? e.message))", path: path)
+            }
+        }
+    }
 }

@@ -1,18 +1,22 @@
 import CSystemShims
 import SystemPackage
 
-/// getxattr/setxattr on a path, for the CLI's conversation with a mounted daemon.
+/// getxattr/setxattr on a path, for the CLI's conversation with a mounted daemon
+/// (`MountControl`). Throws `ArtifactError.system` with the errno as `underlying`.
 public enum ExtendedAttributes {
+    /// The value (at most 4,096 bytes) as text.
     public static func get(_ path: String, _ name: String) throws -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = afs_getxattr(path, name, &buffer, buffer.count)
-        if n < 0 { throw Errno(rawValue: afs_errno()) }
+        if n < 0 { throw ArtifactError.system(Errno(rawValue: afs_errno()), "cannot read \(name)", path: path) }
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
     public static func set(_ path: String, _ name: String, _ value: String) throws {
         let bytes = Array(value.utf8)
-        if afs_setxattr(path, name, bytes, bytes.count) != 0 { throw Errno(rawValue: afs_errno()) }
+        if afs_setxattr(path, name, bytes, bytes.count) != 0 {
+            throw ArtifactError.system(Errno(rawValue: afs_errno()), "cannot set \(name)", path: path)
+        }
     }
 }
 
