@@ -91,11 +91,16 @@ final class Inode: @unchecked Sendable {
     /// Descriptors of the working-tree files open on this inode: what `fstat` reads once the
     /// name is gone (an unlinked open file stays usable, as on any POSIX filesystem). One per
     /// open file, never per staged file.
-    private var openDescriptors: [Int32] = []
+    private var openDescriptors: [(fd: Int32, writable: Bool)] = []
 
-    func attach(_ fd: Int32) { kindLock.withLock { openDescriptors.append(fd) } }
-    func detach(_ fd: Int32) { kindLock.withLock { openDescriptors.removeAll { $0 == fd } } }
-    var anyOpenDescriptor: Int32? { kindLock.withLock { openDescriptors.last } }
+    func attach(_ fd: Int32, writable: Bool) { kindLock.withLock { openDescriptors.append((fd, writable)) } }
+    func detach(_ fd: Int32) { kindLock.withLock { openDescriptors.removeAll { $0.fd == fd } } }
+    /// Any descriptor open on this inode: what fstat reads.
+    var anyOpenDescriptor: Int32? { kindLock.withLock { openDescriptors.last?.fd } }
+    /// A descriptor open for writing: what fchmod, fchown and futimens of a file whose name is
+    /// gone change (the kernel sends them without a handle). Never a reader's, which may be a
+    /// blob's descriptor.
+    var anyWritableDescriptor: Int32? { kindLock.withLock { openDescriptors.last(where: \.writable)?.fd } }
 
     /// The file an open(…, O_TMPFILE) made: it has no name until `linkat` gives it one, and
     /// is reached only through the descriptor of `anonymousHandle` until then.

@@ -141,11 +141,13 @@ enum Operations {
                 var (st, timeout) = try fs.attributes(of: inode)
                 fuse_reply_attr(req, &st, timeout)
             } catch {
-                // ftruncate, fchmod or futimens of a file removed while open for writing.
-                if let h = fi.flatMap({ FileHandle.from($0.pointee.fh) as? FileHandle }), h.writable,
+                // ftruncate, fchmod, fchown or futimens of a file removed (or never named, O_TMPFILE)
+                // while open for writing: through its descriptor.
+                let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
+                if let fd = handle?.writable == true ? handle?.fd : inode.anyWritableDescriptor,
                    (try? fs.worktrees.item(branch: b, path: path)) == nil {
                     do {
-                        try Self.setattr(fd: h.fd, attr: attr.pointee, toSet: toSet)
+                        try Self.setattr(fd: fd, attr: attr.pointee, toSet: toSet)
                         if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
                     } catch let e { reply(req, error: e); return }
                 }
@@ -154,10 +156,13 @@ enum Operations {
             return
         }
         guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
+        // The handle's descriptor (ftruncate), else for a file whose name is gone a writer's
+        // (fchmod and futimens come without a handle).
         let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
+        let fd = handle?.fd ?? (s.path == nil ? inode.anyWritableDescriptor : nil)
         do {
             try fs.incoming.changing(s.projectId) { _ in
-                try Self.setattr(s, attr: attr.pointee, toSet: toSet, handle: handle)
+                try Self.setattr(s, attr: attr.pointee, toSet: toSet, fd: fd)
             }
             if var st = (try? fs.stagedStat(s, ino: ino)) ?? Self.unlinkedOpenFile(fi, inode: inode) {
                 fuse_reply_attr(req, &st, fs.mutableTimeout)
@@ -377,12 +382,12 @@ enum Operations {
                 let fd = try fs.openStaged(s, flags: flags & backingOpenMask, writable: wantsWrite)
                 let handle = FileHandle(fd: fd, staged: s, writable: wantsWrite)
                 handle.inode = inode
-                inode.attach(fd)
+                inode.attach(fd, writable: wantsWrite)
                 fi.pointee.fh = handle.toFH()
             case .virtual(.worktree(let b, let path)):
                 let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
                 handle.inode = inode
-                inode.attach(handle.fd)
+                inode.attach(handle.fd, writable: wantsWrite)
                 fi.pointee.fh = handle.toFH()
                 // Each open reads what it opened, even in the page cache's face: no shared cache.
                 if !wantsWrite { afs_fi_set_direct_io(fi, 1) }
@@ -414,7 +419,7 @@ enum Operations {
                 var (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
                 let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
                 handle.upperPath = upper
-                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
                 fi.pointee.fh = handle.toFH()
                 fuse_reply_create(req, &e, fi)
             } catch { reply(req, error: error) }
@@ -442,7 +447,7 @@ enum Operations {
                 guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
                 change.beginWriting(child.writes, fd: fd, truncated: true)
                 let handle = FileHandle(fd: fd, staged: child, writable: true)
-                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd) }
+                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
                 fi.pointee.fh = handle.toFH()
                 fuse_reply_create(req, &e, fi)
             }
@@ -704,7 +709,7 @@ enum Operations {
                 throw readOnly
             }
             handle.inode = inode
-            inode.attach(handle.fd)
+            inode.attach(handle.fd, writable: true)
             var e = fuse_entry_param()
             e.ino = inode.ino
             e.attr = try Syscalls.fstat(handle.fd)
@@ -733,6 +738,9 @@ enum Operations {
         if toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME) != 0 {
             if futimens(fd, requestedTimes(attr, toSet)) != 0 { throw Errno(rawValue: afs_errno()) }
         }
+        if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
+            if fchown(fd, owner(attr, toSet).uid, owner(attr, toSet).gid) != 0 { throw Errno(rawValue: afs_errno()) }
+        }
     }
 
     /// utimensat's two timespecs for a setattr: the given time, UTIME_NOW, or UTIME_OMIT.
@@ -757,12 +765,9 @@ enum Operations {
 
     /// A staged file's setattr: through the caller's open descriptor when there is one (so it
     /// works on a file whose name is gone), else through the file's path.
-    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, handle: FileHandle?) throws {
-        if let handle, handle.fd >= 0 {
-            try setattr(fd: handle.fd, attr: attr, toSet: toSet)
-            if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
-                if fchown(handle.fd, owner(attr, toSet).uid, owner(attr, toSet).gid) != 0 { throw Errno(rawValue: afs_errno()) }
-            }
+    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, fd: Int32?) throws {
+        if let fd, fd >= 0 {
+            try setattr(fd: fd, attr: attr, toSet: toSet)
         } else {
             try s.withFD { fd, procPath in
                 if toSet & FUSE_SET_ATTR_MODE != 0, chmod(procPath, attr.st_mode & 0o7777) != 0 { throw Errno(rawValue: afs_errno()) }

@@ -657,6 +657,22 @@ def check_unlink_open_file(d):
 
 
 @check
+def check_unlink_open_file_metadata(d):
+    """fchmod, fchown and futimens of a file whose name is gone (the kernel sends them
+    without a handle)."""
+    write_file(f"{d}/f", b"data")
+    fd = os.open(f"{d}/f", os.O_RDWR)
+    os.unlink(f"{d}/f")
+    os.fchmod(fd, 0o600)
+    st = os.fstat(fd)
+    os.fchown(fd, st.st_uid, st.st_gid)
+    os.utime(fd, ns=(1_500_000_000_000_000_000, 1_600_000_000_000_000_000))
+    st = os.fstat(fd)
+    os.close(fd)
+    return f"mode={oct(stat.S_IMODE(st.st_mode))},mtime={st.st_mtime_ns},atime={st.st_atime_ns}"
+
+
+@check
 def check_unlink_open_then_recreate(d):
     write_file(f"{d}/f", b"old")
     fd = os.open(f"{d}/f", os.O_RDONLY)
@@ -1319,6 +1335,21 @@ def check_o_direct(d):
     finally:
         os.close(fd)
     return f"written={n},read={m},same={same},file_same={read_file(f'{d}/f') == buf[:]}"
+
+
+@check
+def check_o_tmpfile_metadata(d):
+    fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
+    os.write(fd, b"0123456789")
+    os.ftruncate(fd, 4)
+    os.fchmod(fd, 0o640)
+    os.utime(fd, ns=(1_500_000_000_000_000_000, 1_600_000_000_000_000_000))
+    st = os.fstat(fd)
+    linkat_follow(f"/proc/self/fd/{fd}", f"{d}/named")
+    os.close(fd)
+    named = os.stat(f"{d}/named")
+    return (f"size={st.st_size},mode={oct(stat.S_IMODE(st.st_mode))},mtime={st.st_mtime_ns},nlink={st.st_nlink},"
+            f"named_mode={oct(stat.S_IMODE(named.st_mode))},named_mtime={named.st_mtime_ns},data={read_file(f'{d}/named')!r}")
 
 
 @check
