@@ -405,7 +405,7 @@ enum Operations {
                     throw readOnly
                 }
             }
-            fuse_reply_open(req, fi)
+            Self.replyOpened(req, fi)
         } catch { reply(req, error: error) }
     }
 
@@ -416,19 +416,20 @@ enum Operations {
         if n == anonymousName { Self.createAnonymous(req, parent: p, mode: mode, fi: fi); return }
         if case .virtual(.worktree(let b, let dir)) = p.kind {
             do {
-                var (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
+                let (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
                 let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
                 handle.upperPath = upper
                 if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
                 fi.pointee.fh = handle.toFH()
-                fuse_reply_create(req, &e, fi)
+                Self.replyOpened(req, fi, entry: e)
             } catch { reply(req, error: error) }
             return
         }
         guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
         do {
             let who = fs.caller(req!)
-            try fs.incoming.changing(s.projectId) { change in
+            // Replied to after the change: a reply that fails closes the handle, which takes the lock.
+            let e = try fs.incoming.changing(s.projectId) { change -> fuse_entry_param in
                 let (existed, fd) = try s.withFD { dir, _ in
                     (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
                      try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
@@ -449,8 +450,9 @@ enum Operations {
                 let handle = FileHandle(fd: fd, staged: child, writable: true)
                 if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
                 fi.pointee.fh = handle.toFH()
-                fuse_reply_create(req, &e, fi)
+                return e
             }
+            Self.replyOpened(req, fi, entry: e)
         } catch { reply(req, error: error) }
     }
 
@@ -499,15 +501,29 @@ enum Operations {
     }
 
     static func release(_ req: fuse_req_t?, _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        let fs = fs(req)
-        let released = fi.flatMap { Handle.release($0.pointee.fh) }
-        if let h = released as? FileHandle, let inode = h.inode { inode.detach(h.fd) }
-        if let h = released as? FileHandle, h.writable {
-            if let s = h.staged { fs.incoming.endWriting(s.writes, fd: h.fd) }
-            if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
-            if let b = h.branch { fs.worktrees.endWriting(branch: b) }
-        }
+        if let released = fi.flatMap({ Handle.release($0.pointee.fh) }) { Self.closed(fs(req), released) }
         fuse_reply_err(req, 0)
+    }
+
+    /// What the close of an open file ends: its descriptor's place on the inode and, for a
+    /// writer, the writer it counted. From `release`, or when the open's reply never reached
+    /// the caller (it was interrupted: the kernel sends no release then).
+    static func closed(_ fs: ArtifactFileSystem, _ released: Handle) {
+        guard let h = released as? FileHandle else { return }
+        h.inode?.detach(h.fd)
+        guard h.writable else { return }
+        if let s = h.staged { fs.incoming.endWriting(s.writes, fd: h.fd) }
+        if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
+        if let b = h.branch { fs.worktrees.endWriting(branch: b) }
+    }
+
+    /// Replies to an open or create; when the reply cannot be delivered (the opener was
+    /// interrupted, libfuse answers -ENOENT) the handle is closed here, as libfuse's own
+    /// high-level layer does, so no writer stays counted.
+    static func replyOpened(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>, entry: fuse_entry_param? = nil) {
+        let rc: Int32
+        if var e = entry { rc = fuse_reply_create(req, &e, fi) } else { rc = fuse_reply_open(req, fi) }
+        if rc != 0, let released = Handle.release(fi.pointee.fh) { closed(fs(req), released) }
     }
 
     static func fsync(_ req: fuse_req_t?, _: fuse_ino_t, _ datasync: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
@@ -710,14 +726,19 @@ enum Operations {
             }
             handle.inode = inode
             inode.attach(handle.fd, writable: true)
+            fi.pointee.fh = handle.toFH()
+            guard let st = try? Syscalls.fstat(handle.fd) else {
+                if let released = Handle.release(fi.pointee.fh) { closed(fs, released) }
+                fuse_reply_err(req, EIO)
+                return
+            }
             var e = fuse_entry_param()
             e.ino = inode.ino
-            e.attr = try Syscalls.fstat(handle.fd)
+            e.attr = st
             e.attr.st_ino = UInt(inode.ino)
             e.attr.st_blksize = ArtifactFileSystem.blockSize
             e.attr.st_nlink = 1  // the kernel's d_tmpfile takes this one link away
-            fi.pointee.fh = handle.toFH()
-            fuse_reply_create(req, &e, fi)
+            Self.replyOpened(req, fi, entry: e)
         } catch { reply(req, error: error) }
     }
 

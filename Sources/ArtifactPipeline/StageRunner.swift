@@ -70,7 +70,9 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
             }
             let result = try execute(stage: stage, job: job, input: inputHash, runName: run.name, project: project)
             switch result {
-            case .success(let outputs):
+            case .success(let outputs, let adopted):
+                // Held until the rows that name them are in (see `BlobStore.adopt`).
+                defer { store.blobs.release(adopted) }
                 try queue.complete(job, outputs: outputs, memoized: false)
             case .failure(let message):
                 logger.warning("stage \(stage.name) on \(job.inputPath) of run \(run.name): \(message)")
@@ -83,7 +85,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         wake.signal()
     }
 
-    enum Result { case success([JobQueue.Output]), failure(String) }
+    enum Result { case success([JobQueue.Output], BlobStore.Adopted), failure(String) }
 
     /// Runs one command in `tmp/jobs/<id>-<attempt>/` with the input copied in and an empty
     /// output folder; registers only regular files inside that folder.
@@ -155,8 +157,8 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
             outputs.append(JobQueue.Output(path: f.rel, blob: hash.hex, size: size, mode: f.mode))
         }
         // The job folder is removed afterwards, so no blob stays linked to a writable name.
-        _ = try store.blobs.adopt(adoptions)
-        return .success(outputs)
+        let adopted = try store.blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced)
+        return .success(outputs, adopted)
     }
 }
 

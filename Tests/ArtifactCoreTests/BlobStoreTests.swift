@@ -66,7 +66,7 @@ final class BlobStoreTests: StoreTestCase {
     func testAdoptHardLinksTheStagedFile() throws {
         let staged = try writeScratch("staged", Array("abc".utf8))
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
-        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)])
+        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], isReferenced: { _ in false })
         XCTAssertEqual(adopted.stored, [h])
         XCTAssertTrue(blobs.contains(h))
         XCTAssertEqual(try inode(blobs.path(of: h)), try inode(staged), "adopt links, it does not copy")
@@ -80,7 +80,7 @@ final class BlobStoreTests: StoreTestCase {
         let h = try blobs.put(Array("abc".utf8))
         let storedInode = try inode(blobs.path(of: h))
         let staged = try writeScratch("staged", Array("abc".utf8))
-        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)]).stored, [])
+        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], isReferenced: { _ in false }).stored, [])
         XCTAssertEqual(try inode(blobs.path(of: h)), storedInode, "the stored copy is kept")
         XCTAssertTrue(FileManager.default.fileExists(atPath: staged), "adopt never removes the staged name")
         XCTAssertEqual(try blobFileCount(), 1)
@@ -94,7 +94,7 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .wrongSize(actual: 2))
 
         let staged = try writeScratch("staged", Array("abc".utf8))
-        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)]).stored, [h])
+        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], isReferenced: { _ in false }).stored, [h])
         XCTAssertEqual(try contents(target), Array("abc".utf8))
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
         XCTAssertEqual(try inode(target), try inode(staged))
@@ -105,15 +105,42 @@ final class BlobStoreTests: StoreTestCase {
     func testAdoptCopiesWhenAskedAndDiscardRemovesOnlyWhatItStored() throws {
         let kept = try writeScratch("kept", Array("abc".utf8))
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
-        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(kept), hash: h, size: 3, copying: true)])
+        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(kept), hash: h, size: 3, copying: true)], isReferenced: { _ in false })
         XCTAssertEqual(adopted.stored, [h])
         XCTAssertNotEqual(try inode(blobs.path(of: h)), try inode(kept), "a copy: writes to the kept name never reach the blob")
         try Data("xyz".utf8).write(to: URL(fileURLWithPath: kept))
         XCTAssertEqual(try contents(blobs.path(of: h)), Array("abc".utf8))
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
-        blobs.discard(adopted.stored)
+        blobs.discard(adopted, isReferenced: { _ in false })
         XCTAssertFalse(blobs.contains(h))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp"), [])
+    }
+
+    /// Two adopters of the same content: the second found the first's blob and may commit
+    /// rows naming it, so the first's failure must not remove it; nor a blob a committed
+    /// row names. Only when neither holds does discard remove what it stored.
+    func testDiscardNeverRemovesABlobSomeoneElseNeeds() throws {
+        let h = try XCTUnwrap(BlobHash(hex: Self.abc))
+        let first = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("a", Array("abc".utf8))), hash: h, size: 3)],
+                                    isReferenced: { _ in false })
+        let second = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("b", Array("abc".utf8))), hash: h, size: 3)],
+                                     isReferenced: { _ in false })
+        XCTAssertEqual(first.stored, [h])
+        XCTAssertEqual(second.stored, [], "found stored")
+        blobs.discard(first, isReferenced: { _ in false })
+        XCTAssertTrue(blobs.contains(h), "the second adopter still holds it")
+        blobs.release(second)  // its rows are committed
+
+        let third = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("c", Array("xyz".utf8))),
+                                                        hash: try BlobStore.hash(fileAt: PathBytes(root + "/scratch/c")).0, size: 3)],
+                                    isReferenced: { _ in false })
+        blobs.discard(third, isReferenced: { _ in true })
+        XCTAssertTrue(blobs.contains(third.held[0]), "a committed row names it")
+        let fourth = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("d", Array("123".utf8))),
+                                                         hash: try BlobStore.hash(fileAt: PathBytes(root + "/scratch/d")).0, size: 3)],
+                                     isReferenced: { _ in false })
+        blobs.discard(fourth, isReferenced: { _ in false })
+        XCTAssertFalse(blobs.contains(fourth.held[0]), "nobody needs it")
     }
 
     /// Past `syncfsThreshold` files one syncfs replaces the fsyncs; every file is stored, and
@@ -126,7 +153,7 @@ final class BlobStoreTests: StoreTestCase {
             let (hash, size) = try BlobStore.hash(fileAt: PathBytes(path))
             adoptions.append(BlobStore.Adoption(path: PathBytes(path), hash: hash, size: size))
         }
-        let adopted = try blobs.adopt(adoptions)
+        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
         XCTAssertTrue(adopted.syncedFilesystem)
         XCTAssertEqual(adopted.stored.count, 10)
         XCTAssertEqual(Set(adopted.stored), Set(adoptions.map(\.hash)))
@@ -140,7 +167,8 @@ final class BlobStoreTests: StoreTestCase {
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
         let missing = PathBytes(root + "/no-such-file")
         XCTAssertThrowsError(try blobs.adopt([BlobStore.Adoption(path: PathBytes(good), hash: h, size: 3),
-                                              BlobStore.Adoption(path: missing, hash: .empty, size: 0)])) { error in
+                                              BlobStore.Adoption(path: missing, hash: .empty, size: 0)],
+                                             isReferenced: { _ in false })) { error in
             XCTAssertTrue("\(error)".contains("no-such-file"), "\(error)")
         }
         XCTAssertFalse(blobs.contains(h))

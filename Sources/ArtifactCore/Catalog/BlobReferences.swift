@@ -23,3 +23,16 @@ public enum BlobReferences {
         for hash in hashes { try statement.execute(arguments: [hash.hex]) }
     }
 }
+
+extension Catalog {
+    /// Whether a committed row names blob `hash` (its refcount is above 0). An error counts as
+    /// yes: never remove a blob on a guess.
+    public func isReferenced(_ hash: BlobHash) -> Bool {
+        do {
+            let refcount = try read { try Int64.fetchOne($0, sql: "SELECT refcount FROM blob WHERE hash = ?", arguments: [hash.hex]) }
+            return (refcount ?? 0) > 0
+        } catch {
+            return true
+        }
+    }
+}

@@ -73,12 +73,17 @@ public final class DatasetCommitter: @unchecked Sendable {
             guard let generation = state.lock.withLock({ state.openWriters == 0 ? state.generation : nil }) else { return .busy }
             var locked = false
             defer { if locked { state.lock.unlock() } }
-            let outcome = try commitPlanned(branchId, message: message, author: author, includingInterrupted: includingInterrupted,
+            let outcome: Outcome?
+            do {
+                outcome = try commitPlanned(branchId, message: message, author: author, includingInterrupted: includingInterrupted,
                                             now: now, beforeChanging: {
-                state.lock.lock()
-                locked = true
-                return state.openWriters == 0 && state.generation == generation
-            })
+                    state.lock.lock()
+                    locked = true
+                    return state.openWriters == 0 && state.generation == generation
+                })
+            } catch where !locked && state.lock.withLock({ state.generation != generation }) {
+                continue  // planning met a change under way (an upper file removed as it was read)
+            }
             guard let outcome else { continue }
             state.pending = false
             return outcome
@@ -116,13 +121,12 @@ public final class DatasetCommitter: @unchecked Sendable {
         let kept = allRows.filter {
             $0.path.isEmpty || ignore.ignores($0.path.bytes, isDirectory: $0.kind == .dir) || (!includingInterrupted && interrupted($0))
         }
-        // Committed on purpose: the upper file becomes a blob, which carries no mark.
-        for row in allRows where includingInterrupted && interrupted(row) {
-            StagingMark.remove(StagingMark.interrupted, at: PathBytes(worktrees.upperPath(branchId, row.upper!)))
-        }
+        // Committed on purpose: the upper file becomes a blob, which carries no mark (removed
+        // once the branch is locked and found as planned).
+        let unmark = allRows.filter { includingInterrupted && interrupted($0) }.map { worktrees.upperPath(branchId, $0.upper!) }
         let keptIds = Set(kept.compactMap(\.id))
         let rows = allRows.filter { !keptIds.contains($0.id!) }
-        if rows.isEmpty { return beforeChanging() ? .unchanged : nil }
+        if rows.isEmpty { return beforeChanging() ? .unchanged : nil }  // (nothing interrupted is taken either)
         /// Removes the committed rows and keeps the others.
         func clearCommittedRows(_ db: Database) throws {
             _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db)
@@ -188,6 +192,7 @@ public final class DatasetCommitter: @unchecked Sendable {
 
         let uppers = rows.compactMap(\.upper).filter { !keptUppers.contains($0) }
         guard beforeChanging() else { return nil }
+        for path in unmark { StagingMark.remove(StagingMark.interrupted, at: PathBytes(path)) }
         if planned.isEmpty {
             try catalog.write { db in try clearCommittedRows(db) }
             uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
@@ -201,7 +206,7 @@ public final class DatasetCommitter: @unchecked Sendable {
             guard let upper = p.upper, let hash = p.entry.blob.flatMap(BlobHash.init(hex:)) else { return nil }
             return BlobStore.Adoption(path: PathBytes(worktrees.upperPath(branchId, upper)), hash: hash, size: p.entry.size,
                                       copying: keptUppers.contains(upper))
-        }).stored
+        }, isReferenced: catalog.isReferenced)
 
         let uid = author ?? rows.last(where: { $0.kind == .file })?.uid ?? rows.last?.uid ?? dataset.ownerUid
         let text = message ?? "quiet-period commit: \(counts.added) added, \(counts.changed) changed, \(counts.deleted) deleted"
@@ -240,9 +245,10 @@ public final class DatasetCommitter: @unchecked Sendable {
                 return v
             }
         } catch {
-            store.blobs.discard(adopted)
+            store.blobs.discard(adopted, isReferenced: catalog.isReferenced)
             throw error
         }
+        store.blobs.release(adopted)
         uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
         logger.info("committed version \(version.name) on \(dataset.name)@\(ref.name): \(planned.count) changes")
         return .committed(version)

@@ -586,7 +586,7 @@ public final class Worktrees: @unchecked Sendable {
             if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
             let (name, full) = try newUpper(branchId)
             do {
-                try Syscalls.retrying { afs_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, full, AT_SYMLINK_FOLLOW) }
+                _ = try Syscalls.retrying { afs_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, full, AT_SYMLINK_FOLLOW) }
             } catch let e as Errno { throw ArtifactError.system(e, "cannot name the unnamed file", path: path) }
             do {
                 let st = try Syscalls.lstat(full)

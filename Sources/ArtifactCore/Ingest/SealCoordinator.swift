@@ -205,7 +205,7 @@ public final class SealCoordinator: @unchecked Sendable {
                 _ = try blobs.put(Self.content(of: file))
             }
         }
-        let stored = try blobs.adopt(adoptions).stored
+        let adopted = try blobs.adopt(adoptions, isReferenced: catalog.isReferenced)
 
         let uid = scan.files.first?.uid ?? 0
         let run: RunRecord
@@ -215,9 +215,10 @@ public final class SealCoordinator: @unchecked Sendable {
                                          cleanup: scan.files.map { ($0.fullPath, $0.ino) })
         } catch {
             // The staged files stay in incoming/, writable: no blob may stay linked to them.
-            blobs.discard(stored)
+            blobs.discard(adopted, isReferenced: catalog.isReferenced)
             throw error
         }
+        blobs.release(adopted)
 
         for file in scan.files {
             try? Syscalls.unlink(file.fullPath)

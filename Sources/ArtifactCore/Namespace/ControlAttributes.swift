@@ -56,7 +56,7 @@ public enum MountControl {
         }
         let before = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
         try ask(path, ControlAttribute.seal, "1", busy: "files are still open for writing; nothing was sealed",
-                other: "not an incoming/ folder of an artifactfs mount", otherCode: .notMounted)
+                other: { "not an incoming/ folder of an artifactfs mount (\($0))" }, otherCode: .notMounted)
         let after = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
         return after != before ? after : nil
     }
@@ -71,10 +71,10 @@ public enum MountControl {
         let before = try? ExtendedAttributes.get(path, ControlAttribute.head)
         if let message {
             try ask(path, ControlAttribute.commit, message, busy: "files are still open for writing; nothing was committed",
-                    other: "commit failed; see the daemon log", otherCode: .io)
+                    other: { "commit failed (\($0)); see the daemon log" }, otherCode: .io)
         } else {
             try ask(path, ControlAttribute.seal, "1", busy: "files are still open for writing; nothing was committed",
-                    other: "commit failed; see the daemon log", otherCode: .io)
+                    other: { "commit failed (\($0)); see the daemon log" }, otherCode: .io)
         }
         let after = try? ExtendedAttributes.get(path, ControlAttribute.head)
         guard let after, after != before, !after.isEmpty else { return nil }
@@ -86,15 +86,17 @@ public enum MountControl {
             : ArtifactError(.notFound, "no such folder", path: path)
     }
 
-    private static func ask(_ path: String, _ name: String, _ value: String, busy: String, other: String,
-                            otherCode: ArtifactError.Code) throws {
+    /// Sets `name` on `path`; EBUSY and ENOENT have their own answers, any other errno is
+    /// `otherCode` with the message `other` makes of it.
+    private static func ask(_ path: String, _ name: String, _ value: String, busy: String,
+                            other: (String) -> String, otherCode: ArtifactError.Code) throws {
         do {
             try ExtendedAttributes.set(path, name, value)
         } catch let e as ArtifactError {
             switch e.underlying {
             case .resourceBusy?: throw ArtifactError(.busy, busy, path: path)
             case .noSuchFileOrDirectory?: throw ArtifactError(.notFound, "no such folder", path: path)
-            default: throw ArtifactError(e.code == .noSpace ? .noSpace : otherCode, "\(other) (\(e.underlying.map { "\($0)" } ?? e.message))", path: path)
+            default: throw ArtifactError(otherCode, other(e.underlying.map { "\($0)" } ?? e.message), path: path)
             }
         }
     }

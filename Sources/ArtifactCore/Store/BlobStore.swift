@@ -60,16 +60,21 @@ public final class BlobStore: @unchecked Sendable {
     /// names it): each file's data is made durable (fsync, or one syncfs past
     /// `syncfsThreshold`), linked (or copied) to its blob name, and the blob folders are
     /// synced, all before this returns. Seal, commit, stage outputs and import call it, and
-    /// then insert their rows. Returns what it did; if the caller's transaction then fails,
-    /// `discard` the `stored` blobs, so no blob is left linked to a file that stays writable.
-    /// Throws `.io`/`.noSpace` with the file's path.
-    @discardableResult
-    public func adopt(_ files: [Adoption]) throws -> Adopted {
+    /// then insert their rows.
+    ///
+    /// Every hash it returns is *held* until the caller says how its transaction ended:
+    /// `release` after the rows are committed, `discard` when they never will be (which
+    /// removes the blobs this call stored, so none stays linked to a file that remains
+    /// writable, unless a committed row or another adopter in flight needs them).
+    /// `isReferenced` says whether a committed row names a hash (`Catalog.isReferenced`).
+    /// Throws `.io`/`.noSpace` with the file's path; then nothing is held.
+    public func adopt(_ files: [Adoption], isReferenced: (BlobHash) -> Bool) throws -> Adopted {
         let syncAll = files.count > Self.syncfsThreshold
-        if syncAll { try syncFilesystem() }
+        hold(files.map(\.hash))
         var touched = Set<String>()
         var stored: [BlobHash] = []
         do {
+            if syncAll { try syncFilesystem() }
             for f in files {
                 if !syncAll {
                     do {
@@ -85,26 +90,55 @@ public final class BlobStore: @unchecked Sendable {
             // Copies were fsynced one by one; links need the folders (or the whole filesystem).
             if syncAll { try syncFilesystem() } else { try syncDirectories(touched) }
         } catch {
-            discard(stored)
+            discard(Adopted(stored: stored, held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false),
+                    isReferenced: isReferenced)
             throw error
         }
-        return Adopted(stored: stored, syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll)
+        return Adopted(stored: stored, held: files.map(\.hash), syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll)
     }
 
     /// What one `adopt` did.
     public struct Adopted: Sendable {
         /// Blobs it newly stored (content the store did not hold before), in order.
         public var stored: [BlobHash]
+        /// Every hash it relies on, stored now or found stored, held until `release`/`discard`.
+        public var held: [BlobHash]
         /// Folders it fsynced after linking (new fan-out folders make `objects/` one of them).
         public var syncedFolders: Set<String>
         /// Whether it synced the whole filesystem instead (past `syncfsThreshold` files).
         public var syncedFilesystem: Bool
     }
 
-    /// Removes blobs an `adopt` stored when no row came to name them (the caller's
-    /// transaction failed). Only for hashes that call returned: they were new then.
-    public func discard(_ hashes: [BlobHash]) {
-        for hash in hashes { try? Syscalls.unlink(path(of: hash)) }
+    private let holdsLock = Mutex()
+    /// Hashes adopters in flight rely on, with how many hold each: another adopter may have
+    /// found a blob this one stored and be about to commit rows that name it.
+    private var holds: [BlobHash: Int] = [:]
+
+    private func hold(_ hashes: [BlobHash]) {
+        holdsLock.withLock { for h in hashes { holds[h, default: 0] += 1 } }
+    }
+
+    /// The rows that name `adopted`'s blobs are committed: they no longer need holding.
+    public func release(_ adopted: Adopted) {
+        holdsLock.withLock {
+            for h in adopted.held {
+                let n = holds[h, default: 1] - 1
+                holds[h] = n > 0 ? n : nil
+            }
+        }
+    }
+
+    /// The rows for `adopted` will never be committed: removes the blobs it stored, except
+    /// those a committed row names (`isReferenced`) or another adopter in flight holds, and
+    /// releases its holds. What stays unreferenced is an orphan for verify and gc.
+    public func discard(_ adopted: Adopted, isReferenced: (BlobHash) -> Bool) {
+        let doomed: [BlobHash] = holdsLock.withLock {
+            var mine: [BlobHash: Int] = [:]
+            for h in adopted.held { mine[h, default: 0] += 1 }
+            return adopted.stored.filter { holds[$0, default: 0] <= mine[$0, default: 0] }
+        }
+        for hash in doomed where !isReferenced(hash) { try? Syscalls.unlink(path(of: hash)) }
+        release(adopted)
     }
 
     /// One syncfs of the filesystem that holds the store.

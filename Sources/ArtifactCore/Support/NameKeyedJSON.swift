@@ -10,7 +10,9 @@ import Foundation
 /// `encode(to:)` writes a placeholder key per name (numbered in byte order of the names, so
 /// `.sortedKeys` keeps that order) and `NameKeyedJSON.encode` puts each name's own JSON
 /// string in its place afterwards. Keys are `PathBytes.jsonKey`: the text when the name is
-/// UTF-8, else its quoted form (C escapes, as git shows it), which differs for different bytes.
+/// UTF-8, else its quoted form (C escapes, as git shows it). Different non-UTF-8 names get
+/// different keys; a UTF-8 name spelled exactly like another's quoted form (quotes and
+/// backslashes included) would share its key, and the entry's own `*_bytes` field tells them apart.
 ///
 /// Encoded without `NameKeyedJSON` (a plain `JSONEncoder`), the keys are the names' text and
 /// equivalent names merge, as before. Decoding reads the keys as text.
@@ -118,7 +120,7 @@ public enum NameKeyedJSON {
 
 extension PathBytes {
     /// A name as a JSON object key: the text when it is UTF-8, else its quoted form (C escapes,
-    /// as git shows names), which stays different for different bytes.
+    /// as git shows names), which stays different for different non-UTF-8 bytes.
     public var jsonKey: String { validUTF8 ?? quoted }
 }
 
