@@ -67,8 +67,7 @@ extension ArtifactFileSystem {
             let upper = try worktrees.openForWrite(branch: branch, path: path, truncate: flags & O_TRUNC != 0, writer: true)
             do {
                 let fd = try Syscalls.open(upper, flags: flags & backingOpenMask)
-                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: branch)
-                handle.upperPath = upper
+                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: branch, upperPath: upper)
                 worktrees.beginWriting(upperPath: upper, fd: fd)
                 return handle
             } catch {

@@ -25,11 +25,31 @@ final class FileHandle: Handle {
     let branch: Int64?
     /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
     var inode: Inode?
-    /// The upper file a working-tree writer writes (see `Worktrees.beginWriting`).
-    var upperPath: String?
+    private let upperLock = Mutex()
+    private var _upperPath: String?
+    private var closed = false
 
-    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: Int64? = nil) {
-        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch
+    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: Int64? = nil, upperPath: String? = nil) {
+        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch; self._upperPath = upperPath
+    }
+
+    /// An O_TMPFILE file of a working tree was just named `upper`: `begin` counts its writer,
+    /// unless the file was closed meanwhile (on another thread), when nobody writes it.
+    func named(_ upper: String, begin: () -> Void) {
+        upperLock.withLock {
+            guard !closed else { return }
+            _upperPath = upper
+            begin()
+        }
+    }
+
+    /// The file is closed: the upper file its writer wrote (see `Worktrees.beginWriting`), if
+    /// any, for `end` to end writing.
+    func markClosed(end: (String) -> Void) {
+        upperLock.withLock {
+            closed = true
+            if let upper = _upperPath { end(upper) }
+        }
     }
 
     deinit { close(fd) }

@@ -261,8 +261,7 @@ enum Operations {
                 do {
                     let path = dir.appending(n)
                     let upper = try fs.worktrees.linkOpenFile(branch: b, descriptor: handle.fd, to: path)
-                    handle.upperPath = upper
-                    fs.worktrees.beginWriting(upperPath: upper, fd: handle.fd)
+                    handle.named(upper) { fs.worktrees.beginWriting(upperPath: upper, fd: handle.fd) }
                     fs.inodes.nameAnonymous(source.ino, as: .worktree(branch: b, path: path))
                     replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
                 } catch { reply(req, error: error) }
@@ -417,8 +416,7 @@ enum Operations {
         if case .virtual(.worktree(let b, let dir)) = p.kind {
             do {
                 let (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
-                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
-                handle.upperPath = upper
+                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b, upperPath: upper)
                 if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
                 fi.pointee.fh = handle.toFH()
                 Self.replyOpened(req, fi, entry: e)
@@ -513,7 +511,7 @@ enum Operations {
         h.inode?.detach(h.fd)
         guard h.writable else { return }
         if let s = h.staged { fs.incoming.endWriting(s.writes, fd: h.fd) }
-        if let upper = h.upperPath { fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
+        h.markClosed { upper in fs.worktrees.endWriting(upperPath: upper, fd: h.fd) }
         if let b = h.branch { fs.worktrees.endWriting(branch: b) }
     }
 

@@ -14,7 +14,9 @@ enum Daemon {
         let readEnd = fds[0], writeEnd = fds[1]
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
 
-        var childArgs = [readlinkSelf()] + arguments.dropFirst()
+        // argv[0] as this process was called; the program itself is /proc/self/exe, this very
+        // binary, whatever bytes its path holds.
+        var childArgs = [CommandLine.arguments.first ?? "artifactfs"] + arguments.dropFirst()
         childArgs += ["--foreground", "--ready-fd", String(writeEnd)]
         // The daemon must open the store this process resolved, wherever it was found.
         if !arguments.contains(where: { $0 == "--store" || $0.hasPrefix("--store=") }) { childArgs += ["--store", storeRoot] }
@@ -34,7 +36,7 @@ enum Daemon {
         var pid: pid_t = 0
         let cargs = childArgs.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
-        let rc = posix_spawn(&pid, cargs[0]!, &actions, &attr, cargs, environ)
+        let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, cargs, environ)
         close(writeEnd)
         guard rc == 0 else { close(readEnd); throw ArtifactError(.io, "cannot start the daemon: errno \(rc)") }
 
@@ -64,12 +66,6 @@ enum Daemon {
         let bytes = Array((message + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
-    }
-
-    static func readlinkSelf() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        return n > 0 ? String(cString: buf) : CommandLine.arguments[0]
     }
 
     /// Runs a helper tool and returns its exit status.
