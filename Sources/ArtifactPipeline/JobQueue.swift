@@ -190,8 +190,7 @@ public final class JobQueue: @unchecked Sendable {
                 }
             }
             for o in outputs {
-                guard let hash = BlobHash(hex: o.blob) else { throw ArtifactError(.corrupt, "bad blob hash \(o.blob)", path: o.path.quoted) }
-                try BlobReferences.add(db, hash, size: o.size, now: now)
+                try BlobReferences.add(db, try BlobHash.parse(o.blob, of: o.path), size: o.size, now: now)
                 var record = OutputRecord(id: nil, runId: job.runId, stage: job.stage, path: o.path, dir: o.path.parent,
                                           name: o.path.lastComponent, blob: o.blob, size: o.size, mode: o.mode,
                                           mtimeNs: Int64(now * 1e9), inputPath: job.inputPath, jobId: job.id)

@@ -59,7 +59,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         do {
             guard let (definition, run, project) = try queue.definition(forRun: job.runId),
                   let stage = definition.stage(named: job.stage), let inputBlob = job.inputBlob,
-                  let inputHash = BlobHash(hex: inputBlob) else {
+                  let inputHash = job.inputHash else {
                 try queue.fail(job, error: "the run's pipeline definition no longer has this stage")
                 return
             }

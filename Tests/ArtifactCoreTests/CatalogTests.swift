@@ -1,4 +1,4 @@
-import ArtifactCore
+@_spi(CatalogTables) import ArtifactCore
 import Foundation
 import GRDB
 import XCTest
@@ -152,7 +152,7 @@ final class CatalogTests: StoreTestCase {
         XCTAssertEqual(file.path, "data/x.csv")
         XCTAssertEqual(file.dir, "data")
         XCTAssertEqual(file.name, "x.csv")
-        XCTAssertEqual(file.hash, e.hash)
+        XCTAssertEqual(try file.hash, e.hash)
         XCTAssertEqual(file.size, 4)
         XCTAssertEqual(file.mode, 0o640)
         XCTAssertEqual(file.mtimeNs, e.mtimeNs)
@@ -172,7 +172,7 @@ final class CatalogTests: StoreTestCase {
 
         let latest = try catalog.latestFiles(projectId: p, dir: "data")
         XCTAssertEqual(latest.map(\.name), ["x.csv", "y.csv"])
-        XCTAssertEqual(latest.first?.hash, try hash("v3"))
+        XCTAssertEqual(try latest.first?.hash, try hash("v3"))
         XCTAssertEqual(latest.first?.runId, r3.id)
         XCTAssertEqual(try catalog.latestFiles(projectId: p, dir: "").map(\.name), ["top.txt"])
         XCTAssertEqual(try catalog.latestFile(projectId: p, dir: "data", name: "x.csv")?.runId, r3.id)
@@ -183,7 +183,7 @@ final class CatalogTests: StoreTestCase {
 
         let history = try catalog.history(projectId: p, path: "data/x.csv")
         XCTAssertEqual(history.map(\.run), [r1.name, r2.name, r3.name], "oldest first")
-        XCTAssertEqual(history.map(\.file.hash), [try hash("v1"), try hash("v2"), try hash("v3")])
+        XCTAssertEqual(try history.map { try $0.file.hash }, [try hash("v1"), try hash("v2"), try hash("v3")])
         XCTAssertEqual(history.map(\.file.status), [.superseded, .superseded, .new])
         XCTAssertEqual(try catalog.history(projectId: p, path: "top.txt").map(\.run), [r1.name])
         XCTAssertTrue(try catalog.history(projectId: p, path: "missing").isEmpty)
@@ -278,5 +278,21 @@ final class CatalogTests: StoreTestCase {
         let run = try register(p, [], completed: false)
         XCTAssertEqual(run.status, .inProgress)
         XCTAssertNil(run.completedAt)
+    }
+
+    /// A blob name in the catalog that is not a SHA-256 (a damaged catalog) is reported as
+    /// corrupt where it is read, never a crash of the daemon.
+    func testABlobNameThatIsNotASHA256IsCorruptNotACrash() throws {
+        let p = try makeProject()
+        let run = try register(p, [try entry("a.txt", "x")])
+        try store.catalog.ownerWrite { db in
+            try db.execute(sql: "INSERT INTO blob (hash, size, refcount, created_at) VALUES ('not-a-hash', 1, 1, 0)")
+            try db.execute(sql: "UPDATE file SET blob = 'not-a-hash'")
+        }
+        let file = try XCTUnwrap(store.catalog.runFiles(runId: run.id!, dir: "").first)
+        XCTAssertThrowsError(try file.hash) { error in
+            XCTAssertEqual((error as? ArtifactError)?.code, .corrupt)
+            XCTAssertTrue("\(error)".contains("a.txt"), "\(error)")
+        }
     }
 }

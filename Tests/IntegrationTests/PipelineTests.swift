@@ -11,7 +11,7 @@ final class PipelineTests: MountTestCase {
     @discardableResult
     private func setPipeline(_ toml: String, project: String = "demo", expectOK: Bool = true) -> ShellResult {
         let file = "\(work!)/pipeline-\(UUID().uuidString.prefix(6)).toml"
-        FileManager.default.createFile(atPath: file, contents: Data(toml.utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(toml.utf8))
         let r = fsx.cli("pipeline set --store \(q(fsx.store)) \(project) \(q(file))")
         if expectOK { XCTAssertEqual(r.status, 0, r.stderr) }
         return r

@@ -90,7 +90,8 @@ public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equ
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
-    public var hash: BlobHash { BlobHash(hex: blob)! }
+    /// The blob; `.corrupt` when the catalog holds a name that is not a SHA-256.
+    public var hash: BlobHash { get throws { try BlobHash.parse(blob, of: path) } }
 }
 
 /// A folder of a run: its name and, for runs sealed since folders kept their metadata, its
@@ -167,6 +168,8 @@ public struct JobRecord: CatalogRecord, Sendable, Equatable {
     /// The input's path in the run's tree, e.g. `raw_source/a.txt` or `words/a.count`.
     public var inputPath: PathBytes
     public var inputBlob: String?
+    /// `inputBlob` as a hash (nil: none, or not a SHA-256).
+    public var inputHash: BlobHash? { inputBlob.flatMap(BlobHash.init(hex:)) }
     public var status: JobStatus
     public var attempts: Int64
     public var maxAttempts: Int64
@@ -211,5 +214,6 @@ public struct OutputRecord: CatalogRecord, Sendable, Equatable {
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-    public var hash: BlobHash { BlobHash(hex: blob)! }
+    /// The blob; `.corrupt` when the catalog holds a name that is not a SHA-256.
+    public var hash: BlobHash { get throws { try BlobHash.parse(blob, of: path) } }
 }

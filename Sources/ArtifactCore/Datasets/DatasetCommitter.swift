@@ -174,7 +174,8 @@ public final class DatasetCommitter: @unchecked Sendable {
                     e.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
                     e.uid = Int64(st.st_uid); e.gid = Int64(st.st_gid)
                 } else {
-                    guard let hex = row.blob, let hash = BlobHash(hex: hex) else { continue }
+                    guard let hex = row.blob else { continue }
+                    let hash = try BlobHash.parse(hex, of: row.path)
                     source = store.blobs.path(of: hash)
                 }
                 if row.kind == .symlink { e.mode = 0o777 }
@@ -203,7 +204,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         // Written files become blobs before any row refers to them. An upper file a kept
         // (ignored or interrupted) name still uses stays writable: store a copy of it.
         let adopted = try store.blobs.adopt(planned.compactMap { p -> BlobStore.Adoption? in
-            guard let upper = p.upper, let hash = p.entry.blob.flatMap(BlobHash.init(hex:)) else { return nil }
+            guard let upper = p.upper, let hash = try p.entry.blobHash else { return nil }
             return BlobStore.Adoption(path: PathBytes(worktrees.upperPath(branchId, upper)), hash: hash, size: p.entry.size,
                                       copying: keptUppers.contains(upper))
         }, isReferenced: catalog.isReferenced)
@@ -229,8 +230,7 @@ public final class DatasetCommitter: @unchecked Sendable {
                         e.nlink = n
                         e.linkGroup = leaders[u]
                     }
-                    if e.kind.hasBytes, let blob = e.blob {
-                        guard let hash = BlobHash(hex: blob) else { throw ArtifactError(.corrupt, "bad blob hash \(blob)", path: e.path.quoted) }
+                    if e.kind.hasBytes, let hash = try e.blobHash {
                         try BlobReferences.add(db, hash, size: e.size, now: now.timeIntervalSince1970)
                     }
                     try e.insert(db)

@@ -114,6 +114,9 @@ public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Eq
     public var nlink: Int64 = 1
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    /// The blob (nil: a folder, a deletion or a special file); `.corrupt` when the catalog's
+    /// name is not a SHA-256.
+    public var blobHash: BlobHash? { get throws { try blob.map { try BlobHash.parse($0, of: path) } } }
 }
 
 /// One uncommitted change in a branch's working tree. A file's bytes are either a blob
@@ -173,6 +176,9 @@ public struct TreeItem: Sendable, Equatable {
 
     public var name: PathBytes { path.lastComponent }
     public var isDirectory: Bool { kind == .dir }
+    /// The committed blob (nil: none, as for a folder or an upper file not yet committed).
+    /// Throws `.corrupt` when the catalog's name is not a SHA-256.
+    public var blobHash: BlobHash? { get throws { try blob.map { try BlobHash.parse($0, of: path) } } }
 
     init(_ e: EntryRecord) {
         path = e.path; kind = e.kind; blob = e.blob; upper = nil; size = e.size; mode = e.mode

@@ -121,10 +121,10 @@ extension Namespace {
             guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
             if item.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path.description) }
             if let upper = item.upper { return .staged(path: worktrees.upperPath(b, upper)) }
-            guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
+            guard let hash = try item.blobHash else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
             return .blob(hash, size: item.size)
         case .versionFile(let e):
-            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), let hex = entry.blob, let hash = BlobHash(hex: hex) else {
+            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), let hash = try entry.blobHash else {
                 throw ArtifactError(.notFound, "no such file")
             }
             return .blob(hash, size: entry.size)
@@ -182,7 +182,7 @@ extension Namespace {
             return try worktrees.linkTarget(branch: b, path: path)
         case .versionFile(let e):
             guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), entry.kind == .symlink,
-                  let hash = entry.blob.flatMap(BlobHash.init(hex:)) else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
+                  let hash = try entry.blobHash else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
             return PathBytes(try store.blobs.read(hash))
         default:
             throw ArtifactError(.invalidArgument, "not a symbolic link")

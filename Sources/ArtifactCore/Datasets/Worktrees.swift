@@ -144,7 +144,7 @@ public final class Worktrees: @unchecked Sendable {
         if let upper = file.upper {
             return IgnoreRules(file: Array(FileManager.default.contents(atPath: upperPath(branchId, upper)) ?? Data()))
         }
-        guard let hash = file.blob.flatMap(BlobHash.init(hex:)) else { return IgnoreRules(file: []) }
+        guard let hash = try file.blobHash else { return IgnoreRules(file: []) }
         return IgnoreRules(file: try store.blobs.read(hash))
     }
 
@@ -310,7 +310,7 @@ public final class Worktrees: @unchecked Sendable {
     /// Gives a file an upper copy of its committed bytes, so that writing never touches a blob.
     private func copyUp(_ db: Database, _ branchId: Int64, _ item: TreeItem, truncate: Bool) throws -> String {
         if let upper = item.upper { return upperPath(branchId, upper) }
-        guard let hex = item.blob, let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "file has no content", path: item.path) }
+        guard let hash = try item.blobHash else { throw ArtifactError(.corrupt, "file has no content", path: item.path) }
         let (name, full) = try newUpper(branchId)
         do {
             let out = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(item.mode & 0o7777))
@@ -610,7 +610,7 @@ public final class Worktrees: @unchecked Sendable {
             }
             return PathBytes(Array(data))
         }
-        guard let hash = link.blob.flatMap(BlobHash.init(hex:)) else { throw ArtifactError(.corrupt, "link has no target", path: path) }
+        guard let hash = try link.blobHash else { throw ArtifactError(.corrupt, "link has no target", path: path) }
         return PathBytes(try store.blobs.read(hash))
     }
 

@@ -255,7 +255,7 @@ public final class Namespace: @unchecked Sendable {
         switch node {
         case .file(let f):
             guard let file = try catalog.file(id: f), file.kind == .symlink else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
-            hash = file.hash
+            hash = try file.hash
         case .versionFile, .worktree:
             return try datasetLinkTarget(node)
         default:
@@ -287,12 +287,12 @@ public final class Namespace: @unchecked Sendable {
         switch node {
         case .file(let f):
             guard let file = try catalog.file(id: f) else { throw ArtifactError(.notFound, "no such file") }
-            return .blob(file.hash, size: file.size)
+            return .blob(try file.hash, size: file.size)
         case .runJSON(let r):
             return .bytes(try runJSON(r))
         case .output(let o):
             guard let out = try catalog.output(id: o) else { throw ArtifactError(.notFound, "no such output") }
-            return .blob(out.hash, size: out.size)
+            return .blob(try out.hash, size: out.size)
         case .pipelineDefinition(let p):
             return .bytes(Array((try catalog.pipelineSource(projectId: p) ?? "").utf8))
         case .worktree, .versionFile, .datasetLog:

@@ -22,6 +22,13 @@ public struct BlobHash: Hashable, Comparable, Sendable, CustomStringConvertible 
         self.hex = String(decoding: out, as: UTF8.self)
     }
 
+    /// A blob name read back from the catalog, which stores it as hex text: the one place it
+    /// is parsed. Throws `.corrupt` naming `path` (the row's file) when it is not a SHA-256.
+    public static func parse(_ hex: String, of path: PathBytes) throws -> BlobHash {
+        guard let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "the catalog names a blob that is not a SHA-256: \(hex)", path: path) }
+        return hash
+    }
+
     /// The hash of no bytes at all.
     public static let empty = BlobHash(digest: SHA256.hash(data: [UInt8]()))
 
