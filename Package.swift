@@ -71,6 +71,7 @@ let package = Package(
         ]),
         .testTarget(name: "ArtifactPipelineTests", dependencies: [
             "ArtifactPipeline", "ArtifactCore",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

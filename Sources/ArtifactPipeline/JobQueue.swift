@@ -118,7 +118,7 @@ public final class JobQueue: @unchecked Sendable {
                 states[stage.name] = [.skipped]
             } else {
                 for input in inputs {
-                    let key = stage.memoKey(inputName: input.path.lastComponent.description, run: run.name, project: project)
+                    let key = stage.memoKey(inputName: input.path.lastComponent, run: run.name, project: project)
                     var job = JobRecord(runId: runId, stage: stage.name, stageHash: stage.definitionHash, memoKey: key, inputPath: input.path,
                                         inputBlob: input.blob, status: .pending, maxAttempts: Int64(stage.retries + 1),
                                         timeout: stage.timeoutSeconds)

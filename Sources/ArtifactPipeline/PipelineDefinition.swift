@@ -32,14 +32,16 @@ public struct StageDefinition: Sendable, Equatable, Codable {
 
     /// The memoization key of one job: the definition and, when the command uses them, the
     /// input's name and the run and project, since those then shape the outputs too.
-    public func memoKey(inputName: String, run: String, project: String) -> String {
+    /// The input's name goes in as its bytes: two names that differ only in bytes that are not
+    /// UTF-8 give stage commands different `{name}`s, so they must not share results.
+    public func memoKey(inputName: PathBytes, run: String, project: String) -> String {
         let used = Set(command.flatMap { PipelineDefinition.placeholderNames(in: $0) })
-        var parts = [definitionHash]
-        if used.contains("stem") || used.contains("name") { parts.append("name=" + inputName) }
-        if used.contains("run") { parts.append("run=" + run) }
-        if used.contains("project") { parts.append("project=" + project) }
+        var parts: [[UInt8]] = [Array(definitionHash.utf8)]
+        if used.contains("stem") || used.contains("name") { parts.append(Array("name=".utf8) + inputName.bytes) }
+        if used.contains("run") { parts.append(Array("run=\(run)".utf8)) }
+        if used.contains("project") { parts.append(Array("project=\(project)".utf8)) }
         if parts.count == 1 { return definitionHash }
-        return BlobHash(digest: SHA256.hash(data: Array(parts.joined(separator: "\u{0}").utf8))).hex
+        return BlobHash(digest: SHA256.hash(data: Array(parts.joined(separator: [0])))).hex
     }
 
     /// The folder the input glob reads from (`raw_source` or another stage).

@@ -245,7 +245,7 @@ final class JobQueueTests: PipelineTestCase {
 
     func testMemoizedCompletionWritesNoMemoRowAndCompletingTwiceIsHarmless() throws {
         let p = try makeProject()
-        let def = try queue.setPipeline(projectId: p, source: twoStagesNoRetries)
+        try queue.setPipeline(projectId: p, source: twoStagesNoRetries)
         let r = try sealedRun(p, [("a.txt", "one")])
         try queue.start(runId: r.id!)
         let job = try XCTUnwrap(queue.claim())

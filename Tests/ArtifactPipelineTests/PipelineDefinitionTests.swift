@@ -1,5 +1,6 @@
 import ArtifactCore
 import ArtifactPipeline
+import Crypto
 import Foundation
 import XCTest
 
@@ -365,6 +366,17 @@ final class PipelineDefinitionTests: XCTestCase {
         XCTAssertNil(PipelineDefinition.parseDuration("abc"))
         XCTAssertNil(PipelineDefinition.parseDuration("s"))
         XCTAssertNil(PipelineDefinition.parseDuration("5 minutes"))
+    }
+
+    /// Names that differ only in bytes that are not UTF-8 give `{stem}` different values, so
+    /// they never share memoized results; a UTF-8 name keeps the key it always had.
+    func testMemoKeysTellByteNamesApart() throws {
+        let words = try XCTUnwrap(try PipelineDefinition.parse(specExample).stage(named: "words"))  // uses {stem}
+        let e9 = words.memoKey(inputName: PathBytes([0xE9, 0x2E, 0x74, 0x78, 0x74]), run: "r", project: "p")
+        let e8 = words.memoKey(inputName: PathBytes([0xE8, 0x2E, 0x74, 0x78, 0x74]), run: "r", project: "p")
+        XCTAssertNotEqual(e9, e8)
+        let old = BlobHash(digest: SHA256.hash(data: Array([words.definitionHash, "name=a.txt"].joined(separator: "\u{0}").utf8))).hex
+        XCTAssertEqual(words.memoKey(inputName: "a.txt", run: "r", project: "p"), old)
     }
 
     func testSubstitute() {
