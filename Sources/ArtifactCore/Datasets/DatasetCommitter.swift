@@ -58,10 +58,10 @@ public final class DatasetCommitter: @unchecked Sendable {
     }
 
     /// Commits the branch now. `message` nil: a generated one; `author` nil: the uid of the
-    /// last changed file.
+    /// last changed file. Files a crash cut short (`StagingMark.interrupted` on their upper
+    /// file) stay uncommitted unless `includingInterrupted` (an explicit `artifactfs commit`
+    /// or `seal`).
     @discardableResult
-    /// Files a crash cut short (`StagingMark.interrupted` on their upper file) stay
-    /// uncommitted unless `includingInterrupted` (an explicit `artifactfs commit` or `seal`).
     public func commit(branch branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool = true,
                        now: Date = Date()) throws -> Outcome {
         let state = worktrees.state(branchId)
