@@ -45,10 +45,9 @@ public final class JobQueue: @unchecked Sendable {
     /// none) and creates the jobs that can start. Idempotent.
     public func start(runId: Int64) throws {
         try write { db in
-            guard var run = try RunRecord.fetchOne(db, key: runId), run.pipelineHash == nil else { return }
+            guard let run = try RunTable.run(db, runId), run.pipelineHash == nil else { return }
             let hash = try String.fetchOne(db, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [run.projectId])
-            run.pipelineHash = hash ?? ""
-            try run.update(db)
+            try RunTable.setPipeline(db, runId, hash: hash ?? "")
             try Self.advance(db, runId: runId)
         }
     }
@@ -57,7 +56,7 @@ public final class JobQueue: @unchecked Sendable {
     /// `stage` and the stages that depend on it. Its earlier outputs of those stages go.
     public func rerun(runId: Int64, stage: String?) throws {
         try write { db in
-            guard var run = try RunRecord.fetchOne(db, key: runId) else { throw ArtifactError(.notFound, "no such run") }
+            guard let run = try RunTable.run(db, runId) else { throw ArtifactError(.notFound, "no such run") }
             guard let hash = try String.fetchOne(db, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [run.projectId]),
                   let definition = try Self.definition(db, hash: hash) else {
                 throw ArtifactError(.notFound, "the project has no pipeline (artifactfs pipeline set PROJECT FILE)")
@@ -84,10 +83,7 @@ public final class JobQueue: @unchecked Sendable {
                 try db.execute(sql: "DELETE FROM output_dir WHERE run_id = ? AND stage = ?", arguments: [runId, s])
                 try db.execute(sql: "DELETE FROM job WHERE run_id = ? AND stage = ?", arguments: [runId, s])
             }
-            run.pipelineHash = hash
-            run.status = .inProgress
-            run.completedAt = nil
-            try run.update(db)
+            try RunTable.reopen(db, runId, pipeline: hash)
             try Self.advance(db, runId: runId)
         }
     }
@@ -95,9 +91,9 @@ public final class JobQueue: @unchecked Sendable {
     /// Creates jobs for every stage whose dependencies have all finished, and closes the run
     /// once every stage has finished.
     static func advance(_ db: Database, runId: Int64) throws {
-        guard var run = try RunRecord.fetchOne(db, key: runId), let hash = run.pipelineHash else { return }
+        guard let run = try RunTable.run(db, runId), let hash = run.pipelineHash else { return }
         guard !hash.isEmpty, let definition = try definition(db, hash: hash) else {
-            if run.status == .inProgress { try finish(db, &run, failed: false) }
+            if run.status == .inProgress { try RunTable.close(db, runId, failed: false) }
             return
         }
         var states: [String: Set<JobStatus>] = [:]
@@ -128,25 +124,19 @@ public final class JobQueue: @unchecked Sendable {
             }
         }
         if definition.stages.allSatisfy({ finished($0.name) }), run.status == .inProgress {
-            try finish(db, &run, failed: states.values.contains { $0.contains(.failed) })
+            try RunTable.close(db, runId, failed: states.values.contains { $0.contains(.failed) })
         }
     }
 
     /// Files of a run under `root/` (raw_source or a stage), as paths in the run's tree.
     static func candidateInputs(_ db: Database, runId: Int64, root: String) throws -> [(path: PathBytes, blob: String)] {
         if root == "raw_source" {
-            return try Row.fetchAll(db, sql: "SELECT path, blob FROM file WHERE run_id = ? AND kind = 'file' ORDER BY path", arguments: [runId])
-                .map { (PathBytes("raw_source").appending($0["path"] as PathBytes), $0["blob"]) }
+            return try RunTable.rawFiles(db, runId).map { (PathBytes("raw_source").appending($0.path), $0.blob) }
         }
         return try Row.fetchAll(db, sql: "SELECT path, blob FROM output WHERE run_id = ? AND stage = ? ORDER BY path", arguments: [runId, root])
             .map { (PathBytes(root).appending($0["path"] as PathBytes), $0["blob"]) }
     }
 
-    static func finish(_ db: Database, _ run: inout RunRecord, failed: Bool) throws {
-        run.status = failed ? .completedWithErrors : .completed
-        run.completedAt = Date().timeIntervalSince1970
-        try run.update(db)
-    }
 
     // MARK: jobs
 
@@ -251,7 +241,7 @@ public final class JobQueue: @unchecked Sendable {
                 """)
         }
         let runs = try catalog.ownerRead { db in
-            try RunRecord.filter(Column("status") == RunStatus.inProgress.rawValue).fetchAll(db)
+            try RunTable.inProgress(db)
         }
         for run in runs {
             if run.pipelineHash == nil { try start(runId: run.id!) } else { try write { try Self.advance($0, runId: run.id!) } }
@@ -260,7 +250,7 @@ public final class JobQueue: @unchecked Sendable {
 
     public func definition(forRun runId: Int64) throws -> (PipelineDefinition, RunRecord, String)? {
         try catalog.ownerRead { db in
-            guard let run = try RunRecord.fetchOne(db, key: runId), let hash = run.pipelineHash, !hash.isEmpty,
+            guard let run = try RunTable.run(db, runId), let hash = run.pipelineHash, !hash.isEmpty,
                   let def = try Self.definition(db, hash: hash),
                   let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) else { return nil }
             return (def, run, project)
