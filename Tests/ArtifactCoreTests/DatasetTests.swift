@@ -123,9 +123,9 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(try read(main, "q1.csv"), "a\n1\n")
         XCTAssertEqual(try store.catalog.ref(id: main)?.versionId, v1.id)
         // The old version still has its tree.
-        let old = try store.catalog.ownerRead { try self.trees.allItems($0, version: v1.id!) }
+        let old = try self.trees.allItems(version: v1.id!)
         XCTAssertEqual(Set(old.keys), ["q1.csv", "q2.csv"])
-        let new = try store.catalog.ownerRead { try self.trees.allItems($0, version: v2.id!) }
+        let new = try self.trees.allItems(version: v2.id!)
         XCTAssertEqual(Set(new.keys), ["archive", "archive/q1.csv"])
     }
 
@@ -226,7 +226,7 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(try blobFileCount() - blobsBefore, 1, "one new blob file")
         // Every row the commit inserted, updated or deleted: version, entry, blob, ref, change row.
         XCTAssertLessThanOrEqual(changes, 8, "the commit touched \(changes) rows")
-        XCTAssertEqual(try store.catalog.ownerRead { try self.trees.children($0, version: v.id!, dir: "").count }, n)
+        XCTAssertEqual(try self.trees.children(version: v.id!, dir: "").count, n)
         XCTAssertEqual(try read(main, "f050000.txt"), "changed\n")
         XCTAssertEqual(try read(main, "f050001.txt"), "same content\n")
         _ = ds
@@ -256,15 +256,15 @@ final class DatasetTests: StoreTestCase {
         let devHead = try XCTUnwrap(store.catalog.ref(id: dev.id!)?.versionId)
         let cold = VersionTrees(catalog: store.catalog)
         func content(_ trees: VersionTrees, _ v: Int64, _ path: String) throws -> String? {
-            guard let item = try store.catalog.ownerRead({ try trees.item($0, version: v, path: PathBytes(path)) }) else { return nil }
+            guard let item = try trees.item(version: v, path: PathBytes(path)) else { return nil }
             return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
         }
         XCTAssertEqual(try content(cold, head, "f.txt"), "v400")
         XCTAssertEqual(try content(cold, devHead, "f.txt"), "dev")
         XCTAssertEqual(try content(cold, fork!.id!, "f.txt"), "v150")
         XCTAssertEqual(try content(cold, devHead, "keep.txt"), "root")
-        XCTAssertEqual(try store.catalog.ownerRead { try cold.allItems($0, version: devHead) }.keys.sorted(), ["f.txt", "keep.txt"])
-        XCTAssertEqual(try store.catalog.ownerRead { try cold.children($0, version: fork!.id!, dir: "") }.keys.sorted(), ["f.txt", "keep.txt"])
+        XCTAssertEqual(try cold.allItems(version: devHead).keys.sorted(), ["f.txt", "keep.txt"])
+        XCTAssertEqual(try cold.children(version: fork!.id!, dir: "").keys.sorted(), ["f.txt", "keep.txt"])
         // One more commit on main: its chain extends the cached one and still resolves.
         try write(main, "f.txt", "v401")
         let next = try commit(main)

@@ -272,3 +272,44 @@ extension Catalog {
         }
     }
 }
+
+/// A kind of row that points at nothing, as `verify` reports it.
+public enum DanglingRows: String, CaseIterable, Sendable {
+    /// A file row superseded by a row that does not exist.
+    case supersededBy = "dangling_superseded_by"
+    /// A branch or tag naming a version that is not of its dataset.
+    case ref = "dangling_ref"
+    /// A version whose parent is not of its dataset or not one level up.
+    case parent = "dangling_parent"
+    /// A committed file or symlink with no blob.
+    case fileEntryWithoutBlob = "file_entry_without_blob"
+    /// A working-tree row naming a blob the catalog does not list.
+    case worktreeBlobUnknown = "worktree_blob_unknown"
+
+    /// The report's text for `n` such rows.
+    public func detail(_ n: Int) -> String {
+        self == .supersededBy ? "\(n) rows are superseded by a row that does not exist" : "\(n) dataset rows fail this check"
+    }
+
+    var countSQL: String {
+        switch self {
+        case .supersededBy:
+            "SELECT COUNT(*) FROM file WHERE superseded_by IS NOT NULL AND superseded_by NOT IN (SELECT id FROM file)"
+        case .ref:
+            "SELECT COUNT(*) FROM ref r WHERE r.version_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version v WHERE v.id = r.version_id AND v.dataset_id = r.dataset_id)"
+        case .parent:
+            "SELECT COUNT(*) FROM version c WHERE c.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version p WHERE p.id = c.parent_id AND p.dataset_id = c.dataset_id AND p.depth = c.depth - 1)"
+        case .fileEntryWithoutBlob:
+            "SELECT COUNT(*) FROM entry WHERE kind IN ('file', 'symlink') AND blob IS NULL"
+        case .worktreeBlobUnknown:
+            "SELECT COUNT(*) FROM worktree_change w WHERE w.blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blob b WHERE b.hash = w.blob)"
+        }
+    }
+}
+
+extension Catalog {
+    /// How many rows of each dangling kind the catalog holds, in one snapshot.
+    public func danglingRows() throws -> [(DanglingRows, Int)] {
+        try read { db in try DanglingRows.allCases.map { ($0, try Int.fetchOne(db, sql: $0.countSQL) ?? 0) } }
+    }
+}

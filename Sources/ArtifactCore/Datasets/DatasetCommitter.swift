@@ -1,6 +1,5 @@
 import Foundation
 import TabularSchemas
-import GRDB
 import Logging
 import SystemPackage
 #if canImport(Glibc)
@@ -104,11 +103,11 @@ public final class DatasetCommitter: @unchecked Sendable {
     /// planned; only then does it store blobs and write the version. nil: it was not.
     private func commitPlanned(_ branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool, now: Date,
                                beforeChanging: () -> Bool) throws -> Outcome? {
-        let (ref, dataset, allRows, heads) = try catalog.read { db -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
-            let (ref, ds) = try worktrees.head(db, branchId)
-            let rows = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).order(Column("path")).fetchAll(db)
+        let (ref, dataset, allRows, heads) = try catalog.reading { tx -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
+            let (ref, ds) = try worktrees.head(tx, branchId)
+            let rows = try tx.worktreeChanges(branch: branchId)
             var heads: [PathBytes: TreeItem] = [:]
-            for r in rows { heads[r.path] = try trees.item(db, version: ref.versionId, path: r.path) }
+            for r in rows { heads[r.path] = try trees.item(tx, version: ref.versionId, path: r.path) }
             return (ref, ds, rows, heads)
         }
         // Paths `.artifactfsignore` names are never committed: they stay uncommitted changes
@@ -128,9 +127,8 @@ public final class DatasetCommitter: @unchecked Sendable {
         let rows = allRows.filter { !keptIds.contains($0.id!) }
         if rows.isEmpty { return beforeChanging() ? .unchanged : nil }  // (nothing interrupted is taken either)
         /// Removes the committed rows and keeps the others.
-        func clearCommittedRows(_ db: Database) throws {
-            _ = try WorktreeChangeRecord.filter(Column("branch_id") == branchId).deleteAll(db)
-            for var row in kept { row.id = nil; try row.insert(db) }
+        func clearCommittedRows(_ tx: CatalogTransaction) throws {
+            try tx.replaceWorktreeChanges(branch: branchId, with: kept)
         }
         let keptUppers = Set(kept.compactMap(\.upper))
 
@@ -195,7 +193,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         guard beforeChanging() else { return nil }
         for path in unmark { StagingMark.remove(StagingMark.interrupted, at: PathBytes(path)) }
         if planned.isEmpty {
-            try catalog.write { db in try clearCommittedRows(db) }
+            try catalog.writing { tx in try clearCommittedRows(tx) }
             uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
             logger.info("branch \(ref.name) of dataset \(dataset.name): nothing changed")
             return .unchanged
@@ -213,12 +211,12 @@ public final class DatasetCommitter: @unchecked Sendable {
         let text = message ?? "quiet-period commit: \(counts.added) added, \(counts.changed) changed, \(counts.deleted) deleted"
         let version: VersionRecord
         do {
-            version = try catalog.write { db in
-                guard let current = try RefRecord.fetchOne(db, key: branchId), current.versionId == ref.versionId else {
+            version = try catalog.writing { tx in
+                guard let (current, _) = try tx.branch(id: branchId), current.versionId == ref.versionId else {
                     throw ArtifactError(.busy, "branch moved during the commit", path: "@\(ref.name)")
                 }
-                var v = try Self.newVersion(db, datasetId: dataset.id!, parent: ref.versionId, branch: ref.name, uid: uid,
-                                            message: text, changes: Int64(planned.count), now: now)
+                var v = try tx.insertVersion(datasetId: dataset.id!, parent: ref.versionId, branch: ref.name, uid: uid,
+                                             message: text, changes: Int64(planned.count), now: now)
                 // Names that share an upper file are hard links: one group, its first entry's id.
                 var linkCounts: [String: Int64] = [:]
                 for p in planned { if let u = p.upper { linkCounts[u, default: 0] += 1 } }
@@ -231,16 +229,16 @@ public final class DatasetCommitter: @unchecked Sendable {
                         e.linkGroup = leaders[u]
                     }
                     if e.kind.hasBytes, let hash = try e.blobHash {
-                        try BlobReferences.add(db, hash, size: e.size, now: now.timeIntervalSince1970)
+                        try tx.addReference(hash, size: e.size, now: now.timeIntervalSince1970)
                     }
-                    try e.insert(db)
+                    try tx.insertEntry(&e)
                     if let u = p.upper, let n = linkCounts[u], n > 1, leaders[u] == nil {
                         leaders[u] = e.id!
-                        try db.execute(sql: "UPDATE entry SET link_group = id WHERE id = ?", arguments: [e.id!])
+                        try tx.leadLinkGroup(entryId: e.id!)
                     }
                 }
-                try db.execute(sql: "UPDATE ref SET version_id = ? WHERE id = ?", arguments: [v.id!, branchId])
-                try clearCommittedRows(db)
+                try tx.moveBranch(branchId, to: v.id!)
+                try clearCommittedRows(tx)
                 v.changes = Int64(planned.count)
                 return v
             }
@@ -252,17 +250,5 @@ public final class DatasetCommitter: @unchecked Sendable {
         uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
         logger.info("committed version \(version.name) on \(dataset.name)@\(ref.name): \(planned.count) changes")
         return .committed(version)
-    }
-
-    /// Inserts a version with the next chronological id of its dataset.
-    static func newVersion(_ db: Database, datasetId: Int64, parent: Int64?, branch: String, uid: Int64,
-                           message: String, changes: Int64, now: Date) throws -> VersionRecord {
-        let id = try ChronologicalID.next(db, table: "version", ownerColumn: "dataset_id", ownerId: datasetId, now: now)
-        let depth = try parent.flatMap { try Int64.fetchOne(db, sql: "SELECT depth FROM version WHERE id = ?", arguments: [$0]) }.map { $0 + 1 } ?? 0
-        var v = VersionRecord(id: nil, datasetId: datasetId, name: id.name,
-                              timestamp: id.timestamp, seq: id.seq, parentId: parent, depth: depth, branch: branch,
-                              authorUid: uid, message: message, createdAt: now.timeIntervalSince1970, changes: changes)
-        try v.insert(db)
-        return v
     }
 }

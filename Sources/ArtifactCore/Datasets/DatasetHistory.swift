@@ -1,6 +1,5 @@
 import Foundation
 @_exported import TabularSchemas
-import GRDB
 
 /// One version as `log` shows it.
 public struct VersionLogEntry: Codable, Sendable, Equatable {
@@ -88,30 +87,23 @@ public enum DatasetHistory {
 
     /// Every version, newest first, with at most `schemaLimit` schemas each (nil: all).
     public static func log(catalog: Catalog, datasetId: Int64, schemaLimit: Int? = nil) throws -> [VersionLogEntry] {
-        try catalog.read { db in
-            let versions = try VersionRecord.filter(Column("dataset_id") == datasetId)
-                .order(Column("timestamp").desc, Column("seq").desc).fetchAll(db)
+        try catalog.reading { tx in
+            let versions = try tx.versionsNewestFirst(datasetId: datasetId)
             let names = Dictionary(uniqueKeysWithValues: versions.map { ($0.id!, $0.name) })
             var refs: [Int64: [String]] = [:]
-            for r in try RefRecord.filter(Column("dataset_id") == datasetId).order(Column("kind"), Column("name")).fetchAll(db) {
+            for r in try tx.refs(datasetId: datasetId) {
                 guard let v = r.versionId else { continue }
                 refs[v, default: []].append(r.kind == .branch ? "@\(r.name)" : "tag: \(r.name)")
             }
             var schemas: [Int64: NameKeyed<FileSchema>] = [:]
             var omitted: [Int64: Int] = [:]
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT version_id, path, schema FROM entry WHERE dataset_id = ? AND schema IS NOT NULL ORDER BY version_id, path
-                """, arguments: [datasetId])
-            while let row = try rows.next() {
-                let vid: Int64 = row["version_id"]
+            try tx.forEachSchema(datasetId: datasetId) { vid, path, text in
                 if let limit = schemaLimit, schemas[vid, default: NameKeyed()].count >= limit {
                     omitted[vid, default: 0] += 1
-                    continue
+                    return
                 }
-                let text: String = row["schema"]
                 if let s = try? JSONDecoder().decode(FileSchema.self, from: Data(text.utf8)) {
-                    let path: PathBytes = row["path"]
-                    schemas[row["version_id"], default: NameKeyed()][path] = s
+                    schemas[vid, default: NameKeyed()][path] = s
                 }
             }
             return versions.map { v in
@@ -179,8 +171,8 @@ public enum DatasetHistory {
 
     /// Files added, removed and changed from `a` to `b`, with column changes of tabular files.
     public static func diff(catalog: Catalog, trees: VersionTrees, from a: VersionRecord, to b: VersionRecord) throws -> DatasetDiff {
-        let (left, right) = try catalog.read { db in
-            (try trees.allItems(db, version: a.id!), try trees.allItems(db, version: b.id!))
+        let (left, right) = try catalog.reading { tx in
+            (try trees.allItems(tx, version: a.id!), try trees.allItems(tx, version: b.id!))
         }
         func schema(_ item: TreeItem?) -> FileSchema? {
             item?.schema.flatMap { try? JSONDecoder().decode(FileSchema.self, from: Data($0.utf8)) }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// datasets/: dataset folders, `@branch` working trees, `versions/`, `tags/` and `.log`.
 extension Namespace {
@@ -29,7 +28,7 @@ extension Namespace {
             return .versionDir(version: v, tag: tag.id!, path: .empty)
         case .versionDir(let v, let t, let path):
             let child = path.appending(name)
-            guard let item = try catalog.read({ try trees.item($0, version: v, path: child) }) else { return nil }
+            guard let item = try trees.item(version: v, path: child) else { return nil }
             return item.isDirectory ? .versionDir(version: v, tag: t, path: child) : .versionFile(entry: item.linkGroup ?? item.entryId!)
         default:
             return nil
@@ -70,7 +69,7 @@ extension Namespace {
             }
         case .versionDir(let v, let t, let path):
             guard try catalog.version(id: v) != nil else { return [] }
-            let items = try catalog.read { try trees.children($0, version: v, dir: path) }
+            let items = try trees.children(version: v, dir: path)
             return try items.values.sorted { $0.name < $1.name }.map {
                 $0.isDirectory
                     ? DirectoryEntry(name: $0.name, node: .versionDir(version: v, tag: t, path: $0.path),
@@ -98,12 +97,12 @@ extension Namespace {
         case .versionDir(let v, _, let path):
             guard let version = try catalog.version(id: v) else { throw ArtifactError(.notFound, "no such version") }
             // A committed folder shows its own mode (without write bits), owner and mtime.
-            if !path.isEmpty, let folder = try catalog.read({ try trees.item($0, version: v, path: path) }) {
+            if !path.isEmpty, let folder = try trees.item(version: v, path: path) {
                 return try versionFolderAttributes(folder, version: v)
             }
             return try versionDirAttributes(version)
         case .versionFile(let e):
-            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }) else { throw ArtifactError(.notFound, "no such file") }
+            guard let entry = try catalog.entry(id: e) else { throw ArtifactError(.notFound, "no such file") }
             return itemAttributes(TreeItem(entry), readOnly: true)
         case .datasetLog(let d):
             guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
@@ -124,7 +123,7 @@ extension Namespace {
             guard let hash = try item.blobHash else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
             return .blob(hash, size: item.size)
         case .versionFile(let e):
-            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), let hash = try entry.blobHash else {
+            guard let entry = try catalog.entry(id: e), let hash = try entry.blobHash else {
                 throw ArtifactError(.notFound, "no such file")
             }
             return .blob(hash, size: entry.size)
@@ -165,7 +164,7 @@ extension Namespace {
             guard let version = try catalog.version(id: v), path.isEmpty else { return [] }
             return [(ControlAttribute.version, version.name), (ControlAttribute.message, version.message)]
         case .versionFile(let e):
-            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }),
+            guard let entry = try catalog.entry(id: e),
                   let v = try catalog.version(id: entry.versionId), let ds = try catalog.dataset(id: entry.datasetId) else { return [] }
             var out = [(ControlAttribute.sha256, entry.blob ?? ""), (ControlAttribute.dataset, ds.name),
                        (ControlAttribute.version, v.name), (ControlAttribute.path, entry.path.description)]
@@ -181,7 +180,7 @@ extension Namespace {
         case .worktree(let b, let path):
             return try worktrees.linkTarget(branch: b, path: path)
         case .versionFile(let e):
-            guard let entry = try catalog.read({ try EntryRecord.fetchOne($0, key: e) }), entry.kind == .symlink,
+            guard let entry = try catalog.entry(id: e), entry.kind == .symlink,
                   let hash = try entry.blobHash else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
             return PathBytes(try store.blobs.read(hash))
         default:
@@ -194,9 +193,9 @@ extension Namespace {
         case .worktree(let b, let path):
             return UserXattrs(encoded: try worktrees.item(branch: b, path: path)?.xattrs)
         case .versionFile(let e):
-            return UserXattrs(encoded: try catalog.read({ try EntryRecord.fetchOne($0, key: e) })?.xattrs.map { Array($0) })
+            return UserXattrs(encoded: try catalog.entry(id: e)?.xattrs.map { Array($0) })
         case .versionDir(let v, _, let path) where !path.isEmpty:
-            return UserXattrs(encoded: try catalog.read { try trees.item($0, version: v, path: path) }?.xattrs)
+            return UserXattrs(encoded: try trees.item(version: v, path: path)?.xattrs)
         default:
             return UserXattrs()
         }
@@ -209,7 +208,7 @@ extension Namespace {
     /// A version's top folder; its link count is 2 + its folders, as on ext4.
     func versionDirAttributes(_ v: VersionRecord) throws -> NodeAttributes {
         var a = dirAttributes(uid: UInt32(v.authorUid), gid: 0, mtimeNs: Int64(v.createdAt * 1e9), writable: false)
-        a.nlink = UInt32(2 + (try catalog.read { try trees.subfolders($0, version: v.id, dir: .empty) }).count)
+        a.nlink = UInt32(2 + (try trees.subfolders(version: v.id, dir: .empty)).count)
         return a
     }
 
@@ -217,7 +216,7 @@ extension Namespace {
     /// link count of 2 + its folders.
     func versionFolderAttributes(_ folder: TreeItem, version v: Int64) throws -> NodeAttributes {
         var a = itemAttributes(folder, readOnly: true)
-        a.nlink = UInt32(2 + (try catalog.read { try trees.subfolders($0, version: v, dir: folder.path) }).count)
+        a.nlink = UInt32(2 + (try trees.subfolders(version: v, dir: folder.path)).count)
         return a
     }
 
@@ -251,13 +250,7 @@ final class DatasetLogCache: @unchecked Sendable {
     private var texts: [Int64: (key: String, text: String)] = [:]
 
     func text(catalog: Catalog, datasetId: Int64) throws -> String {
-        let key = try catalog.read { db -> String in
-            let newest = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM version WHERE dataset_id = ?", arguments: [datasetId]) ?? 0
-            let refs = try String.fetchOne(db, sql: """
-                SELECT group_concat(r, ',') FROM (SELECT id || ':' || COALESCE(version_id, '') AS r FROM ref WHERE dataset_id = ? ORDER BY id)
-                """, arguments: [datasetId]) ?? ""
-            return "\(newest)|\(refs)"
-        }
+        let key = try catalog.historyStamp(datasetId: datasetId)
         if let hit = lock.withLock({ texts[datasetId] }), hit.key == key { return hit.text }
         let text = try DatasetHistory.logText(catalog: catalog, datasetId: datasetId)
         lock.withLock { texts[datasetId] = (key, text) }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Resolves committed trees. A version stores only what it changed (parent-relative
 /// entries), so a commit of k files writes k rows whatever the size of the tree; a path in
@@ -23,9 +22,9 @@ public final class VersionTrees: @unchecked Sendable {
 
     public init(catalog: Catalog) { self.catalog = catalog }
 
-    func chain(_ db: Database, _ versionId: Int64) throws -> Chain {
+    func chain(_ tx: CatalogTransaction, _ versionId: Int64) throws -> Chain {
         if let c = lock.withLock({ chains[versionId] }) { return c }
-        guard let v = try VersionRecord.fetchOne(db, key: versionId) else {
+        guard let v = try tx.version(id: versionId) else {
             throw ArtifactError(.notFound, "no such version")
         }
         let ancestors: [Int64]
@@ -36,12 +35,9 @@ public final class VersionTrees: @unchecked Sendable {
             // Walk up through the dataset's versions, read in one query; no recursion, so a
             // long history cannot exhaust a FUSE thread's stack.
             var parentOf: [Int64: Int64] = [:], depthOf: [Int64: Int64] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, parent_id, depth FROM version WHERE dataset_id = ? AND depth <= ?",
-                                           arguments: [v.datasetId, v.depth])
-            while let row = try rows.next() {
-                let id: Int64 = row["id"]
-                depthOf[id] = row["depth"]
-                if let p: Int64 = row["parent_id"] { parentOf[id] = p }
+            try tx.versionLinks(datasetId: v.datasetId, maxDepth: v.depth) { id, parent, depth in
+                depthOf[id] = depth
+                if let parent { parentOf[id] = parent }
             }
             var list = [Int64](repeating: 0, count: Int(v.depth) + 1)
             var current: Int64? = versionId
@@ -61,73 +57,106 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The depth of `versionId` when it is on chain `c`, else nil.
-    private func depth(of versionId: Int64, on c: Chain) -> Int64? {
+    fileprivate func depth(of versionId: Int64, on c: Chain) -> Int64? {
         guard let d = lock.withLock({ depths[versionId] }), d < c.ancestors.count, c.ancestors[Int(d)] == versionId else { return nil }
         return d
     }
 
     /// The entry at `path` in `versionId`; nil when absent or deleted.
-    public func item(_ db: Database, version versionId: Int64?, path: PathBytes) throws -> TreeItem? {
+    func item(_ tx: CatalogTransaction, version versionId: Int64?, path: PathBytes) throws -> TreeItem? {
         guard let versionId else { return nil }
-        let c = try chain(db, versionId)
-        let statement = try db.cachedStatement(sql: "SELECT * FROM entry WHERE dataset_id = ? AND path = ?")
-        return try visible(EntryRecord.fetchCursor(statement, arguments: [c.datasetId, path]), on: c, by: \.path)[path]
+        let c = try chain(tx, versionId)
+        var pick = Visible(trees: self, chain: c, key: \.path)
+        try tx.entries(datasetId: c.datasetId, path: path) { pick.add($0) }
+        return pick.items[path]
     }
 
     /// The entries directly in folder `dir` of `versionId`, by name.
-    public func children(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
+    func children(_ tx: CatalogTransaction, version versionId: Int64?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
         guard let versionId else { return [:] }
-        let c = try chain(db, versionId)
-        let rows = try EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ? AND dir = ?", arguments: [c.datasetId, dir])
-        return try visible(rows, on: c, by: \.name)
+        let c = try chain(tx, versionId)
+        var pick = Visible(trees: self, chain: c, key: \.name)
+        try tx.entries(datasetId: c.datasetId, dir: dir) { pick.add($0) }
+        return pick.items
     }
 
     /// The folders directly in folder `dir` of `versionId`, by path: a folder's link count is
-    /// 2 + their number, as on ext4. Reads only rows of paths that were ever folders there
-    /// (partial index `entry_folders`), not the folder's files.
-    public func subfolders(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> Set<PathBytes> {
+    /// 2 + their number, as on ext4. Reads only rows of paths that were ever folders there,
+    /// not the folder's files.
+    func subfolders(_ tx: CatalogTransaction, version versionId: Int64?, dir: PathBytes) throws -> Set<PathBytes> {
         guard let versionId else { return [] }
-        let c = try chain(db, versionId)
-        let statement = try db.cachedStatement(sql: """
-            SELECT * FROM entry WHERE dataset_id = ? AND path IN
-                (SELECT path FROM entry WHERE dataset_id = ? AND dir = ? AND kind = 'dir')
-            """)
-        let rows = try EntryRecord.fetchCursor(statement, arguments: [c.datasetId, c.datasetId, dir])
-        return Set(try visible(rows, on: c, by: \.path).values.filter { $0.isDirectory && !$0.path.isEmpty }.map(\.path))
+        let c = try chain(tx, versionId)
+        var pick = Visible(trees: self, chain: c, key: \.path)
+        try tx.entriesOfFolders(datasetId: c.datasetId, in: dir) { pick.add($0) }
+        return Set(pick.items.values.filter { $0.isDirectory && !$0.path.isEmpty }.map(\.path))
     }
 
     /// Every file and folder under `dir` (recursively), by path.
-    public func subtree(_ db: Database, version versionId: Int64?, dir: PathBytes) throws -> [TreeItem] {
+    func subtree(_ tx: CatalogTransaction, version versionId: Int64?, dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
-        for (_, item) in try children(db, version: versionId, dir: dir) {
+        for (_, item) in try children(tx, version: versionId, dir: dir) {
             out.append(item)
-            if item.isDirectory { out += try subtree(db, version: versionId, dir: item.path) }
+            if item.isDirectory { out += try subtree(tx, version: versionId, dir: item.path) }
         }
         return out
     }
 
     /// The whole tree of a version, by path (for diff and verify).
-    public func allItems(_ db: Database, version versionId: Int64) throws -> [PathBytes: TreeItem] {
-        let c = try chain(db, versionId)
-        // By dataset, not by an IN list of ancestors: a long history would outgrow SQLite's
-        // statement length. Entries off the chain (other branches) are skipped in `visible`.
-        return try visible(EntryRecord.fetchCursor(db, sql: "SELECT * FROM entry WHERE dataset_id = ?", arguments: [c.datasetId]),
-                           on: c, by: \.path)
+    func allItems(_ tx: CatalogTransaction, version versionId: Int64) throws -> [PathBytes: TreeItem] {
+        let c = try chain(tx, versionId)
+        // Entries off the chain (other branches) are skipped by `Visible`.
+        var pick = Visible(trees: self, chain: c, key: \.path)
+        try tx.entries(datasetId: c.datasetId) { pick.add($0) }
+        return pick.items
+    }
+
+    // Each in its own read snapshot.
+
+    /// The entry at `path` in `versionId`; nil when absent or deleted.
+    public func item(version versionId: Int64?, path: PathBytes) throws -> TreeItem? {
+        try catalog.reading { try item($0, version: versionId, path: path) }
+    }
+
+    /// The entries directly in folder `dir` of `versionId`, by name.
+    public func children(version versionId: Int64?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
+        try catalog.reading { try children($0, version: versionId, dir: dir) }
+    }
+
+    /// The folders directly in folder `dir` of `versionId`, by path.
+    public func subfolders(version versionId: Int64?, dir: PathBytes) throws -> Set<PathBytes> {
+        try catalog.reading { try subfolders($0, version: versionId, dir: dir) }
+    }
+
+    /// The whole tree of a version, by path.
+    public func allItems(version versionId: Int64) throws -> [PathBytes: TreeItem] {
+        try catalog.reading { try allItems($0, version: versionId) }
     }
 
     /// The one rule of a tree: of the rows written for a key, the one by the deepest version on
-    /// chain `c` wins, and a deletion hides the key. Rows off the chain are ignored.
-    private func visible<C: Cursor, Key: Hashable>(_ rows: C, on c: Chain, by key: (EntryRecord) -> Key) throws -> [Key: TreeItem]
-    where C.Element == EntryRecord {
+    /// the chain wins, and a deletion hides the key. Rows off the chain are ignored.
+    private struct Visible<Key: Hashable> {
+        let trees: VersionTrees
+        let chain: Chain
+        let key: (EntryRecord) -> Key
         var best: [Key: (depth: Int64, entry: EntryRecord)] = [:]
-        while let e = try rows.next() {
-            guard let d = depth(of: e.versionId, on: c) else { continue }
+
+        init(trees: VersionTrees, chain: Chain, key: @escaping (EntryRecord) -> Key) {
+            self.trees = trees
+            self.chain = chain
+            self.key = key
+        }
+
+        mutating func add(_ e: EntryRecord) {
+            guard let d = trees.depth(of: e.versionId, on: chain) else { return }
             let k = key(e)
-            if let b = best[k], b.depth >= d { continue }
+            if let b = best[k], b.depth >= d { return }
             best[k] = (d, e)
         }
-        var out: [Key: TreeItem] = [:]
-        for (k, b) in best where b.entry.kind != .deleted { out[k] = TreeItem(b.entry) }
-        return out
+
+        var items: [Key: TreeItem] {
+            var out: [Key: TreeItem] = [:]
+            for (k, b) in best where b.entry.kind != .deleted { out[k] = TreeItem(b.entry) }
+            return out
+        }
     }
 }

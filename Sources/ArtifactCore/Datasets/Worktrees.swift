@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import CSystemShims
 import SystemPackage
 #if canImport(Glibc)
@@ -45,50 +44,38 @@ public final class Worktrees: @unchecked Sendable {
     // MARK: reading
 
     /// The branch's head version inside a snapshot.
-    func head(_ db: Database, _ branchId: Int64) throws -> (RefRecord, DatasetRecord) {
-        guard let ref = try RefRecord.fetchOne(db, key: branchId), ref.kind == .branch,
-              let ds = try DatasetRecord.fetchOne(db, key: ref.datasetId) else {
-            throw ArtifactError(.notFound, "no such branch")
-        }
-        return (ref, ds)
+    func head(_ tx: CatalogTransaction, _ branchId: Int64) throws -> (RefRecord, DatasetRecord) {
+        guard let found = try tx.branch(id: branchId) else { throw ArtifactError(.notFound, "no such branch") }
+        return found
     }
 
     /// What `path` is in the working tree, or nil. Upper files carry their on-disk metadata.
     public func item(branch branchId: Int64, path: PathBytes) throws -> TreeItem? {
-        try catalog.read { db in try item(db, branchId, path) }
+        try catalog.reading { tx in try item(tx, branchId, path) }
     }
 
-    /// The head version of a branch (nil: no commit yet). Every lookup, create and getattr in a
-    /// working tree asks, so it is one cached statement, not a record request.
-    func headVersion(_ db: Database, _ branchId: Int64) throws -> Int64? {
-        let statement = try db.cachedStatement(sql: "SELECT version_id FROM ref WHERE id = ? AND kind = 'branch'")
-        guard let row = try Row.fetchOne(statement, arguments: [branchId]) else { throw ArtifactError(.notFound, "no such branch") }
-        return row[0]
-    }
-
-    func item(_ db: Database, _ branchId: Int64, _ path: PathBytes) throws -> TreeItem? {
-        let change = try db.cachedStatement(sql: "SELECT * FROM worktree_change WHERE branch_id = ? AND path = ?")
-        let row = try WorktreeChangeRecord.fetchOne(change, arguments: [branchId, path])
+    func item(_ tx: CatalogTransaction, _ branchId: Int64, _ path: PathBytes) throws -> TreeItem? {
+        let row = try tx.worktreeChange(branch: branchId, path: path)
         if path.isEmpty {
             // The branch folder itself: its times once something changed in it (a row), else the dataset's.
             if let row { return TreeItem(row) }
-            let (_, ds) = try head(db, branchId)
+            let (_, ds) = try head(tx, branchId)
             return TreeItem(path: .empty, kind: .dir, mode: 0o755, mtimeNs: Int64(ds.createdAt * 1e9), uid: ds.ownerUid, gid: ds.ownerGid)
         }
-        if let c = row { return c.kind == .deleted ? nil : try withDiskMetadata(db, TreeItem(c), branchId) }
-        return try trees.item(db, version: try headVersion(db, branchId), path: path)
+        if let c = row { return c.kind == .deleted ? nil : try withDiskMetadata(tx, TreeItem(c), branchId) }
+        return try trees.item(tx, version: try tx.headVersion(branch: branchId), path: path)
     }
 
     /// The working tree's entries in folder `dir`, sorted by name.
     public func children(branch branchId: Int64, dir: PathBytes) throws -> [TreeItem] {
-        try catalog.read { db in try children(db, branchId, dir) }
+        try catalog.reading { tx in try children(tx, branchId, dir) }
     }
 
-    func children(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
-        let (ref, _) = try head(db, branchId)
-        var byName = try trees.children(db, version: ref.versionId, dir: dir)
-        for c in try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("dir") == dir).fetchAll(db) where !c.path.isEmpty {
-            byName[c.name] = c.kind == .deleted ? nil : try withDiskMetadata(db, TreeItem(c), branchId)
+    func children(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
+        let (ref, _) = try head(tx, branchId)
+        var byName = try trees.children(tx, version: ref.versionId, dir: dir)
+        for c in try tx.worktreeChanges(branch: branchId, dir: dir) where !c.path.isEmpty {
+            byName[c.name] = c.kind == .deleted ? nil : try withDiskMetadata(tx, TreeItem(c), branchId)
         }
         return byName.values.sorted { $0.name < $1.name }
     }
@@ -96,30 +83,28 @@ public final class Worktrees: @unchecked Sendable {
     /// A folder's link count in the working tree: 2 + the folders directly in it (committed
     /// ones not removed or replaced, and new ones), as on ext4.
     public func folderLinkCount(branch branchId: Int64, path: PathBytes) throws -> UInt32 {
-        try catalog.read { db in
-            var folders = try trees.subfolders(db, version: try headVersion(db, branchId), dir: path)
-            let change = try db.cachedStatement(sql: "SELECT kind FROM worktree_change WHERE branch_id = ? AND path = ?")
+        try catalog.reading { tx in
+            var folders = try trees.subfolders(tx, version: try tx.headVersion(branch: branchId), dir: path)
             for p in folders {
-                if let kind = try String.fetchOne(change, arguments: [branchId, p]), kind != EntryKind.dir.rawValue { folders.remove(p) }
+                if let change = try tx.worktreeChange(branch: branchId, path: p), change.kind != .dir { folders.remove(p) }
             }
-            let made = try db.cachedStatement(sql: "SELECT path FROM worktree_change WHERE branch_id = ? AND dir = ? AND kind = 'dir'")
-            for p in try PathBytes.fetchAll(made, arguments: [branchId, path]) where !p.isEmpty { folders.insert(p) }
+            for p in try tx.worktreeFolderPaths(branch: branchId, dir: path) where !p.isEmpty { folders.insert(p) }
             return UInt32(2 + folders.count)
         }
     }
 
-    func subtree(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
+    func subtree(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
-        for item in try children(db, branchId, dir) {
+        for item in try children(tx, branchId, dir) {
             out.append(item)
-            if item.isDirectory { out += try subtree(db, branchId, item.path) }
+            if item.isDirectory { out += try subtree(tx, branchId, item.path) }
         }
         return out
     }
 
     /// An item with an upper file shows that file's size, mode, owner and times, and as many
     /// links as rows share it (hard links in the working tree).
-    func withDiskMetadata(_ db: Database, _ item: TreeItem, _ branchId: Int64) throws -> TreeItem {
+    func withDiskMetadata(_ tx: CatalogTransaction, _ item: TreeItem, _ branchId: Int64) throws -> TreeItem {
         guard let upper = item.upper, let st = try? Syscalls.lstat(upperPath(branchId, upper)) else { return item }
         var out = item
         out.size = Int64(st.st_size)
@@ -132,8 +117,7 @@ public final class Worktrees: @unchecked Sendable {
         out.blocks = Int64(st.st_blocks)
         // Only an upper file that a link shared needs its names counted: getattr is hot.
         if mayBeShared(upper: upper) {
-            let links = try db.cachedStatement(sql: "SELECT COUNT(*) FROM worktree_change WHERE branch_id = ? AND upper = ?")
-            out.nlink = max(1, try Int64.fetchOne(links, arguments: [branchId, upper]) ?? 1)
+            out.nlink = max(1, try tx.worktreeNames(branch: branchId, upper: upper))
         }
         return out
     }
@@ -153,14 +137,13 @@ public final class Worktrees: @unchecked Sendable {
     /// `.artifactfsignore` names count.
     public func hasChanges(branch branchId: Int64) throws -> Bool {
         let ignore = try ignoreRules(branch: branchId)
-        return try catalog.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT path, kind FROM worktree_change WHERE branch_id = ? AND path != x''",
-                                           arguments: [branchId])
-            while let row = try rows.next() {
-                let path: PathBytes = row["path"], kind: String = row["kind"]
-                if !ignore.ignores(path.bytes, isDirectory: kind == EntryKind.dir.rawValue) { return true }
+        return try catalog.reading { tx in
+            var changed = false
+            try tx.forEachChangedPath(branch: branchId) { path, kind in
+                changed = !ignore.ignores(path.bytes, isDirectory: kind == .dir)
+                return !changed
             }
-            return false
+            return changed
         }
     }
 
@@ -170,18 +153,18 @@ public final class Worktrees: @unchecked Sendable {
     /// `addingWriter`, a successful change also counts one open writer before the lock is let
     /// go, so no commit can take the upper file it returns into the blob store before the
     /// caller has opened it (the caller ends it with `endWriting`).
-    func changing<T>(_ branchId: Int64, addingWriter: Bool = false, _ body: (Database) throws -> T) throws -> T {
+    func changing<T>(_ branchId: Int64, addingWriter: Bool = false, _ body: (CatalogTransaction) throws -> T) throws -> T {
         let s = state(branchId)
         s.lock.lock()
         defer { s.noteChange(); s.lock.unlock() }
-        let result = try catalog.writeStaging(body)
+        let result = try catalog.staging(body)
         if addingWriter { s.openWriters += 1 }
         return result
     }
 
     @discardableResult
-    private func requireDirectory(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws -> TreeItem {
-        guard let parent = try item(db, branchId, dir) else { throw ArtifactError(.notFound, "no such folder", path: dir) }
+    private func requireDirectory(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws -> TreeItem {
+        guard let parent = try item(tx, branchId, dir) else { throw ArtifactError(.notFound, "no such folder", path: dir) }
         guard parent.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: dir) }
         return parent
     }
@@ -193,28 +176,24 @@ public final class Worktrees: @unchecked Sendable {
         return (isDirectory ? mode | 0o2000 : mode, parent.gid)
     }
 
-    private func put(_ db: Database, _ branchId: Int64, _ item: TreeItem) throws {
-        var c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: item.path.parent, name: item.name,
+    private func put(_ tx: CatalogTransaction, _ branchId: Int64, _ item: TreeItem) throws {
+        let c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: item.path.parent, name: item.name,
                                      kind: item.kind, blob: item.blob, upper: item.upper, size: item.size, mode: item.mode,
                                      mtimeNs: item.mtimeNs, uid: item.uid, gid: item.gid,
                                      xattrs: item.xattrs.map { Data($0) }, rdev: item.rdev, atimeNs: item.atimeNs, ctimeNs: item.ctimeNs)
-        try c.insert(db, onConflict: .replace)
+        try tx.putWorktreeChange(c)
     }
 
     /// A folder's mtime and ctime move when an entry is made, removed or renamed in it.
-    private func touchFolder(_ db: Database, _ branchId: Int64, _ dir: PathBytes) throws {
+    private func touchFolder(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws {
         let now = nowNs()
         // Most changes land in a folder that already has its row (a copy fills one folder):
         // one cached UPDATE; otherwise the folder's row is written from what it shows.
-        let update = try db.cachedStatement(sql: """
-            UPDATE worktree_change SET mtime_ns = ?, ctime_ns = ? WHERE branch_id = ? AND path = ? AND kind = 'dir'
-            """)
-        try update.execute(arguments: [now, now, branchId, dir])
-        if db.changesCount > 0 { return }
-        guard var folder = try item(db, branchId, dir), folder.isDirectory else { return }
+        if try tx.touchWorktreeFolder(branch: branchId, dir: dir, now: now) { return }
+        guard var folder = try item(tx, branchId, dir), folder.isDirectory else { return }
         folder.mtimeNs = now
         folder.ctimeNs = now
-        try put(db, branchId, folder)
+        try put(tx, branchId, folder)
     }
 
     /// A change of metadata moves ctime: the upper file's own (a chmod to the same mode does
@@ -228,22 +207,22 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// Whether another row still uses `upper` (a hard link), so its file must stay.
-    private func isShared(_ db: Database, _ branchId: Int64, _ upper: String?) throws -> Bool {
+    private func isShared(_ tx: CatalogTransaction, _ branchId: Int64, _ upper: String?) throws -> Bool {
         guard let upper else { return false }
-        return try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("upper") == upper).fetchCount(db) > 0
+        return try tx.worktreeNames(branch: branchId, upper: upper) > 0
     }
 
     /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
     /// Returns the upper file that no row refers to any more.
-    private func remove(_ db: Database, _ branchId: Int64, _ path: PathBytes) throws -> String? {
-        let head = try headVersion(db, branchId)
-        let old = try WorktreeChangeRecord.filter(Column("branch_id") == branchId && Column("path") == path).fetchOne(db)
-        if try trees.item(db, version: head, path: path) != nil {
-            try put(db, branchId, TreeItem(path: path, kind: .deleted, mode: 0, mtimeNs: 0, uid: 0, gid: 0))
+    private func remove(_ tx: CatalogTransaction, _ branchId: Int64, _ path: PathBytes) throws -> String? {
+        let head = try tx.headVersion(branch: branchId)
+        let old = try tx.worktreeChange(branch: branchId, path: path)
+        if try trees.item(tx, version: head, path: path) != nil {
+            try put(tx, branchId, TreeItem(path: path, kind: .deleted, mode: 0, mtimeNs: 0, uid: 0, gid: 0))
         } else if let old {
-            _ = try old.delete(db)
+            try tx.deleteWorktreeChange(old)
         }
-        return try isShared(db, branchId, old?.upper) ? nil : old?.upper
+        return try isShared(tx, branchId, old?.upper) ? nil : old?.upper
     }
 
     private func newUpper(_ branchId: Int64) throws -> (name: String, path: String) {
@@ -259,13 +238,13 @@ public final class Worktrees: @unchecked Sendable {
 
     public func mkdir(branch branchId: Int64, path: PathBytes, mode: Int64, uid: Int64, gid: Int64) throws -> TreeItem {
         try NameRules.validateEntry(path.lastComponent)
-        return try changing(branchId) { db in
-            let parent = try requireDirectory(db, branchId, path.parent)
-            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+        return try changing(branchId) { tx in
+            let parent = try requireDirectory(tx, branchId, path.parent)
+            if try item(tx, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
             let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: true)
             let item = TreeItem(path: path, kind: .dir, mode: mode, mtimeNs: nowNs(), uid: uid, gid: gid)
-            try put(db, branchId, item)
-            try touchFolder(db, branchId, path.parent)
+            try put(tx, branchId, item)
+            try touchFolder(tx, branchId, path.parent)
             return item
         }
     }
@@ -275,12 +254,12 @@ public final class Worktrees: @unchecked Sendable {
     public func create(branch branchId: Int64, path: PathBytes, mode: Int64, uid: Int64, gid: Int64,
                        exclusive: Bool, truncate: Bool, writer: Bool = false) throws -> String {
         try NameRules.validateEntry(path.lastComponent)
-        return try changing(branchId, addingWriter: writer) { db in
-            let parent = try requireDirectory(db, branchId, path.parent)
-            if let existing = try item(db, branchId, path) {
+        return try changing(branchId, addingWriter: writer) { tx in
+            let parent = try requireDirectory(tx, branchId, path.parent)
+            if let existing = try item(tx, branchId, path) {
                 if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
                 if exclusive { throw ArtifactError(.alreadyExists, "already exists", path: path) }
-                return try copyUp(db, branchId, existing, truncate: truncate)
+                return try copyUp(tx, branchId, existing, truncate: truncate)
             }
             let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
             let (name, full) = try newUpper(branchId)
@@ -290,8 +269,8 @@ public final class Worktrees: @unchecked Sendable {
                 close(fd)
             } catch let e as Errno { throw ArtifactError.system(e, "cannot create file", path: path) }
             do {
-                try put(db, branchId, TreeItem(path: path, kind: .file, upper: name, mode: mode & 0o7777, mtimeNs: nowNs(), uid: uid, gid: gid))
-                try touchFolder(db, branchId, path.parent)
+                try put(tx, branchId, TreeItem(path: path, kind: .file, upper: name, mode: mode & 0o7777, mtimeNs: nowNs(), uid: uid, gid: gid))
+                try touchFolder(tx, branchId, path.parent)
             } catch { discardUpper(branchId, name); throw error }
             return full
         }
@@ -300,15 +279,15 @@ public final class Worktrees: @unchecked Sendable {
     /// The upper file behind `path`, copied up from its blob first if it has none. With
     /// `writer`, one open writer is counted (see `changing`).
     public func openForWrite(branch branchId: Int64, path: PathBytes, truncate: Bool, writer: Bool = false) throws -> String {
-        try changing(branchId, addingWriter: writer) { db in
-            guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+        try changing(branchId, addingWriter: writer) { tx in
+            guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
-            return try copyUp(db, branchId, existing, truncate: truncate)
+            return try copyUp(tx, branchId, existing, truncate: truncate)
         }
     }
 
     /// Gives a file an upper copy of its committed bytes, so that writing never touches a blob.
-    private func copyUp(_ db: Database, _ branchId: Int64, _ item: TreeItem, truncate: Bool) throws -> String {
+    private func copyUp(_ tx: CatalogTransaction, _ branchId: Int64, _ item: TreeItem, truncate: Bool) throws -> String {
         if let upper = item.upper { return upperPath(branchId, upper) }
         guard let hash = try item.blobHash else { throw ArtifactError(.corrupt, "file has no content", path: item.path) }
         let (name, full) = try newUpper(branchId)
@@ -345,39 +324,36 @@ public final class Worktrees: @unchecked Sendable {
         changed.upper = name
         changed.blob = nil
         do {
-            try put(db, branchId, changed)
+            try put(tx, branchId, changed)
             // A committed hard link stays one file: every name of its group that still shows
             // that committed entry shares the new upper file, so a write through any name is
             // seen through all (the kernel holds them as one inode).
-            for var other in try linkGroupMembers(db, branchId, item) where other.path != item.path {
+            for var other in try linkGroupMembers(tx, branchId, item) where other.path != item.path {
                 other.upper = name
                 markShared(upper: name)
                 other.blob = nil
-                try put(db, branchId, other)
+                try put(tx, branchId, other)
             }
         } catch { discardUpper(branchId, name); throw error }
         return full
     }
 
     /// The other names of a committed hard link that the working tree still shows unchanged.
-    private func linkGroupMembers(_ db: Database, _ branchId: Int64, _ item: TreeItem) throws -> [TreeItem] {
+    private func linkGroupMembers(_ tx: CatalogTransaction, _ branchId: Int64, _ item: TreeItem) throws -> [TreeItem] {
         guard let group = item.linkGroup, item.nlink > 1 else { return [] }
-        let paths = try PathBytes.fetchAll(db, sql: """
-            SELECT path FROM entry WHERE version_id = (SELECT version_id FROM entry WHERE id = ?) AND link_group = ?
-            """, arguments: [group, group])
-        return try paths.compactMap { path in
-            guard let current = try self.item(db, branchId, path), current.upper == nil, current.linkGroup == group else { return nil }
+        return try tx.linkGroupPaths(group: group).compactMap { path in
+            guard let current = try self.item(tx, branchId, path), current.upper == nil, current.linkGroup == group else { return nil }
             return current
         }
     }
 
     public func unlink(branch branchId: Int64, path: PathBytes) throws {
         func removeRow() throws -> String? {
-            try changing(branchId) { db in
-                guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+            try changing(branchId) { tx in
+                guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
                 if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
-                let upper = try remove(db, branchId, path)
-                try touchFolder(db, branchId, path.parent)
+                let upper = try remove(tx, branchId, path)
+                try touchFolder(tx, branchId, path.parent)
                 return upper
             }
         }
@@ -395,12 +371,12 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     public func rmdir(branch branchId: Int64, path: PathBytes) throws {
-        try changing(branchId) { db in
-            guard let existing = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
+        try changing(branchId) { tx in
+            guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
             guard existing.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: path) }
-            if try !children(db, branchId, path).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: path) }
-            _ = try remove(db, branchId, path)
-            try touchFolder(db, branchId, path.parent)
+            if try !children(tx, branchId, path).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: path) }
+            _ = try remove(tx, branchId, path)
+            try touchFolder(tx, branchId, path.parent)
         }
     }
 
@@ -408,29 +384,29 @@ public final class Worktrees: @unchecked Sendable {
     /// names. With `exchange` (renameat2's RENAME_EXCHANGE) both must exist and swap places.
     public func rename(branch branchId: Int64, from: PathBytes, to: PathBytes, noReplace: Bool, exchange: Bool = false) throws {
         try NameRules.validateEntry(to.lastComponent)
-        let discarded: String? = try changing(branchId) { db in
-            guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
+        let discarded: String? = try changing(branchId) { tx in
+            guard let source = try item(tx, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
             if from == to { return nil }
             if to.isBelow(from) || (exchange && from.isBelow(to)) {
                 throw ArtifactError(.invalidArgument, "cannot move a folder into itself", path: to)
             }
-            try requireDirectory(db, branchId, to.parent)
-            let target = try item(db, branchId, to)
+            try requireDirectory(tx, branchId, to.parent)
+            let target = try item(tx, branchId, to)
             if exchange {
                 guard let target else { throw ArtifactError(.notFound, "no such file", path: to) }
-                let a = [source] + (source.isDirectory ? try subtree(db, branchId, from) : [])
-                let b = [target] + (target.isDirectory ? try subtree(db, branchId, to) : [])
-                for item in a.reversed() + b.reversed() { _ = try remove(db, branchId, item.path) }
+                let a = [source] + (source.isDirectory ? try subtree(tx, branchId, from) : [])
+                let b = [target] + (target.isDirectory ? try subtree(tx, branchId, to) : [])
+                for item in a.reversed() + b.reversed() { _ = try remove(tx, branchId, item.path) }
                 for (items, old, new) in [(a, from, to), (b, to, from)] {
                     for item in items {
                         var moved = item
                         moved.path = item.path.replacingPrefix(old, with: new)
                         if item.path == old { touchCtime(&moved, branchId) }
-                        try put(db, branchId, moved)
+                        try put(tx, branchId, moved)
                     }
                 }
-                try touchFolder(db, branchId, from.parent)
-                if to.parent != from.parent { try touchFolder(db, branchId, to.parent) }
+                try touchFolder(tx, branchId, from.parent)
+                if to.parent != from.parent { try touchFolder(tx, branchId, to.parent) }
                 return nil
             }
             var discarded: String?
@@ -438,22 +414,22 @@ public final class Worktrees: @unchecked Sendable {
                 if noReplace { throw ArtifactError(.alreadyExists, "already exists", path: to) }
                 if source.isDirectory && !target.isDirectory { throw ArtifactError(.notDirectory, "not a folder", path: to) }
                 if !source.isDirectory && target.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: to) }
-                if target.isDirectory, try !children(db, branchId, to).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: to) }
+                if target.isDirectory, try !children(tx, branchId, to).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: to) }
                 // Two names of one file: rename(2) does nothing.
                 if let u = source.upper, u == target.upper { return nil }
                 discarded = target.upper
             }
-            let moving = [source] + (source.isDirectory ? try subtree(db, branchId, from) : [])
+            let moving = [source] + (source.isDirectory ? try subtree(tx, branchId, from) : [])
             for item in moving {
                 var moved = item
                 moved.path = item.path.replacingPrefix(from, with: to)
                 if item.path == from { touchCtime(&moved, branchId) }
-                try put(db, branchId, moved)
+                try put(tx, branchId, moved)
             }
-            for item in moving.reversed() { _ = try remove(db, branchId, item.path) }
-            try touchFolder(db, branchId, from.parent)
-            if to.parent != from.parent { try touchFolder(db, branchId, to.parent) }
-            return try isShared(db, branchId, discarded) ? nil : discarded
+            for item in moving.reversed() { _ = try remove(tx, branchId, item.path) }
+            try touchFolder(tx, branchId, from.parent)
+            if to.parent != from.parent { try touchFolder(tx, branchId, to.parent) }
+            return try isShared(tx, branchId, discarded) ? nil : discarded
         }
         discardUpper(branchId, discarded)
     }
@@ -462,13 +438,13 @@ public final class Worktrees: @unchecked Sendable {
     /// in the row, so a chmod never copies bytes; every change moves ctime, as on ext4.
     public func setAttributes(branch branchId: Int64, path: PathBytes, mode: Int64?, uid: Int64?, gid: Int64?,
                               size: Int64?, mtimeNs: Int64?, atimeNs: Int64? = nil) throws {
-        try changing(branchId) { db in
-            guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+        try changing(branchId) { tx in
+            guard var current = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             if let size {
                 if current.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
-                let upper = try copyUp(db, branchId, current, truncate: size == 0)
+                let upper = try copyUp(tx, branchId, current, truncate: size == 0)
                 if Glibc.truncate(upper, off_t(size)) != 0 { throw ArtifactError.system(Errno(rawValue: errno), "cannot truncate", path: path) }
-                current = try item(db, branchId, path)!
+                current = try item(tx, branchId, path)!
             }
             if let upper = current.upper {
                 let p = upperPath(branchId, upper)
@@ -491,7 +467,7 @@ public final class Worktrees: @unchecked Sendable {
             if let mtimeNs { current.mtimeNs = mtimeNs }
             if let atimeNs { current.atimeNs = atimeNs }
             current.ctimeNs = nowNs()
-            try put(db, branchId, current)
+            try put(tx, branchId, current)
         }
     }
 
@@ -499,9 +475,9 @@ public final class Worktrees: @unchecked Sendable {
     /// an upper file until the commit makes it a blob, as a file's bytes do.
     public func symlink(branch branchId: Int64, path: PathBytes, target: PathBytes, uid: Int64, gid: Int64) throws {
         try NameRules.validateEntry(path.lastComponent)
-        try changing(branchId) { db in
-            try requireDirectory(db, branchId, path.parent)
-            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+        try changing(branchId) { tx in
+            try requireDirectory(tx, branchId, path.parent)
+            if try item(tx, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
             let (name, full) = try newUpper(branchId)
             do {
                 let fd = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: 0o777)
@@ -513,9 +489,9 @@ public final class Worktrees: @unchecked Sendable {
                 _ = fchmod(fd, 0o777)
             } catch let e as Errno { discardUpper(branchId, name); throw ArtifactError.system(e, "cannot create link", path: path) }
             do {
-                try put(db, branchId, TreeItem(path: path, kind: .symlink, upper: name, size: Int64(target.count), mode: 0o777,
+                try put(tx, branchId, TreeItem(path: path, kind: .symlink, upper: name, size: Int64(target.count), mode: 0o777,
                                                mtimeNs: nowNs(), uid: uid, gid: gid))
-                try touchFolder(db, branchId, path.parent)
+                try touchFolder(tx, branchId, path.parent)
             } catch { discardUpper(branchId, name); throw error }
         }
     }
@@ -523,14 +499,14 @@ public final class Worktrees: @unchecked Sendable {
     /// A FIFO, socket or device node: metadata only.
     public func mknod(branch branchId: Int64, path: PathBytes, kind: FileKind, mode: Int64, rdev: Int64, uid: Int64, gid: Int64) throws {
         try NameRules.validateEntry(path.lastComponent)
-        try changing(branchId) { db in
-            let parent = try requireDirectory(db, branchId, path.parent)
-            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+        try changing(branchId) { tx in
+            let parent = try requireDirectory(tx, branchId, path.parent)
+            if try item(tx, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
             let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
             var node = TreeItem(path: path, kind: EntryKind(kind), mode: mode, mtimeNs: nowNs(), uid: uid, gid: gid)
             node.rdev = rdev
-            try put(db, branchId, node)
-            try touchFolder(db, branchId, path.parent)
+            try put(tx, branchId, node)
+            try touchFolder(tx, branchId, path.parent)
         }
     }
 
@@ -538,22 +514,22 @@ public final class Worktrees: @unchecked Sendable {
     /// through either shows through both until the commit.
     public func link(branch branchId: Int64, from: PathBytes, to: PathBytes) throws {
         try NameRules.validateEntry(to.lastComponent)
-        try changing(branchId) { db in
-            guard let source = try item(db, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
+        try changing(branchId) { tx in
+            guard let source = try item(tx, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
             if source.isDirectory { throw ArtifactError(.notPermitted, "cannot link a folder", path: from) }
-            try requireDirectory(db, branchId, to.parent)
-            if try item(db, branchId, to) != nil { throw ArtifactError(.alreadyExists, "already exists", path: to) }
+            try requireDirectory(tx, branchId, to.parent)
+            if try item(tx, branchId, to) != nil { throw ArtifactError(.alreadyExists, "already exists", path: to) }
             var linked = source
             if source.kind.hasBytes {
-                _ = try copyUp(db, branchId, source, truncate: false)
-                linked = try item(db, branchId, from)!
+                _ = try copyUp(tx, branchId, source, truncate: false)
+                linked = try item(tx, branchId, from)!
             }
             touchCtime(&linked, branchId)
             linked.path = to
             linked.entryId = nil
             if let upper = linked.upper { markShared(upper: upper) }
-            try put(db, branchId, linked)
-            try touchFolder(db, branchId, to.parent)
+            try put(tx, branchId, linked)
+            try touchFolder(tx, branchId, to.parent)
         }
     }
 
@@ -562,8 +538,8 @@ public final class Worktrees: @unchecked Sendable {
     /// `linkOpenFile`; if the descriptor closes first, it is gone. One open writer is counted
     /// (see `changing`). Throws notFound/notDirectory for `dir`, and the open's errno.
     public func openAnonymous(branch branchId: Int64, dir: PathBytes, mode: Int64, flags: Int32, uid: Int64, gid: Int64) throws -> Int32 {
-        try changing(branchId, addingWriter: true) { db in
-            let parent = try requireDirectory(db, branchId, dir)
+        try changing(branchId, addingWriter: true) { tx in
+            let parent = try requireDirectory(tx, branchId, dir)
             let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
             let upperDir = upperDirectory(branchId)
             do {
@@ -581,19 +557,19 @@ public final class Worktrees: @unchecked Sendable {
     /// with O_EXCL, which may never be named).
     public func linkOpenFile(branch branchId: Int64, descriptor: Int32, to path: PathBytes) throws -> String {
         try NameRules.validateEntry(path.lastComponent)
-        return try changing(branchId) { db in
-            try requireDirectory(db, branchId, path.parent)
-            if try item(db, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
+        return try changing(branchId) { tx in
+            try requireDirectory(tx, branchId, path.parent)
+            if try item(tx, branchId, path) != nil { throw ArtifactError(.alreadyExists, "already exists", path: path) }
             let (name, full) = try newUpper(branchId)
             do {
                 _ = try Syscalls.retrying { afs_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, full, AT_SYMLINK_FOLLOW) }
             } catch let e as Errno { throw ArtifactError.system(e, "cannot name the unnamed file", path: path) }
             do {
                 let st = try Syscalls.lstat(full)
-                try put(db, branchId, TreeItem(path: path, kind: .file, upper: name, size: Int64(st.st_size), mode: Int64(st.st_mode & 0o7777),
+                try put(tx, branchId, TreeItem(path: path, kind: .file, upper: name, size: Int64(st.st_size), mode: Int64(st.st_mode & 0o7777),
                                                mtimeNs: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
                                                uid: Int64(st.st_uid), gid: Int64(st.st_gid)))
-                try touchFolder(db, branchId, path.parent)
+                try touchFolder(tx, branchId, path.parent)
             } catch { discardUpper(branchId, name); throw error }
             return full
         }
@@ -617,8 +593,8 @@ public final class Worktrees: @unchecked Sendable {
     /// Sets (`value`) or removes (nil) one user attribute of `path`, with setxattr's flags
     /// (XATTR_CREATE 1, XATTR_REPLACE 2). Kept in the row until the commit.
     public func setXattr(branch branchId: Int64, path: PathBytes, name: String, value: [UInt8]?, flags: Int32 = 0) throws {
-        try changing(branchId) { db in
-            guard var current = try item(db, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
+        try changing(branchId) { tx in
+            guard var current = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             var xattrs = UserXattrs(encoded: current.xattrs)
             let exists = xattrs.value(name) != nil
             if value == nil || flags & 2 != 0, !exists { throw ArtifactError(.noAttribute, "no such attribute", path: path) }
@@ -626,7 +602,7 @@ public final class Worktrees: @unchecked Sendable {
             xattrs = UserXattrs(xattrs.entries.filter { $0.name != name } + (value.map { [UserXattrs.Entry(name: name, value: $0)] } ?? []))
             current.xattrs = xattrs.encoded
             touchCtime(&current, branchId)
-            try put(db, branchId, current)
+            try put(tx, branchId, current)
         }
     }
 
@@ -676,14 +652,14 @@ public final class Worktrees: @unchecked Sendable {
     /// power loss took an unsynced create: the head's version shows again, as an unsynced write
     /// to any filesystem would be lost), and marks branches with changes pending.
     public func recover() throws {
-        var rows = try catalog.read { try WorktreeChangeRecord.filter(Column("upper") != nil).fetchAll($0) }
+        var rows = try catalog.reading { try $0.worktreeChangesWithUpperFiles() }
         var seen = Set<String>()
         for row in rows where !seen.insert(row.upper!).inserted { markShared(upper: row.upper!) }
         // A file open for writing when the daemon died may be a truncated copy.
         for row in rows { StagingMark.recover(at: PathBytes(upperPath(row.branchId, row.upper!))) }
         let lost = rows.filter { (try? Syscalls.lstat(upperPath($0.branchId, $0.upper!))) == nil }
         if !lost.isEmpty {
-            try catalog.write { db in for row in lost { _ = try row.delete(db) } }
+            try catalog.writing { tx in for row in lost { try tx.deleteWorktreeChange(row) } }
             rows.removeAll { row in lost.contains { $0.id == row.id } }
         }
         var live = Set(rows.map { "\($0.branchId)/\($0.upper!)" })
@@ -693,7 +669,7 @@ public final class Worktrees: @unchecked Sendable {
             }
         }
         live.removeAll()
-        let pending = try catalog.read { try Int64.fetchAll($0, sql: "SELECT DISTINCT branch_id FROM worktree_change") }
+        let pending = try catalog.reading { try $0.branchesWithChanges() }
         for b in pending { let s = state(b); s.lock.withLock { s.noteChange() } }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Crypto
 import Logging
 import SystemPackage

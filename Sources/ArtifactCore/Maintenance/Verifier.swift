@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Checks a store: every referenced blob exists and hashes to its name, reference counts
 /// match the rows that refer to them, and rows point at blobs the catalog knows.
@@ -83,21 +82,8 @@ public struct Verifier {
         for (hash, n) in counted where !known.contains(hash) {
             report.problems.append(Problem(kind: "unknown_blob", blob: hash, detail: "\(n) rows refer to a blob the catalog does not list"))
         }
-        let leftovers = try store.catalog.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM file WHERE superseded_by IS NOT NULL AND superseded_by NOT IN (SELECT id FROM file)") ?? 0 }
-        if leftovers > 0 {
-            report.problems.append(Problem(kind: "dangling_superseded_by", blob: nil, detail: "\(leftovers) rows are superseded by a row that does not exist"))
-        }
-        // Datasets: every pointer and parent names a version of the same dataset, and every
-        // committed file names its content.
-        let datasetChecks: [(String, String)] = [
-            ("dangling_ref", "SELECT COUNT(*) FROM ref r WHERE r.version_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version v WHERE v.id = r.version_id AND v.dataset_id = r.dataset_id)"),
-            ("dangling_parent", "SELECT COUNT(*) FROM version c WHERE c.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version p WHERE p.id = c.parent_id AND p.dataset_id = c.dataset_id AND p.depth = c.depth - 1)"),
-            ("file_entry_without_blob", "SELECT COUNT(*) FROM entry WHERE kind IN ('file', 'symlink') AND blob IS NULL"),
-            ("worktree_blob_unknown", "SELECT COUNT(*) FROM worktree_change w WHERE w.blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blob b WHERE b.hash = w.blob)"),
-        ]
-        for (kind, sql) in datasetChecks {
-            let n = try store.catalog.read { try Int.fetchOne($0, sql: sql) ?? 0 }
-            if n > 0 { report.problems.append(Problem(kind: kind, blob: nil, detail: "\(n) dataset rows fail this check")) }
+        for (kind, rows) in try store.catalog.danglingRows() where rows > 0 {
+            report.problems.append(Problem(kind: kind.rawValue, blob: nil, detail: kind.detail(rows)))
         }
         let referenced = Set(counted.keys)
         report.orphans = try store.blobs.allHashes().map(\.hex).filter { !referenced.contains($0) }.sorted()

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The metadata of one run as `.run.json` and `artifactfs status --json` show it (SPEC §2).
 public struct RunReport: Codable, Sendable {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A file name, or a relative path of names joined by `/`, as the bytes the kernel gave.
 ///
@@ -148,18 +147,6 @@ public struct PathBytes: Hashable, Comparable, Sendable, ExpressibleByStringLite
     public func jsonFields(_ key: String) -> [String: String] {
         if let text = validUTF8 { return [key: text] }
         return [key: description, key + "_bytes": Data(bytes).base64EncodedString()]
-    }
-}
-
-extension PathBytes: DatabaseValueConvertible {
-    public var databaseValue: DatabaseValue { Data(bytes).databaseValue }
-
-    public static func fromDatabaseValue(_ dbValue: DatabaseValue) -> PathBytes? {
-        switch dbValue.storage {
-        case .blob(let data): return PathBytes(Array(data))
-        case .string(let s): return PathBytes(s)
-        default: return nil
-        }
     }
 }
 

@@ -110,3 +110,22 @@ extension Catalog {
     }
 
 }
+
+extension Catalog {
+    /// One entry of a version, by id.
+    public func entry(id: Int64) throws -> EntryRecord? {
+        try read { try EntryRecord.fetchOne($0, key: id) }
+    }
+
+    /// A value that changes whenever a dataset gains a version or a ref moves: the key under
+    /// which its drawn history may be reused.
+    func historyStamp(datasetId: Int64) throws -> String {
+        try read { db in
+            let newest = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM version WHERE dataset_id = ?", arguments: [datasetId]) ?? 0
+            let refs = try String.fetchOne(db, sql: """
+                SELECT group_concat(r, ',') FROM (SELECT id || ':' || COALESCE(version_id, '') AS r FROM ref WHERE dataset_id = ? ORDER BY id)
+                """, arguments: [datasetId]) ?? ""
+            return "\(newest)|\(refs)"
+        }
+    }
+}
