@@ -41,7 +41,7 @@ extension ArtifactFileSystem {
 
     /// Creates (or opens) a working-tree file and returns its entry and descriptor. With
     /// `writer` the descriptor counts as an open writer of the branch until `endWriting`.
-    func createInWorktree(req: fuse_req_t, branch: Int64, dir: PathBytes, name: PathBytes, mode: mode_t, flags: Int32,
+    func createInWorktree(req: fuse_req_t, branch: RefID, dir: PathBytes, name: PathBytes, mode: mode_t, flags: Int32,
                           writer: Bool) throws -> (fuse_entry_param, Int32, String) {
         let who = caller(req)
         let path = dir.appending(name)
@@ -62,7 +62,7 @@ extension ArtifactFileSystem {
 
     /// Opens a working-tree file. Writers get the upper copy; readers get a descriptor fixed at
     /// open (a blob, or the upper file as it is), so a commit never changes what they read.
-    func openWorktree(branch: Int64, path: PathBytes, flags: Int32, wantsWrite: Bool) throws -> FileHandle {
+    func openWorktree(branch: RefID, path: PathBytes, flags: Int32, wantsWrite: Bool) throws -> FileHandle {
         if wantsWrite {
             let upper = try worktrees.openForWrite(branch: branch, path: path, truncate: flags & O_TRUNC != 0, writer: true)
             do {
@@ -85,7 +85,7 @@ extension ArtifactFileSystem {
         }
     }
 
-    func setattrWorktree(branch: Int64, path: PathBytes, attr: stat, toSet: Int32) throws {
+    func setattrWorktree(branch: RefID, path: PathBytes, attr: stat, toSet: Int32) throws {
         let now = Int64(Date().timeIntervalSince1970 * 1e9)
         var mtime: Int64?, atime: Int64?
         if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 {
@@ -107,13 +107,13 @@ extension ArtifactFileSystem {
             mtimeNs: mtime, atimeNs: atime)
     }
 
-    func unlinkWorktree(branch: Int64, dir: PathBytes, name: PathBytes, directory: Bool) throws {
+    func unlinkWorktree(branch: RefID, dir: PathBytes, name: PathBytes, directory: Bool) throws {
         let path = dir.appending(name)
         if directory { try worktrees.rmdir(branch: branch, path: path) } else { try worktrees.unlink(branch: branch, path: path) }
         inodes.detachWorktree(branch: branch, path: path)
     }
 
-    func renameWorktree(branch: Int64, fromDir: PathBytes, fromName: PathBytes, toBranch: Int64, toDir: PathBytes, toName: PathBytes, flags: UInt32) throws {
+    func renameWorktree(branch: RefID, fromDir: PathBytes, fromName: PathBytes, toBranch: RefID, toDir: PathBytes, toName: PathBytes, flags: UInt32) throws {
         guard branch == toBranch else { throw Errno.improperLink }
         // renameat2 flags: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
         let from = fromDir.appending(fromName), to = toDir.appending(toName)
@@ -129,7 +129,7 @@ extension ArtifactFileSystem {
     }
 
     /// setxattr on `@branch`: `user.artifactfs.commit` (value: the message) or `.seal`.
-    func commitFromAttribute(req: fuse_req_t, branch: Int64, message: String?) throws {
+    func commitFromAttribute(req: fuse_req_t, branch: RefID, message: String?) throws {
         let who = caller(req)
         switch try committer.commit(branch: branch, message: message, author: Int64(who.uid), includingInterrupted: true) {
         case .committed, .unchanged: return

@@ -117,7 +117,7 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         return immutableTimeout
     }
 
-    func incomingRootEntry(projectId: Int64) throws -> fuse_entry_param {
+    func incomingRootEntry(projectId: ProjectID) throws -> fuse_entry_param {
         let path = try store.staging.ensureIncoming(projectId: projectId)
         let st = try Syscalls.lstat(path)
         let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), path: .empty, node: .incoming(projectId)) {

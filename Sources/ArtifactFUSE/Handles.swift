@@ -22,14 +22,14 @@ final class FileHandle: Handle {
     let staged: StagedObject?
     let writable: Bool
     /// The branch whose working tree this file is in (its writers hold off commits).
-    let branch: Int64?
+    let branch: RefID?
     /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
     var inode: Inode?
     private let upperLock = Mutex()
     private var _upperPath: String?
     private var closed = false
 
-    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: Int64? = nil, upperPath: String? = nil) {
+    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: RefID? = nil, upperPath: String? = nil) {
         self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch; self._upperPath = upperPath
     }
 

@@ -19,7 +19,7 @@ final class StagedObject: @unchecked Sendable {
     let base: PathBytes
     let dev: UInt64
     let realIno: UInt64
-    let projectId: Int64
+    let projectId: ProjectID
     let isDirectory: Bool
     /// A symbolic link: its attributes are its own, never its target's.
     var isSymlink = false
@@ -30,7 +30,7 @@ final class StagedObject: @unchecked Sendable {
     /// Below incoming/ ("" for incoming/ itself); nil once the name is gone (unlinked, sealed).
     private var _path: PathBytes?
 
-    init(base: PathBytes, path: PathBytes?, dev: UInt64, realIno: UInt64, projectId: Int64, isDirectory: Bool) {
+    init(base: PathBytes, path: PathBytes?, dev: UInt64, realIno: UInt64, projectId: ProjectID, isDirectory: Bool) {
         self.base = base; self._path = path; self.dev = dev; self.realIno = realIno
         self.projectId = projectId; self.isDirectory = isDirectory
         self.writes = StagedFileWrites(projectId: projectId, ino: realIno)
@@ -218,7 +218,7 @@ final class InodeTable: @unchecked Sendable {
     /// After a seal: closes the descriptors of the files it took (inode numbers `realInos`) and
     /// forgets their (device, inode) keys, since the filesystem may reuse those numbers for
     /// new files. The inodes themselves stay until the kernel forgets them.
-    func releaseSealed(projectId: Int64, realInos: Set<UInt64>) {
+    func releaseSealed(projectId: ProjectID, realInos: Set<UInt64>) {
         let released: [StagedObject] = lock.withLock {
             var out: [StagedObject] = []
             for inode in byIno.values {
@@ -240,7 +240,7 @@ final class InodeTable: @unchecked Sendable {
     /// After a folder's rename in incoming/ (`from` and `to` below incoming/): the objects
     /// below it move with it (with `exchange`, those below `to` move to `from`). Scans the
     /// project's objects, so only folder renames call it; a file's rename moves one path.
-    func renameStagedFolder(projectId: Int64, from: PathBytes, to: PathBytes, exchange: Bool) {
+    func renameStagedFolder(projectId: ProjectID, from: PathBytes, to: PathBytes, exchange: Bool) {
         let objects: [StagedObject] = lock.withLock {
             byIno.values.compactMap { inode in
                 guard let s = inode.staged, s.projectId == projectId else { return nil }
@@ -258,14 +258,14 @@ final class InodeTable: @unchecked Sendable {
     }
 
     /// After an unlink or rmdir in a working tree: the next file made at `path` gets a new inode.
-    func detachWorktree(branch: Int64, path: PathBytes) {
+    func detachWorktree(branch: RefID, path: PathBytes) {
         lock.withLock { byNode[.worktree(branch: branch, path: path)] = nil }
     }
 
     /// After a rename in a working tree: inodes of `from` and, for a folder, everything below it
     /// now stand for the same files at `to`; one that stood at `to` is detached. A file's rename
     /// (rsync makes one per file) moves one entry; only a folder's scans the table.
-    func renameWorktree(branch: Int64, from: PathBytes, to: PathBytes, isDirectory: Bool, keepTarget: Bool = false) {
+    func renameWorktree(branch: RefID, from: PathBytes, to: PathBytes, isDirectory: Bool, keepTarget: Bool = false) {
         lock.withLock {
             if !keepTarget { byNode[.worktree(branch: branch, path: to)] = nil }
             guard isDirectory else {
@@ -296,7 +296,7 @@ final class InodeTable: @unchecked Sendable {
 
     /// After RENAME_EXCHANGE in a working tree: the inodes at `a` and `b` (and below them)
     /// swap paths.
-    func exchangeWorktree(branch: Int64, a: PathBytes, b: PathBytes, aIsDirectory: Bool, bIsDirectory: Bool) {
+    func exchangeWorktree(branch: RefID, a: PathBytes, b: PathBytes, aIsDirectory: Bool, bIsDirectory: Bool) {
         let swap = PathBytes("\u{0}exchange")  // a name no path can have (NUL)
         renameWorktree(branch: branch, from: a, to: swap, isDirectory: aIsDirectory, keepTarget: true)
         renameWorktree(branch: branch, from: b, to: a, isDirectory: bIsDirectory, keepTarget: true)

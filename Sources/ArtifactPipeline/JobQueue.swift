@@ -20,7 +20,7 @@ public final class JobQueue: @unchecked Sendable {
 
     /// Validates and stores a project's pipeline; the old one stays if this throws.
     @discardableResult
-    public func setPipeline(projectId: Int64, source: String) throws -> PipelineDefinition {
+    public func setPipeline(projectId: ProjectID, source: String) throws -> PipelineDefinition {
         let definition = try PipelineDefinition.parse(source)
         let now = Date().timeIntervalSince1970
         try write { db in
@@ -43,7 +43,7 @@ public final class JobQueue: @unchecked Sendable {
 
     /// Hands a sealed run to the project's current pipeline (or completes it when there is
     /// none) and creates the jobs that can start. Idempotent.
-    public func start(runId: Int64) throws {
+    public func start(runId: RunID) throws {
         try write { db in
             guard let run = try RunTable.run(db, runId), run.pipelineHash == nil else { return }
             let hash = try String.fetchOne(db, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [run.projectId])
@@ -54,7 +54,7 @@ public final class JobQueue: @unchecked Sendable {
 
     /// Points an old run at the current pipeline and processes it again: all stages, or
     /// `stage` and the stages that depend on it. Its earlier outputs of those stages go.
-    public func rerun(runId: Int64, stage: String?) throws {
+    public func rerun(runId: RunID, stage: String?) throws {
         try write { db in
             guard let run = try RunTable.run(db, runId) else { throw ArtifactError(.notFound, "no such run") }
             guard let hash = try String.fetchOne(db, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [run.projectId]),
@@ -77,10 +77,7 @@ public final class JobQueue: @unchecked Sendable {
             let existing = try String.fetchAll(db, sql: "SELECT DISTINCT stage FROM job WHERE run_id = ?", arguments: [runId])
             if stage == nil { affected.formUnion(existing) }
             for s in affected {
-                let released = try String.fetchAll(db, sql: "SELECT blob FROM output WHERE run_id = ? AND stage = ?", arguments: [runId, s])
-                try BlobReferences.remove(db, released.compactMap(BlobHash.init(hex:)))
-                try db.execute(sql: "DELETE FROM output WHERE run_id = ? AND stage = ?", arguments: [runId, s])
-                try db.execute(sql: "DELETE FROM output_dir WHERE run_id = ? AND stage = ?", arguments: [runId, s])
+                try StageOutputTable.remove(db, runId: runId, stage: s)
                 try db.execute(sql: "DELETE FROM job WHERE run_id = ? AND stage = ?", arguments: [runId, s])
             }
             try RunTable.reopen(db, runId, pipeline: hash)
@@ -90,7 +87,7 @@ public final class JobQueue: @unchecked Sendable {
 
     /// Creates jobs for every stage whose dependencies have all finished, and closes the run
     /// once every stage has finished.
-    static func advance(_ db: Database, runId: Int64) throws {
+    static func advance(_ db: Database, runId: RunID) throws {
         guard let run = try RunTable.run(db, runId), let hash = run.pipelineHash else { return }
         guard !hash.isEmpty, let definition = try definition(db, hash: hash) else {
             if run.status == .inProgress { try RunTable.close(db, runId, failed: false) }
@@ -104,7 +101,7 @@ public final class JobQueue: @unchecked Sendable {
             guard let s = states[stage] else { return false }
             return s.isSubset(of: [.completed, .failed, .skipped])
         }
-        let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) ?? ""
+        let project = try RunTable.projectName(db, run.projectId) ?? ""
         for stage in definition.stages where states[stage.name] == nil && stage.dependsOn.allSatisfy(finished) {
             let inputs = try candidateInputs(db, runId: runId, root: stage.inputRoot).filter { Glob.matches(stage.inputs, $0.path.description) }
             if inputs.isEmpty {
@@ -129,12 +126,11 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     /// Files of a run under `root/` (raw_source or a stage), as paths in the run's tree.
-    static func candidateInputs(_ db: Database, runId: Int64, root: String) throws -> [(path: PathBytes, blob: String)] {
+    static func candidateInputs(_ db: Database, runId: RunID, root: String) throws -> [(path: PathBytes, blob: BlobHash)] {
         if root == "raw_source" {
             return try RunTable.rawFiles(db, runId).map { (PathBytes("raw_source").appending($0.path), $0.blob) }
         }
-        return try Row.fetchAll(db, sql: "SELECT path, blob FROM output WHERE run_id = ? AND stage = ? ORDER BY path", arguments: [runId, root])
-            .map { (PathBytes(root).appending($0["path"] as PathBytes), $0["blob"]) }
+        return try StageOutputTable.files(db, runId: runId, stage: root).map { (PathBytes(root).appending($0.path), $0.blob) }
     }
 
 
@@ -163,7 +159,7 @@ public final class JobQueue: @unchecked Sendable {
     /// A stage result ready to record: files already durable in the blob store.
     public struct Output: Codable, Sendable, Equatable {
         public var path: PathBytes
-        public var blob: String
+        public var blob: BlobHash
         public var size: Int64
         public var mode: Int64
     }
@@ -173,23 +169,9 @@ public final class JobQueue: @unchecked Sendable {
         try write { db in
             guard var current = try JobRecord.fetchOne(db, key: job.id!), current.status == .inProgress else { return }
             let now = Date().timeIntervalSince1970
-            for o in outputs {
-                if let other = try PathBytes.fetchOne(db, sql: "SELECT input_path FROM output WHERE run_id = ? AND stage = ? AND path = ?",
-                                                   arguments: [job.runId, job.stage, o.path]) {
-                    throw ArtifactError(.alreadyExists, "output \(o.path.quoted) was already written for input \(other.quoted)")
-                }
-            }
-            for o in outputs {
-                try BlobReferences.add(db, try BlobHash.parse(o.blob, of: o.path), size: o.size, now: now)
-                var record = OutputRecord(id: nil, runId: job.runId, stage: job.stage, path: o.path, dir: o.path.parent,
-                                          name: o.path.lastComponent, blob: o.blob, size: o.size, mode: o.mode,
-                                          mtimeNs: Int64(now * 1e9), inputPath: job.inputPath, jobId: job.id)
-                try record.insert(db)
-                for d in o.path.parent.folderAndAncestors {
-                    try db.execute(sql: "INSERT OR IGNORE INTO output_dir (run_id, stage, parent, name) VALUES (?, ?, ?, ?)",
-                                   arguments: [job.runId, job.stage, d.parent, d.lastComponent])
-                }
-            }
+            let files = outputs.map { StageOutputTable.File(path: $0.path, hash: $0.blob, size: $0.size, mode: $0.mode) }
+            try StageOutputTable.record(db, runId: job.runId, stage: job.stage, files: files, inputPath: job.inputPath,
+                                        jobId: job.id, now: now)
             if let input = job.inputBlob, !memoized {
                 let json = String(decoding: try JSONEncoder().encode(outputs), as: UTF8.self)
                 try db.execute(sql: "INSERT OR REPLACE INTO memo (memo_key, input_blob, outputs, created_at) VALUES (?, ?, ?, ?)",
@@ -223,7 +205,7 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     /// The outputs remembered for (a job's memo key, input content), if any.
-    public func memo(key: String, inputBlob: String) throws -> [Output]? {
+    public func memo(key: String, inputBlob: BlobHash) throws -> [Output]? {
         try catalog.ownerRead { db in
             guard let json = try String.fetchOne(db, sql: "SELECT outputs FROM memo WHERE memo_key = ? AND input_blob = ?",
                                                  arguments: [key, inputBlob]) else { return nil }
@@ -248,11 +230,11 @@ public final class JobQueue: @unchecked Sendable {
         }
     }
 
-    public func definition(forRun runId: Int64) throws -> (PipelineDefinition, RunRecord, String)? {
+    public func definition(forRun runId: RunID) throws -> (PipelineDefinition, RunRecord, String)? {
         try catalog.ownerRead { db in
             guard let run = try RunTable.run(db, runId), let hash = run.pipelineHash, !hash.isEmpty,
                   let def = try Self.definition(db, hash: hash),
-                  let project = try String.fetchOne(db, sql: "SELECT name FROM project WHERE id = ?", arguments: [run.projectId]) else { return nil }
+                  let project = try RunTable.projectName(db, run.projectId) else { return nil }
             return (def, run, project)
         }
     }

@@ -58,13 +58,12 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
     func process(_ job: JobRecord) {
         do {
             guard let (definition, run, project) = try queue.definition(forRun: job.runId),
-                  let stage = definition.stage(named: job.stage), let inputBlob = job.inputBlob,
-                  let inputHash = job.inputHash else {
+                  let stage = definition.stage(named: job.stage), let inputHash = job.inputBlob else {
                 try queue.fail(job, error: "the run's pipeline definition no longer has this stage")
                 return
             }
-            if let outputs = try queue.memo(key: job.memoKey, inputBlob: inputBlob),
-               outputs.allSatisfy({ BlobHash(hex: $0.blob).map(store.blobs.contains) ?? false }) {
+            if let outputs = try queue.memo(key: job.memoKey, inputBlob: inputHash),
+               outputs.allSatisfy({ store.blobs.contains($0.blob) }) {
                 try queue.complete(job, outputs: outputs, memoized: true)
                 return
             }
@@ -79,7 +78,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
                 try queue.fail(job, error: message)
             }
         } catch {
-            logger.error("stage job \(job.id ?? 0) failed to record: \(error)")
+            logger.error("stage job \(job.id.map(\.description) ?? "?") failed to record: \(error)")
             try? queue.fail(job, error: "\(error)")
         }
         wake.signal()
@@ -154,7 +153,7 @@ public final class StageRunner: RunSealedSink, @unchecked Sendable {
         for f in files {
             let (hash, size) = try BlobStore.hash(fileAt: f.full)
             adoptions.append(BlobStore.Adoption(path: f.full, hash: hash, size: size))
-            outputs.append(JobQueue.Output(path: f.rel, blob: hash.hex, size: size, mode: f.mode))
+            outputs.append(JobQueue.Output(path: f.rel, blob: hash, size: size, mode: f.mode))
         }
         // The job folder is removed afterwards, so no blob stays linked to a writable name.
         let adopted = try store.blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced)

@@ -62,7 +62,7 @@ struct Status: ParsableCommand {
     }
 
     /// Files in a project's incoming/ that a crash cut short (`StagingMark.interrupted`).
-    private func interruptedFiles(_ store: ArtifactStore, _ projectId: Int64) -> [StagedFile] {
+    private func interruptedFiles(_ store: ArtifactStore, _ projectId: ProjectID) -> [StagedFile] {
         ((try? store.staging.scan(projectId: projectId).files) ?? []).filter(\.interrupted)
     }
 

@@ -152,7 +152,7 @@ final class CatalogTests: StoreTestCase {
         XCTAssertEqual(file.path, "data/x.csv")
         XCTAssertEqual(file.dir, "data")
         XCTAssertEqual(file.name, "x.csv")
-        XCTAssertEqual(try file.hash, e.hash)
+        XCTAssertEqual(file.blob, e.hash)
         XCTAssertEqual(file.size, 4)
         XCTAssertEqual(file.mode, 0o640)
         XCTAssertEqual(file.mtimeNs, e.mtimeNs)
@@ -172,7 +172,7 @@ final class CatalogTests: StoreTestCase {
 
         let latest = try catalog.latestFiles(projectId: p, dir: "data")
         XCTAssertEqual(latest.map(\.name), ["x.csv", "y.csv"])
-        XCTAssertEqual(try latest.first?.hash, try hash("v3"))
+        XCTAssertEqual(latest.first?.blob, try hash("v3"))
         XCTAssertEqual(latest.first?.runId, r3.id)
         XCTAssertEqual(try catalog.latestFiles(projectId: p, dir: "").map(\.name), ["top.txt"])
         XCTAssertEqual(try catalog.latestFile(projectId: p, dir: "data", name: "x.csv")?.runId, r3.id)
@@ -183,12 +183,12 @@ final class CatalogTests: StoreTestCase {
 
         let history = try catalog.history(projectId: p, path: "data/x.csv")
         XCTAssertEqual(history.map(\.run), [r1.name, r2.name, r3.name], "oldest first")
-        XCTAssertEqual(try history.map { try $0.file.hash }, [try hash("v1"), try hash("v2"), try hash("v3")])
+        XCTAssertEqual(history.map(\.file.blob), [try hash("v1"), try hash("v2"), try hash("v3")])
         XCTAssertEqual(history.map(\.file.status), [.superseded, .superseded, .new])
         XCTAssertEqual(try catalog.history(projectId: p, path: "top.txt").map(\.run), [r1.name])
         XCTAssertTrue(try catalog.history(projectId: p, path: "missing").isEmpty)
 
-        XCTAssertEqual(try catalog.historyVersion(projectId: p, path: "data/x.csv", runName: r2.name)?.hash, try hash("v2"))
+        XCTAssertEqual(try catalog.historyVersion(projectId: p, path: "data/x.csv", runName: r2.name)?.blob, try hash("v2"))
         XCTAssertNil(try catalog.historyVersion(projectId: p, path: "data/y.csv", runName: r1.name))
     }
 
@@ -198,15 +198,15 @@ final class CatalogTests: StoreTestCase {
         let r2 = try register(p, [try entry("f", "2")], now: Self.baseTime.addingTimeInterval(-7200))
         let r3 = try register(p, [try entry("f", "3")], now: Self.baseTime.addingTimeInterval(5))
         XCTAssertEqual(try catalog.history(projectId: p, path: "f").map(\.run), [r1.name, r2.name, r3.name])
-        XCTAssertEqual(try catalog.latestFile(projectId: p, dir: "", name: "f")?.hash, try hash("3"))
+        XCTAssertEqual(try catalog.latestFile(projectId: p, dir: "", name: "f")?.blob, try hash("3"))
     }
 
     func testProjectsDoNotSeeEachOthersFiles() throws {
         let a = try makeProject("a"), b = try makeProject("b")
         _ = try register(a, [try entry("f", "in a")])
         _ = try register(b, [try entry("f", "in b")])
-        XCTAssertEqual(try catalog.latestFile(projectId: a, dir: "", name: "f")?.hash, try hash("in a"))
-        XCTAssertEqual(try catalog.latestFile(projectId: b, dir: "", name: "f")?.hash, try hash("in b"))
+        XCTAssertEqual(try catalog.latestFile(projectId: a, dir: "", name: "f")?.blob, try hash("in a"))
+        XCTAssertEqual(try catalog.latestFile(projectId: b, dir: "", name: "f")?.blob, try hash("in b"))
         XCTAssertEqual(try catalog.latestFile(projectId: b, dir: "", name: "f")?.status, .new)
     }
 
@@ -223,12 +223,12 @@ final class CatalogTests: StoreTestCase {
         XCTAssertEqual(try catalog.blob(x)?.size, 1)
         XCTAssertEqual(try catalog.blob(y)?.refcount, 2)
         XCTAssertEqual(try catalog.blob(y)?.size, 2)
-        XCTAssertEqual(try catalog.blobs().map(\.hash), [x.hex, y.hex].sorted())
+        XCTAssertEqual(try catalog.blobs().map(\.hash), [x, y].sorted())
 
         let counted = try catalog.countedReferences()
         XCTAssertEqual(counted, [x.hex: 4, y.hex: 2])
         for blob in try catalog.blobs() {
-            XCTAssertEqual(blob.refcount, counted[blob.hash], blob.hash)
+            XCTAssertEqual(blob.refcount, counted[blob.hash.hex], blob.hash.hex)
         }
         let rows = try sql { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM file") }
         XCTAssertEqual(rows, 6)
@@ -289,8 +289,7 @@ final class CatalogTests: StoreTestCase {
             try db.execute(sql: "INSERT INTO blob (hash, size, refcount, created_at) VALUES ('not-a-hash', 1, 1, 0)")
             try db.execute(sql: "UPDATE file SET blob = 'not-a-hash'")
         }
-        let file = try XCTUnwrap(store.catalog.runFiles(runId: run.id!, dir: "").first)
-        XCTAssertThrowsError(try file.hash) { error in
+        XCTAssertThrowsError(try store.catalog.runFiles(runId: run.id!, dir: "")) { error in
             XCTAssertEqual((error as? ArtifactError)?.code, .corrupt)
             XCTAssertTrue("\(error)".contains("a.txt"), "\(error)")
         }

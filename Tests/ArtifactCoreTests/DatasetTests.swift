@@ -25,14 +25,14 @@ final class DatasetTests: StoreTestCase {
 
     // MARK: helpers
 
-    func makeDataset(_ name: String = "sales") throws -> (DatasetRecord, Int64) {
+    func makeDataset(_ name: String = "sales") throws -> (DatasetRecord, RefID) {
         let ds = try store.catalog.createDataset(name: name, uid: 1000, gid: 1000)
         let main = try XCTUnwrap(store.catalog.ref(datasetId: ds.id!, kind: .branch, name: "main"))
         return (ds, main.id!)
     }
 
     /// Writes `content` to `path` in the working tree, as `cp` would through the mount.
-    func write(_ branch: Int64, _ path: String, _ content: String, append: Bool = false) throws {
+    func write(_ branch: RefID, _ path: String, _ content: String, append: Bool = false) throws {
         let upper: String
         if try worktrees.item(branch: branch, path: PathBytes(path)) == nil {
             upper = try worktrees.create(branch: branch, path: PathBytes(path), mode: 0o644, uid: 1000, gid: 1000, exclusive: true, truncate: true)
@@ -45,18 +45,18 @@ final class DatasetTests: StoreTestCase {
         h.closeFile()
     }
 
-    func read(_ branch: Int64, _ path: String) throws -> String {
+    func read(_ branch: RefID, _ path: String) throws -> String {
         let item = try XCTUnwrap(worktrees.item(branch: branch, path: PathBytes(path)), "no \(path)")
         if let upper = item.upper { return try String(contentsOfFile: worktrees.upperPath(branch, upper), encoding: .utf8) }
-        return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
+        return try String(contentsOfFile: store.blobs.path(of: item.blob!), encoding: .utf8)
     }
 
-    func names(_ branch: Int64, _ dir: String = "") throws -> [String] {
+    func names(_ branch: RefID, _ dir: String = "") throws -> [String] {
         try worktrees.children(branch: branch, dir: PathBytes(dir)).map(\.name.description)
     }
 
     @discardableResult
-    func commit(_ branch: Int64, _ message: String = "m") throws -> VersionRecord {
+    func commit(_ branch: RefID, _ message: String = "m") throws -> VersionRecord {
         guard case .committed(let v) = try committer.commit(branch: branch, message: message, author: 1000) else {
             XCTFail("nothing committed"); throw ArtifactError(.io, "no commit")
         }
@@ -188,7 +188,7 @@ final class DatasetTests: StoreTestCase {
         // Truncating copies up, and never writes to the blob.
         try worktrees.setAttributes(branch: main, path: "run.sh", mode: nil, uid: nil, gid: nil, size: 2, mtimeNs: nil)
         XCTAssertEqual(try read(main, "run.sh"), "ec")
-        XCTAssertEqual(try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: blob!)!), encoding: .utf8), "echo hi")
+        XCTAssertEqual(try String(contentsOfFile: store.blobs.path(of: blob!), encoding: .utf8), "echo hi")
     }
 
     /// SPEC §3: committing k changed files to an n-file branch costs O(k). Counted in rows and
@@ -255,9 +255,9 @@ final class DatasetTests: StoreTestCase {
         let head = try XCTUnwrap(store.catalog.ref(id: main)?.versionId)
         let devHead = try XCTUnwrap(store.catalog.ref(id: dev.id!)?.versionId)
         let cold = VersionTrees(catalog: store.catalog)
-        func content(_ trees: VersionTrees, _ v: Int64, _ path: String) throws -> String? {
+        func content(_ trees: VersionTrees, _ v: VersionID, _ path: String) throws -> String? {
             guard let item = try trees.item(version: v, path: PathBytes(path)) else { return nil }
-            return try String(contentsOfFile: store.blobs.path(of: BlobHash(hex: item.blob!)!), encoding: .utf8)
+            return try String(contentsOfFile: store.blobs.path(of: item.blob!), encoding: .utf8)
         }
         XCTAssertEqual(try content(cold, head, "f.txt"), "v400")
         XCTAssertEqual(try content(cold, devHead, "f.txt"), "dev")

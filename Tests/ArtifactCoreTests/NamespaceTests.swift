@@ -4,7 +4,7 @@ import XCTest
 
 final class NamespaceTests: StoreTestCase {
     var ns: Namespace!
-    var p: Int64 = 0
+    var p = ProjectID(0)
     var r1: RunRecord!, r2: RunRecord!
 
     /// Project "alpha": run 1 has data/a.csv (v1) and readme.txt; run 2 has data/a.csv (v2).
@@ -30,7 +30,7 @@ final class NamespaceTests: StoreTestCase {
         return h
     }
 
-    func fileId(_ run: RunRecord, _ path: String) throws -> Int64 {
+    func fileId(_ run: RunRecord, _ path: String) throws -> FileID {
         let f = try XCTUnwrap(store.catalog.runFile(runId: run.id!, dir: PathBytes(path).parent, name: PathBytes(path).lastComponent))
         return f.id!
     }
@@ -117,8 +117,8 @@ final class NamespaceTests: StoreTestCase {
         XCTAssertFalse(json.isDirectory)
         XCTAssertEqual(json.mode, 0o444)
         XCTAssertEqual(json.size, Int64(try ns.runJSON(r2.id!).count))
-        XCTAssertArtifactError(.notFound, try self.ns.attributes(.run(9_999)))
-        XCTAssertArtifactError(.notFound, try self.ns.attributes(.file(9_999)))
+        XCTAssertArtifactError(.notFound, try self.ns.attributes(.run(RunID(9_999))))
+        XCTAssertArtifactError(.notFound, try self.ns.attributes(.file(FileID(9_999))))
     }
 
     // MARK: latest and history
@@ -220,8 +220,8 @@ final class NamespaceTests: StoreTestCase {
     }
 
     func testNodeKinds() {
-        XCTAssertFalse(Node.file(1).isDirectory)
-        XCTAssertFalse(Node.runJSON(1).isDirectory)
-        XCTAssertTrue(Node.historyOfFile(project: 1, path: "a").isDirectory)
+        XCTAssertFalse(Node.file(FileID(1)).isDirectory)
+        XCTAssertFalse(Node.runJSON(RunID(1)).isDirectory)
+        XCTAssertTrue(Node.historyOfFile(project: ProjectID(1), path: "a").isDirectory)
     }
 }

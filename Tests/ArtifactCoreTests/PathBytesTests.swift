@@ -116,7 +116,7 @@ final class PathBytesTests: XCTestCase {
     /// A run's report lists two inputs whose names are equal as Unicode once each.
     func testRunReportKeepsEquivalentInputsApart() throws {
         let jobs = [nfc, nfd].map {
-            JobRecord(runId: 1, stage: "s", stageHash: "h", inputPath: PathBytes("raw_source").appending($0), inputBlob: nil,
+            JobRecord(runId: RunID(1), stage: "s", stageHash: "h", inputPath: PathBytes("raw_source").appending($0), inputBlob: nil,
                       status: .completed, maxAttempts: 1, timeout: 1)
         }
         let stage = StageReport(jobs: jobs)

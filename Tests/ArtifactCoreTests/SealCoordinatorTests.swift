@@ -18,9 +18,9 @@ final class SealCoordinatorTests: StoreTestCase {
         try super.tearDownWithError()
     }
 
-    func incoming(_ p: Int64) -> String { store.staging.incomingPath(projectId: p) }
+    func incoming(_ p: ProjectID) -> String { store.staging.incomingPath(projectId: p) }
 
-    func incomingContents(_ p: Int64) throws -> [String] {
+    func incomingContents(_ p: ProjectID) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: incoming(p)).sorted()
     }
 
@@ -43,7 +43,7 @@ final class SealCoordinatorTests: StoreTestCase {
         ("a/b/sibling.txt", "sibling"),
     ]
 
-    func stageTree(_ p: Int64) throws {
+    func stageTree(_ p: ProjectID) throws {
         for (path, content) in Self.tree { try stage(p, path, content) }
     }
 
@@ -68,11 +68,11 @@ final class SealCoordinatorTests: StoreTestCase {
         XCTAssertEqual(files.map(\.path), ["a/b/c/deep.json", "a/b/sibling.txt", "a/one.csv", "modes/private.bin", "top.txt"])
         for (path, content) in Self.tree + [("modes/private.bin", "secret")] {
             let f = try XCTUnwrap(files.first { $0.path == PathBytes(path) }, path)
-            XCTAssertEqual(try f.hash, try hash(content), path)
+            XCTAssertEqual(f.blob, try hash(content), path)
             XCTAssertEqual(f.size, Int64(content.utf8.count), path)
-            XCTAssertTrue(store.blobs.contains(try f.hash), "blob of \(path) is in objects/")
-            XCTAssertEqual(store.blobs.check(try f.hash, expectedSize: f.size), .ok, path)
-            XCTAssertEqual(try String(contentsOfFile: store.blobs.path(of: try f.hash), encoding: .utf8), content)
+            XCTAssertTrue(store.blobs.contains(f.blob), "blob of \(path) is in objects/")
+            XCTAssertEqual(store.blobs.check(f.blob, expectedSize: f.size), .ok, path)
+            XCTAssertEqual(try String(contentsOfFile: store.blobs.path(of: f.blob), encoding: .utf8), content)
         }
         XCTAssertEqual(files.first { $0.path == "modes/private.bin" }?.mode, 0o600)
         XCTAssertEqual(files.first { $0.path == "top.txt" }?.mode, 0o644)
@@ -131,7 +131,7 @@ final class SealCoordinatorTests: StoreTestCase {
         let h = try hash("abc")
         coordinator.hashes.store(ino: try inode(path), hash: h, size: 3)
         let run = try sealedRun(try coordinator.seal(projectId: p))
-        XCTAssertEqual(try store.catalog.files(runId: run.id!).first?.hash, h)
+        XCTAssertEqual(try store.catalog.files(runId: run.id!).first?.blob, h)
         XCTAssertNil(coordinator.hashes.lookup(ino: try inode(store.blobs.path(of: h)), size: 3),
                      "the cached hash is forgotten after the seal")
     }
@@ -141,7 +141,7 @@ final class SealCoordinatorTests: StoreTestCase {
         let path = try stage(p, "f.txt", "abc")
         coordinator.hashes.store(ino: try inode(path), hash: try hash("ab"), size: 2)
         let run = try sealedRun(try coordinator.seal(projectId: p))
-        XCTAssertEqual(try store.catalog.files(runId: run.id!).first?.hash, try hash("abc"))
+        XCTAssertEqual(try store.catalog.files(runId: run.id!).first?.blob, try hash("abc"))
         XCTAssertTrue(try Verifier(store: store).run().ok)
     }
 

@@ -28,7 +28,7 @@ class StoreTestCase: XCTestCase {
 
     // MARK: helpers
 
-    func makeProject(_ name: String = "alpha", uid: Int64 = 1000) throws -> Int64 {
+    func makeProject(_ name: String = "alpha", uid: Int64 = 1000) throws -> ProjectID {
         try XCTUnwrap(store.createProject(name: name, uid: uid).id)
     }
 
@@ -40,7 +40,7 @@ class StoreTestCase: XCTestCase {
                            mtimeNs: 1_700_000_000_000_000_000, uid: 1000, gid: 1000)
     }
 
-    func register(_ projectId: Int64, _ entries: [StagedEntry], directories: [String] = [],
+    func register(_ projectId: ProjectID, _ entries: [StagedEntry], directories: [String] = [],
                   completed: Bool = true, cleanup: [(path: String, ino: UInt64)] = [],
                   now: Date = StoreTestCase.baseTime) throws -> RunRecord {
         try RunRegistrar(catalog: store.catalog).register(
@@ -50,7 +50,7 @@ class StoreTestCase: XCTestCase {
 
     /// Writes a file below a project's incoming/ folder on disk, creating its folders.
     @discardableResult
-    func stage(_ projectId: Int64, _ relativePath: String, _ content: String, mode: Int = 0o644) throws -> String {
+    func stage(_ projectId: ProjectID, _ relativePath: String, _ content: String, mode: Int = 0o644) throws -> String {
         let full = store.staging.incomingPath(projectId: projectId) + "/" + relativePath
         let fm = FileManager.default
         try fm.createDirectory(atPath: pathParent(full), withIntermediateDirectories: true)

@@ -1,4 +1,4 @@
-import ArtifactCore
+@_spi(CatalogTables) import ArtifactCore
 import Foundation
 import GRDB
 import XCTest
@@ -30,6 +30,17 @@ final class VerifierTests: StoreTestCase {
         XCTAssertEqual(report.filesChecked, 3)
         XCTAssertEqual(progress.map(\.0), [1, 2])
         XCTAssertEqual(progress.map(\.1), [2, 2])
+    }
+
+    /// A damaged catalog row is reported by name, and every good blob is still checked.
+    func testABlobRowNamedWithoutASHA256IsABadNameNotAnAbort() throws {
+        try store.catalog.ownerWrite { db in
+            try db.execute(sql: "INSERT INTO blob (hash, size, refcount, created_at) VALUES ('not-a-hash', 1, 0, 0)")
+        }
+        let report = try verify()
+        XCTAssertEqual(kinds(report), ["bad_name"])
+        XCTAssertEqual(report.problems.first?.blob, "not-a-hash")
+        XCTAssertEqual(report.blobsChecked, 2)
     }
 
     func testADeletedBlobIsMissing() throws {

@@ -43,7 +43,7 @@ final class JobQueueTests: PipelineTestCase {
         return try output("\(stem).\(ext)", "\(job.stage) of \(job.inputPath)\n")
     }
 
-    func pipelineHash(_ projectId: Int64) throws -> String? {
+    func pipelineHash(_ projectId: ProjectID) throws -> String? {
         try sql { try String.fetchOne($0, sql: "SELECT hash FROM pipeline WHERE project_id = ?", arguments: [projectId]) }
     }
 
@@ -223,7 +223,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertTrue(try store.catalog.outputHasDirectory(runId: r.id!, stage: "words", parent: "", name: "nested"))
         XCTAssertTrue(try store.catalog.outputHasDirectory(runId: r.id!, stage: "words", parent: "nested", name: "deep"))
         XCTAssertEqual(try store.catalog.outputs(runId: r.id!, stage: "words", dir: "nested/deep").map(\.name), ["copy.txt"])
-        XCTAssertEqual(try store.catalog.countedReferences()[rawA.blob], 2)
+        XCTAssertEqual(try store.catalog.countedReferences()[rawA.blob.hex], 2)
 
         // Now report's jobs exist, one per words output matching words/*.count.
         let report = try jobs(r.id, stage: "report")
@@ -411,7 +411,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertEqual(try refcount(first.blob), 2)
         try queue.rerun(runId: r.id!, stage: "words")
         XCTAssertEqual(try refcount(first.blob), 0)
-        XCTAssertEqual(try store.catalog.countedReferences()[first.blob] ?? 0, 0)
+        XCTAssertEqual(try store.catalog.countedReferences()[first.blob.hex] ?? 0, 0)
     }
 
     func testRerunStageRemovesItAndItsDependentsAndQueuesThemAgain() throws {
@@ -451,7 +451,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertEqual(try jobs(r.id, stage: "words").map(\.status), [.pending, .pending])
         XCTAssertEqual(try jobs(r.id, stage: "report"), [])
         for b in wordsBlobs + reportBlobs { XCTAssertEqual(try refcount(b), 0) }
-        XCTAssertEqual(try store.catalog.countedReferences().filter { (wordsBlobs + reportBlobs).contains($0.key) }, [:])
+        XCTAssertEqual(try store.catalog.countedReferences().filter { (wordsBlobs + reportBlobs).map(\.hex).contains($0.key) }, [:])
         try drive()
         XCTAssertEqual(try run(r.id).status, .completed)
         XCTAssertEqual(try outputs(r.id).count, 4)
@@ -465,7 +465,7 @@ final class JobQueueTests: PipelineTestCase {
         XCTAssertEqual(try run(r.id).status, .completed)
 
         XCTAssertArtifactError(.notFound, try queue.rerun(runId: r.id!, stage: "nope"))
-        XCTAssertArtifactError(.notFound, try queue.rerun(runId: 987_654, stage: nil))
+        XCTAssertArtifactError(.notFound, try queue.rerun(runId: RunID(987_654), stage: nil))
         let bare = try makeProject("bare")
         let s = try sealedRun(bare, [("a.txt", "x")])
         try queue.start(runId: s.id!)

@@ -29,7 +29,7 @@ class PipelineTestCase: XCTestCase {
 
     // MARK: helpers
 
-    func makeProject(_ name: String = "alpha") throws -> Int64 {
+    func makeProject(_ name: String = "alpha") throws -> ProjectID {
         try XCTUnwrap(store.createProject(name: name, uid: 1000).id)
     }
 
@@ -42,30 +42,30 @@ class PipelineTestCase: XCTestCase {
     }
 
     /// Registers a sealed run that has not been handed to the pipeline yet.
-    func sealedRun(_ projectId: Int64, _ files: [(String, String)]) throws -> RunRecord {
+    func sealedRun(_ projectId: ProjectID, _ files: [(String, String)]) throws -> RunRecord {
         let entries = try files.map { try entry($0.0, $0.1) }
         return try RunRegistrar(catalog: store.catalog).register(projectId: projectId, entries: entries, uid: 1000,
                                                                  completed: false)
     }
 
-    func run(_ id: Int64?) throws -> RunRecord {
+    func run(_ id: RunID?) throws -> RunRecord {
         try XCTUnwrap(store.catalog.run(id: XCTUnwrap(id)))
     }
 
-    func jobs(_ runId: Int64?, stage: String? = nil) throws -> [JobRecord] {
+    func jobs(_ runId: RunID?, stage: String? = nil) throws -> [JobRecord] {
         try store.catalog.jobs(runId: XCTUnwrap(runId)).filter { stage == nil || $0.stage == stage }
     }
 
-    func outputs(_ runId: Int64?, stage: String? = nil) throws -> [OutputRecord] {
+    func outputs(_ runId: RunID?, stage: String? = nil) throws -> [OutputRecord] {
         try store.catalog.outputs(runId: XCTUnwrap(runId)).filter { stage == nil || $0.stage == stage }
     }
 
-    func refcount(_ hex: String) throws -> Int64? {
-        try store.catalog.blob(XCTUnwrap(BlobHash(hex: hex)))?.refcount
+    func refcount(_ hash: BlobHash) throws -> Int64? {
+        try store.catalog.blob(hash)?.refcount
     }
 
-    func blobContent(_ hex: String) throws -> String {
-        let path = store.blobs.path(of: try XCTUnwrap(BlobHash(hex: hex)))
+    func blobContent(_ hash: BlobHash) throws -> String {
+        let path = store.blobs.path(of: hash)
         return try String(contentsOfFile: path, encoding: .utf8)
     }
 

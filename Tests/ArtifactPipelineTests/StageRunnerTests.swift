@@ -36,7 +36,7 @@ final class StageRunnerTests: PipelineTestCase {
 
     /// Polls the catalog until the run has left in_progress.
     @discardableResult
-    func waitForRun(_ id: Int64?, file: StaticString = #filePath, line: UInt = #line) throws -> RunRecord {
+    func waitForRun(_ id: RunID?, file: StaticString = #filePath, line: UInt = #line) throws -> RunRecord {
         for _ in 0..<3000 {   // 3000 × 50 ms: a liveness cap, not a bound on the runner's speed
             let r = try run(id)
             if r.status != .inProgress { return r }
@@ -46,13 +46,13 @@ final class StageRunnerTests: PipelineTestCase {
         return try run(id)
     }
 
-    func seal(_ projectId: Int64, _ files: [(String, String)]) throws -> RunRecord {
+    func seal(_ projectId: ProjectID, _ files: [(String, String)]) throws -> RunRecord {
         let r = try sealedRun(projectId, files)
         runner.runSealed(r)
         return r
     }
 
-    func pipeline(_ stages: String) throws -> Int64 {
+    func pipeline(_ stages: String) throws -> ProjectID {
         let p = try makeProject()
         try queue.setPipeline(projectId: p, source: stages)
         return p

@@ -12,7 +12,7 @@ extension Catalog {
         try read { try DatasetRecord.filter(Column("name") == name).fetchOne($0) }
     }
 
-    public func dataset(id: Int64) throws -> DatasetRecord? {
+    public func dataset(id: DatasetID) throws -> DatasetRecord? {
         try read { try DatasetRecord.fetchOne($0, key: id) }
     }
 
@@ -34,24 +34,24 @@ extension Catalog {
 
     // MARK: refs
 
-    public func refs(datasetId: Int64, kind: RefRecord.Kind) throws -> [RefRecord] {
+    public func refs(datasetId: DatasetID, kind: RefRecord.Kind) throws -> [RefRecord] {
         try read { try RefRecord.filter(Column("dataset_id") == datasetId && Column("kind") == kind.rawValue).order(Column("name")).fetchAll($0) }
     }
 
-    public func ref(datasetId: Int64, kind: RefRecord.Kind, name: String) throws -> RefRecord? {
+    public func ref(datasetId: DatasetID, kind: RefRecord.Kind, name: String) throws -> RefRecord? {
         try read { try Self.ref($0, datasetId: datasetId, kind: kind, name: name) }
     }
 
-    static func ref(_ db: Database, datasetId: Int64, kind: RefRecord.Kind, name: String) throws -> RefRecord? {
+    static func ref(_ db: Database, datasetId: DatasetID, kind: RefRecord.Kind, name: String) throws -> RefRecord? {
         try RefRecord.filter(Column("dataset_id") == datasetId && Column("kind") == kind.rawValue && Column("name") == name).fetchOne(db)
     }
 
-    public func ref(id: Int64) throws -> RefRecord? {
+    public func ref(id: RefID) throws -> RefRecord? {
         try read { try RefRecord.fetchOne($0, key: id) }
     }
 
     /// Creates branch `name` at `versionId` (nil: an empty branch).
-    public func createBranch(datasetId: Int64, name: String, at versionId: Int64?) throws -> RefRecord {
+    public func createBranch(datasetId: DatasetID, name: String, at versionId: VersionID?) throws -> RefRecord {
         try NameRules.validate(name, kind: "branch")
         return try write { db in
             if try Self.ref(db, datasetId: datasetId, kind: .branch, name: name) != nil {
@@ -65,7 +65,7 @@ extension Catalog {
     }
 
     /// Creates tag `name` at `versionId`. Tags never move: an existing name is an error.
-    public func createTag(datasetId: Int64, name: String, at versionId: Int64) throws -> RefRecord {
+    public func createTag(datasetId: DatasetID, name: String, at versionId: VersionID) throws -> RefRecord {
         try NameRules.validate(name, kind: "tag")
         return try write { db in
             if let existing = try Self.ref(db, datasetId: datasetId, kind: .tag, name: name) {
@@ -81,20 +81,20 @@ extension Catalog {
 
     // MARK: versions
 
-    public func versions(datasetId: Int64) throws -> [VersionRecord] {
+    public func versions(datasetId: DatasetID) throws -> [VersionRecord] {
         try read { try VersionRecord.filter(Column("dataset_id") == datasetId).order(Column("timestamp"), Column("seq")).fetchAll($0) }
     }
 
-    public func version(id: Int64) throws -> VersionRecord? {
+    public func version(id: VersionID) throws -> VersionRecord? {
         try read { try VersionRecord.fetchOne($0, key: id) }
     }
 
-    public func version(datasetId: Int64, name: String) throws -> VersionRecord? {
+    public func version(datasetId: DatasetID, name: String) throws -> VersionRecord? {
         try read { try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == name).fetchOne($0) }
     }
 
     /// A version by id, tag or branch name (in that order); `.notFound` with the name otherwise.
-    public func resolve(datasetId: Int64, reference: String) throws -> VersionRecord {
+    public func resolve(datasetId: DatasetID, reference: String) throws -> VersionRecord {
         try read { db in
             if let v = try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == reference).fetchOne(db) { return v }
             for kind in [RefRecord.Kind.tag, .branch] {
@@ -113,13 +113,13 @@ extension Catalog {
 
 extension Catalog {
     /// One entry of a version, by id.
-    public func entry(id: Int64) throws -> EntryRecord? {
+    public func entry(id: EntryID) throws -> EntryRecord? {
         try read { try EntryRecord.fetchOne($0, key: id) }
     }
 
     /// A value that changes whenever a dataset gains a version or a ref moves: the key under
     /// which its drawn history may be reused.
-    func historyStamp(datasetId: Int64) throws -> String {
+    func historyStamp(datasetId: DatasetID) throws -> String {
         try read { db in
             let newest = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM version WHERE dataset_id = ?", arguments: [datasetId]) ?? 0
             let refs = try String.fetchOne(db, sql: """

@@ -4,7 +4,9 @@ import GRDB
 /// The catalog's read and write helpers, and the read queries the namespace and the CLI make.
 extension Catalog {
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try pool.read(body) } catch let e as ArtifactError { throw e } catch {
+        do { return try pool.read(body) } catch let e as ArtifactError { throw e } catch let e as RowDecodingError {
+            throw ArtifactError(.corrupt, "a catalog row does not decode: \(e)", cause: e)
+        } catch {
             throw ArtifactError(.io, "catalog read failed: \(error)", cause: error)
         }
     }
@@ -36,7 +38,9 @@ extension Catalog {
     /// `what`: the change that did not happen, for the message ("the run was not registered").
     private func mappingWriteErrors<T>(_ what: String? = nil, _ body: () throws -> T) throws -> T {
         let outcome = what.map { "; \($0)" } ?? ""
-        do { return try body() } catch let e as ArtifactError { throw e } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
+        do { return try body() } catch let e as ArtifactError { throw e } catch let e as RowDecodingError {
+            throw ArtifactError(.corrupt, "a catalog row does not decode\(outcome): \(e)", cause: e)
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
             throw ArtifactError(.noSpace, "catalog is out of disk space\(outcome)", cause: e)
         } catch {
             throw ArtifactError(.io, "catalog write failed\(outcome): \(error)", cause: error)
@@ -68,7 +72,7 @@ extension Catalog {
     }
 
     /// Forgets the staged files of one project's seal (nil: of every project) once removed.
-    func clearSealCleanup(projectId: Int64?) throws {
+    func clearSealCleanup(projectId: ProjectID?) throws {
         try write { db in
             if let projectId {
                 try db.execute(sql: "DELETE FROM seal_cleanup WHERE project_id = ?", arguments: [projectId])
@@ -86,7 +90,7 @@ extension Catalog {
         try read { try ProjectRecord.filter(Column("name") == name).fetchOne($0) }
     }
 
-    public func project(id: Int64) throws -> ProjectRecord? {
+    public func project(id: ProjectID) throws -> ProjectRecord? {
         try read { try ProjectRecord.fetchOne($0, key: id) }
     }
 
@@ -103,34 +107,34 @@ extension Catalog {
         }
     }
 
-    public func runs(projectId: Int64) throws -> [RunRecord] {
+    public func runs(projectId: ProjectID) throws -> [RunRecord] {
         try read {
             try RunRecord.filter(Column("project_id") == projectId)
                 .order(Column("timestamp"), Column("seq")).fetchAll($0)
         }
     }
 
-    public func run(projectId: Int64, name: String) throws -> RunRecord? {
+    public func run(projectId: ProjectID, name: String) throws -> RunRecord? {
         try read {
             try RunRecord.filter(Column("project_id") == projectId && Column("name") == name).fetchOne($0)
         }
     }
 
-    public func run(id: Int64) throws -> RunRecord? {
+    public func run(id: RunID) throws -> RunRecord? {
         try read { try RunRecord.fetchOne($0, key: id) }
     }
 
-    public func file(id: Int64) throws -> FileRecord? {
+    public func file(id: FileID) throws -> FileRecord? {
         try read { try FileRecord.fetchOne($0, key: id) }
     }
 
-    public func files(runId: Int64) throws -> [FileRecord] {
+    public func files(runId: RunID) throws -> [FileRecord] {
         try read { try FileRecord.filter(Column("run_id") == runId).order(Column("path")).fetchAll($0) }
     }
 
     // MARK: runs/<run>/raw_source/
 
-    public func runSubdirectories(runId: Int64, parent: PathBytes) throws -> [FolderRecord] {
+    public func runSubdirectories(runId: RunID, parent: PathBytes) throws -> [FolderRecord] {
         try read {
             try FolderRecord.fetchAll($0, sql: "SELECT name, mode, uid, gid, mtime_ns, xattrs FROM dir WHERE run_id = ? AND parent = ? ORDER BY name",
                                       arguments: [runId, parent])
@@ -138,7 +142,7 @@ extension Catalog {
     }
 
     /// How many folders folder `parent` of a run holds (its link count is 2 + that).
-    public func runSubdirectoryCount(runId: Int64, parent: PathBytes) throws -> Int {
+    public func runSubdirectoryCount(runId: RunID, parent: PathBytes) throws -> Int {
         try read {
             let statement = try $0.cachedStatement(sql: "SELECT COUNT(*) FROM dir WHERE run_id = ? AND parent = ?")
             return try Int.fetchOne(statement, arguments: [runId, parent]) ?? 0
@@ -146,7 +150,7 @@ extension Catalog {
     }
 
     /// A folder of a run with its metadata, or (no run) the newest run's for latest/.
-    public func folder(projectId: Int64, runId: Int64?, path: PathBytes) throws -> FolderRecord? {
+    public func folder(projectId: ProjectID, runId: RunID?, path: PathBytes) throws -> FolderRecord? {
         try read {
             if let runId {
                 return try FolderRecord.fetchOne($0, sql: """
@@ -160,20 +164,20 @@ extension Catalog {
         }
     }
 
-    public func runFiles(runId: Int64, dir: PathBytes) throws -> [FileRecord] {
+    public func runFiles(runId: RunID, dir: PathBytes) throws -> [FileRecord] {
         try read {
             try FileRecord.filter(Column("run_id") == runId && Column("dir") == dir).order(Column("name")).fetchAll($0)
         }
     }
 
-    public func runHasDirectory(runId: Int64, parent: PathBytes, name: PathBytes) throws -> Bool {
+    public func runHasDirectory(runId: RunID, parent: PathBytes, name: PathBytes) throws -> Bool {
         try read {
             try Bool.fetchOne($0, sql: "SELECT 1 FROM dir WHERE run_id = ? AND parent = ? AND name = ?",
                               arguments: [runId, parent, name]) ?? false
         }
     }
 
-    public func runFile(runId: Int64, dir: PathBytes, name: PathBytes) throws -> FileRecord? {
+    public func runFile(runId: RunID, dir: PathBytes, name: PathBytes) throws -> FileRecord? {
         try read {
             try FileRecord.filter(Column("run_id") == runId && Column("dir") == dir && Column("name") == name).fetchOne($0)
         }
@@ -182,7 +186,7 @@ extension Catalog {
     // MARK: latest/ and history/ (every path ever registered has exactly one current version)
 
     /// The folders of latest/ in `parent`, each with the metadata its newest run recorded.
-    public func latestSubdirectories(projectId: Int64, parent: PathBytes) throws -> [FolderRecord] {
+    public func latestSubdirectories(projectId: ProjectID, parent: PathBytes) throws -> [FolderRecord] {
         try read {
             try FolderRecord.fetchAll($0, sql: """
                 SELECT name, mode, uid, gid, mtime_ns, xattrs, MAX(run_id) FROM dir WHERE project_id = ? AND parent = ?
@@ -191,7 +195,7 @@ extension Catalog {
         }
     }
 
-    public func latestFiles(projectId: Int64, dir: PathBytes) throws -> [FileRecord] {
+    public func latestFiles(projectId: ProjectID, dir: PathBytes) throws -> [FileRecord] {
         try read {
             try FileRecord.fetchAll($0, sql: """
                 SELECT * FROM file WHERE project_id = ? AND dir = ? AND superseded_by IS NULL ORDER BY name
@@ -199,14 +203,14 @@ extension Catalog {
         }
     }
 
-    public func latestHasDirectory(projectId: Int64, parent: PathBytes, name: PathBytes) throws -> Bool {
+    public func latestHasDirectory(projectId: ProjectID, parent: PathBytes, name: PathBytes) throws -> Bool {
         try read {
             try Bool.fetchOne($0, sql: "SELECT 1 FROM dir WHERE project_id = ? AND parent = ? AND name = ? LIMIT 1",
                               arguments: [projectId, parent, name]) ?? false
         }
     }
 
-    public func latestFile(projectId: Int64, dir: PathBytes, name: PathBytes) throws -> FileRecord? {
+    public func latestFile(projectId: ProjectID, dir: PathBytes, name: PathBytes) throws -> FileRecord? {
         try read {
             try FileRecord.fetchOne($0, sql: """
                 SELECT * FROM file WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by IS NULL
@@ -215,7 +219,7 @@ extension Catalog {
     }
 
     /// Every version of one path, oldest first, with the id of the run that registered it.
-    public func history(projectId: Int64, path: PathBytes) throws -> [(run: String, file: FileRecord)] {
+    public func history(projectId: ProjectID, path: PathBytes) throws -> [(run: String, file: FileRecord)] {
         try read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT file.*, run.name AS run_name FROM file JOIN run ON run.id = file.run_id
@@ -225,7 +229,7 @@ extension Catalog {
         }
     }
 
-    public func historyVersion(projectId: Int64, path: PathBytes, runName: String) throws -> FileRecord? {
+    public func historyVersion(projectId: ProjectID, path: PathBytes, runName: String) throws -> FileRecord? {
         try read {
             try FileRecord.fetchOne($0, sql: """
                 SELECT file.* FROM file JOIN run ON run.id = file.run_id
@@ -236,15 +240,25 @@ extension Catalog {
 
     // MARK: blobs
 
+    /// Every blob row whose name is a SHA-256 (see `malformedBlobNames` for the others).
     public func blobs() throws -> [BlobRecord] {
-        try read { try BlobRecord.order(Column("hash")).fetchAll($0) }
+        try read { try BlobRecord.fetchAll($0, sql: "SELECT * FROM blob WHERE \(Self.wellNamed) ORDER BY hash") }
     }
+
+    /// The names of blob rows that are not a SHA-256 (damage `verify` reports), sorted.
+    public func malformedBlobNames() throws -> [String] {
+        try read { try String.fetchAll($0, sql: "SELECT CAST(hash AS TEXT) FROM blob WHERE NOT (\(Self.wellNamed)) ORDER BY hash") }
+    }
+
+    /// 64 lowercase hex characters, as `BlobHash(hex:)` accepts.
+    private static let wellNamed = "typeof(hash) = 'text' AND length(hash) = 64 AND hash NOT GLOB '*[^0-9a-f]*'"
 
     public func blob(_ hash: BlobHash) throws -> BlobRecord? {
         try read { try BlobRecord.fetchOne($0, key: hash.hex) }
     }
 
-    /// References per blob, counted from the rows that hold them.
+    /// References per blob, counted from the rows that hold them, by the name as stored
+    /// (hex text; a damaged row may hold anything).
     public func countedReferences() throws -> [String: Int64] {
         try read { db in
             var out: [String: Int64] = [:]
@@ -259,7 +273,7 @@ extension Catalog {
         }
     }
 
-    public func runName(id: Int64) throws -> String? {
+    public func runName(id: RunID) throws -> String? {
         try read { try String.fetchOne($0, sql: "SELECT name FROM run WHERE id = ?", arguments: [id]) }
     }
 

@@ -4,25 +4,25 @@ import GRDB
 /// A dataset: a DAG of versions with movable branches and immutable tags.
 public struct DatasetRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "dataset"
-    public var id: Int64?
+    public var id: DatasetID?
     public var name: String
     public var ownerUid: Int64
     public var ownerGid: Int64
     public var createdAt: Double
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = DatasetID(inserted.rowID) }
 }
 
 /// One committed, immutable tree of a dataset.
 public struct VersionRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "version"
-    public var id: Int64?
-    public var datasetId: Int64
+    public var id: VersionID?
+    public var datasetId: DatasetID
     /// The id users see, e.g. 20261121T143005Z-001; sorts chronologically.
     public var name: String
     public var timestamp: Int64
     public var seq: Int64
-    public var parentId: Int64?
+    public var parentId: VersionID?
     public var depth: Int64
     /// The branch it was committed on.
     public var branch: String
@@ -32,21 +32,21 @@ public struct VersionRecord: CatalogRecord, MutablePersistableRecord, Sendable, 
     /// Entries written: files and folders added, changed or deleted.
     public var changes: Int64
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = VersionID(inserted.rowID) }
 }
 
 /// A branch or a tag.
 public struct RefRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case branch, tag }
     public static let databaseTableName = "ref"
-    public var id: Int64?
-    public var datasetId: Int64
+    public var id: RefID?
+    public var datasetId: DatasetID
     public var kind: Kind
     public var name: String
-    public var versionId: Int64?
+    public var versionId: VersionID?
     public var createdAt: Double
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = RefID(inserted.rowID) }
 }
 
 /// What a tree entry or a working-tree change is.
@@ -90,14 +90,14 @@ public enum EntryKind: String, Codable, Sendable {
 /// One row of `entry`: what one version wrote at one path.
 public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "entry"
-    public var id: Int64?
-    public var datasetId: Int64
-    public var versionId: Int64
+    public var id: EntryID?
+    public var datasetId: DatasetID
+    public var versionId: VersionID
     public var path: PathBytes
     public var dir: PathBytes
     public var name: PathBytes
     public var kind: EntryKind
-    public var blob: String?
+    public var blob: BlobHash?
     public var size: Int64
     public var mode: Int64
     public var mtimeNs: Int64
@@ -110,26 +110,23 @@ public struct EntryRecord: CatalogRecord, MutablePersistableRecord, Sendable, Eq
     public var rdev: Int64 = 0
     public var atimeNs: Int64? = nil
     /// Hard links: the id of the first entry of the group this version wrote (nil: one name).
-    public var linkGroup: Int64? = nil
+    public var linkGroup: EntryID? = nil
     public var nlink: Int64 = 1
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-    /// The blob (nil: a folder, a deletion or a special file); `.corrupt` when the catalog's
-    /// name is not a SHA-256.
-    public var blobHash: BlobHash? { get throws { try blob.map { try BlobHash.parse($0, of: path) } } }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = EntryID(inserted.rowID) }
 }
 
 /// One uncommitted change in a branch's working tree. A file's bytes are either a blob
 /// (renamed or re-moded but not rewritten) or an upper file on disk (written).
 public struct WorktreeChangeRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "worktree_change"
-    public var id: Int64?
-    public var branchId: Int64
+    public var id: RowID<WorktreeChangeRecord>?
+    public var branchId: RefID
     public var path: PathBytes
     public var dir: PathBytes
     public var name: PathBytes
     public var kind: EntryKind
-    public var blob: String?
+    public var blob: BlobHash?
     public var upper: String?
     public var size: Int64
     public var mode: Int64
@@ -142,14 +139,14 @@ public struct WorktreeChangeRecord: CatalogRecord, MutablePersistableRecord, Sen
     public var atimeNs: Int64? = nil
     public var ctimeNs: Int64? = nil
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = RowID(inserted.rowID) }
 }
 
 /// A path as the working tree or a version shows it: where its bytes are and its metadata.
 public struct TreeItem: Sendable, Equatable {
     public var path: PathBytes
     public var kind: EntryKind
-    public var blob: String?
+    public var blob: BlobHash?
     /// File name under the branch's upper folder, for bytes written in the working tree.
     public var upper: String?
     public var size: Int64
@@ -158,8 +155,8 @@ public struct TreeItem: Sendable, Equatable {
     public var uid: Int64
     public var gid: Int64
     /// The committed entry this comes from (nil for uncommitted changes).
-    public var entryId: Int64?
-    public var versionId: Int64?
+    public var entryId: EntryID?
+    public var versionId: VersionID?
     public var schema: String?
     /// `UserXattrs.encoded`.
     public var xattrs: [UInt8]? = nil
@@ -172,13 +169,10 @@ public struct TreeItem: Sendable, Equatable {
     /// 512-byte blocks the upper file holds on disk (sparse files hold fewer); nil: from size.
     public var blocks: Int64? = nil
     /// A committed hard link's group (`EntryRecord.linkGroup`).
-    public var linkGroup: Int64? = nil
+    public var linkGroup: EntryID? = nil
 
     public var name: PathBytes { path.lastComponent }
     public var isDirectory: Bool { kind == .dir }
-    /// The committed blob (nil: none, as for a folder or an upper file not yet committed).
-    /// Throws `.corrupt` when the catalog's name is not a SHA-256.
-    public var blobHash: BlobHash? { get throws { try blob.map { try BlobHash.parse($0, of: path) } } }
 
     init(_ e: EntryRecord) {
         path = e.path; kind = e.kind; blob = e.blob; upper = nil; size = e.size; mode = e.mode
@@ -193,7 +187,7 @@ public struct TreeItem: Sendable, Equatable {
         xattrs = c.xattrs.map { Array($0) }; rdev = c.rdev; atimeNs = c.atimeNs; ctimeNs = c.ctimeNs
     }
 
-    public init(path: PathBytes, kind: EntryKind, blob: String? = nil, upper: String? = nil, size: Int64 = 0,
+    public init(path: PathBytes, kind: EntryKind, blob: BlobHash? = nil, upper: String? = nil, size: Int64 = 0,
                 mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
         self.path = path; self.kind = kind; self.blob = blob; self.upper = upper; self.size = size
         self.mode = mode; self.mtimeNs = mtimeNs; self.uid = uid; self.gid = gid
@@ -213,7 +207,7 @@ extension EntryRecord {
     public init(row: Row) throws {
         id = row["id"]; datasetId = row["dataset_id"]; versionId = row["version_id"]
         path = row["path"]; dir = row["dir"]; name = row["name"]
-        kind = try EntryKind(column: row["kind"]); blob = row["blob"]
+        kind = try EntryKind(column: row["kind"]); blob = try (row["blob"] as String?).map { [p = path] in try BlobHash.parse($0, of: p) }
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         schema = row["schema"]
         xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]
@@ -225,7 +219,7 @@ extension WorktreeChangeRecord {
     public init(row: Row) throws {
         id = row["id"]; branchId = row["branch_id"]
         path = row["path"]; dir = row["dir"]; name = row["name"]
-        kind = try EntryKind(column: row["kind"]); blob = row["blob"]; upper = row["upper"]
+        kind = try EntryKind(column: row["kind"]); blob = try (row["blob"] as String?).map { [p = path] in try BlobHash.parse($0, of: p) }; upper = row["upper"]
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]; ctimeNs = row["ctime_ns"]
     }

@@ -10,12 +10,12 @@ extension CatalogRecord {
 
 public struct ProjectRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "project"
-    public var id: Int64?
+    public var id: ProjectID?
     public var name: String
     public var ownerUid: Int64
     public var createdAt: Double
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = ProjectID(inserted.rowID) }
 }
 
 /// Lifecycle of a run (SPEC §2).
@@ -26,8 +26,8 @@ public enum RunStatus: String, Codable, Sendable {
 /// One ingestion: everything that was in incoming/ when it sealed.
 public struct RunRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "run"
-    public var id: Int64?
-    public var projectId: Int64
+    public var id: RunID?
+    public var projectId: ProjectID
     /// The id users see, e.g. 20261121T143005Z-001; sorts chronologically.
     public var name: String
     public var timestamp: Int64
@@ -45,7 +45,7 @@ public struct RunRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equa
     /// The pipeline definition that processed this run; nil until it was handed to the pipeline.
     public var pipelineHash: String? = nil
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = RunID(inserted.rowID) }
 }
 
 /// What a registered file is, relative to the earlier versions of its path.
@@ -61,20 +61,20 @@ public enum FileStatus: String, Codable, Sendable {
 /// One version of one raw file: a path under raw_source/ in one run.
 public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "file"
-    public var id: Int64?
-    public var projectId: Int64
-    public var runId: Int64
+    public var id: FileID?
+    public var projectId: ProjectID
+    public var runId: RunID
     public var path: PathBytes
     public var dir: PathBytes
     public var name: PathBytes
-    public var blob: String
+    public var blob: BlobHash
     public var size: Int64
     public var mode: Int64
     public var mtimeNs: Int64
     public var uid: Int64
     public var gid: Int64
     public var status: FileStatus
-    public var supersededBy: Int64?
+    public var supersededBy: FileID?
     public var createdAt: Double
     public var processedAt: Double?
     /// Regular file, symlink (its target is the blob's bytes), or a metadata-only special file.
@@ -82,16 +82,13 @@ public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equ
     /// `UserXattrs.encoded`.
     public var xattrs: Data? = nil
     /// The id of the first row of its hard-link group in the run (nil: one name only).
-    public var linkGroup: Int64? = nil
+    public var linkGroup: FileID? = nil
     /// Names of this inode within the run.
     public var nlink: Int64 = 1
     public var rdev: Int64 = 0
     public var atimeNs: Int64? = nil
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
-    /// The blob; `.corrupt` when the catalog holds a name that is not a SHA-256.
-    public var hash: BlobHash { get throws { try BlobHash.parse(blob, of: path) } }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = FileID(inserted.rowID) }
 }
 
 /// A folder of a run: its name and, for runs sealed since folders kept their metadata, its
@@ -145,7 +142,7 @@ public enum FileKind: String, Codable, Sendable {
 
 public struct BlobRecord: CatalogRecord, PersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "blob"
-    public var hash: String
+    public var hash: BlobHash
     public var size: Int64
     public var refcount: Int64
     public var createdAt: Double
@@ -159,17 +156,16 @@ public enum JobStatus: String, Codable, Sendable {
 /// One stage applied to one input of one run: the unit of the durable queue.
 public struct JobRecord: CatalogRecord, Sendable, Equatable {
     public static let databaseTableName = "job"
-    public var id: Int64?
-    public var runId: Int64
+    public var id: JobID?
+    public var runId: RunID
     public var stage: String
     public var stageHash: String
     /// Memoization key: `stageHash` plus the input name, run or project when the command uses them.
     public var memoKey: String
     /// The input's path in the run's tree, e.g. `raw_source/a.txt` or `words/a.count`.
     public var inputPath: PathBytes
-    public var inputBlob: String?
-    /// `inputBlob` as a hash (nil: none, or not a SHA-256).
-    public var inputHash: BlobHash? { inputBlob.flatMap(BlobHash.init(hex:)) }
+    /// The input's content (nil: the stage had no input and was skipped).
+    public var inputBlob: BlobHash?
     public var status: JobStatus
     public var attempts: Int64
     public var maxAttempts: Int64
@@ -180,40 +176,68 @@ public struct JobRecord: CatalogRecord, Sendable, Equatable {
     public var error: String?
     public var memoized: Bool
 
-    public init(runId: Int64, stage: String, stageHash: String, memoKey: String? = nil, inputPath: PathBytes, inputBlob: String?,
+    public init(runId: RunID, stage: String, stageHash: String, memoKey: String? = nil, inputPath: PathBytes, inputBlob: BlobHash?,
                 status: JobStatus, maxAttempts: Int64, timeout: Double) {
         self.runId = runId; self.stage = stage; self.stageHash = stageHash; self.memoKey = memoKey ?? stageHash; self.inputPath = inputPath
         self.inputBlob = inputBlob; self.status = status; self.attempts = 0; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.notBefore = 0; self.memoized = false
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = JobID(inserted.rowID) }
 }
 
 /// A file a stage wrote, shown under runs/<run>/<stage>/.
 public struct OutputRecord: CatalogRecord, Sendable, Equatable {
     public static let databaseTableName = "output"
-    public var id: Int64?
-    public var runId: Int64
+    public var id: OutputID?
+    public var runId: RunID
     public var stage: String
     /// Path inside the stage's folder.
     public var path: PathBytes
     public var dir: PathBytes
     public var name: PathBytes
-    public var blob: String
+    public var blob: BlobHash
     public var size: Int64
     public var mode: Int64
     public var mtimeNs: Int64
     public var inputPath: PathBytes
-    public var jobId: Int64?
+    public var jobId: JobID?
 
-    public init(id: Int64?, runId: Int64, stage: String, path: PathBytes, dir: PathBytes, name: PathBytes, blob: String,
-                size: Int64, mode: Int64, mtimeNs: Int64, inputPath: PathBytes, jobId: Int64?) {
+    public init(id: OutputID?, runId: RunID, stage: String, path: PathBytes, dir: PathBytes, name: PathBytes, blob: BlobHash,
+                size: Int64, mode: Int64, mtimeNs: Int64, inputPath: PathBytes, jobId: JobID?) {
         self.id = id; self.runId = runId; self.stage = stage; self.path = path; self.dir = dir; self.name = name
         self.blob = blob; self.size = size; self.mode = mode; self.mtimeNs = mtimeNs; self.inputPath = inputPath; self.jobId = jobId
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-    /// The blob; `.corrupt` when the catalog holds a name that is not a SHA-256.
-    public var hash: BlobHash { get throws { try BlobHash.parse(blob, of: path) } }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = OutputID(inserted.rowID) }
 }
+
+// Explicit row decoding for the records every listing reads: a blob name that is not a
+// SHA-256 throws `.corrupt` naming the row's file (as `BlobHash.parse` does), and Codable's
+// snake-case key conversion stays off the hot path.
+extension FileRecord {
+    public init(row: Row) throws {
+        id = row["id"]; projectId = row["project_id"]; runId = row["run_id"]
+        path = row["path"]; dir = row["dir"]; name = row["name"]
+        blob = try BlobHash.parse(row["blob"], of: path)
+        size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
+        guard let status = FileStatus(rawValue: row["status"]) else { throw ArtifactError(.corrupt, "unknown file status", path: path) }
+        self.status = status
+        supersededBy = row["superseded_by"]; createdAt = row["created_at"]; processedAt = row["processed_at"]
+        guard let kind = FileKind(rawValue: row["kind"] ?? FileKind.regular.rawValue) else {
+            throw ArtifactError(.corrupt, "unknown file kind", path: path)
+        }
+        self.kind = kind
+        xattrs = row["xattrs"]; linkGroup = row["link_group"]; nlink = row["nlink"] ?? 1; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]
+    }
+}
+
+extension OutputRecord {
+    public init(row: Row) throws {
+        id = row["id"]; runId = row["run_id"]; stage = row["stage"]
+        path = row["path"]; dir = row["dir"]; name = row["name"]
+        blob = try BlobHash.parse(row["blob"], of: path)
+        size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; inputPath = row["input_path"]; jobId = row["job_id"]
+    }
+}
+

@@ -6,11 +6,11 @@ extension CatalogTransaction {
     /// Inserts a run with the next chronological id of its project, all of `entries` (each
     /// new, a duplicate of the current file at its path, or superseding it), their folders and
     /// their ancestors, and `cleanup` rows; counts one reference per entry's blob.
-    func insertRun(projectId: Int64, entries: [StagedEntry], directories: [StagedDirectory],
+    func insertRun(projectId: ProjectID, entries: [StagedEntry], directories: [StagedDirectory],
                    uid: Int64, action: String, completed: Bool,
                    cleanup: [(path: PathBytes, ino: UInt64)], now: Date) throws -> RunRecord {
         let nowSeconds = now.timeIntervalSince1970
-        let id = try ChronologicalID.next(db, table: "run", ownerColumn: "project_id", ownerId: projectId, now: now)
+        let id = try ChronologicalID.next(db, table: "run", ownerColumn: "project_id", ownerId: projectId.rawValue, now: now)
         var run = RunRecord(id: nil, projectId: projectId, name: id.name,
                             timestamp: id.timestamp, seq: id.seq, action: action,
                             status: completed ? .completed : .inProgress, uid: uid,

@@ -61,7 +61,7 @@ public final class DatasetCommitter: @unchecked Sendable {
     /// file) stay uncommitted unless `includingInterrupted` (an explicit `artifactfs commit`
     /// or `seal`).
     @discardableResult
-    public func commit(branch branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool = true,
+    public func commit(branch branchId: RefID, message: String?, author: Int64?, includingInterrupted: Bool = true,
                        now: Date = Date()) throws -> Outcome {
         let state = worktrees.state(branchId)
         // Hashing and schema inference run without the branch lock, as the seal's do, so a
@@ -101,7 +101,7 @@ public final class DatasetCommitter: @unchecked Sendable {
     /// Plans the commit from the working tree's rows (reading and hashing files), then calls
     /// `beforeChanging`, which takes the branch lock and says whether the branch is still as
     /// planned; only then does it store blobs and write the version. nil: it was not.
-    private func commitPlanned(_ branchId: Int64, message: String?, author: Int64?, includingInterrupted: Bool, now: Date,
+    private func commitPlanned(_ branchId: RefID, message: String?, author: Int64?, includingInterrupted: Bool, now: Date,
                                beforeChanging: () -> Bool) throws -> Outcome? {
         let (ref, dataset, allRows, heads) = try catalog.reading { tx -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
             let (ref, ds) = try worktrees.head(tx, branchId)
@@ -137,7 +137,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         // The branch folder's own times are the working tree's, not part of a version.
         for row in rows where !row.path.isEmpty {
             let head = heads[row.path]
-            var e = EntryRecord(id: nil, datasetId: dataset.id!, versionId: 0, path: row.path, dir: row.dir, name: row.name,
+            var e = EntryRecord(id: nil, datasetId: dataset.id!, versionId: VersionID(0), path: row.path, dir: row.dir, name: row.name,
                                 kind: row.kind, blob: row.blob, size: row.size, mode: row.mode, mtimeNs: row.mtimeNs,
                                 uid: row.uid, gid: row.gid, schema: nil, xattrs: row.xattrs, rdev: row.rdev, atimeNs: row.atimeNs)
             // What a version records besides bytes: kind, mode, owner, user attributes (and a
@@ -167,13 +167,12 @@ public final class DatasetCommitter: @unchecked Sendable {
                         throw ArtifactError.system(err, "staged file is missing", path: source)
                     }
                     let (hash, size) = try BlobStore.hash(fileAt: PathBytes(source))
-                    e.blob = hash.hex; e.size = size
+                    e.blob = hash; e.size = size
                     e.mode = Int64(st.st_mode & 0o7777)
                     e.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
                     e.uid = Int64(st.st_uid); e.gid = Int64(st.st_gid)
                 } else {
-                    guard let hex = row.blob else { continue }
-                    let hash = try BlobHash.parse(hex, of: row.path)
+                    guard let hash = row.blob else { continue }
                     source = store.blobs.path(of: hash)
                 }
                 if row.kind == .symlink { e.mode = 0o777 }
@@ -202,7 +201,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         // Written files become blobs before any row refers to them. An upper file a kept
         // (ignored or interrupted) name still uses stays writable: store a copy of it.
         let adopted = try store.blobs.adopt(planned.compactMap { p -> BlobStore.Adoption? in
-            guard let upper = p.upper, let hash = try p.entry.blobHash else { return nil }
+            guard let upper = p.upper, let hash = p.entry.blob else { return nil }
             return BlobStore.Adoption(path: PathBytes(worktrees.upperPath(branchId, upper)), hash: hash, size: p.entry.size,
                                       copying: keptUppers.contains(upper))
         }, isReferenced: catalog.isReferenced)
@@ -220,7 +219,7 @@ public final class DatasetCommitter: @unchecked Sendable {
                 // Names that share an upper file are hard links: one group, its first entry's id.
                 var linkCounts: [String: Int64] = [:]
                 for p in planned { if let u = p.upper { linkCounts[u, default: 0] += 1 } }
-                var leaders: [String: Int64] = [:]
+                var leaders: [String: EntryID] = [:]
                 for p in planned {
                     var e = p.entry
                     e.versionId = v.id!
@@ -228,7 +227,7 @@ public final class DatasetCommitter: @unchecked Sendable {
                         e.nlink = n
                         e.linkGroup = leaders[u]
                     }
-                    if e.kind.hasBytes, let hash = try e.blobHash {
+                    if e.kind.hasBytes, let hash = e.blob {
                         try tx.addReference(hash, size: e.size, now: now.timeIntervalSince1970)
                     }
                     try tx.insertEntry(&e)

@@ -86,17 +86,17 @@ public enum DatasetHistory {
     public static let schemasShownPerVersion = 10
 
     /// Every version, newest first, with at most `schemaLimit` schemas each (nil: all).
-    public static func log(catalog: Catalog, datasetId: Int64, schemaLimit: Int? = nil) throws -> [VersionLogEntry] {
+    public static func log(catalog: Catalog, datasetId: DatasetID, schemaLimit: Int? = nil) throws -> [VersionLogEntry] {
         try catalog.reading { tx in
             let versions = try tx.versionsNewestFirst(datasetId: datasetId)
             let names = Dictionary(uniqueKeysWithValues: versions.map { ($0.id!, $0.name) })
-            var refs: [Int64: [String]] = [:]
+            var refs: [VersionID: [String]] = [:]
             for r in try tx.refs(datasetId: datasetId) {
                 guard let v = r.versionId else { continue }
                 refs[v, default: []].append(r.kind == .branch ? "@\(r.name)" : "tag: \(r.name)")
             }
-            var schemas: [Int64: NameKeyed<FileSchema>] = [:]
-            var omitted: [Int64: Int] = [:]
+            var schemas: [VersionID: NameKeyed<FileSchema>] = [:]
+            var omitted: [VersionID: Int] = [:]
             try tx.forEachSchema(datasetId: datasetId) { vid, path, text in
                 if let limit = schemaLimit, schemas[vid, default: NameKeyed()].count >= limit {
                     omitted[vid, default: 0] += 1
@@ -165,7 +165,7 @@ public enum DatasetHistory {
         return out
     }
 
-    public static func logText(catalog: Catalog, datasetId: Int64) throws -> String {
+    public static func logText(catalog: Catalog, datasetId: DatasetID) throws -> String {
         graph(try log(catalog: catalog, datasetId: datasetId, schemaLimit: schemasShownPerVersion))
     }
 
@@ -183,7 +183,7 @@ public enum DatasetHistory {
             if l?.kind == .dir && r?.kind == .dir { continue }
             let lf = l?.kind.fileKind != nil ? l : nil, rf = r?.kind.fileKind != nil ? r : nil
             if lf == nil && rf == nil { continue }
-            var change = DatasetDiff.FileChange(path: path, kind: "", fromSha256: lf?.blob, toSha256: rf?.blob,
+            var change = DatasetDiff.FileChange(path: path, kind: "", fromSha256: lf?.blob?.hex, toSha256: rf?.blob?.hex,
                                                 fromSize: lf?.size, toSize: rf?.size,
                                                 columns: SchemaInference.columnChanges(from: schema(lf), to: schema(rf)))
             if lf == nil { change.kind = "added"; diff.added.append(change) }

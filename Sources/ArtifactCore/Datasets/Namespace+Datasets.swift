@@ -120,10 +120,10 @@ extension Namespace {
             guard let item = try worktrees.item(branch: b, path: path) else { throw ArtifactError(.notFound, "no such file", path: path.description) }
             if item.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path.description) }
             if let upper = item.upper { return .staged(path: worktrees.upperPath(b, upper)) }
-            guard let hash = try item.blobHash else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
+            guard let hash = item.blob else { throw ArtifactError(.corrupt, "file has no content", path: path.description) }
             return .blob(hash, size: item.size)
         case .versionFile(let e):
-            guard let entry = try catalog.entry(id: e), let hash = try entry.blobHash else {
+            guard let entry = try catalog.entry(id: e), let hash = entry.blob else {
                 throw ArtifactError(.notFound, "no such file")
             }
             return .blob(hash, size: entry.size)
@@ -151,7 +151,7 @@ extension Namespace {
             }
             out.append((ControlAttribute.path, path.description))
             if item.entryId != nil {
-                if let blob = item.blob { out.append((ControlAttribute.sha256, blob)) }
+                if let blob = item.blob { out.append((ControlAttribute.sha256, blob.hex)) }
                 if let v = try item.versionId.flatMap({ try catalog.version(id: $0) }) { out.append((ControlAttribute.version, v.name)) }
                 if let schema = item.schema { out.append((ControlAttribute.schema, schema)) }
             }
@@ -166,7 +166,7 @@ extension Namespace {
         case .versionFile(let e):
             guard let entry = try catalog.entry(id: e),
                   let v = try catalog.version(id: entry.versionId), let ds = try catalog.dataset(id: entry.datasetId) else { return [] }
-            var out = [(ControlAttribute.sha256, entry.blob ?? ""), (ControlAttribute.dataset, ds.name),
+            var out = [(ControlAttribute.sha256, entry.blob?.hex ?? ""), (ControlAttribute.dataset, ds.name),
                        (ControlAttribute.version, v.name), (ControlAttribute.path, entry.path.description)]
             if let schema = entry.schema { out.append((ControlAttribute.schema, schema)) }
             return out
@@ -181,7 +181,7 @@ extension Namespace {
             return try worktrees.linkTarget(branch: b, path: path)
         case .versionFile(let e):
             guard let entry = try catalog.entry(id: e), entry.kind == .symlink,
-                  let hash = try entry.blobHash else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
+                  let hash = entry.blob else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
             return PathBytes(try store.blobs.read(hash))
         default:
             throw ArtifactError(.invalidArgument, "not a symbolic link")
@@ -214,7 +214,7 @@ extension Namespace {
 
     /// A folder inside a version: its own mode (without write bits), owner and mtime, and a
     /// link count of 2 + its folders.
-    func versionFolderAttributes(_ folder: TreeItem, version v: Int64) throws -> NodeAttributes {
+    func versionFolderAttributes(_ folder: TreeItem, version v: VersionID) throws -> NodeAttributes {
         var a = itemAttributes(folder, readOnly: true)
         a.nlink = UInt32(2 + (try trees.subfolders(version: v, dir: folder.path)).count)
         return a
@@ -225,7 +225,7 @@ extension Namespace {
     /// kernel inode by `linkIdentity` (scoped to the branch); a version's hard links are one
     /// node already (`.versionFile` of the group's first entry), and must never share an inode
     /// with a working tree, whose writes would then show through the version.
-    func itemAttributes(_ item: TreeItem, readOnly: Bool, branch: Int64? = nil) -> NodeAttributes {
+    func itemAttributes(_ item: TreeItem, readOnly: Bool, branch: RefID? = nil) -> NodeAttributes {
         var mode = UInt32(item.mode & 0o7777)
         if readOnly && item.kind != .symlink { mode &= ~0o222 }
         var a = NodeAttributes(isDirectory: item.isDirectory, mode: mode, size: item.isDirectory ? 0 : item.size,
@@ -247,9 +247,9 @@ extension Namespace {
 /// its size on every listing, and a long history is costly to draw.
 final class DatasetLogCache: @unchecked Sendable {
     private let lock = Mutex()
-    private var texts: [Int64: (key: String, text: String)] = [:]
+    private var texts: [DatasetID: (key: String, text: String)] = [:]
 
-    func text(catalog: Catalog, datasetId: Int64) throws -> String {
+    func text(catalog: Catalog, datasetId: DatasetID) throws -> String {
         let key = try catalog.historyStamp(datasetId: datasetId)
         if let hit = lock.withLock({ texts[datasetId] }), hit.key == key { return hit.text }
         let text = try DatasetHistory.logText(catalog: catalog, datasetId: datasetId)

@@ -7,40 +7,40 @@ import Foundation
 public final class VersionTrees: @unchecked Sendable {
     let catalog: Catalog
     private let lock = Mutex()
-    private var chains: [Int64: Chain] = [:]
+    private var chains: [VersionID: Chain] = [:]
     /// Depth of every version a chain was built from. Versions are immutable, so it only grows
     /// (one entry per version: small next to the entries themselves).
-    private var depths: [Int64: Int64] = [:]
+    private var depths: [VersionID: Int64] = [:]
     private static let cachedChains = 256
 
     /// A version's ancestors, itself included: `ancestors[d]` is the one at depth d. A version
     /// x is on the chain when `ancestors[depth(x)] == x`, an O(1) test with O(depth) memory.
     struct Chain {
-        let datasetId: Int64
-        let ancestors: [Int64]
+        let datasetId: DatasetID
+        let ancestors: [VersionID]
     }
 
     public init(catalog: Catalog) { self.catalog = catalog }
 
-    func chain(_ tx: CatalogTransaction, _ versionId: Int64) throws -> Chain {
+    func chain(_ tx: CatalogTransaction, _ versionId: VersionID) throws -> Chain {
         if let c = lock.withLock({ chains[versionId] }) { return c }
         guard let v = try tx.version(id: versionId) else {
             throw ArtifactError(.notFound, "no such version")
         }
-        let ancestors: [Int64]
+        let ancestors: [VersionID]
         if let parent = v.parentId, let pc = lock.withLock({ chains[parent] }) {
             // A new head whose parent is cached (every commit): extend it.
             ancestors = pc.ancestors + [versionId]
         } else {
             // Walk up through the dataset's versions, read in one query; no recursion, so a
             // long history cannot exhaust a FUSE thread's stack.
-            var parentOf: [Int64: Int64] = [:], depthOf: [Int64: Int64] = [:]
+            var parentOf: [VersionID: VersionID] = [:], depthOf: [VersionID: Int64] = [:]
             try tx.versionLinks(datasetId: v.datasetId, maxDepth: v.depth) { id, parent, depth in
                 depthOf[id] = depth
                 if let parent { parentOf[id] = parent }
             }
-            var list = [Int64](repeating: 0, count: Int(v.depth) + 1)
-            var current: Int64? = versionId
+            var list = [VersionID](repeating: VersionID(0), count: Int(v.depth) + 1)
+            var current: VersionID? = versionId
             while let id = current, let d = depthOf[id] {
                 list[Int(d)] = id
                 current = parentOf[id]
@@ -57,13 +57,13 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The depth of `versionId` when it is on chain `c`, else nil.
-    fileprivate func depth(of versionId: Int64, on c: Chain) -> Int64? {
+    fileprivate func depth(of versionId: VersionID, on c: Chain) -> Int64? {
         guard let d = lock.withLock({ depths[versionId] }), d < c.ancestors.count, c.ancestors[Int(d)] == versionId else { return nil }
         return d
     }
 
     /// The entry at `path` in `versionId`; nil when absent or deleted.
-    func item(_ tx: CatalogTransaction, version versionId: Int64?, path: PathBytes) throws -> TreeItem? {
+    func item(_ tx: CatalogTransaction, version versionId: VersionID?, path: PathBytes) throws -> TreeItem? {
         guard let versionId else { return nil }
         let c = try chain(tx, versionId)
         var pick = Visible(trees: self, chain: c, key: \.path)
@@ -72,7 +72,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The entries directly in folder `dir` of `versionId`, by name.
-    func children(_ tx: CatalogTransaction, version versionId: Int64?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
+    func children(_ tx: CatalogTransaction, version versionId: VersionID?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
         guard let versionId else { return [:] }
         let c = try chain(tx, versionId)
         var pick = Visible(trees: self, chain: c, key: \.name)
@@ -83,7 +83,7 @@ public final class VersionTrees: @unchecked Sendable {
     /// The folders directly in folder `dir` of `versionId`, by path: a folder's link count is
     /// 2 + their number, as on ext4. Reads only rows of paths that were ever folders there,
     /// not the folder's files.
-    func subfolders(_ tx: CatalogTransaction, version versionId: Int64?, dir: PathBytes) throws -> Set<PathBytes> {
+    func subfolders(_ tx: CatalogTransaction, version versionId: VersionID?, dir: PathBytes) throws -> Set<PathBytes> {
         guard let versionId else { return [] }
         let c = try chain(tx, versionId)
         var pick = Visible(trees: self, chain: c, key: \.path)
@@ -92,7 +92,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// Every file and folder under `dir` (recursively), by path.
-    func subtree(_ tx: CatalogTransaction, version versionId: Int64?, dir: PathBytes) throws -> [TreeItem] {
+    func subtree(_ tx: CatalogTransaction, version versionId: VersionID?, dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
         for (_, item) in try children(tx, version: versionId, dir: dir) {
             out.append(item)
@@ -102,7 +102,7 @@ public final class VersionTrees: @unchecked Sendable {
     }
 
     /// The whole tree of a version, by path (for diff and verify).
-    func allItems(_ tx: CatalogTransaction, version versionId: Int64) throws -> [PathBytes: TreeItem] {
+    func allItems(_ tx: CatalogTransaction, version versionId: VersionID) throws -> [PathBytes: TreeItem] {
         let c = try chain(tx, versionId)
         // Entries off the chain (other branches) are skipped by `Visible`.
         var pick = Visible(trees: self, chain: c, key: \.path)
@@ -113,22 +113,22 @@ public final class VersionTrees: @unchecked Sendable {
     // Each in its own read snapshot.
 
     /// The entry at `path` in `versionId`; nil when absent or deleted.
-    public func item(version versionId: Int64?, path: PathBytes) throws -> TreeItem? {
+    public func item(version versionId: VersionID?, path: PathBytes) throws -> TreeItem? {
         try catalog.reading { try item($0, version: versionId, path: path) }
     }
 
     /// The entries directly in folder `dir` of `versionId`, by name.
-    public func children(version versionId: Int64?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
+    public func children(version versionId: VersionID?, dir: PathBytes) throws -> [PathBytes: TreeItem] {
         try catalog.reading { try children($0, version: versionId, dir: dir) }
     }
 
     /// The folders directly in folder `dir` of `versionId`, by path.
-    public func subfolders(version versionId: Int64?, dir: PathBytes) throws -> Set<PathBytes> {
+    public func subfolders(version versionId: VersionID?, dir: PathBytes) throws -> Set<PathBytes> {
         try catalog.reading { try subfolders($0, version: versionId, dir: dir) }
     }
 
     /// The whole tree of a version, by path.
-    public func allItems(version versionId: Int64) throws -> [PathBytes: TreeItem] {
+    public func allItems(version versionId: VersionID) throws -> [PathBytes: TreeItem] {
         try catalog.reading { try allItems($0, version: versionId) }
     }
 

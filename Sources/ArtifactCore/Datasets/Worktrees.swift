@@ -18,7 +18,7 @@ public final class Worktrees: @unchecked Sendable {
     public let root: String
     var catalog: Catalog { store.catalog }
     private let statesLock = Mutex()
-    private var states: [Int64: IncomingState] = [:]
+    private var states: [RefID: IncomingState] = [:]
 
     public init(store: ArtifactStore, trees: VersionTrees) {
         self.store = store
@@ -27,7 +27,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// The change lock, writer count and quiet-period clock of one branch.
-    public func state(_ branchId: Int64) -> IncomingState {
+    public func state(_ branchId: RefID) -> IncomingState {
         statesLock.withLock {
             if let s = states[branchId] { return s }
             let s = IncomingState()
@@ -36,25 +36,25 @@ public final class Worktrees: @unchecked Sendable {
         }
     }
 
-    func allStates() -> [(Int64, IncomingState)] { statesLock.withLock { states.map { ($0.key, $0.value) } } }
+    func allStates() -> [(RefID, IncomingState)] { statesLock.withLock { states.map { ($0.key, $0.value) } } }
 
-    public func upperDirectory(_ branchId: Int64) -> String { "\(root)/\(branchId)" }
-    public func upperPath(_ branchId: Int64, _ upper: String) -> String { "\(root)/\(branchId)/\(upper)" }
+    public func upperDirectory(_ branchId: RefID) -> String { "\(root)/\(branchId)" }
+    public func upperPath(_ branchId: RefID, _ upper: String) -> String { "\(root)/\(branchId)/\(upper)" }
 
     // MARK: reading
 
     /// The branch's head version inside a snapshot.
-    func head(_ tx: CatalogTransaction, _ branchId: Int64) throws -> (RefRecord, DatasetRecord) {
+    func head(_ tx: CatalogTransaction, _ branchId: RefID) throws -> (RefRecord, DatasetRecord) {
         guard let found = try tx.branch(id: branchId) else { throw ArtifactError(.notFound, "no such branch") }
         return found
     }
 
     /// What `path` is in the working tree, or nil. Upper files carry their on-disk metadata.
-    public func item(branch branchId: Int64, path: PathBytes) throws -> TreeItem? {
+    public func item(branch branchId: RefID, path: PathBytes) throws -> TreeItem? {
         try catalog.reading { tx in try item(tx, branchId, path) }
     }
 
-    func item(_ tx: CatalogTransaction, _ branchId: Int64, _ path: PathBytes) throws -> TreeItem? {
+    func item(_ tx: CatalogTransaction, _ branchId: RefID, _ path: PathBytes) throws -> TreeItem? {
         let row = try tx.worktreeChange(branch: branchId, path: path)
         if path.isEmpty {
             // The branch folder itself: its times once something changed in it (a row), else the dataset's.
@@ -67,11 +67,11 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// The working tree's entries in folder `dir`, sorted by name.
-    public func children(branch branchId: Int64, dir: PathBytes) throws -> [TreeItem] {
+    public func children(branch branchId: RefID, dir: PathBytes) throws -> [TreeItem] {
         try catalog.reading { tx in try children(tx, branchId, dir) }
     }
 
-    func children(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
+    func children(_ tx: CatalogTransaction, _ branchId: RefID, _ dir: PathBytes) throws -> [TreeItem] {
         let (ref, _) = try head(tx, branchId)
         var byName = try trees.children(tx, version: ref.versionId, dir: dir)
         for c in try tx.worktreeChanges(branch: branchId, dir: dir) where !c.path.isEmpty {
@@ -82,7 +82,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// A folder's link count in the working tree: 2 + the folders directly in it (committed
     /// ones not removed or replaced, and new ones), as on ext4.
-    public func folderLinkCount(branch branchId: Int64, path: PathBytes) throws -> UInt32 {
+    public func folderLinkCount(branch branchId: RefID, path: PathBytes) throws -> UInt32 {
         try catalog.reading { tx in
             var folders = try trees.subfolders(tx, version: try tx.headVersion(branch: branchId), dir: path)
             for p in folders {
@@ -93,7 +93,7 @@ public final class Worktrees: @unchecked Sendable {
         }
     }
 
-    func subtree(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws -> [TreeItem] {
+    func subtree(_ tx: CatalogTransaction, _ branchId: RefID, _ dir: PathBytes) throws -> [TreeItem] {
         var out: [TreeItem] = []
         for item in try children(tx, branchId, dir) {
             out.append(item)
@@ -104,7 +104,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// An item with an upper file shows that file's size, mode, owner and times, and as many
     /// links as rows share it (hard links in the working tree).
-    func withDiskMetadata(_ tx: CatalogTransaction, _ item: TreeItem, _ branchId: Int64) throws -> TreeItem {
+    func withDiskMetadata(_ tx: CatalogTransaction, _ item: TreeItem, _ branchId: RefID) throws -> TreeItem {
         guard let upper = item.upper, let st = try? Syscalls.lstat(upperPath(branchId, upper)) else { return item }
         var out = item
         out.size = Int64(st.st_size)
@@ -123,19 +123,19 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// The rules of the branch's `.artifactfsignore` (none when it has no such file).
-    public func ignoreRules(branch branchId: Int64) throws -> IgnoreRules {
+    public func ignoreRules(branch branchId: RefID) throws -> IgnoreRules {
         guard let file = try item(branch: branchId, path: IgnoreRules.fileName), file.kind == .file else { return IgnoreRules(file: []) }
         if let upper = file.upper {
             return IgnoreRules(file: Array(FileManager.default.contents(atPath: upperPath(branchId, upper)) ?? Data()))
         }
-        guard let hash = try file.blobHash else { return IgnoreRules(file: []) }
+        guard let hash = file.blob else { return IgnoreRules(file: []) }
         return IgnoreRules(file: try store.blobs.read(hash))
     }
 
     /// Whether the branch has uncommitted changes.
     /// Changes the next commit would take: neither the branch folder's own times nor what
     /// `.artifactfsignore` names count.
-    public func hasChanges(branch branchId: Int64) throws -> Bool {
+    public func hasChanges(branch branchId: RefID) throws -> Bool {
         let ignore = try ignoreRules(branch: branchId)
         return try catalog.reading { tx in
             var changed = false
@@ -153,7 +153,7 @@ public final class Worktrees: @unchecked Sendable {
     /// `addingWriter`, a successful change also counts one open writer before the lock is let
     /// go, so no commit can take the upper file it returns into the blob store before the
     /// caller has opened it (the caller ends it with `endWriting`).
-    func changing<T>(_ branchId: Int64, addingWriter: Bool = false, _ body: (CatalogTransaction) throws -> T) throws -> T {
+    func changing<T>(_ branchId: RefID, addingWriter: Bool = false, _ body: (CatalogTransaction) throws -> T) throws -> T {
         let s = state(branchId)
         s.lock.lock()
         defer { s.noteChange(); s.lock.unlock() }
@@ -163,7 +163,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     @discardableResult
-    private func requireDirectory(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws -> TreeItem {
+    private func requireDirectory(_ tx: CatalogTransaction, _ branchId: RefID, _ dir: PathBytes) throws -> TreeItem {
         guard let parent = try item(tx, branchId, dir) else { throw ArtifactError(.notFound, "no such folder", path: dir) }
         guard parent.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: dir) }
         return parent
@@ -176,7 +176,7 @@ public final class Worktrees: @unchecked Sendable {
         return (isDirectory ? mode | 0o2000 : mode, parent.gid)
     }
 
-    private func put(_ tx: CatalogTransaction, _ branchId: Int64, _ item: TreeItem) throws {
+    private func put(_ tx: CatalogTransaction, _ branchId: RefID, _ item: TreeItem) throws {
         let c = WorktreeChangeRecord(id: nil, branchId: branchId, path: item.path, dir: item.path.parent, name: item.name,
                                      kind: item.kind, blob: item.blob, upper: item.upper, size: item.size, mode: item.mode,
                                      mtimeNs: item.mtimeNs, uid: item.uid, gid: item.gid,
@@ -185,7 +185,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// A folder's mtime and ctime move when an entry is made, removed or renamed in it.
-    private func touchFolder(_ tx: CatalogTransaction, _ branchId: Int64, _ dir: PathBytes) throws {
+    private func touchFolder(_ tx: CatalogTransaction, _ branchId: RefID, _ dir: PathBytes) throws {
         let now = nowNs()
         // Most changes land in a folder that already has its row (a copy fills one folder):
         // one cached UPDATE; otherwise the folder's row is written from what it shows.
@@ -198,7 +198,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// A change of metadata moves ctime: the upper file's own (a chmod to the same mode does
     /// that, and every name of a hard-linked file shows it), or the row's.
-    private func touchCtime(_ item: inout TreeItem, _ branchId: Int64) {
+    private func touchCtime(_ item: inout TreeItem, _ branchId: RefID) {
         if let upper = item.upper {
             _ = chmod(upperPath(branchId, upper), mode_t(item.mode & 0o7777))
         } else {
@@ -207,14 +207,14 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// Whether another row still uses `upper` (a hard link), so its file must stay.
-    private func isShared(_ tx: CatalogTransaction, _ branchId: Int64, _ upper: String?) throws -> Bool {
+    private func isShared(_ tx: CatalogTransaction, _ branchId: RefID, _ upper: String?) throws -> Bool {
         guard let upper else { return false }
         return try tx.worktreeNames(branch: branchId, upper: upper) > 0
     }
 
     /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
     /// Returns the upper file that no row refers to any more.
-    private func remove(_ tx: CatalogTransaction, _ branchId: Int64, _ path: PathBytes) throws -> String? {
+    private func remove(_ tx: CatalogTransaction, _ branchId: RefID, _ path: PathBytes) throws -> String? {
         let head = try tx.headVersion(branch: branchId)
         let old = try tx.worktreeChange(branch: branchId, path: path)
         if try trees.item(tx, version: head, path: path) != nil {
@@ -225,18 +225,18 @@ public final class Worktrees: @unchecked Sendable {
         return try isShared(tx, branchId, old?.upper) ? nil : old?.upper
     }
 
-    private func newUpper(_ branchId: Int64) throws -> (name: String, path: String) {
+    private func newUpper(_ branchId: RefID) throws -> (name: String, path: String) {
         let dir = upperDirectory(branchId)
         do { _ = try Syscalls.mkdirs(dir) } catch let e as Errno { throw ArtifactError.system(e, "cannot create upper folder", path: dir) }
         let name = String(UInt64.random(in: 0...UInt64.max), radix: 16) + "-" + String(monotonicNanoseconds(), radix: 16)
         return (name, "\(dir)/\(name)")
     }
 
-    private func discardUpper(_ branchId: Int64, _ upper: String?) {
+    private func discardUpper(_ branchId: RefID, _ upper: String?) {
         if let upper { try? Syscalls.unlink(upperPath(branchId, upper)) }
     }
 
-    public func mkdir(branch branchId: Int64, path: PathBytes, mode: Int64, uid: Int64, gid: Int64) throws -> TreeItem {
+    public func mkdir(branch branchId: RefID, path: PathBytes, mode: Int64, uid: Int64, gid: Int64) throws -> TreeItem {
         try NameRules.validateEntry(path.lastComponent)
         return try changing(branchId) { tx in
             let parent = try requireDirectory(tx, branchId, path.parent)
@@ -251,7 +251,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// Creates a file (or, without `exclusive`, opens an existing one for writing) and returns
     /// the upper file to open. With `writer`, one open writer is counted (see `changing`).
-    public func create(branch branchId: Int64, path: PathBytes, mode: Int64, uid: Int64, gid: Int64,
+    public func create(branch branchId: RefID, path: PathBytes, mode: Int64, uid: Int64, gid: Int64,
                        exclusive: Bool, truncate: Bool, writer: Bool = false) throws -> String {
         try NameRules.validateEntry(path.lastComponent)
         return try changing(branchId, addingWriter: writer) { tx in
@@ -278,7 +278,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// The upper file behind `path`, copied up from its blob first if it has none. With
     /// `writer`, one open writer is counted (see `changing`).
-    public func openForWrite(branch branchId: Int64, path: PathBytes, truncate: Bool, writer: Bool = false) throws -> String {
+    public func openForWrite(branch branchId: RefID, path: PathBytes, truncate: Bool, writer: Bool = false) throws -> String {
         try changing(branchId, addingWriter: writer) { tx in
             guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
@@ -287,9 +287,9 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// Gives a file an upper copy of its committed bytes, so that writing never touches a blob.
-    private func copyUp(_ tx: CatalogTransaction, _ branchId: Int64, _ item: TreeItem, truncate: Bool) throws -> String {
+    private func copyUp(_ tx: CatalogTransaction, _ branchId: RefID, _ item: TreeItem, truncate: Bool) throws -> String {
         if let upper = item.upper { return upperPath(branchId, upper) }
-        guard let hash = try item.blobHash else { throw ArtifactError(.corrupt, "file has no content", path: item.path) }
+        guard let hash = item.blob else { throw ArtifactError(.corrupt, "file has no content", path: item.path) }
         let (name, full) = try newUpper(branchId)
         do {
             let out = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(item.mode & 0o7777))
@@ -339,7 +339,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// The other names of a committed hard link that the working tree still shows unchanged.
-    private func linkGroupMembers(_ tx: CatalogTransaction, _ branchId: Int64, _ item: TreeItem) throws -> [TreeItem] {
+    private func linkGroupMembers(_ tx: CatalogTransaction, _ branchId: RefID, _ item: TreeItem) throws -> [TreeItem] {
         guard let group = item.linkGroup, item.nlink > 1 else { return [] }
         return try tx.linkGroupPaths(group: group).compactMap { path in
             guard let current = try self.item(tx, branchId, path), current.upper == nil, current.linkGroup == group else { return nil }
@@ -347,7 +347,7 @@ public final class Worktrees: @unchecked Sendable {
         }
     }
 
-    public func unlink(branch branchId: Int64, path: PathBytes) throws {
+    public func unlink(branch branchId: RefID, path: PathBytes) throws {
         func removeRow() throws -> String? {
             try changing(branchId) { tx in
                 guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
@@ -370,7 +370,7 @@ public final class Worktrees: @unchecked Sendable {
         discardUpper(branchId, upper)
     }
 
-    public func rmdir(branch branchId: Int64, path: PathBytes) throws {
+    public func rmdir(branch branchId: RefID, path: PathBytes) throws {
         try changing(branchId) { tx in
             guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
             guard existing.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: path) }
@@ -382,7 +382,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// Moves a file or a folder with everything in it. Only rows change; upper files keep their
     /// names. With `exchange` (renameat2's RENAME_EXCHANGE) both must exist and swap places.
-    public func rename(branch branchId: Int64, from: PathBytes, to: PathBytes, noReplace: Bool, exchange: Bool = false) throws {
+    public func rename(branch branchId: RefID, from: PathBytes, to: PathBytes, noReplace: Bool, exchange: Bool = false) throws {
         try NameRules.validateEntry(to.lastComponent)
         let discarded: String? = try changing(branchId) { tx in
             guard let source = try item(tx, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
@@ -436,7 +436,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// chmod, chown, truncate and utimens (nil: unchanged). Metadata of unwritten files is kept
     /// in the row, so a chmod never copies bytes; every change moves ctime, as on ext4.
-    public func setAttributes(branch branchId: Int64, path: PathBytes, mode: Int64?, uid: Int64?, gid: Int64?,
+    public func setAttributes(branch branchId: RefID, path: PathBytes, mode: Int64?, uid: Int64?, gid: Int64?,
                               size: Int64?, mtimeNs: Int64?, atimeNs: Int64? = nil) throws {
         try changing(branchId) { tx in
             guard var current = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
@@ -473,7 +473,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// A symbolic link at `path` whose target is `target`, byte for byte. Its target lives in
     /// an upper file until the commit makes it a blob, as a file's bytes do.
-    public func symlink(branch branchId: Int64, path: PathBytes, target: PathBytes, uid: Int64, gid: Int64) throws {
+    public func symlink(branch branchId: RefID, path: PathBytes, target: PathBytes, uid: Int64, gid: Int64) throws {
         try NameRules.validateEntry(path.lastComponent)
         try changing(branchId) { tx in
             try requireDirectory(tx, branchId, path.parent)
@@ -497,7 +497,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// A FIFO, socket or device node: metadata only.
-    public func mknod(branch branchId: Int64, path: PathBytes, kind: FileKind, mode: Int64, rdev: Int64, uid: Int64, gid: Int64) throws {
+    public func mknod(branch branchId: RefID, path: PathBytes, kind: FileKind, mode: Int64, rdev: Int64, uid: Int64, gid: Int64) throws {
         try NameRules.validateEntry(path.lastComponent)
         try changing(branchId) { tx in
             let parent = try requireDirectory(tx, branchId, path.parent)
@@ -512,7 +512,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// A second name for a file: both rows share one upper file (copied up first), so a write
     /// through either shows through both until the commit.
-    public func link(branch branchId: Int64, from: PathBytes, to: PathBytes) throws {
+    public func link(branch branchId: RefID, from: PathBytes, to: PathBytes) throws {
         try NameRules.validateEntry(to.lastComponent)
         try changing(branchId) { tx in
             guard let source = try item(tx, branchId, from) else { throw ArtifactError(.notFound, "no such file", path: from) }
@@ -537,7 +537,7 @@ public final class Worktrees: @unchecked Sendable {
     /// the access mode and O_EXCL of the call), owned by the caller. No row names it until
     /// `linkOpenFile`; if the descriptor closes first, it is gone. One open writer is counted
     /// (see `changing`). Throws notFound/notDirectory for `dir`, and the open's errno.
-    public func openAnonymous(branch branchId: Int64, dir: PathBytes, mode: Int64, flags: Int32, uid: Int64, gid: Int64) throws -> Int32 {
+    public func openAnonymous(branch branchId: RefID, dir: PathBytes, mode: Int64, flags: Int32, uid: Int64, gid: Int64) throws -> Int32 {
         try changing(branchId, addingWriter: true) { tx in
             let parent = try requireDirectory(tx, branchId, dir)
             let (mode, gid) = inherited(from: parent, mode: mode & 0o7777, gid: gid, isDirectory: false)
@@ -555,7 +555,7 @@ public final class Worktrees: @unchecked Sendable {
     /// becomes the upper file of a new row there, with its own mode, owner and times. Throws
     /// alreadyExists, notFound for the folder, and linkat's errno (ENOENT for a file opened
     /// with O_EXCL, which may never be named).
-    public func linkOpenFile(branch branchId: Int64, descriptor: Int32, to path: PathBytes) throws -> String {
+    public func linkOpenFile(branch branchId: RefID, descriptor: Int32, to path: PathBytes) throws -> String {
         try NameRules.validateEntry(path.lastComponent)
         return try changing(branchId) { tx in
             try requireDirectory(tx, branchId, path.parent)
@@ -576,7 +576,7 @@ public final class Worktrees: @unchecked Sendable {
     }
 
     /// The target of a symbolic link in the working tree.
-    public func linkTarget(branch branchId: Int64, path: PathBytes) throws -> PathBytes {
+    public func linkTarget(branch branchId: RefID, path: PathBytes) throws -> PathBytes {
         guard let link = try item(branch: branchId, path: path), link.kind == .symlink else {
             throw ArtifactError(.invalidArgument, "not a symbolic link", path: path)
         }
@@ -586,13 +586,13 @@ public final class Worktrees: @unchecked Sendable {
             }
             return PathBytes(Array(data))
         }
-        guard let hash = try link.blobHash else { throw ArtifactError(.corrupt, "link has no target", path: path) }
+        guard let hash = link.blob else { throw ArtifactError(.corrupt, "link has no target", path: path) }
         return PathBytes(try store.blobs.read(hash))
     }
 
     /// Sets (`value`) or removes (nil) one user attribute of `path`, with setxattr's flags
     /// (XATTR_CREATE 1, XATTR_REPLACE 2). Kept in the row until the commit.
-    public func setXattr(branch branchId: Int64, path: PathBytes, name: String, value: [UInt8]?, flags: Int32 = 0) throws {
+    public func setXattr(branch branchId: RefID, path: PathBytes, name: String, value: [UInt8]?, flags: Int32 = 0) throws {
         try changing(branchId) { tx in
             guard var current = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
             var xattrs = UserXattrs(encoded: current.xattrs)
@@ -642,7 +642,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// Ends a writer counted by `create` or `openForWrite` with `writer`; no commit runs while
     /// one is open.
-    public func endWriting(branch branchId: Int64) {
+    public func endWriting(branch branchId: RefID) {
         let s = state(branchId)
         s.lock.withLock { s.openWriters -= 1; s.noteChange() }
     }

@@ -5,14 +5,14 @@ import Foundation
 /// again. Made by the FUSE adapter for each staged file it knows; its changes go through
 /// `IncomingChanges`, and its byte writes through `record`.
 public final class StagedFileWrites: @unchecked Sendable {
-    public let projectId: Int64
+    public let projectId: ProjectID
     /// The file's inode number on the backing filesystem (the key of the seal's hash cache).
     public let ino: UInt64
     let lock = Mutex()
     var hasher = StreamingHasher()
     var writers = 0
 
-    public init(projectId: Int64, ino: UInt64) { self.projectId = projectId; self.ino = ino }
+    public init(projectId: ProjectID, ino: UInt64) { self.projectId = projectId; self.ino = ino }
 
     /// `bytes` were written at `offset` (bytes): hashed if they continue what came before.
     public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
@@ -73,7 +73,7 @@ public final class IncomingChanges: @unchecked Sendable {
 
     /// Runs one change to project `projectId`'s incoming/ under its lock and records it for
     /// the quiet period (also when `body` throws: it may have changed something first).
-    public func changing<T>(_ projectId: Int64, _ body: (Change) throws -> T) rethrows -> T {
+    public func changing<T>(_ projectId: ProjectID, _ body: (Change) throws -> T) rethrows -> T {
         let state = seals.state(projectId)
         state.lock.lock()
         defer {

@@ -46,7 +46,7 @@ public final class RunRegistrar: @unchecked Sendable {
 
     /// Registers `entries` (blobs already durable in the store) as one new run.
     /// `cleanup` names the staged files the caller removes after the commit.
-    public func register(projectId: Int64, entries: [StagedEntry], directories: [StagedDirectory] = [],
+    public func register(projectId: ProjectID, entries: [StagedEntry], directories: [StagedDirectory] = [],
                          uid: Int64, action: String = "ingest", completed: Bool = true,
                          cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
         try catalog.writing("the run was not registered") { tx in

@@ -46,10 +46,10 @@ public final class SealCoordinator: @unchecked Sendable {
     public weak var sink: RunSealedSink?
     /// Called after a seal removed staged files, with their inode numbers (the FUSE adapter
     /// drops what it held of them).
-    public var onSealed: ((_ projectId: Int64, _ inodes: Set<UInt64>) -> Void)?
+    public var onSealed: ((_ projectId: ProjectID, _ inodes: Set<UInt64>) -> Void)?
 
     private let statesLock = Mutex()
-    private var states: [Int64: IncomingState] = [:]
+    private var states: [ProjectID: IncomingState] = [:]
 
     public enum Outcome: Sendable {
         case sealed(RunRecord)
@@ -66,7 +66,7 @@ public final class SealCoordinator: @unchecked Sendable {
         self.logger = logger
     }
 
-    public func state(_ projectId: Int64) -> IncomingState {
+    public func state(_ projectId: ProjectID) -> IncomingState {
         statesLock.withLock {
             if let s = states[projectId] { return s }
             let s = IncomingState()
@@ -99,7 +99,7 @@ public final class SealCoordinator: @unchecked Sendable {
     /// Seals every project whose incoming/ has been quiet for `quietPeriod` with no writer open.
     public func sealQuietProjects(quietPeriod: UInt64) {
         let now = monotonicNanoseconds()
-        let ready: [Int64] = statesLock.withLock {
+        let ready: [ProjectID] = statesLock.withLock {
             states.compactMap { id, s in
                 s.lock.withLock {
                     s.pending && s.openWriters == 0 && now >= s.lastChange + quietPeriod && now >= s.retryAfter ? id : nil
@@ -122,7 +122,7 @@ public final class SealCoordinator: @unchecked Sendable {
     /// writer is open (then `.busy`). Files a crash interrupted (`StagingMark`) stay staged
     /// unless `includingInterrupted` (an explicit `artifactfs seal`).
     @discardableResult
-    public func seal(projectId: Int64, includingInterrupted: Bool = false) throws -> Outcome {
+    public func seal(projectId: ProjectID, includingInterrupted: Bool = false) throws -> Outcome {
         var removed = Set<UInt64>()
         let outcome = try sealLocked(projectId: projectId, includingInterrupted: includingInterrupted, removed: &removed)
         // Outside the incoming/ lock: whatever listens must not hold up writers.
@@ -133,7 +133,7 @@ public final class SealCoordinator: @unchecked Sendable {
         return outcome
     }
 
-    private func sealLocked(projectId: Int64, includingInterrupted: Bool, removed: inout Set<UInt64>) throws -> Outcome {
+    private func sealLocked(projectId: ProjectID, includingInterrupted: Bool, removed: inout Set<UInt64>) throws -> Outcome {
         let state = state(projectId)
         let generation0 = state.lock.withLock { state.generation }
         var scan = try staging.scan(projectId: projectId)

@@ -98,10 +98,10 @@ public final class StagingArea: @unchecked Sendable {
         }
     }
 
-    public func incomingPath(projectId: Int64) -> String { "\(root)/\(projectId)/incoming" }
+    public func incomingPath(projectId: ProjectID) -> String { "\(root)/\(projectId)/incoming" }
 
     @discardableResult
-    public func ensureIncoming(projectId: Int64) throws -> String {
+    public func ensureIncoming(projectId: ProjectID) throws -> String {
         let p = incomingPath(projectId: projectId)
         do {
             if try Syscalls.mkdirs(p, mode: 0o755) {
@@ -117,7 +117,7 @@ public final class StagingArea: @unchecked Sendable {
     /// Every regular file and folder below incoming/, depth first. Other kinds are skipped.
     /// `recovering` (once, at mount, before anything is served) turns the `writing` marks a
     /// crash left into `interrupted` ones.
-    public func scan(projectId: Int64, recovering: Bool = false) throws -> (files: [StagedFile], directories: [StagedDirectory]) {
+    public func scan(projectId: ProjectID, recovering: Bool = false) throws -> (files: [StagedFile], directories: [StagedDirectory]) {
         let base = PathBytes(incomingPath(projectId: projectId))
         var files: [StagedFile] = []
         var dirs: [StagedDirectory] = []
@@ -162,7 +162,7 @@ public final class StagingArea: @unchecked Sendable {
     }
 
     /// The rules of the project's `incoming/.artifactfsignore` (none when there is no such file).
-    public func ignoreRules(projectId: Int64) -> IgnoreRules {
+    public func ignoreRules(projectId: ProjectID) -> IgnoreRules {
         let path = PathBytes(incomingPath(projectId: projectId)).appending(IgnoreRules.fileName)
         guard let fd = try? Syscalls.open(path, flags: O_RDONLY | O_NOFOLLOW) else { return IgnoreRules(file: []) }
         defer { close(fd) }
@@ -177,7 +177,7 @@ public final class StagingArea: @unchecked Sendable {
     }
 
     /// Removes the now-empty folders below incoming/ (deepest first), keeping incoming/ itself.
-    func removeEmptyDirectories(projectId: Int64, _ dirs: [StagedDirectory]) {
+    func removeEmptyDirectories(projectId: ProjectID, _ dirs: [StagedDirectory]) {
         let base = PathBytes(incomingPath(projectId: projectId))
         for d in dirs.map(\.relativePath).sorted(by: { $0.count > $1.count }) {
             try? Syscalls.rmdir(base.appending(d))

@@ -51,28 +51,29 @@ public struct Verifier {
         let blobs = try store.catalog.blobs()
         let counted = try store.catalog.countedReferences()
         report.filesChecked = Int(counted.values.reduce(0, +))
-        let known = Set(blobs.map(\.hash))
+        let malformed = try store.catalog.malformedBlobNames()
+        let known = Set(blobs.map(\.hash.hex)).union(malformed)
+        for name in malformed {
+            report.problems.append(Problem(kind: "bad_name", blob: name, detail: "catalog holds a blob name that is not a SHA-256"))
+        }
 
         for (i, blob) in blobs.enumerated() {
-            guard let hash = BlobHash(hex: blob.hash) else {
-                report.problems.append(Problem(kind: "bad_name", blob: blob.hash, detail: "catalog holds a blob name that is not a SHA-256"))
-                continue
-            }
-            let refs = counted[blob.hash] ?? 0
+            let hash = blob.hash
+            let refs = counted[hash.hex] ?? 0
             if refs != blob.refcount {
-                report.problems.append(Problem(kind: "refcount_mismatch", blob: blob.hash,
+                report.problems.append(Problem(kind: "refcount_mismatch", blob: hash.hex,
                                                detail: "refcount is \(blob.refcount) but \(refs) rows refer to it"))
             }
             if refs > 0 || blob.refcount > 0 {
                 switch store.blobs.check(hash, expectedSize: blob.size) {
                 case .ok: break
                 case .missing:
-                    report.problems.append(Problem(kind: "missing_blob", blob: blob.hash, detail: "referenced blob is not in objects/"))
+                    report.problems.append(Problem(kind: "missing_blob", blob: hash.hex, detail: "referenced blob is not in objects/"))
                 case .wrongSize(let actual):
-                    report.problems.append(Problem(kind: "corrupt_blob", blob: blob.hash,
+                    report.problems.append(Problem(kind: "corrupt_blob", blob: hash.hex,
                                                    detail: "size is \(actual), catalog says \(blob.size)"))
                 case .wrongHash(let actual):
-                    report.problems.append(Problem(kind: "corrupt_blob", blob: blob.hash,
+                    report.problems.append(Problem(kind: "corrupt_blob", blob: hash.hex,
                                                    detail: "content hashes to \(actual.hex)"))
                 }
             }

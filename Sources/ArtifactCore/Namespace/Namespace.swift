@@ -255,7 +255,7 @@ public final class Namespace: @unchecked Sendable {
         switch node {
         case .file(let f):
             guard let file = try catalog.file(id: f), file.kind == .symlink else { throw ArtifactError(.invalidArgument, "not a symbolic link") }
-            hash = try file.hash
+            hash = file.blob
         case .versionFile, .worktree:
             return try datasetLinkTarget(node)
         default:
@@ -287,12 +287,12 @@ public final class Namespace: @unchecked Sendable {
         switch node {
         case .file(let f):
             guard let file = try catalog.file(id: f) else { throw ArtifactError(.notFound, "no such file") }
-            return .blob(try file.hash, size: file.size)
+            return .blob(file.blob, size: file.size)
         case .runJSON(let r):
             return .bytes(try runJSON(r))
         case .output(let o):
             guard let out = try catalog.output(id: o) else { throw ArtifactError(.notFound, "no such output") }
-            return .blob(try out.hash, size: out.size)
+            return .blob(out.blob, size: out.size)
         case .pipelineDefinition(let p):
             return .bytes(Array((try catalog.pipelineSource(projectId: p) ?? "").utf8))
         case .worktree, .versionFile, .datasetLog:
@@ -302,7 +302,7 @@ public final class Namespace: @unchecked Sendable {
         }
     }
 
-    public func runJSON(_ runId: Int64) throws -> [UInt8] {
+    public func runJSON(_ runId: RunID) throws -> [UInt8] {
         guard let report = try RunReport.load(catalog: catalog, runId: runId) else { throw ArtifactError(.notFound, "no such run") }
         return Array(report.jsonData())
     }
@@ -314,7 +314,7 @@ public final class Namespace: @unchecked Sendable {
             guard let file = try catalog.file(id: f), let project = try catalog.project(id: file.projectId),
                   let run = try catalog.runName(id: file.runId) else { return [] }
             var out: [(String, String)] = [
-                (ControlAttribute.sha256, file.blob),
+                (ControlAttribute.sha256, file.blob.hex),
                 (ControlAttribute.project, project.name),
                 (ControlAttribute.run, run),
                 (ControlAttribute.path, file.path.description),
@@ -326,7 +326,7 @@ public final class Namespace: @unchecked Sendable {
         case .output(let o):
             guard let out = try catalog.output(id: o), let run = try catalog.runName(id: out.runId) else { return [] }
             return [
-                (ControlAttribute.sha256, out.blob),
+                (ControlAttribute.sha256, out.blob.hex),
                 (ControlAttribute.run, run),
                 (ControlAttribute.stage, out.stage),
                 (ControlAttribute.input, out.inputPath.description),

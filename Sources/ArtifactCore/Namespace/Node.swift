@@ -3,38 +3,38 @@ public enum Node: Hashable, Sendable {
     case root
     case projects
     case datasets
-    case project(Int64)
+    case project(ProjectID)
     /// The writable staging folder of a project; the FUSE adapter serves it from disk.
-    case incoming(Int64)
-    case runs(Int64)
-    case run(Int64)
+    case incoming(ProjectID)
+    case runs(ProjectID)
+    case run(RunID)
     /// A folder under runs/<run>/raw_source; "" is raw_source itself.
-    case runSource(run: Int64, dir: PathBytes)
-    case runJSON(Int64)
-    case latest(project: Int64, dir: PathBytes)
+    case runSource(run: RunID, dir: PathBytes)
+    case runJSON(RunID)
+    case latest(project: ProjectID, dir: PathBytes)
     /// history/<dir>/: folders and one folder per file path.
-    case history(project: Int64, dir: PathBytes)
+    case history(project: ProjectID, dir: PathBytes)
     /// history/<path>/: one entry per version of that path, named by run id.
-    case historyOfFile(project: Int64, path: PathBytes)
+    case historyOfFile(project: ProjectID, path: PathBytes)
     /// One registered file version, wherever it is shown.
-    case file(Int64)
+    case file(FileID)
     /// A folder of stage outputs: runs/<run>/<stage>/<dir>; "" is the stage folder.
-    case stageOutputs(run: Int64, stage: String, dir: PathBytes)
+    case stageOutputs(run: RunID, stage: String, dir: PathBytes)
     /// One file a stage wrote.
-    case output(Int64)
+    case output(OutputID)
     /// projects/<p>/pipeline.toml, read-only.
-    case pipelineDefinition(Int64)
-    case dataset(Int64)
+    case pipelineDefinition(ProjectID)
+    case dataset(DatasetID)
     /// A path in a branch's writable working tree (`@branch/<path>`); "" is `@branch` itself.
-    case worktree(branch: Int64, path: PathBytes)
-    case versions(dataset: Int64)
-    case tags(dataset: Int64)
+    case worktree(branch: RefID, path: PathBytes)
+    case versions(dataset: DatasetID)
+    case tags(dataset: DatasetID)
     /// A folder of a committed version: `versions/<v>/<path>` (tag nil) or `tags/<t>/<path>`.
-    case versionDir(version: Int64, tag: Int64?, path: PathBytes)
+    case versionDir(version: VersionID, tag: RefID?, path: PathBytes)
     /// One committed file entry, wherever it is shown.
-    case versionFile(entry: Int64)
+    case versionFile(entry: EntryID)
     /// datasets/<d>/.log, the history as text.
-    case datasetLog(Int64)
+    case datasetLog(DatasetID)
 
     public var isDirectory: Bool {
         switch self {

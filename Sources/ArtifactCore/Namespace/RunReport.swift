@@ -74,7 +74,7 @@ public struct RunReport: Codable, Sendable {
         try c.encode(errors, forKey: .errors)
     }
 
-    public static func load(catalog: Catalog, runId: Int64) throws -> RunReport? {
+    public static func load(catalog: Catalog, runId: RunID) throws -> RunReport? {
         guard let run = try catalog.run(id: runId), let project = try catalog.project(id: run.projectId) else { return nil }
         return RunReport(run: run, project: project, jobs: try catalog.jobs(runId: runId))
     }

@@ -36,6 +36,23 @@ public struct BlobHash: Hashable, Comparable, Sendable, CustomStringConvertible 
     public static func < (a: BlobHash, b: BlobHash) -> Bool { a.hex < b.hex }
 }
 
+/// Encoded as its hex text (memo entries, reports); decoding anything else throws.
+extension BlobHash: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        guard let hash = BlobHash(hex: text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a SHA-256: \(text)")
+        }
+        self = hash
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(hex)
+    }
+}
+
 /// Computes a SHA-256 incrementally from writes that arrive in order; the first write out of
 /// order spoils it, and then the seal hashes the file again from disk.
 public struct StreamingHasher: @unchecked Sendable {
