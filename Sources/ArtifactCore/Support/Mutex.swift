@@ -19,10 +19,3 @@ public final class Mutex: @unchecked Sendable {
         return try body()
     }
 }
-
-/// Monotonic nanoseconds, for quiet periods.
-public func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
