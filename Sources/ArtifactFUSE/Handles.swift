@@ -25,7 +25,7 @@ final class FileHandle: Handle {
     let branch: Int64?
     /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
     var inode: Inode?
-    private let upperLock = Mutex()
+    private let upperLock = PthreadMutex()
     private var _upperPath: String?
     private var closed = false
 

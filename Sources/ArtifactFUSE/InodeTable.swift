@@ -26,7 +26,7 @@ final class StagedObject: @unchecked Sendable {
     /// Its writers and streaming hash, which the core keeps (`IncomingChanges`).
     let writes: StagedFileWrites
 
-    private let pathLock = Mutex()
+    private let pathLock = PthreadMutex()
     /// Below incoming/ ("" for incoming/ itself); nil once the name is gone (unlinked, sealed).
     private var _path: PathBytes?
 
@@ -77,7 +77,7 @@ final class Inode: @unchecked Sendable {
 
     let ino: UInt64
     private var _kind: Kind
-    private let kindLock = Mutex()
+    private let kindLock = PthreadMutex()
     var lookups: UInt64 = 0
 
     /// A working-tree inode follows its file through renames, so its node can change.
@@ -120,7 +120,7 @@ final class Inode: @unchecked Sendable {
 /// Every inode the kernel holds, by number, by virtual node and by the staged file's
 /// (device, inode). Numbers are handed out in order and dropped at `forget`.
 final class InodeTable: @unchecked Sendable {
-    private let lock = Mutex()
+    private let lock = PthreadMutex()
     private var byIno: [UInt64: Inode] = [:]
     private var byNode: [Node: UInt64] = [:]
     private var byReal: [RealKey: UInt64] = [:]

@@ -247,7 +247,7 @@ extension Namespace {
 /// `.log` text per dataset, made again only when a version or a ref changed: `ls -l` asks for
 /// its size on every listing, and a long history is costly to draw.
 final class DatasetLogCache: @unchecked Sendable {
-    private let lock = Mutex()
+    private let lock = PthreadMutex()
     private var texts: [Int64: (key: String, text: String)] = [:]
 
     func text(catalog: Catalog, datasetId: Int64) throws -> String {

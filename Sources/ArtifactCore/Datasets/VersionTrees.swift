@@ -7,7 +7,7 @@ import GRDB
 /// chain. Chains never change once written, so they are cached.
 public final class VersionTrees: @unchecked Sendable {
     let catalog: Catalog
-    private let lock = Mutex()
+    private let lock = PthreadMutex()
     private var chains: [Int64: Chain] = [:]
     /// Depth of every version a chain was built from. Versions are immutable, so it only grows
     /// (one entry per version: small next to the entries themselves).

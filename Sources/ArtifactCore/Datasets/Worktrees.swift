@@ -18,7 +18,7 @@ public final class Worktrees: @unchecked Sendable {
     public let trees: VersionTrees
     public let root: String
     var catalog: Catalog { store.catalog }
-    private let statesLock = Mutex()
+    private let statesLock = PthreadMutex()
     private var states: [Int64: IncomingState] = [:]
 
     public init(store: ArtifactStore, trees: VersionTrees) {
@@ -632,7 +632,7 @@ public final class Worktrees: @unchecked Sendable {
 
     // MARK: hard links
 
-    private let sharedLock = Mutex()
+    private let sharedLock = PthreadMutex()
     /// Upper files that `link` (or a copy-up of a committed hard link) gave several names.
     /// A name removed later leaves its upper here: that costs one count, never a wrong one.
     private var sharedUppers = Set<String>()
@@ -642,7 +642,7 @@ public final class Worktrees: @unchecked Sendable {
 
     // MARK: writers
 
-    private let markLock = Mutex()
+    private let markLock = PthreadMutex()
     private var upperWriters: [String: Int] = [:]
 
     /// A writer opened `upperPath` (descriptor `fd`): the first one marks it on disk as being

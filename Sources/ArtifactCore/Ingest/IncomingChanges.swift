@@ -8,7 +8,7 @@ public final class StagedFileWrites: @unchecked Sendable {
     public let projectId: Int64
     /// The file's inode number on the backing filesystem (the key of the seal's hash cache).
     public let ino: UInt64
-    let lock = Mutex()
+    let lock = PthreadMutex()
     var hasher = StreamingHasher()
     var writers = 0
 

@@ -13,7 +13,7 @@ import Glibc
 /// of a seal, so a seal sees a still folder. Writes through an open handle do not take it:
 /// no seal starts while a writer is open.
 public final class IncomingState: @unchecked Sendable {
-    public let lock = Mutex()
+    public let lock = PthreadMutex()
     public var openWriters = 0
     /// Bumped by every change; a seal that sees it move gives up and waits for quiet again.
     public internal(set) var generation: UInt64 = 0
@@ -49,7 +49,7 @@ public final class SealCoordinator: @unchecked Sendable {
     /// drops what it held of them).
     public var onSealed: ((_ projectId: Int64, _ inodes: Set<UInt64>) -> Void)?
 
-    private let statesLock = Mutex()
+    private let statesLock = PthreadMutex()
     private var states: [Int64: IncomingState] = [:]
 
     public enum Outcome: Sendable {

@@ -189,7 +189,7 @@ public final class StagingArea: @unchecked Sendable {
 /// sealing need not read them again. Anything in doubt is simply absent.
 public final class StagedHashCache: @unchecked Sendable {
     private var entries: [UInt64: (hash: BlobHash, size: Int64)] = [:]
-    private let lock = Mutex()
+    private let lock = PthreadMutex()
 
     public init() {}
 

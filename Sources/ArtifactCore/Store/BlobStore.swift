@@ -109,7 +109,7 @@ public final class BlobStore: @unchecked Sendable {
         public var syncedFilesystem: Bool
     }
 
-    private let holdsLock = Mutex()
+    private let holdsLock = PthreadMutex()
     /// Hashes adopters in flight rely on, with how many hold each: another adopter may have
     /// found a blob this one stored and be about to commit rows that name it.
     private var holds: [BlobHash: Int] = [:]

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A pthread mutex for state shared with FUSE threads, which must never await.
-public final class Mutex: @unchecked Sendable {
+public final class PthreadMutex: @unchecked Sendable {
     private var m = pthread_mutex_t()
 
     public init() { pthread_mutex_init(&m, nil) }

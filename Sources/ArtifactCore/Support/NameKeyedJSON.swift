@@ -66,7 +66,7 @@ public enum NameKeyedJSON {
 
     /// The names one encoding has met, by placeholder number.
     final class Names: @unchecked Sendable {
-        private let lock = Mutex()
+        private let lock = PthreadMutex()
         private var _texts: [String] = []
         var texts: [String] { lock.withLock { _texts } }
         /// U+0001 (which the encoder writes as `\u0001`) and a fixed-width number.
