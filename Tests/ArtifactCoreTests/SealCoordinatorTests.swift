@@ -149,14 +149,14 @@ final class SealCoordinatorTests: StoreTestCase {
         let p = try makeProject()
         try stageTree(p)
         let state = coordinator.state(p)
-        state.lock.withLock { state.openWriters = 1 }
+        state.lock.withLock { $0.openWriters = 1 }
 
         guard case .busy = try coordinator.seal(projectId: p) else { return XCTFail("expected .busy") }
         XCTAssertEqual(try store.catalog.runs(projectId: p), [])
         XCTAssertEqual(try incomingContents(p), ["a", "top.txt"], "the staged files stay")
         XCTAssertEqual(try store.catalog.blobs(), [])
 
-        state.lock.withLock { state.openWriters = 0 }
+        state.lock.withLock { $0.openWriters = 0 }
         let run = try sealedRun(try coordinator.seal(projectId: p))
         XCTAssertEqual(run.filesNew, Int64(Self.tree.count))
     }
@@ -259,11 +259,11 @@ final class SealCoordinatorTests: StoreTestCase {
         XCTAssertEqual(try store.catalog.runs(projectId: p), [], "not quiet for an hour yet")
 
         let state = coordinator.state(p)
-        state.lock.withLock { state.openWriters = 1 }
+        state.lock.withLock { $0.openWriters = 1 }
         coordinator.sealQuietProjects(quietPeriod: 0)
         XCTAssertEqual(try store.catalog.runs(projectId: p), [], "never while a writer is open")
 
-        state.lock.withLock { state.openWriters = 0 }
+        state.lock.withLock { $0.openWriters = 0 }
         coordinator.sealQuietProjects(quietPeriod: 0)
         let runs = try store.catalog.runs(projectId: p)
         XCTAssertEqual(runs.count, 1)
