@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// datasets/: dataset folders, `@branch` working trees, `versions/`, `tags/` and `.log`.
 extension Namespace {
@@ -246,9 +247,8 @@ extension Namespace {
 
 /// `.log` text per dataset, made again only when a version or a ref changed: `ls -l` asks for
 /// its size on every listing, and a long history is costly to draw.
-final class DatasetLogCache: @unchecked Sendable {
-    private let lock = PthreadMutex()
-    private var texts: [Int64: (key: String, text: String)] = [:]
+final class DatasetLogCache: Sendable {
+    private let texts = Mutex<[Int64: (key: String, text: String)]>([:])
 
     func text(catalog: Catalog, datasetId: Int64) throws -> String {
         let key = try catalog.read { db -> String in
@@ -258,9 +258,9 @@ final class DatasetLogCache: @unchecked Sendable {
                 """, arguments: [datasetId]) ?? ""
             return "\(newest)|\(refs)"
         }
-        if let hit = lock.withLock({ texts[datasetId] }), hit.key == key { return hit.text }
+        if let hit = texts.withLock({ $0[datasetId] }), hit.key == key { return hit.text }
         let text = try DatasetHistory.logText(catalog: catalog, datasetId: datasetId)
-        lock.withLock { texts[datasetId] = (key, text) }
+        texts.withLock { $0[datasetId] = (key, text) }
         return text
     }
 }
