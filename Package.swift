@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "artifactfs",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "artifactfs", targets: ["artifactfs"]),
     ],

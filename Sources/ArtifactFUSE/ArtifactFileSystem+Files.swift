@@ -105,7 +105,7 @@ extension ArtifactFileSystem {
     }
 
     func readDirectory(req: fuse_req_t, ino: UInt64, size: Int, offset: off_t, fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool) {
-        guard let fi, let dir = Handle.from(fi.pointee.fh) as? DirectoryHandle, let inode = inodes.get(ino) else {
+        guard let fi, let dir = Handles.from(fi.pointee.fh) as? DirectoryHandle, let inode = inodes.get(ino) else {
             fuse_reply_err(req, EBADF); return
         }
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)

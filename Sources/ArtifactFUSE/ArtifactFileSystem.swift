@@ -10,7 +10,7 @@ import Glibc
 
 /// The FUSE adapter's state: the namespace and seal coordinator it serves, its inode table,
 /// and the settings of this mount. Callbacks reach it through the session's user data.
-public final class ArtifactFileSystem: @unchecked Sendable {
+public final class ArtifactFileSystem: Sendable {
     public let store: ArtifactStore
     public let namespace: Namespace
     public let seals: SealCoordinator
@@ -139,10 +139,8 @@ public final class ArtifactFileSystem: @unchecked Sendable {
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
         let path = parentPath.appending(name)
         let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), path: path, node: nil) {
-            let object = StagedObject(base: parent.base, path: path, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
-                                      projectId: parent.projectId, isDirectory: isDir)
-            object.isSymlink = st.st_mode & S_IFMT == S_IFLNK
-            return object
+            StagedObject(base: parent.base, path: path, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
+                         projectId: parent.projectId, isDirectory: isDir, isSymlink: st.st_mode & S_IFMT == S_IFLNK)
         }
         var e = fuse_entry_param()
         e.ino = inode.ino

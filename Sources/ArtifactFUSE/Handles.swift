@@ -1,18 +1,27 @@
 import ArtifactCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// What an open file or folder holds between open and release; its address is `fi->fh`.
-class Handle {
+/// What an open file or folder holds between open and release (a `FileHandle`,
+/// `BytesHandle` or `DirectoryHandle`); its address is `fi->fh`. The kernel may send the
+/// requests of one open file on several threads at once.
+protocol Handle: AnyObject, Sendable {}
+
+extension Handle {
     func toFH() -> UInt64 { UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque())) }
-    static func from(_ fh: UInt64) -> Handle? {
+}
+
+/// The handle an `fi->fh` holds: a class instance, to be cast to the kind expected.
+enum Handles {
+    static func from(_ fh: UInt64) -> AnyObject? {
         guard fh != 0, let raw = UnsafeRawPointer(bitPattern: UInt(fh)) else { return nil }
-        return Unmanaged<Handle>.fromOpaque(raw).takeUnretainedValue()
+        return Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue()
     }
-    static func release(_ fh: UInt64) -> Handle? {
+    static func release(_ fh: UInt64) -> AnyObject? {
         guard fh != 0, let raw = UnsafeRawPointer(bitPattern: UInt(fh)) else { return nil }
-        return Unmanaged<Handle>.fromOpaque(raw).takeRetainedValue()
+        return Unmanaged<AnyObject>.fromOpaque(raw).takeRetainedValue()
     }
 }
 
@@ -23,22 +32,32 @@ final class FileHandle: Handle {
     let writable: Bool
     /// The branch whose working tree this file is in (its writers hold off commits).
     let branch: RefID?
-    /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
-    var inode: Inode?
-    private let upperLock = Mutex()
-    private var _upperPath: String?
-    private var closed = false
+    private let state: Mutex<State>
+
+    private struct State {
+        /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
+        var inode: Inode?
+        var upperPath: String?
+        var closed = false
+    }
 
     init(fd: Int32, staged: StagedObject?, writable: Bool, branch: RefID? = nil, upperPath: String? = nil) {
-        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch; self._upperPath = upperPath
+        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch
+        self.state = Mutex(State(upperPath: upperPath))
+    }
+
+    /// The working-tree inode this descriptor is attached to (see `Inode.attach`).
+    var inode: Inode? {
+        get { state.withLock { $0.inode } }
+        set { state.withLock { $0.inode = newValue } }
     }
 
     /// An O_TMPFILE file of a working tree was just named `upper`: `begin` counts its writer,
     /// unless the file was closed meanwhile (on another thread), when nobody writes it.
     func named(_ upper: String, begin: () -> Void) {
-        upperLock.withLock {
-            guard !closed else { return }
-            _upperPath = upper
+        state.withLock { state in
+            guard !state.closed else { return }
+            state.upperPath = upper
             begin()
         }
     }
@@ -46,9 +65,9 @@ final class FileHandle: Handle {
     /// The file is closed: the upper file its writer wrote (see `Worktrees.beginWriting`), if
     /// any, for `end` to end writing.
     func markClosed(end: (String) -> Void) {
-        upperLock.withLock {
-            closed = true
-            if let upper = _upperPath { end(upper) }
+        state.withLock { state in
+            state.closed = true
+            if let upper = state.upperPath { end(upper) }
         }
     }
 

@@ -1,6 +1,7 @@
 import ArtifactCore
 import CFuse3
 import CSystemShims
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ import Glibc
 /// Each request opens an O_PATH descriptor by path and checks that it is still the same
 /// inode, so a path that now names another file answers ENOENT, never the wrong file.
 /// Renames through the mount move the path (`InodeTable.renameStaged`).
-final class StagedObject: @unchecked Sendable {
+final class StagedObject: Sendable {
     /// The incoming/ folder on disk, absolute.
     let base: PathBytes
     let dev: UInt64
@@ -22,23 +23,23 @@ final class StagedObject: @unchecked Sendable {
     let projectId: ProjectID
     let isDirectory: Bool
     /// A symbolic link: its attributes are its own, never its target's.
-    var isSymlink = false
+    let isSymlink: Bool
     /// Its writers and streaming hash, which the core keeps (`IncomingChanges`).
     let writes: StagedFileWrites
 
-    private let pathLock = Mutex()
     /// Below incoming/ ("" for incoming/ itself); nil once the name is gone (unlinked, sealed).
-    private var _path: PathBytes?
+    private let _path: Mutex<PathBytes?>
 
-    init(base: PathBytes, path: PathBytes?, dev: UInt64, realIno: UInt64, projectId: ProjectID, isDirectory: Bool) {
-        self.base = base; self._path = path; self.dev = dev; self.realIno = realIno
-        self.projectId = projectId; self.isDirectory = isDirectory
+    init(base: PathBytes, path: PathBytes?, dev: UInt64, realIno: UInt64, projectId: ProjectID, isDirectory: Bool,
+         isSymlink: Bool = false) {
+        self.base = base; self._path = Mutex(path); self.dev = dev; self.realIno = realIno
+        self.projectId = projectId; self.isDirectory = isDirectory; self.isSymlink = isSymlink
         self.writes = StagedFileWrites(projectId: projectId, ino: realIno)
     }
 
     var path: PathBytes? {
-        get { pathLock.withLock { _path } }
-        set { pathLock.withLock { _path = newValue } }
+        get { _path.withLock { $0 } }
+        set { _path.withLock { $0 = newValue } }
     }
 
     /// Runs `body` with an O_PATH descriptor of this very inode (and its /proc path, to reopen
@@ -69,48 +70,56 @@ final class StagedObject: @unchecked Sendable {
 }
 
 /// One inode the kernel knows, with its lookup count.
-final class Inode: @unchecked Sendable {
+final class Inode: Sendable {
     enum Kind {
         case virtual(Node)
         case staged(StagedObject)
     }
 
     let ino: UInt64
-    private var _kind: Kind
-    private let kindLock = Mutex()
-    var lookups: UInt64 = 0
+    private let state: Mutex<State>
+    /// Changed only with the `InodeTable`'s lock held, which orders every access; atomic so
+    /// that the inode itself needs no lock for it.
+    private let _lookups = Atomic<UInt64>(0)
+    var lookups: UInt64 {
+        get { _lookups.load(ordering: .relaxed) }
+        set { _lookups.store(newValue, ordering: .relaxed) }
+    }
+
+    private struct State {
+        var kind: Kind
+        /// Descriptors of the working-tree files open on this inode: what `fstat` reads once
+        /// the name is gone (an unlinked open file stays usable, as on any POSIX filesystem).
+        /// One per open file, never per staged file.
+        var openDescriptors: [(fd: Int32, writable: Bool)] = []
+        weak var anonymousHandle: FileHandle?
+    }
 
     /// A working-tree inode follows its file through renames, so its node can change.
     var kind: Kind {
-        get { kindLock.withLock { _kind } }
-        set { kindLock.withLock { _kind = newValue } }
+        get { state.withLock { $0.kind } }
+        set { state.withLock { $0.kind = newValue } }
     }
 
-    init(ino: UInt64, kind: Kind) { self.ino = ino; self._kind = kind }
+    init(ino: UInt64, kind: Kind) { self.ino = ino; self.state = Mutex(State(kind: kind)) }
 
-    /// Descriptors of the working-tree files open on this inode: what `fstat` reads once the
-    /// name is gone (an unlinked open file stays usable, as on any POSIX filesystem). One per
-    /// open file, never per staged file.
-    private var openDescriptors: [(fd: Int32, writable: Bool)] = []
-
-    func attach(_ fd: Int32, writable: Bool) { kindLock.withLock { openDescriptors.append((fd, writable)) } }
-    func detach(_ fd: Int32) { kindLock.withLock { openDescriptors.removeAll { $0.fd == fd } } }
+    func attach(_ fd: Int32, writable: Bool) { state.withLock { $0.openDescriptors.append((fd, writable)) } }
+    func detach(_ fd: Int32) { state.withLock { $0.openDescriptors.removeAll { $0.fd == fd } } }
     /// Any descriptor open on this inode: what fstat reads.
-    var anyOpenDescriptor: Int32? { kindLock.withLock { openDescriptors.last?.fd } }
+    var anyOpenDescriptor: Int32? { state.withLock { $0.openDescriptors.last?.fd } }
     /// A descriptor open for writing: what fchmod, fchown and futimens of a file whose name is
     /// gone change (the kernel sends them without a handle). Never a reader's, which may be a
     /// blob's descriptor.
-    var anyWritableDescriptor: Int32? { kindLock.withLock { openDescriptors.last(where: \.writable)?.fd } }
+    var anyWritableDescriptor: Int32? { state.withLock { $0.openDescriptors.last(where: \.writable)?.fd } }
 
     /// The file an open(…, O_TMPFILE) made: it has no name until `linkat` gives it one, and
     /// is reached only through the descriptor of `anonymousHandle` until then.
     var isAnonymous: Bool {
-        get { kindLock.withLock { _anonymousHandle != nil } }
+        get { state.withLock { $0.anonymousHandle != nil } }
     }
-    private weak var _anonymousHandle: FileHandle?
     var anonymousHandle: FileHandle? {
-        get { kindLock.withLock { _anonymousHandle } }
-        set { kindLock.withLock { _anonymousHandle = newValue } }
+        get { state.withLock { $0.anonymousHandle } }
+        set { state.withLock { $0.anonymousHandle = newValue } }
     }
 
     var node: Node? { if case .virtual(let n) = kind { return n } else { return nil } }
@@ -119,75 +128,80 @@ final class Inode: @unchecked Sendable {
 
 /// Every inode the kernel holds, by number, by virtual node and by the staged file's
 /// (device, inode). Numbers are handed out in order and dropped at `forget`.
-final class InodeTable: @unchecked Sendable {
-    private let lock = Mutex()
-    private var byIno: [UInt64: Inode] = [:]
-    private var byNode: [Node: UInt64] = [:]
-    private var byReal: [RealKey: UInt64] = [:]
-    /// Working-tree files with several names, by `NodeAttributes.linkIdentity`.
-    private var byLink: [String: UInt64] = [:]
-    private var next: UInt64 = 2
+final class InodeTable: Sendable {
+    private let tables: Mutex<Tables>
 
-    struct RealKey: Hashable { let dev: UInt64; let ino: UInt64 }
+    private struct Tables {
+        var byIno: [UInt64: Inode] = [:]
+        var byNode: [Node: UInt64] = [:]
+        var byReal: [RealKey: UInt64] = [:]
+        /// Working-tree files with several names, by `NodeAttributes.linkIdentity`.
+        var byLink: [String: UInt64] = [:]
+        var next: UInt64 = 2
 
-    init() {
-        let root = Inode(ino: 1, kind: .virtual(.root))
-        root.lookups = 1
-        byIno[1] = root
-        byNode[.root] = 1
-    }
+        /// The inode numbered `ino`, with one more lookup.
+        func referenced(_ ino: UInt64?) -> Inode? {
+            guard let ino, let inode = byIno[ino] else { return nil }
+            inode.lookups += 1
+            return inode
+        }
 
-    func get(_ ino: UInt64) -> Inode? { lock.withLock { byIno[ino] } }
-
-    /// The inode for a virtual node, created if needed, with one more lookup.
-    func lookupVirtual(_ node: Node, linkIdentity: String? = nil) -> Inode {
-        lock.withLock {
-            if let inode = referenced(byNode[node]) { return inode }
-            // Another name of a file the kernel knows: the same inode, reached by this name now.
-            if let linkIdentity, let ino = byLink[linkIdentity], let inode = referenced(ino) {
-                inode.kind = .virtual(node)
-                byNode[node] = ino
-                return inode
-            }
-            let inode = insert(.virtual(node))
-            byNode[node] = inode.ino
-            if let linkIdentity { byLink[linkIdentity] = inode.ino }
+        /// A new inode with one lookup.
+        mutating func insert(_ kind: Inode.Kind) -> Inode {
+            let inode = Inode(ino: next, kind: kind)
+            next += 1
+            inode.lookups = 1
+            byIno[inode.ino] = inode
             return inode
         }
     }
 
-    /// Call with `lock` held: the inode numbered `ino`, with one more lookup.
-    private func referenced(_ ino: UInt64?) -> Inode? {
-        guard let ino, let inode = byIno[ino] else { return nil }
-        inode.lookups += 1
-        return inode
+    struct RealKey: Hashable { let dev: UInt64; let ino: UInt64 }
+
+    init() {
+        var tables = Tables()
+        let root = Inode(ino: 1, kind: .virtual(.root))
+        root.lookups = 1
+        tables.byIno[1] = root
+        tables.byNode[.root] = 1
+        self.tables = Mutex(tables)
     }
 
-    /// Call with `lock` held: a new inode with one lookup.
-    private func insert(_ kind: Inode.Kind) -> Inode {
-        let inode = Inode(ino: next, kind: kind)
-        next += 1
-        inode.lookups = 1
-        byIno[inode.ino] = inode
-        return inode
+    func get(_ ino: UInt64) -> Inode? { tables.withLock { $0.byIno[ino] } }
+
+    /// The inode for a virtual node, created if needed, with one more lookup.
+    func lookupVirtual(_ node: Node, linkIdentity: String? = nil) -> Inode {
+        tables.withLock { t in
+            if let inode = t.referenced(t.byNode[node]) { return inode }
+            // Another name of a file the kernel knows: the same inode, reached by this name now.
+            if let linkIdentity, let ino = t.byLink[linkIdentity], let inode = t.referenced(ino) {
+                inode.kind = .virtual(node)
+                t.byNode[node] = ino
+                return inode
+            }
+            let inode = t.insert(.virtual(node))
+            t.byNode[node] = inode.ino
+            if let linkIdentity { t.byLink[linkIdentity] = inode.ino }
+            return inode
+        }
     }
 
     /// The inode for a staged object found by `st`; `open` makes its O_PATH descriptor only
     /// when the table does not know it yet.
     func lookupStaged(dev: UInt64, ino realIno: UInt64, path: PathBytes, node: Node?, open: () throws -> StagedObject) throws -> Inode {
         let key = RealKey(dev: dev, ino: realIno)
-        if let existing = lock.withLock({ referenced(byReal[key]) }) {
+        if let existing = tables.withLock({ t in t.referenced(t.byReal[key]) }) {
             // The kernel just found it under `path`: the name to reach it by from now on.
             existing.staged?.path = path
             existing.anonymousHandle = nil  // an O_TMPFILE file that `linkat` just named
             return existing
         }
         let object = try open()
-        return lock.withLock {
-            if let inode = referenced(byReal[key]) { return inode }  // another thread won the race
-            let inode = insert(.staged(object))
-            byReal[key] = inode.ino
-            if let node { byNode[node] = inode.ino }
+        return tables.withLock { t in
+            if let inode = t.referenced(t.byReal[key]) { return inode }  // another thread won the race
+            let inode = t.insert(.staged(object))
+            t.byReal[key] = inode.ino
+            if let node { t.byNode[node] = inode.ino }
             return inode
         }
     }
@@ -196,10 +210,10 @@ final class InodeTable: @unchecked Sendable {
     /// lookup (the kernel counts the create reply as one). A staged one is found by its
     /// (device, inode) once `linkat` names it; a working-tree one is named by `nameAnonymous`.
     func insertAnonymous(_ kind: Inode.Kind, handle: FileHandle) -> Inode {
-        lock.withLock {
-            let inode = insert(kind)
+        tables.withLock { t in
+            let inode = t.insert(kind)
             inode.anonymousHandle = handle
-            if case .staged(let s) = kind { byReal[RealKey(dev: s.dev, ino: s.realIno)] = inode.ino }
+            if case .staged(let s) = kind { t.byReal[RealKey(dev: s.dev, ino: s.realIno)] = inode.ino }
             return inode
         }
     }
@@ -207,11 +221,11 @@ final class InodeTable: @unchecked Sendable {
     /// An O_TMPFILE file of a working tree got the name `node` through `linkat`: inode `ino`
     /// stands for it there from now on.
     func nameAnonymous(_ ino: UInt64, as node: Node) {
-        lock.withLock {
-            guard let inode = byIno[ino] else { return }
+        tables.withLock { t in
+            guard let inode = t.byIno[ino] else { return }
             inode.anonymousHandle = nil
             inode.kind = .virtual(node)
-            byNode[node] = ino
+            t.byNode[node] = ino
         }
     }
 
@@ -219,12 +233,12 @@ final class InodeTable: @unchecked Sendable {
     /// forgets their (device, inode) keys, since the filesystem may reuse those numbers for
     /// new files. The inodes themselves stay until the kernel forgets them.
     func releaseSealed(projectId: ProjectID, realInos: Set<UInt64>) {
-        let released: [StagedObject] = lock.withLock {
+        let released: [StagedObject] = tables.withLock { t in
             var out: [StagedObject] = []
-            for inode in byIno.values {
+            for inode in t.byIno.values {
                 guard let s = inode.staged, s.projectId == projectId, !s.isDirectory, realInos.contains(s.realIno) else { continue }
                 let key = RealKey(dev: s.dev, ino: s.realIno)
-                if byReal[key] == inode.ino { byReal[key] = nil }
+                if t.byReal[key] == inode.ino { t.byReal[key] = nil }
                 out.append(s)
             }
             return out
@@ -234,15 +248,15 @@ final class InodeTable: @unchecked Sendable {
 
     /// The staged object the kernel knows for a file on disk, if any.
     func staged(dev: UInt64, ino: UInt64) -> StagedObject? {
-        lock.withLock { byReal[RealKey(dev: dev, ino: ino)].flatMap { byIno[$0]?.staged } }
+        tables.withLock { t in t.byReal[RealKey(dev: dev, ino: ino)].flatMap { t.byIno[$0]?.staged } }
     }
 
     /// After a folder's rename in incoming/ (`from` and `to` below incoming/): the objects
     /// below it move with it (with `exchange`, those below `to` move to `from`). Scans the
     /// project's objects, so only folder renames call it; a file's rename moves one path.
     func renameStagedFolder(projectId: ProjectID, from: PathBytes, to: PathBytes, exchange: Bool) {
-        let objects: [StagedObject] = lock.withLock {
-            byIno.values.compactMap { inode in
+        let objects: [StagedObject] = tables.withLock { t in
+            t.byIno.values.compactMap { inode in
                 guard let s = inode.staged, s.projectId == projectId else { return nil }
                 return s
             }
@@ -259,39 +273,39 @@ final class InodeTable: @unchecked Sendable {
 
     /// After an unlink or rmdir in a working tree: the next file made at `path` gets a new inode.
     func detachWorktree(branch: RefID, path: PathBytes) {
-        lock.withLock { byNode[.worktree(branch: branch, path: path)] = nil }
+        tables.withLock { t in t.byNode[.worktree(branch: branch, path: path)] = nil }
     }
 
     /// After a rename in a working tree: inodes of `from` and, for a folder, everything below it
     /// now stand for the same files at `to`; one that stood at `to` is detached. A file's rename
     /// (rsync makes one per file) moves one entry; only a folder's scans the table.
     func renameWorktree(branch: RefID, from: PathBytes, to: PathBytes, isDirectory: Bool, keepTarget: Bool = false) {
-        lock.withLock {
-            if !keepTarget { byNode[.worktree(branch: branch, path: to)] = nil }
+        tables.withLock { t in
+            if !keepTarget { t.byNode[.worktree(branch: branch, path: to)] = nil }
             guard isDirectory else {
                 let old = Node.worktree(branch: branch, path: from), new = Node.worktree(branch: branch, path: to)
-                if let ino = byNode.removeValue(forKey: old) {
-                    byNode[new] = ino
-                    byIno[ino]?.kind = .virtual(new)
+                if let ino = t.byNode.removeValue(forKey: old) {
+                    t.byNode[new] = ino
+                    t.byIno[ino]?.kind = .virtual(new)
                 }
                 return
             }
-            let moved = byNode.compactMap { node, ino -> (Node, UInt64, PathBytes)? in
+            let moved = t.byNode.compactMap { node, ino -> (Node, UInt64, PathBytes)? in
                 guard case .worktree(let b, let p) = node, b == branch, p.isWithin(from) else { return nil }
                 return (node, ino, p.replacingPrefix(from, with: to))
             }
-            for (node, _, _) in moved { byNode[node] = nil }
+            for (node, _, _) in moved { t.byNode[node] = nil }
             for (_, ino, newPath) in moved {
                 let newNode = Node.worktree(branch: branch, path: newPath)
-                byNode[newNode] = ino
-                byIno[ino]?.kind = .virtual(newNode)
+                t.byNode[newNode] = ino
+                t.byIno[ino]?.kind = .virtual(newNode)
             }
         }
     }
 
     /// Names of the file with `identity` are inode `ino` from now on.
     func registerLink(_ identity: String, ino: UInt64) {
-        lock.withLock { if byIno[ino] != nil { byLink[identity] = ino } }
+        tables.withLock { t in if t.byIno[ino] != nil { t.byLink[identity] = ino } }
     }
 
     /// After RENAME_EXCHANGE in a working tree: the inodes at `a` and `b` (and below them)
@@ -304,19 +318,19 @@ final class InodeTable: @unchecked Sendable {
     }
 
     func forget(_ ino: UInt64, _ count: UInt64) {
-        lock.withLock {
-            guard ino != 1, let inode = byIno[ino] else { return }
+        tables.withLock { t in
+            guard ino != 1, let inode = t.byIno[ino] else { return }
             inode.lookups = inode.lookups > count ? inode.lookups - count : 0
             guard inode.lookups == 0 else { return }
-            byIno[ino] = nil
+            t.byIno[ino] = nil
             switch inode.kind {
             case .virtual(let node):
-                if byNode[node] == ino { byNode[node] = nil }
-                for (k, i) in byLink where i == ino { byLink[k] = nil }
+                if t.byNode[node] == ino { t.byNode[node] = nil }
+                for (k, i) in t.byLink where i == ino { t.byLink[k] = nil }
             case .staged(let s):
                 let key = RealKey(dev: s.dev, ino: s.realIno)
-                if byReal[key] == ino { byReal[key] = nil }
-                for (n, i) in byNode where i == ino { byNode[n] = nil }
+                if t.byReal[key] == ino { t.byReal[key] = nil }
+                for (n, i) in t.byNode where i == ino { t.byNode[n] = nil }
             }
         }
     }

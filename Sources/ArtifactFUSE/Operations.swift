@@ -143,7 +143,7 @@ enum Operations {
             } catch {
                 // ftruncate, fchmod, fchown or futimens of a file removed (or never named, O_TMPFILE)
                 // while open for writing: through its descriptor.
-                let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
+                let handle = fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle }
                 if let fd = handle?.writable == true ? handle?.fd : inode.anyWritableDescriptor,
                    (try? fs.worktrees.item(branch: b, path: path)) == nil {
                     do {
@@ -158,7 +158,7 @@ enum Operations {
         guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
         // The handle's descriptor (ftruncate), else for a file whose name is gone a writer's
         // (fchmod and futimens come without a handle).
-        let handle = fi.flatMap { FileHandle.from($0.pointee.fh) as? FileHandle }
+        let handle = fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle }
         let fd = handle?.fd ?? (s.path == nil ? inode.anyWritableDescriptor : nil)
         do {
             try fs.incoming.changing(s.projectId) { _ in
@@ -455,7 +455,7 @@ enum Operations {
     }
 
     static func read(_ req: fuse_req_t?, _: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        guard let fi, let handle = Handle.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
+        guard let fi, let handle = Handles.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
         if let h = handle as? FileHandle {
             _ = afs_reply_fd(req, h.fd, size, off)
         } else if let b = handle as? BytesHandle {
@@ -469,7 +469,7 @@ enum Operations {
     }
 
     static func write(_ req: fuse_req_t?, _: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else {
+        guard let fi, let h = Handles.from(fi.pointee.fh) as? FileHandle, h.writable else {
             fuse_reply_err(req, EBADF); return
         }
         let s = h.staged
@@ -490,7 +490,7 @@ enum Operations {
     }
 
     static func fallocate(_ req: fuse_req_t?, _: fuse_ino_t, _ mode: Int32, _ offset: off_t, _ length: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle, h.writable else { fuse_reply_err(req, EBADF); return }
+        guard let fi, let h = Handles.from(fi.pointee.fh) as? FileHandle, h.writable else { fuse_reply_err(req, EBADF); return }
         if afs_fallocate(h.fd, mode, offset, length) != 0 { fuse_reply_err(req, afs_errno()); return }
         // Preallocation and holes change bytes the streaming hash has not seen in order:
         // the seal reads the file again.
@@ -499,14 +499,14 @@ enum Operations {
     }
 
     static func release(_ req: fuse_req_t?, _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        if let released = fi.flatMap({ Handle.release($0.pointee.fh) }) { Self.closed(fs(req), released) }
+        if let released = fi.flatMap({ Handles.release($0.pointee.fh) }) { Self.closed(fs(req), released) }
         fuse_reply_err(req, 0)
     }
 
     /// What the close of an open file ends: its descriptor's place on the inode and, for a
     /// writer, the writer it counted. From `release`, or when the open's reply never reached
     /// the caller (it was interrupted: the kernel sends no release then).
-    static func closed(_ fs: ArtifactFileSystem, _ released: Handle) {
+    static func closed(_ fs: ArtifactFileSystem, _ released: AnyObject) {
         guard let h = released as? FileHandle else { return }
         h.inode?.detach(h.fd)
         guard h.writable else { return }
@@ -521,11 +521,11 @@ enum Operations {
     static func replyOpened(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>, entry: fuse_entry_param? = nil) {
         let rc: Int32
         if var e = entry { rc = fuse_reply_create(req, &e, fi) } else { rc = fuse_reply_open(req, fi) }
-        if rc != 0, let released = Handle.release(fi.pointee.fh) { closed(fs(req), released) }
+        if rc != 0, let released = Handles.release(fi.pointee.fh) { closed(fs(req), released) }
     }
 
     static func fsync(_ req: fuse_req_t?, _: fuse_ino_t, _ datasync: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        guard let fi, let h = Handle.from(fi.pointee.fh) as? FileHandle else { fuse_reply_err(req, 0); return }
+        guard let fi, let h = Handles.from(fi.pointee.fh) as? FileHandle else { fuse_reply_err(req, 0); return }
         let rc = datasync != 0 ? fdatasync(h.fd) : Glibc.fsync(h.fd)
         fuse_reply_err(req, rc == 0 ? 0 : afs_errno())
     }
@@ -548,7 +548,7 @@ enum Operations {
     }
 
     static func releasedir(_ req: fuse_req_t?, _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        if let fi { _ = Handle.release(fi.pointee.fh) }
+        if let fi { _ = Handles.release(fi.pointee.fh) }
         fuse_reply_err(req, 0)
     }
 
@@ -726,7 +726,7 @@ enum Operations {
             inode.attach(handle.fd, writable: true)
             fi.pointee.fh = handle.toFH()
             guard let st = try? Syscalls.fstat(handle.fd) else {
-                if let released = Handle.release(fi.pointee.fh) { closed(fs, released) }
+                if let released = Handles.release(fi.pointee.fh) { closed(fs, released) }
                 fuse_reply_err(req, EIO)
                 return
             }
@@ -741,7 +741,7 @@ enum Operations {
     }
 
     static func unlinkedOpenFile(_ fi: UnsafeMutablePointer<fuse_file_info>?, inode: Inode?) -> stat? {
-        let fd = fi.flatMap { (Handle.from($0.pointee.fh) as? FileHandle)?.fd } ?? inode?.anyOpenDescriptor
+        let fd = fi.flatMap { (Handles.from($0.pointee.fh) as? FileHandle)?.fd } ?? inode?.anyOpenDescriptor
         guard let inode, let fd, var st = try? Syscalls.fstat(fd) else { return nil }
         let ino = inode.ino
         st.st_ino = UInt(ino)

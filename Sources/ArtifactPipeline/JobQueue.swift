@@ -5,7 +5,7 @@ import GRDB
 /// The durable stage queue in the catalog: setting pipelines, creating a run's jobs stage by
 /// stage in dependency order, claiming, finishing and retrying jobs, and closing runs.
 /// Every state change is one transaction, so a restart resumes exactly where it stopped.
-public final class JobQueue: @unchecked Sendable {
+public final class JobQueue: Sendable {
     public let catalog: Catalog
 
     public init(catalog: Catalog) { self.catalog = catalog }

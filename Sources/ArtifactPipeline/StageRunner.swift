@@ -10,7 +10,7 @@ import Glibc
 /// Runs the durable queue beside the filesystem: a pool of worker threads that claim jobs,
 /// reuse memoized outputs or run the stage command in an empty folder, and record the
 /// result. It is the core's `RunSealedSink`; FUSE requests never wait on it.
-public final class StageRunner: RunSealedSink, @unchecked Sendable {
+public final class StageRunner: RunSealedSink {
     public let queue: JobQueue
     let store: ArtifactStore
     let workers: Int

@@ -389,7 +389,7 @@ final class DatasetTests: StoreTestCase {
             return nil
         }())
         XCTAssertEqual(v.changes, 1, "only keep.txt")
-        XCTAssertTrue(fresh.state(main).lock.withLock { fresh.state(main).generation > 0 }, "pending after recovery")
+        XCTAssertTrue(fresh.state(main).lock.withLock { $0.generation > 0 }, "pending after recovery")
     }
 
     func testCommitRefusesWhileAWriterIsOpen() throws {

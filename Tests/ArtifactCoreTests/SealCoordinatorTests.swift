@@ -1,6 +1,7 @@
 import ArtifactCore
 import Foundation
 import GRDB
+import Synchronization
 import XCTest
 
 private struct NotSealed: Error {}
@@ -149,14 +150,14 @@ final class SealCoordinatorTests: StoreTestCase {
         let p = try makeProject()
         try stageTree(p)
         let state = coordinator.state(p)
-        state.lock.withLock { state.openWriters = 1 }
+        state.lock.withLock { $0.openWriters = 1 }
 
         guard case .busy = try coordinator.seal(projectId: p) else { return XCTFail("expected .busy") }
         XCTAssertEqual(try store.catalog.runs(projectId: p), [])
         XCTAssertEqual(try incomingContents(p), ["a", "top.txt"], "the staged files stay")
         XCTAssertEqual(try store.catalog.blobs(), [])
 
-        state.lock.withLock { state.openWriters = 0 }
+        state.lock.withLock { $0.openWriters = 0 }
         let run = try sealedRun(try coordinator.seal(projectId: p))
         XCTAssertEqual(run.filesNew, Int64(Self.tree.count))
     }
@@ -174,9 +175,9 @@ final class SealCoordinatorTests: StoreTestCase {
     }
 
     func testSealTellsTheSinkAndLeavesTheRunInProgress() throws {
-        final class Sink: RunSealedSink, @unchecked Sendable {
-            var runs: [RunRecord] = []
-            func runSealed(_ run: RunRecord) { runs.append(run) }
+        final class Sink: RunSealedSink, Sendable {
+            let runs = Mutex<[RunRecord]>([])
+            func runSealed(_ run: RunRecord) { runs.withLock { $0.append(run) } }
         }
         let sink = Sink()
         coordinator.sink = sink
@@ -185,7 +186,7 @@ final class SealCoordinatorTests: StoreTestCase {
         let run = try sealedRun(try coordinator.seal(projectId: p))
         XCTAssertEqual(run.status, .inProgress, "its stages have yet to run")
         XCTAssertNil(run.completedAt)
-        XCTAssertEqual(sink.runs.map(\.name), [run.name])
+        XCTAssertEqual(sink.runs.withLock { $0.map(\.name) }, [run.name])
     }
 
     // MARK: failure and recovery
@@ -259,11 +260,11 @@ final class SealCoordinatorTests: StoreTestCase {
         XCTAssertEqual(try store.catalog.runs(projectId: p), [], "not quiet for an hour yet")
 
         let state = coordinator.state(p)
-        state.lock.withLock { state.openWriters = 1 }
+        state.lock.withLock { $0.openWriters = 1 }
         coordinator.sealQuietProjects(quietPeriod: 0)
         XCTAssertEqual(try store.catalog.runs(projectId: p), [], "never while a writer is open")
 
-        state.lock.withLock { state.openWriters = 0 }
+        state.lock.withLock { $0.openWriters = 0 }
         coordinator.sealQuietProjects(quietPeriod: 0)
         let runs = try store.catalog.runs(projectId: p)
         XCTAssertEqual(runs.count, 1)

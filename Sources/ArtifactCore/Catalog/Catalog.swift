@@ -4,7 +4,7 @@ import GRDB
 /// The SQLite catalog: owns the database pool and its migrations ("AppDatabase" pattern).
 ///
 /// WAL mode lets the daemon's readers, `status` and `verify` run beside the one writer.
-public final class Catalog: @unchecked Sendable {
+public final class Catalog: Sendable {
     /// The one database handle. Only the catalog's own files use it; the modules that own
     /// tables of their own (the pipeline's jobs, memo and outputs) reach it through
     /// `ownerRead`/`ownerWrite` (SPI `CatalogTables`), and everyone else through typed methods.

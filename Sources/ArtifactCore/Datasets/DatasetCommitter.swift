@@ -19,7 +19,7 @@ import Glibc
 /// head after; only an mtime-only change falls back to the committed mtime), and only a commit
 /// moves a head, so there is no kernel entry to invalidate. Open readers hold their own
 /// descriptor (see `Worktrees`).
-public final class DatasetCommitter: @unchecked Sendable {
+public final class DatasetCommitter: Sendable {
     public let worktrees: Worktrees
     var store: ArtifactStore { worktrees.store }
     var catalog: Catalog { store.catalog }
@@ -43,14 +43,14 @@ public final class DatasetCommitter: @unchecked Sendable {
     public func commitQuietBranches(quietPeriod: UInt64) {
         let now = monotonicNanoseconds()
         let ready = worktrees.allStates().filter { _, s in
-            s.lock.withLock { s.pending && s.openWriters == 0 && now >= s.lastChange + quietPeriod && now >= s.retryAfter }
+            s.lock.withLock { s in s.pending && s.openWriters == 0 && now >= s.lastChange + quietPeriod && now >= s.retryAfter }
         }.map(\.0)
         for id in ready.sorted() {
             do {
                 _ = try commit(branch: id, message: nil, author: nil, includingInterrupted: false)
             } catch {
                 let s = worktrees.state(id)
-                s.lock.withLock { s.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
+                s.lock.withLock { $0.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
                 logger.error("commit of branch \(id) failed: \(error)")
             }
         }
@@ -69,22 +69,21 @@ public final class DatasetCommitter: @unchecked Sendable {
         // unchanged since, before the commit changes anything. A branch that changed in
         // between is planned again (a few times, then it is busy).
         for _ in 0..<Self.attempts {
-            guard let generation = state.lock.withLock({ state.openWriters == 0 ? state.generation : nil }) else { return .busy }
-            var locked = false
-            defer { if locked { state.lock.unlock() } }
-            let outcome: Outcome?
+            guard let generation = state.lock.withLock({ $0.openWriters == 0 ? $0.generation : nil }) else { return .busy }
+            let plan: Plan?
             do {
-                outcome = try commitPlanned(branchId, message: message, author: author, includingInterrupted: includingInterrupted,
-                                            now: now, beforeChanging: {
-                    state.lock.lock()
-                    locked = true
-                    return state.openWriters == 0 && state.generation == generation
-                })
-            } catch where !locked && state.lock.withLock({ state.generation != generation }) {
+                plan = try self.plan(branchId, includingInterrupted: includingInterrupted)
+            } catch where state.lock.withLock({ $0.generation != generation }) {
                 continue  // planning met a change under way (an upper file removed as it was read)
             }
+            // From here to the end of the commit, the branch lock is held.
+            let outcome: Outcome? = try state.lock.withLock { fields in
+                guard fields.openWriters == 0, fields.generation == generation else { return nil }
+                let outcome = try plan.map { try commitPlanned($0, branchId, message: message, author: author, now: now) } ?? .unchanged
+                fields.pending = false
+                return outcome
+            }
             guard let outcome else { continue }
-            state.pending = false
             return outcome
         }
         return .busy
@@ -98,11 +97,22 @@ public final class DatasetCommitter: @unchecked Sendable {
         var upper: String?
     }
 
-    /// Plans the commit from the working tree's rows (reading and hashing files), then calls
-    /// `beforeChanging`, which takes the branch lock and says whether the branch is still as
-    /// planned; only then does it store blobs and write the version. nil: it was not.
-    private func commitPlanned(_ branchId: RefID, message: String?, author: Int64?, includingInterrupted: Bool, now: Date,
-                               beforeChanging: () -> Bool) throws -> Outcome? {
+    /// What `plan` found, for `commitPlanned`.
+    private struct Plan {
+        var ref: RefRecord
+        var dataset: DatasetRecord
+        var rows: [WorktreeChangeRecord]
+        var keptUppers: Set<String>
+        var unmark: [String]
+        var planned: [Planned]
+        var counts: (added: Int, changed: Int, deleted: Int)
+        var uppers: [String]
+        var clearCommittedRows: (CatalogTransaction) throws -> Void
+    }
+
+    /// Plans the commit from the working tree's rows (reading and hashing files), without the
+    /// branch lock. nil: no row to commit.
+    private func plan(_ branchId: RefID, includingInterrupted: Bool) throws -> Plan? {
         let (ref, dataset, allRows, heads) = try catalog.reading { tx -> (RefRecord, DatasetRecord, [WorktreeChangeRecord], [PathBytes: TreeItem]) in
             let (ref, ds) = try worktrees.head(tx, branchId)
             let rows = try tx.worktreeChanges(branch: branchId)
@@ -125,7 +135,7 @@ public final class DatasetCommitter: @unchecked Sendable {
         let unmark = allRows.filter { includingInterrupted && interrupted($0) }.map { worktrees.upperPath(branchId, $0.upper!) }
         let keptIds = Set(kept.compactMap(\.id))
         let rows = allRows.filter { !keptIds.contains($0.id!) }
-        if rows.isEmpty { return beforeChanging() ? .unchanged : nil }  // (nothing interrupted is taken either)
+        if rows.isEmpty { return nil }  // (nothing interrupted is taken either)
         /// Removes the committed rows and keeps the others.
         func clearCommittedRows(_ tx: CatalogTransaction) throws {
             try tx.replaceWorktreeChanges(branch: branchId, with: kept)
@@ -189,7 +199,15 @@ public final class DatasetCommitter: @unchecked Sendable {
         }
 
         let uppers = rows.compactMap(\.upper).filter { !keptUppers.contains($0) }
-        guard beforeChanging() else { return nil }
+        return Plan(ref: ref, dataset: dataset, rows: rows, keptUppers: keptUppers, unmark: unmark, planned: planned,
+                    counts: counts, uppers: uppers, clearCommittedRows: clearCommittedRows)
+    }
+
+    /// Stores the planned blobs and writes the version. Called with the branch lock held and
+    /// the branch found as planned.
+    private func commitPlanned(_ plan: Plan, _ branchId: RefID, message: String?, author: Int64?, now: Date) throws -> Outcome {
+        let (ref, dataset, rows, keptUppers, unmark, planned, counts, uppers, clearCommittedRows) =
+            (plan.ref, plan.dataset, plan.rows, plan.keptUppers, plan.unmark, plan.planned, plan.counts, plan.uppers, plan.clearCommittedRows)
         for path in unmark { StagingMark.remove(StagingMark.interrupted, at: PathBytes(path)) }
         if planned.isEmpty {
             try catalog.writing { tx in try clearCommittedRows(tx) }

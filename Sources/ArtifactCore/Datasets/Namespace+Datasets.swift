@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// datasets/: dataset folders, `@branch` working trees, `versions/`, `tags/` and `.log`.
 extension Namespace {
@@ -245,15 +246,14 @@ extension Namespace {
 
 /// `.log` text per dataset, made again only when a version or a ref changed: `ls -l` asks for
 /// its size on every listing, and a long history is costly to draw.
-final class DatasetLogCache: @unchecked Sendable {
-    private let lock = Mutex()
-    private var texts: [DatasetID: (key: String, text: String)] = [:]
+final class DatasetLogCache: Sendable {
+    private let texts = Mutex<[DatasetID: (key: String, text: String)]>([:])
 
     func text(catalog: Catalog, datasetId: DatasetID) throws -> String {
         let key = try catalog.historyStamp(datasetId: datasetId)
-        if let hit = lock.withLock({ texts[datasetId] }), hit.key == key { return hit.text }
+        if let hit = texts.withLock({ $0[datasetId] }), hit.key == key { return hit.text }
         let text = try DatasetHistory.logText(catalog: catalog, datasetId: datasetId)
-        lock.withLock { texts[datasetId] = (key, text) }
+        texts.withLock { $0[datasetId] = (key, text) }
         return text
     }
 }

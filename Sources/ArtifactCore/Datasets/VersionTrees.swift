@@ -1,16 +1,19 @@
 import Foundation
+import Synchronization
 
 /// Resolves committed trees. A version stores only what it changed (parent-relative
 /// entries), so a commit of k files writes k rows whatever the size of the tree; a path in
 /// version v is the entry of that path written by the deepest version on v's ancestor
 /// chain. Chains never change once written, so they are cached.
-public final class VersionTrees: @unchecked Sendable {
+public final class VersionTrees: Sendable {
     let catalog: Catalog
-    private let lock = Mutex()
-    private var chains: [VersionID: Chain] = [:]
-    /// Depth of every version a chain was built from. Versions are immutable, so it only grows
-    /// (one entry per version: small next to the entries themselves).
-    private var depths: [VersionID: Int64] = [:]
+    private let cache = Mutex(Cache())
+    private struct Cache {
+        var chains: [VersionID: Chain] = [:]
+        /// Depth of every version a chain was built from. Versions are immutable, so it only
+        /// grows (one entry per version: small next to the entries themselves).
+        var depths: [VersionID: Int64] = [:]
+    }
     private static let cachedChains = 256
 
     /// A version's ancestors, itself included: `ancestors[d]` is the one at depth d. A version
@@ -23,12 +26,12 @@ public final class VersionTrees: @unchecked Sendable {
     public init(catalog: Catalog) { self.catalog = catalog }
 
     func chain(_ tx: CatalogTransaction, _ versionId: VersionID) throws -> Chain {
-        if let c = lock.withLock({ chains[versionId] }) { return c }
+        if let c = cache.withLock({ $0.chains[versionId] }) { return c }
         guard let v = try tx.version(id: versionId) else {
             throw ArtifactError(.notFound, "no such version")
         }
         let ancestors: [VersionID]
-        if let parent = v.parentId, let pc = lock.withLock({ chains[parent] }) {
+        if let parent = v.parentId, let pc = cache.withLock({ $0.chains[parent] }) {
             // A new head whose parent is cached (every commit): extend it.
             ancestors = pc.ancestors + [versionId]
         } else {
@@ -48,17 +51,17 @@ public final class VersionTrees: @unchecked Sendable {
             ancestors = list
         }
         let c = Chain(datasetId: v.datasetId, ancestors: ancestors)
-        lock.withLock {
-            for (d, id) in ancestors.enumerated() { depths[id] = Int64(d) }
-            if chains.count >= Self.cachedChains { chains.removeAll(keepingCapacity: true) }
-            chains[versionId] = c
+        cache.withLock { cache in
+            for (d, id) in ancestors.enumerated() { cache.depths[id] = Int64(d) }
+            if cache.chains.count >= Self.cachedChains { cache.chains.removeAll(keepingCapacity: true) }
+            cache.chains[versionId] = c
         }
         return c
     }
 
     /// The depth of `versionId` when it is on chain `c`, else nil.
     fileprivate func depth(of versionId: VersionID, on c: Chain) -> Int64? {
-        guard let d = lock.withLock({ depths[versionId] }), d < c.ancestors.count, c.ancestors[Int(d)] == versionId else { return nil }
+        guard let d = cache.withLock({ $0.depths[versionId] }), d < c.ancestors.count, c.ancestors[Int(d)] == versionId else { return nil }
         return d
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import CSystemShims
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -12,13 +13,12 @@ import Glibc
 /// only the changed rows, and committed blobs are never linked where a write could reach them
 /// (a write to a committed file first copies it up). Readers take a catalog snapshot and no
 /// lock; every change holds the branch's lock.
-public final class Worktrees: @unchecked Sendable {
+public final class Worktrees: Sendable {
     public let store: ArtifactStore
     public let trees: VersionTrees
     public let root: String
     var catalog: Catalog { store.catalog }
-    private let statesLock = Mutex()
-    private var states: [RefID: IncomingState] = [:]
+    private let states = Mutex<[RefID: IncomingState]>([:])
 
     public init(store: ArtifactStore, trees: VersionTrees) {
         self.store = store
@@ -28,7 +28,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// The change lock, writer count and quiet-period clock of one branch.
     public func state(_ branchId: RefID) -> IncomingState {
-        statesLock.withLock {
+        states.withLock { states in
             if let s = states[branchId] { return s }
             let s = IncomingState()
             states[branchId] = s
@@ -36,7 +36,7 @@ public final class Worktrees: @unchecked Sendable {
         }
     }
 
-    func allStates() -> [(RefID, IncomingState)] { statesLock.withLock { states.map { ($0.key, $0.value) } } }
+    func allStates() -> [(RefID, IncomingState)] { states.withLock { $0.map { ($0.key, $0.value) } } }
 
     public func upperDirectory(_ branchId: RefID) -> String { "\(root)/\(branchId)" }
     public func upperPath(_ branchId: RefID, _ upper: String) -> String { "\(root)/\(branchId)/\(upper)" }
@@ -153,13 +153,13 @@ public final class Worktrees: @unchecked Sendable {
     /// `addingWriter`, a successful change also counts one open writer before the lock is let
     /// go, so no commit can take the upper file it returns into the blob store before the
     /// caller has opened it (the caller ends it with `endWriting`).
-    func changing<T>(_ branchId: RefID, addingWriter: Bool = false, _ body: (CatalogTransaction) throws -> T) throws -> T {
-        let s = state(branchId)
-        s.lock.lock()
-        defer { s.noteChange(); s.lock.unlock() }
-        let result = try catalog.staging(body)
-        if addingWriter { s.openWriters += 1 }
-        return result
+    func changing<T: Sendable>(_ branchId: RefID, addingWriter: Bool = false, _ body: (CatalogTransaction) throws -> T) throws -> T {
+        try state(branchId).lock.withLock { fields in
+            defer { fields.noteChange() }
+            let result = try catalog.staging(body)
+            if addingWriter { fields.openWriters += 1 }
+            return result
+        }
     }
 
     @discardableResult
@@ -608,24 +608,22 @@ public final class Worktrees: @unchecked Sendable {
 
     // MARK: hard links
 
-    private let sharedLock = Mutex()
     /// Upper files that `link` (or a copy-up of a committed hard link) gave several names.
     /// A name removed later leaves its upper here: that costs one count, never a wrong one.
-    private var sharedUppers = Set<String>()
+    private let sharedUppers = Mutex(Set<String>())
 
-    private func markShared(upper: String) { sharedLock.withLock { _ = sharedUppers.insert(upper) } }
-    private func mayBeShared(upper: String) -> Bool { sharedLock.withLock { sharedUppers.contains(upper) } }
+    private func markShared(upper: String) { sharedUppers.withLock { _ = $0.insert(upper) } }
+    private func mayBeShared(upper: String) -> Bool { sharedUppers.withLock { $0.contains(upper) } }
 
     // MARK: writers
 
-    private let markLock = Mutex()
-    private var upperWriters: [String: Int] = [:]
+    private let upperWriters = Mutex<[String: Int]>([:])
 
     /// A writer opened `upperPath` (descriptor `fd`): the first one marks it on disk as being
     /// written (`StagingMark`), so that a crash before the last one closes leaves it
     /// interrupted rather than committed as if complete.
     public func beginWriting(upperPath: String, fd: Int32) {
-        markLock.withLock {
+        upperWriters.withLock { upperWriters in
             if upperWriters[upperPath, default: 0] == 0 { StagingMark.beginWriting(fd: fd) }
             upperWriters[upperPath, default: 0] += 1
         }
@@ -633,7 +631,7 @@ public final class Worktrees: @unchecked Sendable {
 
     /// The writer of `beginWriting` closed; the last one removes the mark.
     public func endWriting(upperPath: String, fd: Int32) {
-        markLock.withLock {
+        upperWriters.withLock { upperWriters in
             let left = upperWriters[upperPath, default: 1] - 1
             upperWriters[upperPath] = left > 0 ? left : nil
             if left <= 0 { StagingMark.endWriting(fd: fd) }
@@ -643,8 +641,7 @@ public final class Worktrees: @unchecked Sendable {
     /// Ends a writer counted by `create` or `openForWrite` with `writer`; no commit runs while
     /// one is open.
     public func endWriting(branch branchId: RefID) {
-        let s = state(branchId)
-        s.lock.withLock { s.openWriters -= 1; s.noteChange() }
+        state(branchId).lock.withLock { $0.openWriters -= 1; $0.noteChange() }
     }
 
     /// Removes upper files no change refers to (left by a crash between a commit and its cleanup,
@@ -670,7 +667,7 @@ public final class Worktrees: @unchecked Sendable {
         }
         live.removeAll()
         let pending = try catalog.reading { try $0.branchesWithChanges() }
-        for b in pending { let s = state(b); s.lock.withLock { s.noteChange() } }
+        for b in pending { state(b).lock.withLock { $0.noteChange() } }
     }
 }
 

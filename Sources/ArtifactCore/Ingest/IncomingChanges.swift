@@ -1,39 +1,43 @@
 import Foundation
+import Synchronization
 
 /// One staged file while the mount writes it: its open writers and the SHA-256 of the bytes
 /// written so far, in order (spoiled by anything else), so that a seal need not read the file
 /// again. Made by the FUSE adapter for each staged file it knows; its changes go through
 /// `IncomingChanges`, and its byte writes through `record`.
-public final class StagedFileWrites: @unchecked Sendable {
+public final class StagedFileWrites: Sendable {
     public let projectId: ProjectID
     /// The file's inode number on the backing filesystem (the key of the seal's hash cache).
     public let ino: UInt64
-    let lock = Mutex()
-    var hasher = StreamingHasher()
-    var writers = 0
+    let state = Mutex(State())
+
+    struct State {
+        var hasher = StreamingHasher()
+        var writers = 0
+    }
 
     public init(projectId: ProjectID, ino: UInt64) { self.projectId = projectId; self.ino = ino }
 
     /// `bytes` were written at `offset` (bytes): hashed if they continue what came before.
     public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
-        lock.withLock { hasher.update(bytes, at: offset) }
+        state.withLock { $0.hasher.update(bytes, at: offset) }
     }
 
     /// Bytes changed in a way the streaming hash cannot follow (a failed write, fallocate,
     /// a hole): the seal reads the file again.
-    public func spoil() { lock.withLock { hasher.spoil() } }
+    public func spoil() { state.withLock { $0.hasher.spoil() } }
 
     /// The file was truncated to `size` bytes: empty starts the hash again, anything else spoils it.
     public func truncated(to size: Int64) {
-        lock.withLock { if size == 0 { hasher = StreamingHasher() } else { hasher.spoil() } }
+        state.withLock { if size == 0 { $0.hasher = StreamingHasher() } else { $0.hasher.spoil() } }
     }
 
     /// Runs `body` when no writer has the file open (a seal took it: its name goes), with the
     /// lock held; returns whether it ran.
     @discardableResult
     public func ifNoWriters(_ body: () -> Void) -> Bool {
-        lock.withLock {
-            guard writers == 0 else { return false }
+        state.withLock { state in
+            guard state.writers == 0 else { return false }
             body()
             return true
         }
@@ -45,57 +49,59 @@ public final class StagedFileWrites: @unchecked Sendable {
 /// the seal; the first writer marks a file on disk as being written (`StagingMark`) and the
 /// last leaves its streaming hash for the seal. The FUSE adapter calls it and keeps nothing
 /// of this itself.
-public final class IncomingChanges: @unchecked Sendable {
+public final class IncomingChanges: Sendable {
     let seals: SealCoordinator
 
     public init(seals: SealCoordinator) { self.seals = seals }
 
     /// A change in progress, under the project's lock (see `changing`).
     public struct Change {
-        let state: IncomingState
         let seals: SealCoordinator
+        /// Writers begun; `changing` counts them in the project's state before it lets go of
+        /// the lock.
+        var writersBegun = 0
 
         /// A writer opened `file` as `fd`; `truncated`: it starts empty (a create or O_TRUNC),
         /// so its bytes can be hashed as they come. Counts one open writer until `endWriting`.
-        public func beginWriting(_ file: StagedFileWrites, fd: Int32, truncated: Bool) {
-            state.openWriters += 1
+        public mutating func beginWriting(_ file: StagedFileWrites, fd: Int32, truncated: Bool) {
+            writersBegun += 1
             seals.hashes.forget(ino: file.ino)
-            file.lock.withLock {
-                if file.writers == 0 {
-                    file.hasher = StreamingHasher()
-                    if !truncated { file.hasher.spoil() }
+            file.state.withLock { writes in
+                if writes.writers == 0 {
+                    writes.hasher = StreamingHasher()
+                    if !truncated { writes.hasher.spoil() }
                     StagingMark.beginWriting(fd: fd)
                 }
-                file.writers += 1
+                writes.writers += 1
             }
         }
     }
 
     /// Runs one change to project `projectId`'s incoming/ under its lock and records it for
     /// the quiet period (also when `body` throws: it may have changed something first).
-    public func changing<T>(_ projectId: ProjectID, _ body: (Change) throws -> T) rethrows -> T {
-        let state = seals.state(projectId)
-        state.lock.lock()
-        defer {
-            state.noteChange()
-            state.lock.unlock()
+    public func changing<T>(_ projectId: ProjectID, _ body: (inout Change) throws -> T) rethrows -> T {
+        try seals.state(projectId).lock.withLock { fields in
+            var change = Change(seals: seals)
+            defer {
+                fields.openWriters += change.writersBegun
+                fields.noteChange()
+            }
+            return try body(&change)
         }
-        return try body(Change(state: state, seals: seals))
     }
 
     /// The writer of `beginWriting` closed `fd`. The last one removes the on-disk mark and, when
     /// the streaming hash saw every byte in order, leaves it for the seal.
     public func endWriting(_ file: StagedFileWrites, fd: Int32) {
-        let state = seals.state(file.projectId)
-        state.lock.withLock {
-            state.openWriters -= 1
-            state.noteChange()
-            file.lock.withLock {
-                file.writers -= 1
-                guard file.writers == 0 else { return }
+        seals.state(file.projectId).lock.withLock { fields in
+            fields.openWriters -= 1
+            fields.noteChange()
+            file.state.withLock { writes in
+                writes.writers -= 1
+                guard writes.writers == 0 else { return }
                 StagingMark.endWriting(fd: fd)
-                guard let hash = file.hasher.finalize(), let st = try? Syscalls.fstat(fd),
-                      Int64(st.st_size) == file.hasher.length else { return }
+                guard let hash = writes.hasher.finalize(), let st = try? Syscalls.fstat(fd),
+                      Int64(st.st_size) == writes.hasher.length else { return }
                 seals.hashes.store(ino: file.ino, hash: hash, size: Int64(st.st_size))
             }
         }
@@ -104,7 +110,7 @@ public final class IncomingChanges: @unchecked Sendable {
 
 /// The one clock of quiet periods: every `tick` seconds it seals the projects and commits the
 /// branches that have been quiet for `quietPeriod` seconds (SPEC §2, §3).
-public final class QuietPeriodScheduler: @unchecked Sendable {
+public final class QuietPeriodScheduler: Sendable {
     let seals: SealCoordinator
     let committer: DatasetCommitter
     let quietPeriod: Double

@@ -34,7 +34,7 @@ public protocol RunSealedSink: AnyObject, Sendable {
 
 /// Registers a run in one catalog transaction: all of its files, or none of them.
 /// The seal of incoming/ and `import` both come through here.
-public final class RunRegistrar: @unchecked Sendable {
+public final class RunRegistrar: Sendable {
     let catalog: Catalog
 
     public init(catalog: Catalog) { self.catalog = catalog }

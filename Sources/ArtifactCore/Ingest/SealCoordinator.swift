@@ -2,6 +2,7 @@ import Foundation
 import Crypto
 import Logging
 import SystemPackage
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,20 +12,24 @@ import Glibc
 /// `lock` is held by every change the FUSE adapter makes in incoming/ and by the commit step
 /// of a seal, so a seal sees a still folder. Writes through an open handle do not take it:
 /// no seal starts while a writer is open.
-public final class IncomingState: @unchecked Sendable {
-    public let lock = Mutex()
-    public var openWriters = 0
-    /// Bumped by every change; a seal that sees it move gives up and waits for quiet again.
-    public internal(set) var generation: UInt64 = 0
-    var lastChange: UInt64 = 0
-    var pending = false
-    var retryAfter: UInt64 = 0
+public final class IncomingState: Sendable {
+    public let lock = Mutex(Fields())
 
-    /// Call with `lock` held, after changing incoming/.
-    public func noteChange() {
-        generation &+= 1
-        lastChange = monotonicNanoseconds()
-        pending = true
+    /// What `lock` guards.
+    public struct Fields: Sendable {
+        public var openWriters = 0
+        /// Bumped by every change; a seal that sees it move gives up and waits for quiet again.
+        public internal(set) var generation: UInt64 = 0
+        var lastChange: UInt64 = 0
+        var pending = false
+        var retryAfter: UInt64 = 0
+
+        /// After changing incoming/.
+        public mutating func noteChange() {
+            generation &+= 1
+            lastChange = monotonicNanoseconds()
+            pending = true
+        }
     }
 }
 
@@ -36,20 +41,30 @@ public final class IncomingState: @unchecked Sendable {
 /// remove, remove them, and forget that record. A crash at any point leaves either the staged
 /// files (sealed again at the next mount) or a registered run whose leftovers are removed at
 /// the next start; never both, never neither.
-public final class SealCoordinator: @unchecked Sendable {
+public final class SealCoordinator: Sendable {
     public let catalog: Catalog
     public let blobs: BlobStore
     public let staging: StagingArea
     public let hashes = StagedHashCache()
     let registrar: RunRegistrar
     let logger: Logger
-    public weak var sink: RunSealedSink?
+    public var sink: RunSealedSink? {
+        get { listeners.withLock { $0.sink } }
+        set { listeners.withLock { $0.sink = newValue } }
+    }
     /// Called after a seal removed staged files, with their inode numbers (the FUSE adapter
     /// drops what it held of them).
-    public var onSealed: ((_ projectId: ProjectID, _ inodes: Set<UInt64>) -> Void)?
+    public var onSealed: (@Sendable (_ projectId: ProjectID, _ inodes: Set<UInt64>) -> Void)? {
+        get { listeners.withLock { $0.onSealed } }
+        set { listeners.withLock { $0.onSealed = newValue } }
+    }
 
-    private let statesLock = Mutex()
-    private var states: [ProjectID: IncomingState] = [:]
+    private struct Listeners {
+        weak var sink: RunSealedSink?
+        var onSealed: (@Sendable (_ projectId: ProjectID, _ inodes: Set<UInt64>) -> Void)?
+    }
+    private let listeners = Mutex(Listeners())
+    private let states = Mutex<[ProjectID: IncomingState]>([:])
 
     public enum Outcome: Sendable {
         case sealed(RunRecord)
@@ -67,7 +82,7 @@ public final class SealCoordinator: @unchecked Sendable {
     }
 
     public func state(_ projectId: ProjectID) -> IncomingState {
-        statesLock.withLock {
+        states.withLock { states in
             if let s = states[projectId] { return s }
             let s = IncomingState()
             states[projectId] = s
@@ -91,7 +106,7 @@ public final class SealCoordinator: @unchecked Sendable {
             let scan = try staging.scan(projectId: project.id!, recovering: true)
             let s = state(project.id!)
             if scan.files.contains(where: { !$0.interrupted }) || !scan.directories.isEmpty {
-                s.lock.withLock { s.noteChange() }
+                s.lock.withLock { $0.noteChange() }
             }
         }
     }
@@ -99,9 +114,9 @@ public final class SealCoordinator: @unchecked Sendable {
     /// Seals every project whose incoming/ has been quiet for `quietPeriod` with no writer open.
     public func sealQuietProjects(quietPeriod: UInt64) {
         let now = monotonicNanoseconds()
-        let ready: [ProjectID] = statesLock.withLock {
+        let ready: [ProjectID] = states.withLock { states in
             states.compactMap { id, s in
-                s.lock.withLock {
+                s.lock.withLock { s in
                     s.pending && s.openWriters == 0 && now >= s.lastChange + quietPeriod && now >= s.retryAfter ? id : nil
                 }
             }
@@ -112,7 +127,7 @@ public final class SealCoordinator: @unchecked Sendable {
             } catch {
                 let s = state(id)
                 // Keep the files staged and try again later (disk full, say) without spinning.
-                s.lock.withLock { s.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
+                s.lock.withLock { $0.retryAfter = monotonicNanoseconds() + max(quietPeriod, 1_000_000_000) * 5 }
                 logger.error("seal of project \(id) failed: \(error)")
             }
         }
@@ -135,7 +150,7 @@ public final class SealCoordinator: @unchecked Sendable {
 
     private func sealLocked(projectId: ProjectID, includingInterrupted: Bool, removed: inout Set<UInt64>) throws -> Outcome {
         let state = state(projectId)
-        let generation0 = state.lock.withLock { state.generation }
+        let generation0 = state.lock.withLock { $0.generation }
         var scan = try staging.scan(projectId: projectId)
         // Kept back: interrupted copies (unless sealed on purpose), the `.artifactfsignore` file
         // itself and what it names; they stay in incoming/.
@@ -150,10 +165,10 @@ public final class SealCoordinator: @unchecked Sendable {
         // kept back.
         let onlyHolding = scan.directories.allSatisfy { d in held.contains { $0.relativePath.isBelow(d.relativePath) } }
         if scan.files.isEmpty && onlyHolding {
-            return state.lock.withLock {
-                if state.generation == generation0 {
+            return state.lock.withLock { fields in
+                if fields.generation == generation0 {
                     staging.removeEmptyDirectories(projectId: projectId, scan.directories)
-                    state.pending = false
+                    fields.pending = false
                 }
                 return .empty
             }
@@ -184,52 +199,52 @@ public final class SealCoordinator: @unchecked Sendable {
             entries.append(entry)
         }
 
-        state.lock.lock()
-        defer { state.lock.unlock() }
-        guard state.openWriters == 0, state.generation == generation0 else { return .busy }
+        return try state.lock.withLock { fields in
+            guard fields.openWriters == 0, fields.generation == generation0 else { return .busy }
 
-        // Sealed on purpose: the copy is what the user wants kept, and the blob carries no mark.
-        for file in scan.files where file.interrupted { StagingMark.remove(StagingMark.interrupted, at: file.fullPath) }
-        // A file with a name that stays in incoming/ (a hard link that is ignored or
-        // interrupted) is stored as a copy: writes through that name must never reach a blob.
-        var sealedNames: [UInt64: Int64] = [:]
-        for file in scan.files where file.kind == .regular { sealedNames[file.ino, default: 0] += 1 }
-        var adoptions: [BlobStore.Adoption] = []
-        for (file, entry) in zip(scan.files, entries) {
-            if file.kind == .regular {
-                adoptions.append(BlobStore.Adoption(path: file.fullPath, hash: entry.hash, size: entry.size,
-                                                    copying: file.nlink > sealedNames[file.ino, default: 0]))
-            } else {
-                // A symlink's target (or a special file's nothing) as a blob, as git keeps links.
-                _ = try blobs.put(Self.content(of: file))
+            // Sealed on purpose: the copy is what the user wants kept, and the blob carries no mark.
+            for file in scan.files where file.interrupted { StagingMark.remove(StagingMark.interrupted, at: file.fullPath) }
+            // A file with a name that stays in incoming/ (a hard link that is ignored or
+            // interrupted) is stored as a copy: writes through that name must never reach a blob.
+            var sealedNames: [UInt64: Int64] = [:]
+            for file in scan.files where file.kind == .regular { sealedNames[file.ino, default: 0] += 1 }
+            var adoptions: [BlobStore.Adoption] = []
+            for (file, entry) in zip(scan.files, entries) {
+                if file.kind == .regular {
+                    adoptions.append(BlobStore.Adoption(path: file.fullPath, hash: entry.hash, size: entry.size,
+                                                        copying: file.nlink > sealedNames[file.ino, default: 0]))
+                } else {
+                    // A symlink's target (or a special file's nothing) as a blob, as git keeps links.
+                    _ = try blobs.put(Self.content(of: file))
+                }
             }
-        }
-        let adopted = try blobs.adopt(adoptions, isReferenced: catalog.isReferenced)
+            let adopted = try blobs.adopt(adoptions, isReferenced: catalog.isReferenced)
 
-        let uid = scan.files.first?.uid ?? 0
-        let run: RunRecord
-        do {
-            run = try registrar.register(projectId: projectId, entries: entries, directories: scan.directories,
-                                         uid: uid, completed: sink == nil,
-                                         cleanup: scan.files.map { ($0.fullPath, $0.ino) })
-        } catch {
-            // The staged files stay in incoming/, writable: no blob may stay linked to them.
-            blobs.discard(adopted, isReferenced: catalog.isReferenced)
-            throw error
-        }
-        blobs.release(adopted)
+            let uid = scan.files.first?.uid ?? 0
+            let run: RunRecord
+            do {
+                run = try registrar.register(projectId: projectId, entries: entries, directories: scan.directories,
+                                             uid: uid, completed: sink == nil,
+                                             cleanup: scan.files.map { ($0.fullPath, $0.ino) })
+            } catch {
+                // The staged files stay in incoming/, writable: no blob may stay linked to them.
+                blobs.discard(adopted, isReferenced: catalog.isReferenced)
+                throw error
+            }
+            blobs.release(adopted)
 
-        for file in scan.files {
-            try? Syscalls.unlink(file.fullPath)
-            hashes.forget(ino: file.ino)
+            for file in scan.files {
+                try? Syscalls.unlink(file.fullPath)
+                hashes.forget(ino: file.ino)
+            }
+            staging.removeEmptyDirectories(projectId: projectId, scan.directories)
+            try? catalog.clearSealCleanup(projectId: projectId)
+            fields.noteChange()
+            fields.pending = false
+            logger.info("sealed run \(run.name) of project \(projectId): \(entries.count) files, \(run.bytes) bytes")
+            removed = Set(scan.files.map(\.ino))
+            return .sealed(run)
         }
-        staging.removeEmptyDirectories(projectId: projectId, scan.directories)
-        try? catalog.clearSealCleanup(projectId: projectId)
-        state.noteChange()
-        state.pending = false
-        logger.info("sealed run \(run.name) of project \(projectId): \(entries.count) files, \(run.bytes) bytes")
-        removed = Set(scan.files.map(\.ino))
-        return .sealed(run)
     }
 
     /// The blob bytes of a symlink (its target) or a special file (none).

@@ -1,5 +1,6 @@
 import CSystemShims
 import SystemPackage
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -88,7 +89,7 @@ public enum StagingMark {
 ///
 /// Staged data lives inside the store, next to `objects/`, so sealing moves it by hard link
 /// and a crash or remount finds it still there.
-public final class StagingArea: @unchecked Sendable {
+public final class StagingArea: Sendable {
     public let root: String
 
     public init(root: String) throws {
@@ -187,22 +188,21 @@ public final class StagingArea: @unchecked Sendable {
 
 /// SHA-256s computed while files were written, keyed by the staged file's inode, so that
 /// sealing need not read them again. Anything in doubt is simply absent.
-public final class StagedHashCache: @unchecked Sendable {
-    private var entries: [UInt64: (hash: BlobHash, size: Int64)] = [:]
-    private let lock = Mutex()
+public final class StagedHashCache: Sendable {
+    private let entries = Mutex<[UInt64: (hash: BlobHash, size: Int64)]>([:])
 
     public init() {}
 
     public func store(ino: UInt64, hash: BlobHash, size: Int64) {
-        lock.withLock { entries[ino] = (hash, size) }
+        entries.withLock { $0[ino] = (hash, size) }
     }
 
     public func forget(ino: UInt64) {
-        lock.withLock { _ = entries.removeValue(forKey: ino) }
+        entries.withLock { _ = $0.removeValue(forKey: ino) }
     }
 
     public func lookup(ino: UInt64, size: Int64) -> BlobHash? {
-        lock.withLock {
+        entries.withLock { entries in
             guard let e = entries[ino], e.size == size else { return nil }
             return e.hash
         }

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// It knows nothing of FUSE: the adapter asks it for lookups, listings, attributes, content
 /// and extended attributes, and serves incoming/ from disk itself.
-public final class Namespace: @unchecked Sendable {
+public final class Namespace: Sendable {
     public let store: ArtifactStore
     var catalog: Catalog { store.catalog }
     let startNs = Int64(Date().timeIntervalSince1970 * 1e9)

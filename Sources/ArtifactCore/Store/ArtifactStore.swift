@@ -1,16 +1,18 @@
 import Foundation
 import SystemPackage
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One store on disk: `catalog.sqlite`, `objects/`, `staging/` and `tmp/` under one folder.
-public final class ArtifactStore: @unchecked Sendable {
+public final class ArtifactStore: Sendable {
     public let root: String
     public let catalog: Catalog
     public let blobs: BlobStore
     public let staging: StagingArea
-    private var lockFD: Int32 = -1
+    /// The descriptor that holds the mount's `flock` (see `lockForMount`), or -1.
+    private let lockFD = Mutex<Int32>(-1)
 
     /// `$ARTIFACTFS_STORE`, else `$XDG_DATA_HOME/artifactfs`, else `~/.local/share/artifactfs`.
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -38,7 +40,7 @@ public final class ArtifactStore: @unchecked Sendable {
         staging = try StagingArea(root: "\(absolute)/staging")
     }
 
-    deinit { if lockFD >= 0 { close(lockFD) } }
+    deinit { lockFD.withLock { if $0 >= 0 { close($0) } } }
 
     /// Takes the store's exclusive lock for a mount; fails with `.busy` if another daemon has it.
     public func lockForMount() throws {
@@ -51,7 +53,7 @@ public final class ArtifactStore: @unchecked Sendable {
             close(fd)
             throw ArtifactError(.busy, "the store is already mounted by another artifactfs process", path: root)
         }
-        lockFD = fd
+        lockFD.withLock { $0 = fd }
     }
 
     /// Creates a project and its incoming/ folder.

@@ -55,6 +55,8 @@ extension BlobHash: Codable {
 
 /// Computes a SHA-256 incrementally from writes that arrive in order; the first write out of
 /// order spoils it, and then the seal hashes the file again from disk.
+// Unchecked: swift-crypto's SHA256 is not marked Sendable, yet it is a copy-on-write value
+// (its C context is copied before a shared one changes), so this struct is a plain value too.
 public struct StreamingHasher: @unchecked Sendable {
     private var hasher = SHA256()
     public private(set) var length: Int64 = 0

@@ -2,6 +2,7 @@ import Foundation
 import Crypto
 import CSystemShims
 import SystemPackage
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ import Glibc
 /// file, fsynced and renamed (or, for a staged file that is already complete, fsynced and
 /// hard-linked), and the folder is fsynced, all before any catalog row refers to it.
 /// Reference counts live in the catalog, not here.
-public final class BlobStore: @unchecked Sendable {
+public final class BlobStore: Sendable {
     public let root: String
     let tmpDir: String
 
@@ -109,18 +110,17 @@ public final class BlobStore: @unchecked Sendable {
         public var syncedFilesystem: Bool
     }
 
-    private let holdsLock = Mutex()
     /// Hashes adopters in flight rely on, with how many hold each: another adopter may have
     /// found a blob this one stored and be about to commit rows that name it.
-    private var holds: [BlobHash: Int] = [:]
+    private let holds = Mutex<[BlobHash: Int]>([:])
 
     private func hold(_ hashes: [BlobHash]) {
-        holdsLock.withLock { for h in hashes { holds[h, default: 0] += 1 } }
+        holds.withLock { holds in for h in hashes { holds[h, default: 0] += 1 } }
     }
 
     /// The rows that name `adopted`'s blobs are committed: they no longer need holding.
     public func release(_ adopted: Adopted) {
-        holdsLock.withLock {
+        holds.withLock { holds in
             for h in adopted.held {
                 let n = holds[h, default: 1] - 1
                 holds[h] = n > 0 ? n : nil
@@ -132,7 +132,7 @@ public final class BlobStore: @unchecked Sendable {
     /// those a committed row names (`isReferenced`) or another adopter in flight holds, and
     /// releases its holds. What stays unreferenced is an orphan for verify and gc.
     public func discard(_ adopted: Adopted, isReferenced: (BlobHash) -> Bool) {
-        let doomed: [BlobHash] = holdsLock.withLock {
+        let doomed: [BlobHash] = holds.withLock { holds in
             var mine: [BlobHash: Int] = [:]
             for h in adopted.held { mine[h, default: 0] += 1 }
             return adopted.stored.filter { holds[$0, default: 0] <= mine[$0, default: 0] }

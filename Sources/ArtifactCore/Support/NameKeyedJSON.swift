@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A JSON object keyed by file names (a report's per-input status, a version's schemas by
 /// path), whose names stay apart byte for byte.
@@ -65,15 +66,14 @@ public enum NameKeyedJSON {
     static let namesKey = CodingUserInfoKey(rawValue: "artifactfs.nameKeyedJSON")!
 
     /// The names one encoding has met, by placeholder number.
-    final class Names: @unchecked Sendable {
-        private let lock = Mutex()
-        private var _texts: [String] = []
-        var texts: [String] { lock.withLock { _texts } }
+    final class Names: Sendable {
+        private let _texts = Mutex<[String]>([])
+        var texts: [String] { _texts.withLock { $0 } }
         /// U+0001 (which the encoder writes as `\u0001`) and a fixed-width number.
         func placeholder(for text: String) -> String {
-            lock.withLock {
-                _texts.append(text)
-                return "\u{1}" + String(format: "%08d", _texts.count - 1)
+            _texts.withLock { texts in
+                texts.append(text)
+                return "\u{1}" + String(format: "%08d", texts.count - 1)
             }
         }
     }
