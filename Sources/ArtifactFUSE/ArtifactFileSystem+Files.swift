@@ -10,16 +10,6 @@ import Glibc
 extension ArtifactFileSystem {
     // MARK: files
 
-    func openStaged(_ s: StagedObject, flags: Int32, writable: Bool) throws -> Int32 {
-        guard !s.isDirectory else { throw ArtifactError(.isDirectory, "is a folder", path: s.path ?? .empty) }
-        if !writable { return try s.withFD { _, path in try Syscalls.open(path, flags: flags) } }
-        return try incoming.changing(s.projectId) { change in
-            let fd = try s.withFD { _, path in try Syscalls.open(path, flags: flags) }
-            let size = (try? Syscalls.fstat(fd).st_size) ?? 1
-            change.beginWriting(s.writes, fd: fd, truncated: size == 0)
-            return fd
-        }
-    }
 
     /// A blob's descriptor. A missing blob, or one whose size is not the catalogued size, is
     /// never served: EIO.

@@ -26,9 +26,9 @@ public final class ArtifactFileSystem: Sendable {
     let mutableTimeout: Double = 1
     static let blockSize: Int = 1 << 20
 
-    public init(store: ArtifactStore, seals: SealCoordinator, logger: Logger) {
+    public init(store: ArtifactStore, seals: SealCoordinator, pipeline: (any PipelineState)?, logger: Logger) {
         self.store = store
-        self.namespace = Namespace(store: store)
+        self.namespace = Namespace(store: store, pipeline: pipeline)
         self.seals = seals
         self.incoming = IncomingChanges(seals: seals)
         self.logger = logger
@@ -169,43 +169,8 @@ public final class ArtifactFileSystem: Sendable {
 
     // MARK: incoming/ changes
 
-    /// Makes `name` in a staged folder with `make(folder descriptor, name)` (mkdirat, mknodat,
-    /// symlinkat) and gives it to the caller as the kernel's own create would: the caller's uid,
-    /// and gid unless the folder is set-group-ID.
-    func makeStaged(in s: StagedObject, name: PathBytes, for who: (uid: uid_t, gid: gid_t),
-                    _ make: (Int32, UnsafePointer<CChar>) -> Int32) throws {
-        try incoming.changing(s.projectId) { _ in
-            try s.withFD { dir, _ in
-                _ = try name.withCString { c in try Syscalls.retrying { make(dir, c) } }
-                let gid = isSetGID(s) ? gid_t.max : who.gid
-                _ = name.withCString { fchownat(dir, $0, who.uid, gid, AT_SYMLINK_NOFOLLOW) }
-            }
-        }
-    }
 
-    /// unlink or rmdir of `name` in a staged folder; the object the kernel knew there loses
-    /// its name (an open file stays readable through its descriptor).
-    func removeStaged(parent: StagedObject, name: PathBytes, flags: Int32) throws {
-        let known = knownStaged(parent: parent, name: name)
-        _ = try parent.withFD { dir, _ in try name.withCString { c in try Syscalls.retrying { unlinkat(dir, c, flags) } } }
-        if let known, known.path == parent.path?.appending(name) { known.path = nil }
-    }
 
-    /// rename(2) in incoming/, with renameat2's flags; the objects the kernel knows follow.
-    func renameStaged(from a: StagedObject, _ fromName: PathBytes, to b: StagedObject, _ toName: PathBytes, flags: UInt32) throws {
-        guard let fromDir = a.path, let toDir = b.path else { throw Errno.noSuchFileOrDirectory }
-        let from = fromDir.appending(fromName), to = toDir.appending(toName)
-        let moving = knownStaged(parent: a, name: fromName), replaced = knownStaged(parent: b, name: toName)
-        let movingIsDirectory = (try? stagedStat(parent: a, name: fromName)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
-        let replacedIsDirectory = (try? stagedStat(parent: b, name: toName)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
-        try a.withFD { da, _ in try b.withFD { db, _ in try Syscalls.renameat2(da, fromName, db, toName, flags: flags) } }
-        let exchange = flags & 2 != 0  // RENAME_EXCHANGE
-        if let replaced, replaced !== moving { replaced.path = exchange ? from : nil }
-        moving?.path = to
-        if movingIsDirectory || (exchange && replacedIsDirectory) {
-            inodes.renameStagedFolder(projectId: a.projectId, from: from, to: to, exchange: exchange)
-        }
-    }
 
     /// Whether a staged folder is set-group-ID: what is made in it takes its group.
     func isSetGID(_ s: StagedObject) -> Bool {

@@ -135,169 +135,52 @@ enum Operations {
     static func setattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino), let attr else { fuse_reply_err(req, ENOENT); return }
-        if case .virtual(let node) = inode.kind, case .worktree(let b, let path) = node {
-            do {
-                try fs.setattrWorktree(branch: b, path: path, attr: attr.pointee, toSet: toSet)
-                var (st, timeout) = try fs.attributes(of: inode)
-                fuse_reply_attr(req, &st, timeout)
-            } catch {
-                // ftruncate, fchmod, fchown or futimens of a file removed (or never named, O_TMPFILE)
-                // while open for writing: through its descriptor.
-                let handle = fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle }
-                if let fd = handle?.writable == true ? handle?.fd : inode.anyWritableDescriptor,
-                   (try? fs.worktrees.item(branch: b, path: path)) == nil {
-                    do {
-                        try Self.setattr(fd: fd, attr: attr.pointee, toSet: toSet)
-                        if var st = Self.unlinkedOpenFile(fi, inode: inode) { fuse_reply_attr(req, &st, 0); return }
-                    } catch let e { reply(req, error: e); return }
-                }
-                reply(req, error: error)
-            }
-            return
-        }
-        guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
-        // The handle's descriptor (ftruncate), else for a file whose name is gone a writer's
-        // (fchmod and futimens come without a handle).
-        let handle = fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle }
-        let fd = handle?.fd ?? (s.path == nil ? inode.anyWritableDescriptor : nil)
+        guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
         do {
-            try fs.incoming.changing(s.projectId) { _ in
-                try Self.setattr(s, attr: attr.pointee, toSet: toSet, fd: fd)
-            }
-            if var st = (try? fs.stagedStat(s, ino: ino)) ?? Self.unlinkedOpenFile(fi, inode: inode) {
-                fuse_reply_attr(req, &st, fs.mutableTimeout)
-            } else {
-                fuse_reply_err(req, ENOENT)
-            }
+            var (st, timeout) = try tree.setattr(attr.pointee, toSet: toSet, handle: fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle })
+            fuse_reply_attr(req, &st, timeout)
         } catch { reply(req, error: error) }
     }
+
 
     static func mkdir(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ mode: mode_t) {
         let fs = fs(req)
         let n = name(cname)
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         do {
-            switch p.kind {
-            case .virtual(.projects):
-                let who = fs.caller(req!)
-                guard let text = n.validUTF8 else { throw ArtifactError(.invalidName, "a project name must be UTF-8 text", path: n) }
-                let project = try fs.store.createProject(name: text, uid: Int64(who.uid), gid: Int64(who.gid))
-                replyEntry(req, try fs.entry(for: .project(project.id!), parent: .projects))
-            case .virtual(let node):
-                replyEntry(req, try fs.mkdirDataset(req: req!, parent: node, name: n, mode: mode))
-            case .staged(let s):
-                let who = fs.caller(req!)
-                try fs.makeStaged(in: s, name: n, for: who) { dir, c in Glibc.mkdirat(dir, c, mode) }
-                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+            if let tree = fs.writable(p) {
+                replyEntry(req, try tree.mkdir(n, mode: mode, by: fs.caller(req!)))
+            } else if case .virtual(let node) = p.kind {
+                // A project, a dataset or a branch.
+                replyEntry(req, try fs.mkdirVirtual(parent: node, name: n, by: fs.caller(req!)))
             }
         } catch { reply(req, error: error) }
     }
+
 
     static func mknod(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ mode: mode_t, _ rdev: dev_t) {
         let fs = fs(req)
-        let n = name(cname)
-        if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-            do {
-                if (mode & S_IFMT) == S_IFREG {
-                    let (e, fd, _) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: O_WRONLY | O_CREAT | O_EXCL, writer: false)
-                    close(fd)
-                    replyEntry(req, e)
-                } else {
-                    guard let kind = FileKind(mode: UInt32(mode)) else { throw Errno.invalidArgument }
-                    let who = fs.caller(req!)
-                    let path = dir.appending(n)
-                    try fs.worktrees.mknod(branch: b, path: path, kind: kind, mode: Int64(mode & 0o7777), rdev: Int64(rdev),
-                                           uid: Int64(who.uid), gid: Int64(who.gid))
-                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-                }
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
-        do {
-            let who = fs.caller(req!)
-            if (mode & S_IFMT) == S_IFREG {
-                try fs.incoming.changing(s.projectId) { _ in
-                    let fd = try s.withFD { dir, _ in try Syscalls.openat(dir, n, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777) }
-                    Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
-                    close(fd)
-                }
-            } else {
-                // FIFOs, sockets and device nodes: kept as metadata-only entries (SPEC §1).
-                try fs.makeStaged(in: s, name: n, for: who) { dir, c in afs_mknodat(dir, c, mode, rdev) }
-            }
-            replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-        } catch { reply(req, error: error) }
+        guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+        guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
+        do { replyEntry(req, try tree.mknod(name(cname), mode: mode, rdev: rdev, by: fs.caller(req!))) } catch { reply(req, error: error) }
     }
+
 
     static func symlink(_ req: fuse_req_t?, _ target: UnsafePointer<CChar>?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
         let fs = fs(req)
-        let n = name(cname)
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
-        if case .virtual(.worktree(let b, let dir)) = p.kind {
-            do {
-                let who = fs.caller(req!)
-                let path = dir.appending(n)
-                try fs.worktrees.symlink(branch: b, path: path, target: PathBytes(cString: target!), uid: Int64(who.uid), gid: Int64(who.gid))
-                replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
-        do {
-            try fs.makeStaged(in: s, name: n, for: fs.caller(req!)) { dir, c in afs_symlinkat(target!, dir, c) }
-            replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-        } catch { reply(req, error: error) }
+        guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
+        do { replyEntry(req, try tree.symlink(name(cname), target: name(target), by: fs.caller(req!))) } catch { reply(req, error: error) }
     }
+
 
     static func link(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ newparent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
         let fs = fs(req)
-        let n = name(cname)
         guard let p = fs.inodes.get(newparent), let source = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-        if case .virtual(.worktree(let b, let dir)) = p.kind {
-            guard case .virtual(.worktree(let sb, let from)) = source.kind, sb == b else { fuse_reply_err(req, EXDEV); return }
-            if let handle = source.anonymousHandle {
-                // linkat of an O_TMPFILE file: its upper file gets the name.
-                do {
-                    let path = dir.appending(n)
-                    let upper = try fs.worktrees.linkOpenFile(branch: b, descriptor: handle.fd, to: path)
-                    handle.named(upper) { fs.worktrees.beginWriting(upperPath: upper, fd: handle.fd) }
-                    fs.inodes.nameAnonymous(source.ino, as: .worktree(branch: b, path: path))
-                    replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-                } catch { reply(req, error: error) }
-                return
-            }
-            do {
-                let path = dir.appending(n)
-                try fs.worktrees.link(branch: b, from: from, to: path)
-                // Both names are one inode to the kernel (see `NodeAttributes.linkIdentity`).
-                if let identity = try fs.namespace.attributes(.worktree(branch: b, path: path)).linkIdentity {
-                    fs.inodes.registerLink(identity, ino: source.ino)
-                }
-                replyEntry(req, try fs.entry(for: .worktree(branch: b, path: path), parent: .worktree(branch: b, path: dir)))
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
-        guard let from = source.staged, from.projectId == s.projectId else { fuse_reply_err(req, EXDEV); return }
-        do {
-            try fs.incoming.changing(s.projectId) { _ in
-                func link(_ procPath: String) throws {
-                    try s.withFD { dir, _ in
-                        _ = try n.withCString { c in try Syscalls.retrying { afs_linkat(AT_FDCWD, procPath, dir, c, AT_SYMLINK_FOLLOW) } }
-                    }
-                }
-                if let handle = source.anonymousHandle {
-                    // An O_TMPFILE file, reached through its open descriptor.
-                    try link("/proc/self/fd/\(handle.fd)")
-                } else {
-                    // The /proc path of an O_PATH descriptor, followed: a hard link to that very inode.
-                    try from.withFD { _, procPath in try link(procPath) }
-                }
-            }
-            replyEntry(req, try fs.stagedEntry(parent: s, name: n))
-        } catch { reply(req, error: error) }
+        guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
+        do { replyEntry(req, try tree.link(source, as: name(cname))) } catch { reply(req, error: error) }
     }
+
 
     static func readlink(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
         let fs = fs(req)
@@ -315,60 +198,38 @@ enum Operations {
     }
 
     static func unlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        remove(req, parent, cname, directory: false)
+    }
+
+
+    static func rmdir(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
+        remove(req, parent, cname, directory: true)
+    }
+
+    /// unlink and rmdir.
+    static func remove(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, directory: Bool) {
         let fs = fs(req)
-        if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-            do {
-                try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: false)
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
+        guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
+        guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
         do {
-            try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: 0) }
+            try tree.remove(name(cname), directory: directory)
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
     }
 
-    static func rmdir(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
-        let fs = fs(req)
-        if case .virtual(.worktree(let b, let dir))? = fs.inodes.get(parent)?.kind {
-            do {
-                try fs.unlinkWorktree(branch: b, dir: dir, name: name(cname), directory: true)
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = fs.inodes.get(parent)?.staged else { fuse_reply_err(req, EROFS); return }
-        do {
-            try fs.incoming.changing(s.projectId) { _ in try fs.removeStaged(parent: s, name: name(cname), flags: AT_REMOVEDIR) }
-            fuse_reply_err(req, 0)
-        } catch { reply(req, error: error) }
-    }
 
     static func rename(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ newparent: fuse_ino_t, _ cnewname: UnsafePointer<CChar>?, _ flags: UInt32) {
         let fs = fs(req)
         guard let from = fs.inodes.get(parent), let to = fs.inodes.get(newparent) else { fuse_reply_err(req, ENOENT); return }
-        switch (from.kind, to.kind) {
-        case (.virtual(.worktree(let b1, let d1)), .virtual(.worktree(let b2, let d2))):
-            do {
-                try fs.renameWorktree(branch: b1, fromDir: d1, fromName: name(cname), toBranch: b2, toDir: d2, toName: name(cnewname), flags: flags)
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-            return
-        case (.virtual(.worktree), .staged), (.staged, .virtual(.worktree)):
-            fuse_reply_err(req, EXDEV); return
-        default: break
-        }
-        guard let a = from.staged, let b = to.staged else { fuse_reply_err(req, EROFS); return }
-        guard a.projectId == b.projectId else { fuse_reply_err(req, EXDEV); return }
+        // Into or out of a read-only folder: read-only; between two writable trees: EXDEV, as
+        // across filesystems (mv copies then).
+        guard let source = fs.writable(from), let target = fs.writable(to) else { fuse_reply_err(req, EROFS); return }
         do {
-            try fs.incoming.changing(a.projectId) { _ in
-                try fs.renameStaged(from: a, name(cname), to: b, name(cnewname), flags: flags)
-            }
+            try source.rename(name(cname), to: target, as: name(cnewname), flags: flags)
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
     }
+
 
     static func open(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         let fs = fs(req)
@@ -376,20 +237,16 @@ enum Operations {
         let flags = fi.pointee.flags
         let wantsWrite = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0
         do {
-            switch inode.kind {
-            case .staged(let s):
-                let fd = try fs.openStaged(s, flags: flags & backingOpenMask, writable: wantsWrite)
-                let handle = FileHandle(fd: fd, staged: s, writable: wantsWrite)
-                handle.inode = inode
-                inode.attach(fd, writable: wantsWrite)
-                fi.pointee.fh = handle.toFH()
-            case .virtual(.worktree(let b, let path)):
-                let handle = try fs.openWorktree(branch: b, path: path, flags: flags, wantsWrite: wantsWrite)
+            if let tree = fs.writable(inode) {
+                let (handle, directIO) = try tree.open(flags: flags, writable: wantsWrite)
                 handle.inode = inode
                 inode.attach(handle.fd, writable: wantsWrite)
                 fi.pointee.fh = handle.toFH()
-                // Each open reads what it opened, even in the page cache's face: no shared cache.
-                if !wantsWrite { afs_fi_set_direct_io(fi, 1) }
+                if directIO { afs_fi_set_direct_io(fi, 1) }
+                Self.replyOpened(req, fi)
+                return
+            }
+            switch inode.kind {
             case .virtual(let node):
                 if wantsWrite { throw readOnly }
                 switch try fs.namespace.content(node) {
@@ -403,6 +260,8 @@ enum Operations {
                 case .staged:
                     throw readOnly
                 }
+            case .staged:
+                throw readOnly
             }
             Self.replyOpened(req, fi)
         } catch { reply(req, error: error) }
@@ -412,47 +271,17 @@ enum Operations {
         let fs = fs(req)
         let n = name(cname)
         guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
-        if n == anonymousName { Self.createAnonymous(req, parent: p, mode: mode, fi: fi); return }
-        if case .virtual(.worktree(let b, let dir)) = p.kind {
-            do {
-                let (e, fd, upper) = try fs.createInWorktree(req: req!, branch: b, dir: dir, name: n, mode: mode, flags: fi.pointee.flags, writer: true)
-                let handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b, upperPath: upper)
-                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
-                fi.pointee.fh = handle.toFH()
-                Self.replyOpened(req, fi, entry: e)
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = p.staged else { fuse_reply_err(req, EROFS); return }
+        guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
+        if n == anonymousName { Self.createAnonymous(req, in: tree, mode: mode, fi: fi); return }
         do {
-            let who = fs.caller(req!)
+            let (e, handle) = try tree.create(n, mode: mode, flags: fi.pointee.flags, by: fs.caller(req!))
+            if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(handle.fd, writable: true) }
+            fi.pointee.fh = handle.toFH()
             // Replied to after the change: a reply that fails closes the handle, which takes the lock.
-            let e = try fs.incoming.changing(s.projectId) { change -> fuse_entry_param in
-                let (existed, fd) = try s.withFD { dir, _ in
-                    (n.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
-                     try Syscalls.openat(dir, n, flags: (fi.pointee.flags & backingOpenMask) | O_CREAT | (fi.pointee.flags & O_EXCL), mode: mode & 0o7777))
-                }
-                // An existing file opened through create keeps its owner, as with open(2).
-                if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s)) }
-                // If the reply cannot be built (e.g. out of descriptors), leave no empty file behind
-                // that a later seal would register.
-                func abandon(_ error: Error) -> Error {
-                    close(fd)
-                    if !existed { _ = try? s.withFD { dir, _ in n.withCString { unlinkat(dir, $0, 0) } } }
-                    return error
-                }
-                var e: fuse_entry_param
-                do { e = try fs.stagedEntry(parent: s, name: n) } catch { throw abandon(error) }
-                guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
-                change.beginWriting(child.writes, fd: fd, truncated: true)
-                let handle = FileHandle(fd: fd, staged: child, writable: true)
-                if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(fd, writable: true) }
-                fi.pointee.fh = handle.toFH()
-                return e
-            }
             Self.replyOpened(req, fi, entry: e)
         } catch { reply(req, error: error) }
     }
+
 
     static func read(_ req: fuse_req_t?, _: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         guard let fi, let handle = Handles.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
@@ -598,130 +427,35 @@ enum Operations {
     static func setxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32) {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-        let key = attributeName(cname)
-        if case .virtual(.worktree(let b, "")) = inode.kind, key == ControlAttribute.seal || key == ControlAttribute.commit {
-            var message: String?
-            if key == ControlAttribute.commit, let value, size > 0 {
-                message = String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
-            }
-            do {
-                try fs.commitFromAttribute(req: req!, branch: b, message: message)
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-            return
-        }
-        if case .virtual(.worktree(let b, let path)) = inode.kind {
-            if let refusal = Self.refusal(forChanging: key, isSymlink: (try? fs.worktrees.item(branch: b, path: path))??.kind == .symlink) {
-                fuse_reply_err(req, refusal); return
-            }
-            do {
-                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                try fs.worktrees.setXattr(branch: b, path: path, name: key, value: bytes, flags: flags)
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
-        if key == ControlAttribute.seal {
-            do {
-                switch try fs.seals.seal(projectId: s.projectId, includingInterrupted: true) {
-                case .sealed, .empty: fuse_reply_err(req, 0)
-                case .busy: fuse_reply_err(req, EBUSY)
-                }
-            } catch { reply(req, error: error) }
-            return
-        }
-        if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal); return }
+        guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
+        let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
         do {
-            try fs.incoming.changing(s.projectId) { _ in
-                try s.withFD { _, path in
-                    _ = try Syscalls.retrying { afs_setxattr_flags(path, key, value, size, flags) }
-                }
-            }
+            try tree.setxattr(attributeName(cname), value: bytes, flags: flags, by: fs.caller(req!))
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
     }
+
 
     static func removexattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?) {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-        let key = attributeName(cname)
-        if case .virtual(.worktree(let b, let path)) = inode.kind {
-            if let refusal = Self.refusal(forChanging: key, isSymlink: false) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
-            do {
-                try fs.worktrees.setXattr(branch: b, path: path, name: key, value: nil)
-                fuse_reply_err(req, 0)
-            } catch { reply(req, error: error) }
-            return
-        }
-        guard let s = inode.staged else { fuse_reply_err(req, EROFS); return }
-        if let refusal = Self.refusal(forChanging: key, on: s) { fuse_reply_err(req, refusal == ENOTSUP ? ENODATA : refusal); return }
+        guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
         do {
-            try fs.incoming.changing(s.projectId) { _ in
-                try s.withFD { _, path in _ = try Syscalls.retrying { afs_removexattr(path, key) } }
-            }
+            try tree.setxattr(attributeName(cname), value: nil, flags: 0, by: fs.caller(req!))
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
     }
 
 
-    /// Why a user may not set or remove extended attribute `key` on a staged file, if so:
-    /// only `user.*` are kept (others: ENOTSUP), `user.artifactfs.*` are the daemon's (EPERM),
-    /// and Linux allows user attributes on no symbolic link (EPERM).
-    static func refusal(forChanging key: String, on s: StagedObject) -> Int32? {
-        refusal(forChanging: key, isSymlink: s.isSymlink)
-    }
-
-    static func refusal(forChanging key: String, isSymlink: Bool) -> Int32? {
-        if !key.hasPrefix("user.") { return ENOTSUP }
-        if !UserXattrs.isUserAttribute(key) || isSymlink { return EPERM }
-        return nil
-    }
-
-    /// incoming/ and working trees take changes; everything else is read-only.
-    static func isWritableFolder(_ inode: Inode?) -> Bool {
-        guard let inode else { return false }
-        if inode.staged != nil { return true }
-        if case .virtual(.worktree) = inode.kind { return true }
-        return false
-    }
 
     /// The attributes of an open file whose name is gone, from its descriptor (nlink 0).
     /// open(dir, O_TMPFILE), which the session reader hands over as a create of
     /// `anonymousName` (see `afs_session_read`): an unnamed file, open read-write, that
     /// `linkat` may name later (link above) and that is gone if it is closed first.
-    static func createAnonymous(_ req: fuse_req_t?, parent p: Inode, mode: mode_t, fi: UnsafeMutablePointer<fuse_file_info>) {
+    static func createAnonymous(_ req: fuse_req_t?, in tree: any WritableTree, mode: mode_t, fi: UnsafeMutablePointer<fuse_file_info>) {
         let fs = fs(req)
-        let who = fs.caller(req!)
-        let flags = fi.pointee.flags
         do {
-            let handle: FileHandle, inode: Inode
-            switch p.kind {
-            case .virtual(.worktree(let b, let dir)):
-                let fd = try fs.worktrees.openAnonymous(branch: b, dir: dir, mode: Int64(mode), flags: flags,
-                                                       uid: Int64(who.uid), gid: Int64(who.gid))
-                handle = FileHandle(fd: fd, staged: nil, writable: true, branch: b)
-                // A node no name reaches (no file name holds a NUL): its attributes come from
-                // the descriptor, as an unlinked open file's do.
-                inode = fs.inodes.insertAnonymous(.virtual(.worktree(branch: b, path: dir.appending(PathBytes([0] + Array("tmpfile".utf8))))),
-                                                  handle: handle)
-            case .staged(let s):
-                (handle, inode) = try fs.incoming.changing(s.projectId) { change in
-                    let fd = try s.withFD { dir, _ in
-                        try Syscalls.openat(dir, PathBytes("."), flags: (flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode & 0o7777)
-                    }
-                    Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(s))
-                    let st: stat
-                    do { st = try Syscalls.fstat(fd) } catch { close(fd); throw error }
-                    let object = StagedObject(base: s.base, path: nil, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
-                                              projectId: s.projectId, isDirectory: false)
-                    let handle = FileHandle(fd: fd, staged: object, writable: true)
-                    change.beginWriting(object.writes, fd: fd, truncated: true)
-                    return (handle, fs.inodes.insertAnonymous(.staged(object), handle: handle))
-                }
-            default:
-                throw readOnly
-            }
+            let (handle, inode) = try tree.createAnonymous(mode: mode, flags: fi.pointee.flags, by: fs.caller(req!))
             handle.inode = inode
             inode.attach(handle.fd, writable: true)
             fi.pointee.fh = handle.toFH()
@@ -740,8 +474,13 @@ enum Operations {
         } catch { reply(req, error: error) }
     }
 
+
     static func unlinkedOpenFile(_ fi: UnsafeMutablePointer<fuse_file_info>?, inode: Inode?) -> stat? {
-        let fd = fi.flatMap { (Handles.from($0.pointee.fh) as? FileHandle)?.fd } ?? inode?.anyOpenDescriptor
+        unlinkedOpenFile(fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle }, inode: inode)
+    }
+
+    static func unlinkedOpenFile(_ handle: FileHandle?, inode: Inode?) -> stat? {
+        let fd = handle?.fd ?? inode?.anyOpenDescriptor
         guard let inode, let fd, var st = try? Syscalls.fstat(fd) else { return nil }
         let ino = inode.ino
         st.st_ino = UInt(ino)

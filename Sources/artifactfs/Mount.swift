@@ -70,7 +70,7 @@ struct Mount: ParsableCommand {
         seals.sink = runner
         try seals.recover()
         try runner.start()
-        let fs = ArtifactFileSystem(store: store, seals: seals, logger: logger)
+        let fs = ArtifactFileSystem(store: store, seals: seals, pipeline: runner.queue, logger: logger)
         try fs.namespace.worktrees.recover()
         var options = MountOptions(mountpoint: mnt)
         options.allowOther = allowOther

@@ -42,7 +42,7 @@ struct Pipeline: ParsableCommand {
             do {
                 let store = try storeOptions.open()
                 guard let p = try store.catalog.project(named: project) else { throw ArtifactError(.notFound, "no such project", path: project) }
-                guard let source = try store.catalog.pipelineSource(projectId: p.id!) else {
+                guard let source = try JobQueue(catalog: store.catalog).definitionSource(projectId: p.id!) else {
                     throw ArtifactError(.notFound, "the project has no pipeline", path: project)
                 }
                 print(source, terminator: source.hasSuffix("\n") ? "" : "\n")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ArtifactCore
+import ArtifactPipeline
 import Foundation
 
 struct Status: ParsableCommand {
@@ -43,11 +44,12 @@ struct Status: ParsableCommand {
                 guard let r = try catalog.run(projectId: p.id!, name: runName) else {
                     throw ArtifactError(.notFound, "no such run in project \(projectName)", path: runName)
                 }
-                let report = try RunReport.load(catalog: catalog, runId: r.id!)!
+                let report = try RunReport.load(catalog: catalog, pipeline: JobQueue(catalog: catalog), runId: r.id!)!
                 if json { FileHandle.standardOutput.write(report.jsonData()) } else { printHuman(report) }
                 return
             }
-            let reports = try catalog.runs(projectId: p.id!).map { RunReport(run: $0, project: p, jobs: try catalog.jobs(runId: $0.id!)) }
+            let queue = JobQueue(catalog: catalog)
+            let reports = try catalog.runs(projectId: p.id!).map { RunReport(run: $0, project: p, jobs: try queue.jobs(runId: $0.id!)) }
             if json { try printJSON(reports) } else {
                 if reports.isEmpty { print("project \(projectName) has no runs yet") }
                 for r in reports { printHuman(r) }

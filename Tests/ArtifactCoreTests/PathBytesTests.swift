@@ -116,8 +116,8 @@ final class PathBytesTests: XCTestCase {
     /// A run's report lists two inputs whose names are equal as Unicode once each.
     func testRunReportKeepsEquivalentInputsApart() throws {
         let jobs = [nfc, nfd].map {
-            JobRecord(runId: RunID(1), stage: "s", stageHash: "h", inputPath: PathBytes("raw_source").appending($0), inputBlob: nil,
-                      status: .completed, maxAttempts: 1, timeout: 1)
+            StageJob(stage: "s", inputPath: PathBytes("raw_source").appending($0), status: .completed, attempts: 1,
+                     startedAt: nil, endedAt: nil, error: nil, memoized: false)
         }
         let stage = StageReport(jobs: jobs)
         XCTAssertEqual(stage.inputs.count, 2)

@@ -51,10 +51,10 @@ final class JobQueueTests: PipelineTestCase {
 
     func testSetPipelineStoresItAndKeepsTheOldOneWhenTheNewOneIsInvalid() throws {
         let p = try makeProject()
-        XCTAssertNil(try store.catalog.pipelineSource(projectId: p))
+        XCTAssertNil(try queue.definitionSource(projectId: p))
         let def = try queue.setPipeline(projectId: p, source: twoStages)
         XCTAssertEqual(def.stages.map(\.name), ["words", "report"])
-        XCTAssertEqual(try store.catalog.pipelineSource(projectId: p), twoStages)
+        XCTAssertEqual(try queue.definitionSource(projectId: p), twoStages)
         XCTAssertEqual(try pipelineHash(p), def.hash)
 
         XCTAssertThrowsError(try queue.setPipeline(projectId: p, source: "[[stage]]\nname = \"x\"\n")) { error in
@@ -62,7 +62,7 @@ final class JobQueueTests: PipelineTestCase {
             XCTAssertTrue("\(error)".contains("needs a command"), "\(error)")
         }
         XCTAssertThrowsError(try queue.setPipeline(projectId: p, source: "not toml ["))
-        XCTAssertEqual(try store.catalog.pipelineSource(projectId: p), twoStages)
+        XCTAssertEqual(try queue.definitionSource(projectId: p), twoStages)
         XCTAssertEqual(try pipelineHash(p), def.hash)
     }
 
@@ -535,14 +535,14 @@ final class JobQueueTests: PipelineTestCase {
         let r = try sealedRun(p, [("a.txt", "one"), ("b.txt", "two")])
         try queue.start(runId: r.id!)
 
-        var report = try XCTUnwrap(RunReport.load(catalog: store.catalog, runId: r.id!))
+        var report = try XCTUnwrap(RunReport.load(catalog: store.catalog, pipeline: queue, runId: r.id!))
         XCTAssertEqual(report.status, "in_progress")
         XCTAssertEqual(report.stages.keys.sorted(), ["words"])
         XCTAssertEqual(report.stages["words"]?.status, "pending")
         XCTAssertEqual(report.stages["words"]?.inputs.names, ["raw_source/a.txt", "raw_source/b.txt"])
 
         let a = try XCTUnwrap(queue.claim())
-        report = try XCTUnwrap(RunReport.load(catalog: store.catalog, runId: r.id!))
+        report = try XCTUnwrap(RunReport.load(catalog: store.catalog, pipeline: queue, runId: r.id!))
         XCTAssertEqual(report.stages["words"]?.status, "in_progress")
         XCTAssertEqual(report.stages["words"]?.inputs["raw_source/a.txt"]?.status, "in_progress")
         XCTAssertEqual(report.stages["words"]?.inputs["raw_source/a.txt"]?.attempts, 1)
@@ -555,7 +555,7 @@ final class JobQueueTests: PipelineTestCase {
         try queue.fail(b, error: "second try\nstderr says no")
         try drive()
 
-        report = try XCTUnwrap(RunReport.load(catalog: store.catalog, runId: r.id!))
+        report = try XCTUnwrap(RunReport.load(catalog: store.catalog, pipeline: queue, runId: r.id!))
         XCTAssertEqual(report.status, "completed_with_errors")
         XCTAssertNotNil(report.completedAt)
         XCTAssertEqual(report.stages.keys.sorted(), ["report", "words"])
@@ -588,7 +588,7 @@ final class JobQueueTests: PipelineTestCase {
         try queue.setPipeline(projectId: p, source: twoStages)
         let r = try sealedRun(p, [("c.md", "x")])
         try queue.start(runId: r.id!)
-        let report = try XCTUnwrap(RunReport.load(catalog: store.catalog, runId: r.id!))
+        let report = try XCTUnwrap(RunReport.load(catalog: store.catalog, pipeline: queue, runId: r.id!))
         XCTAssertEqual(report.status, "completed")
         XCTAssertEqual(report.stages["words"]?.status, "skipped")
         XCTAssertEqual(report.stages["words"]?.inputs.count, 0)

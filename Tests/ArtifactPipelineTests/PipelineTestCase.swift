@@ -53,7 +53,7 @@ class PipelineTestCase: XCTestCase {
     }
 
     func jobs(_ runId: RunID?, stage: String? = nil) throws -> [JobRecord] {
-        try store.catalog.jobs(runId: XCTUnwrap(runId)).filter { stage == nil || $0.stage == stage }
+        try JobQueue(catalog: store.catalog).jobRecords(runId: XCTUnwrap(runId)).filter { stage == nil || $0.stage == stage }
     }
 
     func outputs(_ runId: RunID?, stage: String? = nil) throws -> [OutputRecord] {

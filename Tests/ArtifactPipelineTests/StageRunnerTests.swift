@@ -138,7 +138,7 @@ final class StageRunnerTests: PipelineTestCase {
         // The independent stage still ran.
         XCTAssertEqual(try jobs(r.id, stage: "good").map(\.status), [.completed])
         XCTAssertEqual(try outputs(r.id, stage: "good").map(\.path), ["a.txt"])
-        let report = try XCTUnwrap(RunReport.load(catalog: store.catalog, runId: r.id!))
+        let report = try XCTUnwrap(RunReport.load(catalog: store.catalog, pipeline: queue, runId: r.id!))
         XCTAssertEqual(report.stages["bad"]?.status, "failed")
         XCTAssertEqual(report.stages["bad"]?.inputs["raw_source/a.txt"]?.attempts, 2)
         XCTAssertEqual(report.stages["good"]?.status, "completed")

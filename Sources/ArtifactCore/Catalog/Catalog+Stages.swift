@@ -1,22 +1,10 @@
 import Foundation
 import GRDB
 
-/// Queries for stage jobs, outputs and pipeline definitions: what the tree and the run
-/// report show. The pipeline module writes these tables; the core only reads them.
+/// Queries for stage outputs: what the tree shows under runs/<run>/<stage>/. The pipeline
+/// records them through `StageOutputTable`; its own tables (jobs, memo, definitions) it reads
+/// itself and shows through `PipelineState`.
 extension Catalog {
-    public func pipelineSource(projectId: ProjectID) throws -> String? {
-        try read { try String.fetchOne($0, sql: "SELECT source FROM pipeline WHERE project_id = ?", arguments: [projectId]) }
-    }
-
-    /// Stage folders of a run: every stage that has a job for it.
-    public func stages(runId: RunID) throws -> [String] {
-        try read { try String.fetchAll($0, sql: "SELECT DISTINCT stage FROM job WHERE run_id = ? ORDER BY stage", arguments: [runId]) }
-    }
-
-    public func jobs(runId: RunID) throws -> [JobRecord] {
-        try read { try JobRecord.filter(Column("run_id") == runId).order(Column("stage"), Column("input_path")).fetchAll($0) }
-    }
-
     public func output(id: OutputID) throws -> OutputRecord? {
         try read { try OutputRecord.fetchOne($0, key: id) }
     }

@@ -148,44 +148,6 @@ public struct BlobRecord: CatalogRecord, PersistableRecord, Sendable, Equatable 
     public var createdAt: Double
 }
 
-/// State of one stage job (SPEC §4).
-public enum JobStatus: String, Codable, Sendable {
-    case pending, inProgress = "in_progress", completed, failed, skipped
-}
-
-/// One stage applied to one input of one run: the unit of the durable queue.
-public struct JobRecord: CatalogRecord, Sendable, Equatable {
-    public static let databaseTableName = "job"
-    public var id: JobID?
-    public var runId: RunID
-    public var stage: String
-    public var stageHash: String
-    /// Memoization key: `stageHash` plus the input name, run or project when the command uses them.
-    public var memoKey: String
-    /// The input's path in the run's tree, e.g. `raw_source/a.txt` or `words/a.count`.
-    public var inputPath: PathBytes
-    /// The input's content (nil: the stage had no input and was skipped).
-    public var inputBlob: BlobHash?
-    public var status: JobStatus
-    public var attempts: Int64
-    public var maxAttempts: Int64
-    public var timeout: Double
-    public var notBefore: Double
-    public var startedAt: Double?
-    public var endedAt: Double?
-    public var error: String?
-    public var memoized: Bool
-
-    public init(runId: RunID, stage: String, stageHash: String, memoKey: String? = nil, inputPath: PathBytes, inputBlob: BlobHash?,
-                status: JobStatus, maxAttempts: Int64, timeout: Double) {
-        self.runId = runId; self.stage = stage; self.stageHash = stageHash; self.memoKey = memoKey ?? stageHash; self.inputPath = inputPath
-        self.inputBlob = inputBlob; self.status = status; self.attempts = 0; self.maxAttempts = maxAttempts
-        self.timeout = timeout; self.notBefore = 0; self.memoized = false
-    }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = JobID(inserted.rowID) }
-}
-
 /// A file a stage wrote, shown under runs/<run>/<stage>/.
 public struct OutputRecord: CatalogRecord, Sendable, Equatable {
     public static let databaseTableName = "output"

@@ -16,7 +16,6 @@ public typealias ProjectID = RowID<ProjectRecord>
 public typealias RunID = RowID<RunRecord>
 /// A raw file's row: one path of one run.
 public typealias FileID = RowID<FileRecord>
-public typealias JobID = RowID<JobRecord>
 /// A stage output's row.
 public typealias OutputID = RowID<OutputRecord>
 public typealias DatasetID = RowID<DatasetRecord>

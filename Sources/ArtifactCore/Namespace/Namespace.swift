@@ -12,9 +12,12 @@ public final class Namespace: Sendable {
     public let trees: VersionTrees
     public let worktrees: Worktrees
     let datasetLogs = DatasetLogCache()
+    /// The pipeline's definitions and jobs (nil: no pipeline shown).
+    let pipeline: (any PipelineState)?
 
-    public init(store: ArtifactStore) {
+    public init(store: ArtifactStore, pipeline: (any PipelineState)? = nil) {
         self.store = store
+        self.pipeline = pipeline
         self.trees = VersionTrees(catalog: store.catalog)
         self.worktrees = Worktrees(store: store, trees: trees)
     }
@@ -43,7 +46,7 @@ public final class Namespace: Sendable {
             case "runs": return .runs(p)
             case "latest": return .latest(project: p, dir: "")
             case "history": return .history(project: p, dir: "")
-            case "pipeline.toml": return try catalog.pipelineSource(projectId: p) == nil ? nil : .pipelineDefinition(p)
+            case "pipeline.toml": return try pipeline?.definitionSource(projectId: p) == nil ? nil : .pipelineDefinition(p)
             default: return nil
             }
         case .runs(let p):
@@ -52,7 +55,7 @@ public final class Namespace: Sendable {
             switch name {
             case "raw_source": return .runSource(run: r, dir: "")
             case ".run.json": return .runJSON(r)
-            default: return try catalog.stages(runId: r).contains(text) ? .stageOutputs(run: r, stage: text, dir: .empty) : nil
+            default: return try (pipeline?.stages(runId: r) ?? []).contains(text) ? .stageOutputs(run: r, stage: text, dir: .empty) : nil
             }
         case .stageOutputs(let r, let stage, let dir):
             if let o = try catalog.output(runId: r, stage: stage, dir: dir, name: name) { return .output(o.id!) }
@@ -98,7 +101,7 @@ public final class Namespace: Sendable {
                 DirectoryEntry(name: "latest", node: .latest(project: p, dir: .empty), attributes: base),
                 DirectoryEntry(name: "runs", node: .runs(p), attributes: base),
             ]
-            if try catalog.pipelineSource(projectId: p) != nil {
+            if try pipeline?.definitionSource(projectId: p) != nil {
                 out.append(DirectoryEntry(name: "pipeline.toml", node: .pipelineDefinition(p), attributes: try attributes(.pipelineDefinition(p))))
             }
             return out
@@ -110,7 +113,7 @@ public final class Namespace: Sendable {
             return [
                 DirectoryEntry(name: ".run.json", node: .runJSON(r), attributes: try attributes(.runJSON(r))),
                 DirectoryEntry(name: "raw_source", node: .runSource(run: r, dir: .empty), attributes: try attributes(.runSource(run: r, dir: .empty))),
-            ] + (try catalog.stages(runId: r)).map {
+            ] + (try pipeline?.stages(runId: r) ?? []).map {
                 DirectoryEntry(name: PathBytes($0), node: .stageOutputs(run: r, stage: $0, dir: .empty), attributes: dirAttrs)
             }
         case .stageOutputs(let r, let stage, let dir):
@@ -209,7 +212,7 @@ public final class Namespace: Sendable {
             }
             return outputAttributes(out, uid: run.uid)
         case .pipelineDefinition(let p):
-            guard let project = try catalog.project(id: p), let source = try catalog.pipelineSource(projectId: p) else {
+            guard let project = try catalog.project(id: p), let source = try pipeline?.definitionSource(projectId: p) else {
                 throw ArtifactError(.notFound, "no pipeline")
             }
             return NodeAttributes(isDirectory: false, mode: 0o444, size: Int64(source.utf8.count),
@@ -294,7 +297,7 @@ public final class Namespace: Sendable {
             guard let out = try catalog.output(id: o) else { throw ArtifactError(.notFound, "no such output") }
             return .blob(out.blob, size: out.size)
         case .pipelineDefinition(let p):
-            return .bytes(Array((try catalog.pipelineSource(projectId: p) ?? "").utf8))
+            return .bytes(Array((try pipeline?.definitionSource(projectId: p) ?? "").utf8))
         case .worktree, .versionFile, .datasetLog:
             return try datasetContent(node)
         default:
@@ -303,7 +306,7 @@ public final class Namespace: Sendable {
     }
 
     public func runJSON(_ runId: RunID) throws -> [UInt8] {
-        guard let report = try RunReport.load(catalog: catalog, runId: runId) else { throw ArtifactError(.notFound, "no such run") }
+        guard let report = try RunReport.load(catalog: catalog, pipeline: pipeline, runId: runId) else { throw ArtifactError(.notFound, "no such run") }
         return Array(report.jsonData())
     }
 

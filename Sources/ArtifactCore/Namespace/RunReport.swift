@@ -46,7 +46,7 @@ public struct RunReport: Codable, Sendable {
     }
 
     /// Adds stage and input status from the run's jobs.
-    public init(run: RunRecord, project: ProjectRecord, jobs: [JobRecord]) {
+    public init(run: RunRecord, project: ProjectRecord, jobs: [StageJob]) {
         self.init(run: run, project: project)
         for (stage, group) in Dictionary(grouping: jobs, by: \.stage) {
             stages[stage] = StageReport(jobs: group)
@@ -74,9 +74,10 @@ public struct RunReport: Codable, Sendable {
         try c.encode(errors, forKey: .errors)
     }
 
-    public static func load(catalog: Catalog, runId: RunID) throws -> RunReport? {
+    /// The report of a run, with its stages when `pipeline` is given.
+    public static func load(catalog: Catalog, pipeline: (any PipelineState)?, runId: RunID) throws -> RunReport? {
         guard let run = try catalog.run(id: runId), let project = try catalog.project(id: run.projectId) else { return nil }
-        return RunReport(run: run, project: project, jobs: try catalog.jobs(runId: runId))
+        return RunReport(run: run, project: project, jobs: try pipeline?.jobs(runId: runId) ?? [])
     }
 
     static func iso(_ seconds: Double) -> String {
@@ -128,7 +129,7 @@ public struct StageReport: Codable, Sendable {
     /// By input path, byte for byte (`NameKeyed`).
     public var inputs: NameKeyed<Input>
 
-    public init(jobs: [JobRecord]) {
+    public init(jobs: [StageJob]) {
         var inputs = NameKeyed<Input>()
         for j in jobs where !j.inputPath.isEmpty {
             let fields = j.inputPath.jsonFields("input")
