@@ -63,7 +63,7 @@ extension ArtifactFileSystem {
                 }
                 return s.isSymlink ? UserXattrs() : UserXattrs.read(PathBytes(path), following: true)
             }
-            if s.isDirectory, let last = try store.catalog.runs(projectId: s.projectId).last {
+            if s.isDirectory, let last = try store.catalog.lastRun(projectId: s.projectId) {
                 out.append((ControlAttribute.lastRun, Array(last.name.utf8)))
             }
             return out + own.entries.map { ($0.name, $0.value) }

@@ -109,6 +109,20 @@ final class CatalogTests: StoreTestCase {
         XCTAssertNil(disorder, "catalog order and byte order of run ids disagree at \(String(describing: disorder))")
     }
 
+    /// `user.artifactfs.last_run` reads one row: the newest by time, then by sequence within
+    /// a second (and after a clock step back), per project.
+    func testLastRunIsTheNewestOfItsProject() throws {
+        let p = try makeProject(), q = try makeProject("other")
+        XCTAssertNil(try catalog.lastRun(projectId: p))
+        let first = try register(p, [], now: Self.baseTime)
+        let second = try register(p, [], now: Self.baseTime)
+        let stepBack = try register(p, [], now: Self.baseTime.addingTimeInterval(-3600))
+        _ = try register(q, [], now: Self.baseTime.addingTimeInterval(60))
+        XCTAssertEqual([first.seq, second.seq, stepBack.seq], [1, 2, 3])
+        XCTAssertEqual(try catalog.lastRun(projectId: p)?.name, stepBack.name)
+        XCTAssertEqual(try catalog.lastRun(projectId: p)?.name, try catalog.runs(projectId: p).last?.name)
+    }
+
     // MARK: new / duplicate / superseded
 
     func testNewDuplicateAndSupersededCounts() throws {

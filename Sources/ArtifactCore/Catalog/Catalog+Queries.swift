@@ -114,6 +114,15 @@ extension Catalog {
         }
     }
 
+    /// A project's newest run (nil: none yet): one row by the `run_by_project_time` index, so
+    /// `user.artifactfs.last_run` costs the same at 10 runs or 10,000.
+    public func lastRun(projectId: ProjectID) throws -> RunRecord? {
+        try read {
+            try RunRecord.filter(Column("project_id") == projectId)
+                .order(Column("timestamp").desc, Column("seq").desc).limit(1).fetchOne($0)
+        }
+    }
+
     public func run(projectId: ProjectID, name: String) throws -> RunRecord? {
         try read {
             try RunRecord.filter(Column("project_id") == projectId && Column("name") == name).fetchOne($0)
