@@ -2,6 +2,7 @@ import ArtifactCore
 import CFuse3
 import CSystemShims
 import Foundation
+import Synchronization
 import Logging
 import SystemPackage
 #if canImport(Glibc)
@@ -23,6 +24,9 @@ public final class ArtifactFileSystem: Sendable {
 
     /// Content that cannot change is cached by the kernel for this long.
     let immutableTimeout: Double = 3600
+    /// The libfuse session (`OpaquePointer` bits; 0 before the mount and after it ends), for
+    /// cache invalidations that are not replies.
+    let session = Atomic<Int>(0)
     let mutableTimeout: Double = 1
     static let blockSize: Int = 1 << 20
 
@@ -33,8 +37,9 @@ public final class ArtifactFileSystem: Sendable {
         self.incoming = IncomingChanges(seals: seals)
         self.logger = logger
         self.committer = DatasetCommitter(worktrees: namespace.worktrees, logger: logger)
-        seals.onSealed = { [weak self] projectId, removed in
+        seals.onSealed = { [weak self] projectId, removed, run in
             self?.inodes.releaseSealed(projectId: projectId, realInos: removed)
+            self?.invalidateLatest(projectId: projectId, run: run)
         }
     }
 
@@ -110,11 +115,36 @@ public final class ArtifactFileSystem: Sendable {
         }
     }
 
-    /// latest/<file> points at a new version after every seal; every other name keeps its node.
+    /// Names of immutable and virtual trees keep their node; latest/<name> points at a new
+    /// version after a seal, which drops the kernel's entries for it (`invalidateLatest`).
     func entryTimeout(_ node: Node, parent: Node?) -> Double {
-        if case .latest = parent, case .file = node { return 0 }
         if case .worktree = node { return mutableTimeout }
         return immutableTimeout
+    }
+
+    /// After a seal: every latest/ name the run wrote (its files and their folders) now stands
+    /// for a new version. The kernel caches those entries; drop the ones under folders it
+    /// knows, before the seal returns, so no one sees the older version afterwards
+    /// (`fuse_lowlevel_notify_inval_entry`: never from a request on latest/ itself, and the
+    /// seal runs in none).
+    ///
+    /// Not for incoming/: `artifactfs seal` is a setxattr on incoming/, which holds that
+    /// folder's lock while the seal runs, and invalidating an entry in it takes the same lock
+    /// (a deadlock, found by CrashTests). Its entries are simply never cached (timeout 0).
+    func invalidateLatest(projectId: ProjectID, run: RunRecord) {
+        guard let se = OpaquePointer(bitPattern: session.load(ordering: .acquiring)), let runId = run.id else { return }
+        let files: [FileRecord]
+        do { files = try store.catalog.files(runId: runId) } catch {
+            logger.error("cannot list run \(run.name) to refresh latest/: \(error)")
+            return
+        }
+        var paths = Set<PathBytes>()
+        for f in files { paths.insert(f.path); paths.formUnion(f.path.parent.folderAndAncestors) }
+        for path in paths {
+            guard let parent = inodes.known(.latest(project: projectId, dir: path.parent)) else { continue }
+            let name = path.lastComponent
+            _ = name.withCString { fuse_lowlevel_notify_inval_entry(se, fuse_ino_t(parent), $0, name.count) }
+        }
     }
 
     func incomingRootEntry(projectId: ProjectID) throws -> fuse_entry_param {
@@ -148,7 +178,7 @@ public final class ArtifactFileSystem: Sendable {
         e.attr.st_ino = UInt(inode.ino)
         e.attr.st_blksize = Self.blockSize
         e.attr_timeout = mutableTimeout
-        e.entry_timeout = 0  // a seal removes staged names behind the kernel's back
+        e.entry_timeout = 0  // a seal removes staged names behind the kernel's back (see `invalidateLatest`)
         return e
     }
 

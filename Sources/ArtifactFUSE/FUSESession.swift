@@ -42,6 +42,7 @@ public final class FUSESession {
         }
         fuse_opt_free_args(&args)
         session = se
+        fileSystem.session.store(Int(bitPattern: se), ordering: .releasing)
         if fuse_set_signal_handlers(se) != 0 {
             throw ArtifactError(.io, "cannot install signal handlers")
         }
@@ -49,6 +50,7 @@ public final class FUSESession {
             fuse_remove_signal_handlers(se)
             fuse_session_destroy(se)
             session = nil
+            fileSystem.session.store(0, ordering: .releasing)
             throw ArtifactError(.io, "cannot mount (is it an empty folder you may mount on? is /dev/fuse there?)",
                                 path: options.mountpoint)
         }
@@ -58,6 +60,7 @@ public final class FUSESession {
             fuse_remove_signal_handlers(se)
             fuse_session_destroy(se)
             session = nil
+            fileSystem.session.store(0, ordering: .releasing)
             throw ArtifactError(.io, "libfuse refused the session reader", path: options.mountpoint)
         }
     }
@@ -66,6 +69,7 @@ public final class FUSESession {
     public func run() -> Int32 {
         guard let se = session else { return 1 }
         let rc = afs_session_loop_mt(se, UInt32(options.threads))
+        fileSystem.session.store(0, ordering: .releasing)
         fuse_session_unmount(se)
         fuse_remove_signal_handlers(se)
         fuse_session_destroy(se)

@@ -169,6 +169,9 @@ final class InodeTable: Sendable {
 
     func get(_ ino: UInt64) -> Inode? { tables.withLock { $0.byIno[ino] } }
 
+    /// The inode number the kernel holds for `node`, if it holds one.
+    func known(_ node: Node) -> UInt64? { tables.withLock { t in t.byNode[node].flatMap { t.byIno[$0]?.ino } } }
+
     /// The inode for a virtual node, created if needed, with one more lookup.
     func lookupVirtual(_ node: Node, linkIdentity: String? = nil) -> Inode {
         tables.withLock { t in

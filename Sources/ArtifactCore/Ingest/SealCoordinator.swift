@@ -52,16 +52,17 @@ public final class SealCoordinator: Sendable {
         get { listeners.withLock { $0.sink } }
         set { listeners.withLock { $0.sink = newValue } }
     }
-    /// Called after a seal removed staged files, with their inode numbers (the FUSE adapter
-    /// drops what it held of them).
-    public var onSealed: (@Sendable (_ projectId: ProjectID, _ inodes: Set<UInt64>) -> Void)? {
+    /// Called after a seal registered `run` and removed its staged files, with their inode
+    /// numbers, before the seal returns (the FUSE adapter drops what it held of them, and the
+    /// kernel's cached latest/ entries that now stand for older versions).
+    public var onSealed: (@Sendable (_ projectId: ProjectID, _ inodes: Set<UInt64>, _ run: RunRecord) -> Void)? {
         get { listeners.withLock { $0.onSealed } }
         set { listeners.withLock { $0.onSealed = newValue } }
     }
 
     private struct Listeners {
         weak var sink: RunSealedSink?
-        var onSealed: (@Sendable (_ projectId: ProjectID, _ inodes: Set<UInt64>) -> Void)?
+        var onSealed: (@Sendable (_ projectId: ProjectID, _ inodes: Set<UInt64>, _ run: RunRecord) -> Void)?
     }
     private let listeners = Mutex(Listeners())
     private let states = Mutex<[ProjectID: IncomingState]>([:])
@@ -142,7 +143,7 @@ public final class SealCoordinator: Sendable {
         let outcome = try sealLocked(projectId: projectId, includingInterrupted: includingInterrupted, removed: &removed)
         // Outside the incoming/ lock: whatever listens must not hold up writers.
         if case .sealed(let run) = outcome {
-            onSealed?(projectId, removed)
+            onSealed?(projectId, removed, run)
             sink?.runSealed(run)
         }
         return outcome
