@@ -72,25 +72,39 @@ extension ArtifactFileSystem {
 
     // MARK: folders
 
+    /// An open folder; its listing is taken at the first readdir (`DirectoryHandle`).
     func openDirectory(_ inode: Inode) throws -> DirectoryHandle {
         switch inode.kind {
         case .virtual(let node):
             guard node.isDirectory else { throw Errno.notDirectory }
-            var entries = try namespace.children(node).map {
-                DirectoryHandle.Entry(name: $0.name, virtualNode: $0.node, attributes: $0.attributes, isDirectory: $0.attributes.isDirectory)
+            let namespace = self.namespace
+            return DirectoryHandle {
+                var entries = try namespace.children(node).map {
+                    DirectoryHandle.Entry(name: $0.name, virtualNode: $0.node, attributes: $0.attributes, isDirectory: $0.attributes.isDirectory)
+                }
+                if case .project = node {
+                    entries.append(DirectoryHandle.Entry(name: "incoming", virtualNode: nil, attributes: nil, isDirectory: true))
+                    entries.sort { $0.name < $1.name }
+                }
+                return entries
             }
-            if case .project = node {
-                entries.append(DirectoryHandle.Entry(name: "incoming", virtualNode: nil, attributes: nil, isDirectory: true))
-                entries.sort { $0.name < $1.name }
-            }
-            return DirectoryHandle(entries: entries)
         case .staged(let s):
+            // Taken now: a staged folder changes, and opendir is when its listing is fixed.
             let fd = try s.withFD { _, path in try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY) }
             defer { close(fd) }
             let entries = try Syscalls.listDirectory("/proc/self/fd/\(fd)").map {
                 DirectoryHandle.Entry(name: $0.name, virtualNode: nil, attributes: nil, isDirectory: $0.type == DT_DIR)
-            }
-            return DirectoryHandle(entries: entries.sorted { $0.name < $1.name })
+            }.sorted { $0.name < $1.name }
+            return DirectoryHandle { entries }
+        }
+    }
+
+    /// Folders whose listing never changes: a run's raw_source/ tree and a version's tree.
+    /// The kernel may keep their listings (`cache_readdir`) as well as their entries.
+    func isImmutableFolder(_ inode: Inode) -> Bool {
+        switch inode.kind {
+        case .virtual(.runSource), .virtual(.versionDir): return true
+        default: return false
         }
     }
 
@@ -102,8 +116,10 @@ extension ArtifactFileSystem {
         defer { buffer.deallocate() }
         var used = 0
         // Offsets 1 and 2 are "." and ".."; entry i is at offset i + 3.
+        let entries: [DirectoryHandle.Entry]
+        do { entries = try dir.entries() } catch { fuse_reply_err(req, errnoValue(for: error)); return }
         var index = Int(offset)
-        let total = dir.entries.count + 2
+        let total = entries.count + 2
         while index < total {
             let next = off_t(index + 1)
             let added: Int
@@ -119,7 +135,7 @@ extension ArtifactFileSystem {
                     added = fuse_add_direntry(req, buffer + used, size - used, index == 0 ? "." : "..", &st, next)
                 }
             } else {
-                let entry = dir.entries[index - 2]
+                let entry = entries[index - 2]
                 if plus {
                     guard var e = try? childEntry(parent: inode, entry: entry) else { index += 1; continue }
                     added = entry.name.withCString { fuse_add_direntry_plus(req, buffer + used, size - used, $0, &e, next) }

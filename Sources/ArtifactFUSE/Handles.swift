@@ -80,14 +80,28 @@ final class BytesHandle: Handle {
     init(bytes: [UInt8]) { self.bytes = bytes }
 }
 
-/// A folder listing taken at opendir, so offsets stay stable while it is read.
+/// A folder listing, taken once per open folder so offsets stay stable while it is read.
+/// Taken at the first readdir, not at opendir: an immutable folder whose listing the kernel
+/// has cached (`cache_readdir`) is opened and closed without one.
 final class DirectoryHandle: Handle {
-    struct Entry {
+    struct Entry: Sendable {
         let name: PathBytes
         let virtualNode: Node?
         let attributes: NodeAttributes?
         let isDirectory: Bool
     }
-    let entries: [Entry]
-    init(entries: [Entry]) { self.entries = entries }
+    private let listing = Mutex<[Entry]?>(nil)
+    private let take: @Sendable () throws -> [Entry]
+
+    init(_ take: @escaping @Sendable () throws -> [Entry]) { self.take = take }
+
+    /// The listing, taken on the first call.
+    func entries() throws -> [Entry] {
+        try listing.withLock { listing in
+            if let listing { return listing }
+            let taken = try take()
+            listing = taken
+            return taken
+        }
+    }
 }

@@ -365,6 +365,10 @@ enum Operations {
         guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
             fi.pointee.fh = try fs.openDirectory(inode).toFH()
+            if fs.isImmutableFolder(inode) {
+                afs_fi_set_cache_readdir(fi, 1)
+                afs_fi_set_keep_cache(fi, 1)
+            }
             fuse_reply_open(req, fi)
         } catch { reply(req, error: error) }
     }

@@ -22,6 +22,7 @@
 /* Bitfields of fuse_file_info that Swift cannot set directly. */
 static inline void afs_fi_set_keep_cache(struct fuse_file_info *fi, int v) { fi->keep_cache = v; }
 static inline void afs_fi_set_direct_io(struct fuse_file_info *fi, int v) { fi->direct_io = v; }
+static inline void afs_fi_set_cache_readdir(struct fuse_file_info *fi, int v) { fi->cache_readdir = v; }
 static inline void afs_fi_set_noflush(struct fuse_file_info *fi, int v) { fi->noflush = v; }
 static inline int afs_fi_writepage(const struct fuse_file_info *fi) { return fi->writepage; }
 
