@@ -99,11 +99,15 @@ extension ArtifactFileSystem {
         }
     }
 
-    /// Folders whose listing never changes: a run's raw_source/ tree and a version's tree.
-    /// The kernel may keep their listings (`cache_readdir`) as well as their entries.
-    func isImmutableFolder(_ inode: Inode) -> Bool {
+    /// Folders whose listing the kernel may keep (`cache_readdir` with `keep_cache`): a run's
+    /// raw_source/ tree and a version's tree, which never change, and a working tree's
+    /// folders, whose listing changes only through the kernel (a commit leaves it as it is).
+    /// The kernel drops a kept listing itself when a change through it bumps the folder's
+    /// version, or when the folder's mtime moves. Not incoming/: a seal empties it behind the
+    /// kernel's back.
+    func keepsListing(_ inode: Inode) -> Bool {
         switch inode.kind {
-        case .virtual(.runSource), .virtual(.versionDir): return true
+        case .virtual(.runSource), .virtual(.versionDir), .virtual(.worktree): return true
         default: return false
         }
     }

@@ -365,7 +365,7 @@ enum Operations {
         guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
             fi.pointee.fh = try fs.openDirectory(inode).toFH()
-            if fs.isImmutableFolder(inode) {
+            if fs.keepsListing(inode) {
                 afs_fi_set_cache_readdir(fi, 1)
                 afs_fi_set_keep_cache(fi, 1)
             }

@@ -57,4 +57,25 @@ final class KernelCacheTests: MountTestCase {
         XCTAssertEqual(sh("stat \(q(main))/f.txt").status, 1)
         XCTAssertEqual(run("cat \(q(main))/g.txt").stdout, "abcdef\n")
     }
+
+    /// A working tree's listing is kept by the kernel between changes; every change by any
+    /// process, and a commit, shows in the next listing at once.
+    func testAWorkingTreeListingIsNeverStale() throws {
+        let main = "\(fsx.mnt)/datasets/sales/@main"
+        run("mkdir \(q(fsx.mnt))/datasets/sales && mkdir \(q(main))/d && touch \(q(main))/a \(q(main))/d/x")
+        func list(_ dir: String) -> String { run("ls -A \(q(dir)) | tr '\\n' ' '").stdout }
+        XCTAssertEqual(list(main), "a d ")
+        XCTAssertEqual(list(main), "a d ")  // kept
+        run("sh -c 'touch \(q(main))/b'")
+        XCTAssertEqual(list(main), "a b d ")
+        run("sh -c 'rm \(q(main))/a && mv \(q(main))/b \(q(main))/d/b'")
+        XCTAssertEqual(list(main), "d ")
+        XCTAssertEqual(list("\(main)/d"), "b x ")
+        run("\(q(artifactfsBinary)) commit \(q(main)) -m first > /dev/null")
+        XCTAssertEqual(list(main), "d ")
+        XCTAssertEqual(list("\(main)/d"), "b x ")
+        run("sh -c 'mkdir \(q(main))/e && rmdir \(q(main))/e && ln -s d \(q(main))/l'")
+        XCTAssertEqual(list(main), "d l ")
+        XCTAssertEqual(run("ls -l \(q(main))/l").stdout.contains("-> d"), true)
+    }
 }
