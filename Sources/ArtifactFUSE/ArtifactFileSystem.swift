@@ -133,6 +133,9 @@ public final class ArtifactFileSystem: Sendable {
     /// (a deadlock, found by CrashTests). Its entries are simply never cached (timeout 0).
     func invalidateLatest(projectId: ProjectID, run: RunRecord) {
         guard let se = OpaquePointer(bitPattern: session.load(ordering: .acquiring)), let runId = run.id else { return }
+        // The kernel knows no folder of latest/ unless it knows latest/ itself: then nothing is
+        // cached there, and the run need not be read.
+        guard inodes.known(.latest(project: projectId, dir: .empty)) != nil else { return }
         let files: [FileRecord]
         do { files = try store.catalog.files(runId: runId) } catch {
             logger.error("cannot list run \(run.name) to refresh latest/: \(error)")
