@@ -14,13 +14,34 @@ public final class StagedFileWrites: Sendable {
     struct State {
         var hasher = StreamingHasher()
         var writers = 0
+        /// Writes queued on the `BackgroundHasher` and not yet hashed.
+        var pendingJobs = 0
+        /// Moves on at every new `hasher`: queued writes of an older one are dropped.
+        var generation: UInt64 = 0
+
+        /// Starts the hash again from byte 0; `spoiled`: the seal reads the file again.
+        mutating func restart(spoiled: Bool) {
+            hasher = StreamingHasher()
+            if spoiled { hasher.spoil() }
+            generation &+= 1
+        }
     }
 
     public init(projectId: ProjectID, ino: UInt64) { self.projectId = projectId; self.ino = ino }
 
     /// `bytes` were written at `offset` (bytes): hashed if they continue what came before.
+    /// Small writes are hashed here; others are copied and hashed on the `BackgroundHasher`'s
+    /// thread, in the order recorded, so the caller can answer the write at once.
     public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
-        state.withLock { $0.hasher.update(bytes, at: offset) }
+        if bytes.count < BackgroundHasher.inlineLimit {
+            let hashed = state.withLock { state -> Bool in
+                guard state.pendingJobs == 0 else { return false }
+                state.hasher.update(bytes, at: offset)
+                return true
+            }
+            if hashed { return }
+        }
+        BackgroundHasher.shared.enqueue(self, bytes, at: offset)
     }
 
     /// Bytes changed in a way the streaming hash cannot follow (a failed write, fallocate,
@@ -29,7 +50,7 @@ public final class StagedFileWrites: Sendable {
 
     /// The file was truncated to `size` bytes: empty starts the hash again, anything else spoils it.
     public func truncated(to size: Int64) {
-        state.withLock { if size == 0 { $0.hasher = StreamingHasher() } else { $0.hasher.spoil() } }
+        state.withLock { $0.restart(spoiled: size != 0) }
     }
 
     /// Runs `body` when no writer has the file open (a seal took it: its name goes), with the
@@ -68,8 +89,7 @@ public final class IncomingChanges: Sendable {
             seals.hashes.forget(ino: file.ino)
             file.state.withLock { writes in
                 if writes.writers == 0 {
-                    writes.hasher = StreamingHasher()
-                    if !truncated { writes.hasher.spoil() }
+                    writes.restart(spoiled: !truncated)
                     StagingMark.beginWriting(fd: fd)
                 }
                 writes.writers += 1
@@ -93,6 +113,9 @@ public final class IncomingChanges: Sendable {
     /// The writer of `beginWriting` closed `fd`. The last one removes the on-disk mark and, when
     /// the streaming hash saw every byte in order, leaves it for the seal.
     public func endWriting(_ file: StagedFileWrites, fd: Int32) {
+        // Outside the project's lock: the hashing thread never takes it, and other changes
+        // to the project need not wait for this file's last bytes to be hashed.
+        BackgroundHasher.shared.waitUntilHashed(file)
         seals.state(file.projectId).lock.withLock { fields in
             fields.openWriters -= 1
             fields.noteChange()
@@ -100,7 +123,9 @@ public final class IncomingChanges: Sendable {
                 writes.writers -= 1
                 guard writes.writers == 0 else { return }
                 StagingMark.endWriting(fd: fd)
-                guard let hash = writes.hasher.finalize(), let st = try? Syscalls.fstat(fd),
+                // A write recorded after the wait above (by a writer that has closed since)
+                // may still be queued: then the seal reads the file again.
+                guard writes.pendingJobs == 0, let hash = writes.hasher.finalize(), let st = try? Syscalls.fstat(fd),
                       Int64(st.st_size) == writes.hasher.length else { return }
                 seals.hashes.store(ino: file.ino, hash: hash, size: Int64(st.st_size))
             }

@@ -1,0 +1,135 @@
+import ArtifactCore
+import Crypto
+import Foundation
+import XCTest
+
+/// The streaming hash of staged writes, now computed behind the writer on the
+/// `BackgroundHasher`'s thread: what it leaves for the seal is the hash of the file's bytes,
+/// or nothing (the seal reads the file again), never a wrong hash.
+final class StagedFileWritesTests: StoreTestCase {
+    var coordinator: SealCoordinator!
+    var incoming: IncomingChanges!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        coordinator = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging)
+        incoming = IncomingChanges(seals: coordinator)
+    }
+
+    override func tearDownWithError() throws {
+        incoming = nil
+        coordinator = nil
+        try super.tearDownWithError()
+    }
+
+    /// A staged file open for writing, as the FUSE adapter makes one at create(2).
+    struct Writer: Sendable {
+        let file: StagedFileWrites
+        let fd: Int32
+        let path: String
+    }
+
+    func openWriter(_ p: ProjectID, _ name: String) throws -> Writer {
+        let path = try stage(p, name, "")
+        let fd = open(path, O_RDWR)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        let file = StagedFileWrites(projectId: p, ino: try inode(path))
+        incoming.changing(p) { $0.beginWriting(file, fd: fd, truncated: true) }
+        return Writer(file: file, fd: fd, path: path)
+    }
+
+    /// pwrite, then record, as the WRITE handler does.
+    func write(_ w: Writer, _ bytes: [UInt8], at offset: Int) { Self.write(w, bytes, at: offset) }
+
+    static func write(_ w: Writer, _ bytes: [UInt8], at offset: Int) {
+        bytes.withUnsafeBytes { raw in
+            XCTAssertEqual(pwrite(w.fd, raw.baseAddress, raw.count, off_t(offset)), raw.count)
+            w.file.record(raw, at: Int64(offset))
+        }
+    }
+
+    func close(_ w: Writer) -> BlobHash? {
+        incoming.endWriting(w.file, fd: w.fd)
+        let size = (try? Syscalls.fstat(w.fd)).map { Int64($0.st_size) } ?? -1
+        Foundation.close(w.fd)
+        return coordinator.hashes.lookup(ino: w.file.ino, size: size)
+    }
+
+    func sha(_ path: String) throws -> BlobHash {
+        BlobHash(digest: SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
+    func randomBytes(_ n: Int) -> [UInt8] { Self.randomBytes(n) }
+    static func randomBytes(_ n: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: n)
+        bytes.withUnsafeMutableBytes { raw in
+            var i = 0
+            while i < n {
+                var word = generator.next()
+                let take = min(8, n - i)
+                withUnsafeBytes(of: &word) { raw.baseAddress!.advanced(by: i).copyMemory(from: $0.baseAddress!, byteCount: take) }
+                i += take
+            }
+        }
+        return bytes
+    }
+
+    func testLargeAndSmallWritesInOrderLeaveTheFilesHash() throws {
+        let p = try makeProject()
+        let w = try openWriter(p, "big.bin")
+        var offset = 0
+        // Large writes go to the hashing thread; the small ones between them must queue
+        // behind them, not be hashed first.
+        for size in [1 << 20, 100, 300 << 10, 7, 1 << 20, 64 << 10, 1, 2 << 20] {
+            write(w, randomBytes(size), at: offset)
+            offset += size
+        }
+        let cached = try XCTUnwrap(close(w), "writes in order leave a hash for the seal")
+        XCTAssertEqual(cached, try sha(w.path))
+    }
+
+    func testATruncationDropsQueuedWritesOfTheOldContent() throws {
+        let p = try makeProject()
+        let w = try openWriter(p, "t.bin")
+        for i in 0..<8 { write(w, randomBytes(1 << 20), at: i << 20) }
+        XCTAssertEqual(ftruncate(w.fd, 0), 0)
+        w.file.truncated(to: 0)
+        write(w, randomBytes(512 << 10), at: 0)
+        write(w, randomBytes(10), at: 512 << 10)
+        let cached = try XCTUnwrap(close(w), "the writes after the truncation are in order from byte 0")
+        XCTAssertEqual(cached, try sha(w.path))
+    }
+
+    func testAHoleOrAWriteOutOfOrderLeavesNoHash() throws {
+        let p = try makeProject()
+        let hole = try openWriter(p, "hole.bin")
+        write(hole, randomBytes(1 << 20), at: 0)
+        write(hole, randomBytes(1 << 20), at: 3 << 20)
+        XCTAssertNil(close(hole))
+
+        let back = try openWriter(p, "back.bin")
+        write(back, randomBytes(1 << 20), at: 1 << 20)
+        write(back, randomBytes(1 << 20), at: 0)
+        XCTAssertNil(close(back))
+
+        // The seal hashes both again from disk and names their blobs right.
+        let outcome = try coordinator.seal(projectId: p)
+        guard case .sealed(let run) = outcome else { return XCTFail("expected a seal, got \(outcome)") }
+        XCTAssertEqual(try store.catalog.files(runId: run.id!).count, 2)
+        XCTAssertTrue(try Verifier(store: store).run().ok)
+    }
+
+    func testManyFilesWrittenAtOnceEachGetTheirOwnHash() throws {
+        let p = try makeProject()
+        // 8 files of 6 MiB: more than the hasher's 32 MiB queue, so writers also wait on it.
+        let writers = try (0..<8).map { try openWriter(p, "f\($0).bin") }
+        DispatchQueue.concurrentPerform(iterations: writers.count) { i in
+            for chunk in 0..<12 { Self.write(writers[i], Self.randomBytes(512 << 10), at: chunk * (512 << 10)) }
+        }
+        for w in writers {
+            let cached = try XCTUnwrap(close(w))
+            XCTAssertEqual(cached, try sha(w.path))
+        }
+    }
+}
