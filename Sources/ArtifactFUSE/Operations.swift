@@ -315,7 +315,7 @@ enum Operations {
             }
             done += n
         }
-        s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off))
+        s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off), through: h.fd)
         fuse_reply_write(req, size)
     }
 

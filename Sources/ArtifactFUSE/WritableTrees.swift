@@ -130,15 +130,22 @@ struct StagedTree: WritableTree {
     }
 
     func open(flags: Int32, writable: Bool) throws -> (FileHandle, directIO: Bool) {
-        let fd = try openFile(flags: flags & backingOpenMask, writable: writable)
+        let fd = try openFile(flags: Self.readable(flags & backingOpenMask), writable: writable)
         return (FileHandle(fd: fd, staged: node, writable: writable), false)
+    }
+
+    /// `flags` with O_WRONLY made O_RDWR: the `BackgroundHasher` reads a staged file back
+    /// through (a duplicate of) its writer's descriptor. The caller's access mode is still
+    /// the kernel's to enforce: it sends no READ for a file opened write-only.
+    static func readable(_ flags: Int32) -> Int32 {
+        flags & O_ACCMODE == O_WRONLY ? (flags & ~O_ACCMODE) | O_RDWR : flags
     }
 
     func create(_ name: PathBytes, mode: mode_t, flags: Int32, by who: Caller) throws -> (fuse_entry_param, FileHandle) {
         try changing { change in
             let (existed, fd) = try node.withFD { dir, _ in
                 (name.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
-                 try Syscalls.openat(dir, name, flags: (flags & backingOpenMask) | O_CREAT | (flags & O_EXCL), mode: mode & 0o7777))
+                 try Syscalls.openat(dir, name, flags: Self.readable(flags & backingOpenMask) | O_CREAT | (flags & O_EXCL), mode: mode & 0o7777))
             }
             // An existing file opened through create keeps its owner, as with open(2).
             if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(node)) }
@@ -160,7 +167,7 @@ struct StagedTree: WritableTree {
     func createAnonymous(mode: mode_t, flags: Int32, by who: Caller) throws -> (FileHandle, Inode) {
         try changing { change in
             let fd = try node.withFD { dir, _ in
-                try Syscalls.openat(dir, PathBytes("."), flags: (flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode & 0o7777)
+                try Syscalls.openat(dir, PathBytes("."), flags: Self.readable(flags & (O_ACCMODE | O_EXCL)) | afs_o_tmpfile(), mode: mode & 0o7777)
             }
             Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(node))
             let st: stat

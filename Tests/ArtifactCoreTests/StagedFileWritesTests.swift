@@ -44,14 +44,15 @@ final class StagedFileWritesTests: StoreTestCase {
     static func write(_ w: Writer, _ bytes: [UInt8], at offset: Int) {
         bytes.withUnsafeBytes { raw in
             XCTAssertEqual(pwrite(w.fd, raw.baseAddress, raw.count, off_t(offset)), raw.count)
-            w.file.record(raw, at: Int64(offset))
+            w.file.record(raw, at: Int64(offset), through: w.fd)
         }
     }
 
     func close(_ w: Writer) -> BlobHash? {
         incoming.endWriting(w.file, fd: w.fd)
-        let size = (try? Syscalls.fstat(w.fd)).map { Int64($0.st_size) } ?? -1
-        Foundation.close(w.fd)
+        Foundation.close(w.fd)  // before the hashing is done: it must not need the writer's descriptor
+        coordinator.waitForHashing()
+        let size = (try? FileManager.default.attributesOfItem(atPath: w.path)[.size] as? NSNumber)?.int64Value ?? -1
         return coordinator.hashes.lookup(ino: w.file.ino, size: size)
     }
 
@@ -113,16 +114,22 @@ final class StagedFileWritesTests: StoreTestCase {
         write(back, randomBytes(1 << 20), at: 0)
         XCTAssertNil(close(back))
 
-        // The seal hashes both again from disk and names their blobs right.
+        // A range overwritten, perhaps before the hashing thread has read it back.
+        let over = try openWriter(p, "over.bin")
+        write(over, randomBytes(1 << 20), at: 0)
+        write(over, randomBytes(100), at: 0)
+        XCTAssertNil(close(over))
+
+        // The seal hashes all three again from disk and names their blobs right.
         let outcome = try coordinator.seal(projectId: p)
         guard case .sealed(let run) = outcome else { return XCTFail("expected a seal, got \(outcome)") }
-        XCTAssertEqual(try store.catalog.files(runId: run.id!).count, 2)
+        XCTAssertEqual(try store.catalog.files(runId: run.id!).count, 3)
         XCTAssertTrue(try Verifier(store: store).run().ok)
     }
 
     func testManyFilesWrittenAtOnceEachGetTheirOwnHash() throws {
         let p = try makeProject()
-        // 8 files of 6 MiB: more than the hasher's 32 MiB queue, so writers also wait on it.
+        // 8 files of 6 MiB written at once, each by its own thread.
         let writers = try (0..<8).map { try openWriter(p, "f\($0).bin") }
         DispatchQueue.concurrentPerform(iterations: writers.count) { i in
             for chunk in 0..<12 { Self.write(writers[i], Self.randomBytes(512 << 10), at: chunk * (512 << 10)) }

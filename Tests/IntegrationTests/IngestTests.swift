@@ -222,6 +222,38 @@ final class IngestTests: MountTestCase {
         XCTAssertTrue(acl.stderr.contains("Operation not supported"), acl.stderr)
     }
 
+    /// A file written in order is hashed while it is written (behind the writer, read back
+    /// from the page cache), so the seal does not read it again. Bounded by the bytes the
+    /// daemon reads during the seal, as the kernel counts them (rchar in /proc/PID/io), once
+    /// the hashing behind the writer is over. cp opens its target write-only, which the
+    /// read-back must cope with.
+    func testSealDoesNotReadAgainAFileHashedWhileWritten() throws {
+        let p = fsx.project("demo"), size = 32 << 20
+        run("mkdir \(q(fsx.mnt))/projects/demo && head -c \(size) /dev/urandom > \(q(work))/big.bin")
+        let pid = try XCTUnwrap(fsx.daemonPID)
+        func bytesRead() throws -> Int {
+            let io = try String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8)
+            let line = try XCTUnwrap(io.split(separator: "\n").first { $0.hasPrefix("rchar:") })
+            return try XCTUnwrap(Int(line.dropFirst("rchar:".count).trimmingCharacters(in: .whitespaces)))
+        }
+        run("cp \(q(work))/big.bin \(q(p))/incoming/big.bin")
+        // The hashing thread may still be reading the file back: wait until the count rests.
+        var before = try bytesRead()
+        for _ in 0..<100 {
+            usleep(100_000)
+            let now = try bytesRead()
+            if now == before { break }
+            before = now
+        }
+        run("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+        let read = try bytesRead() - before
+        XCTAssertLessThan(read, size / 4, "the daemon read \(read) bytes during the seal of a \(size)-byte file: it hashed the file again")
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
+        run("cmp \(q(work))/big.bin \(q(p))/runs/\(r)/raw_source/big.bin")
+        let v = fsx.cli("verify --store \(q(fsx.store))")
+        XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
+    }
+
     func testRemountKeepsEverythingAndVerifyPasses() throws {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")

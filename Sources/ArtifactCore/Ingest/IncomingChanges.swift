@@ -16,6 +16,12 @@ public final class StagedFileWrites: Sendable {
         var writers = 0
         /// Writes queued on the `BackgroundHasher` and not yet hashed.
         var pendingJobs = 0
+        /// The descriptor those writes are read back through (-1: none), closed by the
+        /// hashing thread after the last.
+        var readFD: Int32 = -1
+        /// Set when the last writer closes with writes still queued: what to do with the
+        /// finished hash, run by the hashing thread after the last of them.
+        var whenHashed: (@Sendable (StreamingHasher) -> Void)?
         /// Moves on at every new `hasher`: queued writes of an older one are dropped.
         var generation: UInt64 = 0
 
@@ -24,15 +30,17 @@ public final class StagedFileWrites: Sendable {
             hasher = StreamingHasher()
             if spoiled { hasher.spoil() }
             generation &+= 1
+            whenHashed = nil
         }
     }
 
     public init(projectId: ProjectID, ino: UInt64) { self.projectId = projectId; self.ino = ino }
 
-    /// `bytes` were written at `offset` (bytes): hashed if they continue what came before.
-    /// Small writes are hashed here; others are copied and hashed on the `BackgroundHasher`'s
-    /// thread, in the order recorded, so the caller can answer the write at once.
-    public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
+    /// `bytes` were written at `offset` (bytes) through `fd` (open for reading too): hashed if
+    /// they continue what came before. Small writes are hashed here; others are read back and
+    /// hashed on the `BackgroundHasher`'s thread, in the order recorded, so the caller can
+    /// answer the write at once.
+    public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64, through fd: Int32) {
         if bytes.count < BackgroundHasher.inlineLimit {
             let hashed = state.withLock { state -> Bool in
                 guard state.pendingJobs == 0 else { return false }
@@ -41,7 +49,7 @@ public final class StagedFileWrites: Sendable {
             }
             if hashed { return }
         }
-        BackgroundHasher.shared.enqueue(self, bytes, at: offset)
+        BackgroundHasher.shared.enqueue(self, fd: fd, at: offset, length: bytes.count)
     }
 
     /// Bytes changed in a way the streaming hash cannot follow (a failed write, fallocate,
@@ -112,10 +120,9 @@ public final class IncomingChanges: Sendable {
 
     /// The writer of `beginWriting` closed `fd`. The last one removes the on-disk mark and, when
     /// the streaming hash saw every byte in order, leaves it for the seal.
+    /// With writes still queued for hashing, the hash is left by the hashing thread after
+    /// the last of them (a seal waits for that: `SealCoordinator.waitForHashing`).
     public func endWriting(_ file: StagedFileWrites, fd: Int32) {
-        // Outside the project's lock: the hashing thread never takes it, and other changes
-        // to the project need not wait for this file's last bytes to be hashed.
-        BackgroundHasher.shared.waitUntilHashed(file)
         seals.state(file.projectId).lock.withLock { fields in
             fields.openWriters -= 1
             fields.noteChange()
@@ -123,11 +130,13 @@ public final class IncomingChanges: Sendable {
                 writes.writers -= 1
                 guard writes.writers == 0 else { return }
                 StagingMark.endWriting(fd: fd)
-                // A write recorded after the wait above (by a writer that has closed since)
-                // may still be queued: then the seal reads the file again.
-                guard writes.pendingJobs == 0, let hash = writes.hasher.finalize(), let st = try? Syscalls.fstat(fd),
-                      Int64(st.st_size) == writes.hasher.length else { return }
-                seals.hashes.store(ino: file.ino, hash: hash, size: Int64(st.st_size))
+                guard let st = try? Syscalls.fstat(fd) else { return }
+                let size = Int64(st.st_size), ino = file.ino, hashes = seals.hashes
+                let leave: @Sendable (StreamingHasher) -> Void = { hasher in
+                    guard let hash = hasher.finalize(), hasher.length == size else { return }
+                    hashes.store(ino: ino, hash: hash, size: size)
+                }
+                if writes.pendingJobs == 0 { leave(writes.hasher) } else { writes.whenHashed = leave }
             }
         }
     }

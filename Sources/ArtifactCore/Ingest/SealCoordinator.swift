@@ -134,6 +134,11 @@ public final class SealCoordinator: Sendable {
         }
     }
 
+    /// Returns once every staged write recorded so far is hashed and the hash of each file no
+    /// longer open for writing is in `hashes` (see `BackgroundHasher`; at most its lag, 256 MiB
+    /// of hashing).
+    public func waitForHashing() { BackgroundHasher.shared.waitForQueuedWork() }
+
     /// Seals incoming/ of one project now, without waiting for the quiet period; never while a
     /// writer is open (then `.busy`). Files a crash interrupted (`StagingMark`) stay staged
     /// unless `includingInterrupted` (an explicit `artifactfs seal`).
@@ -177,6 +182,7 @@ public final class SealCoordinator: Sendable {
 
         // Hash what was not hashed while it was written. No lock: writers may go on, and the
         // generation check below notices.
+        waitForHashing()
         var entries: [StagedEntry] = []
         entries.reserveCapacity(scan.files.count)
         for file in scan.files {
