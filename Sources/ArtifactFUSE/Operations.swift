@@ -135,10 +135,22 @@ enum Operations {
 
     static func setattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         let fs = fs(req)
-        guard let inode = fs.inodes.get(ino), let attr else { fuse_reply_err(req, ENOENT); return }
+        guard let inode = fs.inodes.get(ino), let requested = attr else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
+        var attr = requested.pointee, toSet = toSet
+        // FATTR_KILL_SUIDGID (HANDLE_KILLPRIV_V2): a truncate or chown that must also drop
+        // set-user-ID and set-group-ID, done here as the mode change the kernel would send.
+        let kill = FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID
+        if toSet & kill != 0 {
+            toSet &= ~kill
+            if toSet & FUSE_SET_ATTR_MODE == 0, let (st, _) = try? fs.attributes(of: inode),
+               Self.withoutSetID(st, caller: req) != st.st_mode & 0o7777 {
+                attr.st_mode = Self.withoutSetID(st, caller: req)
+                toSet |= FUSE_SET_ATTR_MODE
+            }
+        }
         do {
-            var (st, timeout) = try tree.setattr(attr.pointee, toSet: toSet, handle: fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle })
+            var (st, timeout) = try tree.setattr(attr, toSet: toSet, handle: fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle })
             fuse_reply_attr(req, &st, timeout)
         } catch { reply(req, error: error) }
     }
@@ -235,6 +247,8 @@ enum Operations {
     static func open(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         let fs = fs(req)
         guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        let dropsSetID = fi.pointee.flags & killSetIDFlag != 0
+        fi.pointee.flags &= ~killSetIDFlag
         let flags = fi.pointee.flags
         let wantsWrite = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0
         do {
@@ -242,6 +256,7 @@ enum Operations {
                 let (handle, directIO) = try tree.open(flags: flags, writable: wantsWrite)
                 handle.inode = inode
                 inode.attach(handle.fd, writable: wantsWrite)
+                if dropsSetID { Self.dropSetID(req, inode, handle: handle) }
                 fi.pointee.fh = handle.toFH()
                 if directIO { afs_fi_set_direct_io(fi, 1) }
                 Self.replyOpened(req, fi)
@@ -273,6 +288,8 @@ enum Operations {
         let n = name(cname)
         guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
+        // A create makes a new file: there is no set-user-ID to drop.
+        fi.pointee.flags &= ~killSetIDFlag
         if n == anonymousName { Self.createAnonymous(req, in: tree, mode: mode, fi: fi); return }
         do {
             let (e, handle) = try tree.create(n, mode: mode, flags: fi.pointee.flags, by: fs.caller(req!))
@@ -302,6 +319,8 @@ enum Operations {
         guard let fi, let h = Handles.from(fi.pointee.fh) as? FileHandle, h.writable else {
             fuse_reply_err(req, EBADF); return
         }
+        // FUSE_WRITE_KILL_SUIDGID: an unprivileged writer (see killSetIDFlag).
+        if fi.pointee.flags & killSetIDFlag != 0, let inode = h.inode { Self.dropSetID(req, inode, handle: h) }
         let s = h.staged
         var done = 0
         while done < size {
@@ -495,6 +514,46 @@ enum Operations {
         st.st_nlink = 0
         st.st_blksize = ArtifactFileSystem.blockSize
         return st
+    }
+
+    /// The bit the session reader adds to a request's open flags when the kernel asks the
+    /// daemon to drop set-user-ID and set-group-ID: HANDLE_KILLPRIV_V2, negotiated by the CFuse3
+    /// shim (`afs_session_read`) so that the kernel stops asking for `security.capability`
+    /// before every write. Stripped before the flags reach a backing open(2).
+    static let killSetIDFlag = afs_kill_suidgid_flag()
+
+    /// The permission bits of `st` without set-user-ID, and without set-group-ID when the group
+    /// may execute or the caller of `req` is neither root nor in the file's group: what Linux
+    /// drops when a caller without CAP_FSETID writes, truncates or chowns a file (fs/inode.c
+    /// `should_remove_suid`, fs/attr.c `setattr_should_drop_sgid`; FUSE_HANDLE_KILLPRIV_V2 in
+    /// <linux/fuse.h>).
+    static func withoutSetID(_ st: stat, caller req: fuse_req_t?) -> mode_t {
+        var m = st.st_mode & 0o7777 & ~S_ISUID
+        if m & S_ISGID != 0, m & S_IXGRP != 0 || !callerIsRootOrInGroup(req, st.st_gid) { m &= ~S_ISGID }
+        return m
+    }
+
+    /// Whether the caller of `req` is root or has `gid` as its group or one of its groups (which
+    /// libfuse reads from /proc, so only asked for a set-group-ID file).
+    static func callerIsRootOrInGroup(_ req: fuse_req_t?, _ gid: gid_t) -> Bool {
+        guard let req, let ctx = fuse_req_ctx(req) else { return true }
+        if ctx.pointee.uid == 0 || ctx.pointee.gid == gid { return true }
+        var groups = [gid_t](repeating: 0, count: 256)
+        let n = fuse_req_getgroups(req, Int32(groups.count), &groups)
+        return n > 0 && groups.prefix(Int(min(n, Int32(groups.count)))).contains(gid)
+    }
+
+    /// Drops `inode`'s set-user-ID and set-group-ID bits (see `withoutSetID`) when it has them,
+    /// through `handle`. A file that cannot be stat'ed keeps its mode: nothing is gained by
+    /// failing the write or the open for it.
+    static func dropSetID(_ req: fuse_req_t?, _ inode: Inode, handle: FileHandle?) {
+        let fs = fs(req)
+        guard let tree = fs.writable(inode), let (st, _) = try? fs.attributes(of: inode) else { return }
+        let mode = withoutSetID(st, caller: req)
+        guard mode != st.st_mode & 0o7777 else { return }
+        var attr = stat()
+        attr.st_mode = mode
+        _ = try? tree.setattr(attr, toSet: FUSE_SET_ATTR_MODE, handle: handle)
     }
 
     /// chmod, truncate and utimens through a descriptor.

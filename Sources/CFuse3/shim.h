@@ -72,9 +72,73 @@ static inline int afs_fallocate(int fd, int mode, off_t off, off_t len) { return
    uid, gid, pid u32, total_extlen u16, padding u16); fuse_create_in is 16 bytes. */
 enum { AFS_FUSE_IN_HEADER = 40, AFS_FUSE_CREATE_IN = 16, AFS_FUSE_CREATE = 35, AFS_FUSE_TMPFILE = 51 };
 
+/* HANDLE_KILLPRIV_V2 through libfuse 3.14, which predates it (3.16 negotiates it).
+
+   Why: without it the kernel asks for security.capability (a GETXATTR round trip) before every
+   write(2) to a file, to see whether a write must drop file capabilities: one round trip in
+   seven for each small file `cp` copies into incoming/, and one per MiB of a large one. With
+   it the filesystem takes over dropping set-user-ID and set-group-ID on write, truncate and
+   chown, and the kernel marks the superblock SB_NOSEC, after which it stops asking for files
+   that have neither bit (Linux fs/fuse/inode.c, process_init_reply; fs/inode.c,
+   file_remove_privs). artifactfs keeps no security.* attributes, so there are never
+   capabilities to drop.
+
+   How: afs_session_read notes the INIT request's unique and whether the kernel offers
+   FUSE_HANDLE_KILLPRIV_V2 (bit 28 of fuse_init_in.flags, after the 40-byte header:
+   major, minor, max_readahead, flags); afs_session_writev sets the same bit in libfuse's
+   INIT reply (fuse_init_out.flags, the same offset 12) when it was offered. The kernel then
+   says when to drop the bits: FUSE_WRITE_KILL_SUIDGID (bit 2 of fuse_write_in.write_flags),
+   FUSE_OPEN_KILL_SUIDGID (bit 0 of fuse_open_in/fuse_create_in.open_flags) and
+   FATTR_KILL_SUIDGID (bit 11 of setattr's valid, which libfuse passes on as
+   FUSE_SET_ATTR_KILL_SUID). libfuse 3.14 passes neither write_flags nor open_flags on, so
+   the reader folds them into the request's open flags as AFS_KILL_SUIDGID, a bit no open(2)
+   flag uses; the callbacks strip it (Operations.killSetIDFlag). Layouts: fuse_write_in is
+   fh u64, offset u64, size u32, write_flags u32, lock_owner u64, flags u32, padding u32;
+   fuse_open_in is flags u32, open_flags u32; fuse_create_in is flags, mode, umask,
+   open_flags (u32 each). */
+enum {
+    AFS_FUSE_INIT = 26, AFS_FUSE_OPEN = 14, AFS_FUSE_WRITE = 16,
+    AFS_HANDLE_KILLPRIV_V2 = 1 << 28, AFS_WRITE_KILL_SUIDGID = 1 << 2, AFS_OPEN_KILL_SUIDGID = 1 << 0,
+    AFS_KILL_SUIDGID = 1 << 30,
+};
+/* One session per process: the reader and the writer below are its only users. */
+static uint64_t afs_init_unique = 0;
+static int afs_killpriv_v2_offered = 0;
+/* The bit the session reader adds to a request's open flags when the kernel asks the daemon
+   to drop set-user-ID and set-group-ID (see above). */
+static inline int afs_kill_suidgid_flag(void) { return AFS_KILL_SUIDGID; }
+
+static void afs_fold_kill_flag(void *buf, ssize_t n, size_t flags_at, size_t kill_at, uint32_t kill_bit) {
+    if (n < (ssize_t)(AFS_FUSE_IN_HEADER + kill_at + 4) || n < (ssize_t)(AFS_FUSE_IN_HEADER + flags_at + 4)) return;
+    uint32_t kill, flags;
+    memcpy(&kill, (char *)buf + AFS_FUSE_IN_HEADER + kill_at, 4);
+    if (!(kill & kill_bit)) return;
+    memcpy(&flags, (char *)buf + AFS_FUSE_IN_HEADER + flags_at, 4);
+    flags |= AFS_KILL_SUIDGID;
+    memcpy((char *)buf + AFS_FUSE_IN_HEADER + flags_at, &flags, 4);
+}
+
 static ssize_t afs_session_read(int fd, void *buf, size_t len, void *userdata) {
     (void)userdata;
     ssize_t n = read(fd, buf, len);
+    if (n >= AFS_FUSE_IN_HEADER) {
+        uint32_t opcode;
+        memcpy(&opcode, (char *)buf + 4, 4);
+        switch (opcode) {
+        case AFS_FUSE_INIT:
+            if (n >= AFS_FUSE_IN_HEADER + 16) {
+                uint32_t flags;
+                memcpy(&afs_init_unique, (char *)buf + 8, 8);
+                memcpy(&flags, (char *)buf + AFS_FUSE_IN_HEADER + 12, 4);
+                afs_killpriv_v2_offered = (flags & AFS_HANDLE_KILLPRIV_V2) != 0;
+            }
+            break;
+        case AFS_FUSE_WRITE: afs_fold_kill_flag(buf, n, 32, 20, AFS_WRITE_KILL_SUIDGID); break;
+        case AFS_FUSE_OPEN: afs_fold_kill_flag(buf, n, 0, 4, AFS_OPEN_KILL_SUIDGID); break;
+        case AFS_FUSE_CREATE: afs_fold_kill_flag(buf, n, 0, 12, AFS_OPEN_KILL_SUIDGID); break;
+        default: break;
+        }
+    }
     if (n >= AFS_FUSE_IN_HEADER + AFS_FUSE_CREATE_IN) {
         uint32_t *header = (uint32_t *)buf;
         if (header[1] == AFS_FUSE_TMPFILE && len >= AFS_FUSE_IN_HEADER + AFS_FUSE_CREATE_IN + 2) {
@@ -90,8 +154,23 @@ static ssize_t afs_session_read(int fd, void *buf, size_t len, void *userdata) {
     return n;
 }
 
+/* libfuse sends a reply as the 16-byte fuse_out_header (len u32, error i32, unique u64) in
+   iov[0] and its argument in iov[1]. */
 static ssize_t afs_session_writev(int fd, struct iovec *iov, int count, void *userdata) {
     (void)userdata;
+    if (afs_killpriv_v2_offered && afs_init_unique != 0 && count >= 2 && iov[0].iov_len >= 16 && iov[1].iov_len >= 16) {
+        int32_t error;
+        uint64_t unique;
+        memcpy(&error, (char *)iov[0].iov_base + 4, 4);
+        memcpy(&unique, (char *)iov[0].iov_base + 8, 8);
+        if (unique == afs_init_unique && error == 0) {
+            uint32_t flags;
+            memcpy(&flags, (char *)iov[1].iov_base + 12, 4);
+            flags |= AFS_HANDLE_KILLPRIV_V2;
+            memcpy((char *)iov[1].iov_base + 12, &flags, 4);
+            afs_init_unique = 0;
+        }
+    }
     return writev(fd, iov, count);
 }
 

@@ -25,6 +25,13 @@ final class POSIXConformanceTests: MountTestCase {
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("POSIX/posix_checks.py").path
 
+    /// Mounted with allow_other, and the test's folder open to others: some checks act as
+    /// another user (uid 4242), whom a mount without allow_other refuses outright.
+    override func setUpWithError() throws {
+        try freshMount(quietPeriod: quietPeriod, extraMountArgs: ["--allow-other"])
+        run("chmod 755 \(q(fsx.base))")
+    }
+
     /// Runs every check in `dir`; check name -> outcome.
     func outcomes(in dir: String) throws -> [String: String] {
         let r = sh("timeout 300 python3 \(q(Self.script)) \(q(dir))")

@@ -920,6 +920,64 @@ def check_chown_clears_suid(d):
     return f"mode={perm(f'{d}/f')}"
 
 
+def as_other_user(fn):
+    """Runs fn() in a child process as uid/gid 4242 (no supplementary groups, so without
+    CAP_FSETID); returns what it returned, or "child:<error>". Needs root, and a mount made
+    with allow_other."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(4242, 4242, 4242)
+            os.setresuid(4242, 4242, 4242)
+            res = fn()
+        except OSError as e:
+            res = "child:" + err(e)
+        except BaseException as e:  # noqa: BLE001 - report anything from the child
+            res = f"child:{type(e).__name__}"
+        os.write(w, str(res).encode())
+        os._exit(0)
+    os.close(w)
+    res = os.read(r, 200).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    return res
+
+
+@check
+def check_unprivileged_change_drops_setid(d):
+    """A write, truncate or O_TRUNC open by a user without CAP_FSETID drops set-user-ID, and
+    set-group-ID when the group may execute; root keeps both (Linux fs/inode.c
+    should_remove_suid, and FUSE_HANDLE_KILLPRIV_V2)."""
+    def setid_file(name, mode):
+        write_file(f"{d}/{name}", b"x")
+        os.chmod(f"{d}/{name}", mode)
+        return f"{d}/{name}"
+
+    def write_one(path):
+        def fn():
+            fd = os.open(path, os.O_WRONLY)
+            os.pwrite(fd, b"y", 1)
+            os.close(fd)
+            return "ok"
+        return fn
+
+    out = []
+    w = setid_file("write", 0o6777)
+    out.append(f"write={as_other_user(write_one(w))}:{perm(w)}")
+    nx = setid_file("write_no_group_exec", 0o6767)
+    out.append(f"write_no_group_exec={as_other_user(write_one(nx))}:{perm(nx)}")
+    t = setid_file("truncate", 0o6777)
+    out.append(f"truncate={as_other_user(lambda: os.truncate(t, 0) or 'ok')}:{perm(t)}")
+    o = setid_file("open_trunc", 0o6777)
+    out.append(f"open_trunc={as_other_user(lambda: os.close(os.open(o, os.O_WRONLY | os.O_TRUNC)) or 'ok')}:{perm(o)}")
+    r = setid_file("root_write", 0o6777)
+    write_one(r)()
+    out.append(f"root_write={perm(r)}")
+    return ",".join(out)
+
+
 @check
 def check_lchown_symlink(d):
     os.symlink("nowhere", f"{d}/l")
