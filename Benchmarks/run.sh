@@ -159,6 +159,13 @@ median() {
     awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# Before every timed write: drop the page cache (then warm the source again). On a VM,
+# memory the guest has not used lately can cost a host-side fault per page on first use, and
+# the page cache left by the previous repetition decides whose copy pays for it: the same
+# 1 GiB cp into incoming/ took 0.7 s or 3.5 s depending on what ran before (2026-11-30).
+# Dropping first gives every system the same start.
+settle() { if (( CAN_DROP )); then drop_caches; else sync; fi; }
+
 # Reading the source before a copy keeps the copy about writing: every system reads it
 # from the page cache.
 warm_source_big() { cat "$SRC/big.bin" >/dev/null; }
@@ -201,9 +208,9 @@ log "(a) cp of a ${BIG_MB} MiB file + sync"
 for ((rep = 1; rep <= REPS; rep++)); do
   # The systems take turns within a repetition so slow drift on a noisy machine hits all.
   afs_fresh "big-$rep"; sync
-  warm_source_big; time_cmd copy_big_native; record a native "$ELAPSED"
-  warm_source_big; time_cmd copy_big_bindfs; record a bindfs "$ELAPSED"
-  warm_source_big; time_cmd copy_big_afs; record a artifactfs "$ELAPSED"
+  settle; warm_source_big; time_cmd copy_big_native; record a native "$ELAPSED"
+  settle; warm_source_big; time_cmd copy_big_bindfs; record a bindfs "$ELAPSED"
+  settle; warm_source_big; time_cmd copy_big_afs; record a artifactfs "$ELAPSED"
 done
 BIG_RUN=$RUN_ID
 AFS_BIG=$AFS_MNT/projects/$PROJECT/runs/$BIG_RUN/raw_source/big.bin
@@ -241,11 +248,11 @@ command -v openssl >/dev/null && HAVE_OPENSSL=1
 
 log "(e) re-upload of identical content vs sha256sum"
 for ((rep = 1; rep <= REPS; rep++)); do
-  warm_source_big; time_cmd hash_source; record e sha256sum "$ELAPSED"
+  settle; warm_source_big; time_cmd hash_source; record e sha256sum "$ELAPSED"
   if (( HAVE_OPENSSL )); then
     time_cmd hash_source_openssl; record e openssl "$ELAPSED"
   fi
-  warm_source_big; time_cmd reupload_afs; record e artifactfs "$ELAPSED"
+  settle; warm_source_big; time_cmd reupload_afs; record e artifactfs "$ELAPSED"
 done
 
 # -------------------------------------------------- (c) cp -r of small files, then sync
@@ -257,9 +264,9 @@ copy_small_afs() { cp -r "$SRC/small" "$AFS_MNT/projects/$PROJECT/incoming/small
 log "(c) cp -r of $SMALL_FILES small files + sync"
 for ((rep = 1; rep <= REPS; rep++)); do
   afs_fresh "small-$rep"; sync
-  warm_source_small; time_cmd copy_small_native; record c native "$ELAPSED"
-  warm_source_small; time_cmd copy_small_bindfs; record c bindfs "$ELAPSED"
-  warm_source_small; time_cmd copy_small_afs; record c artifactfs "$ELAPSED"
+  settle; warm_source_small; time_cmd copy_small_native; record c native "$ELAPSED"
+  settle; warm_source_small; time_cmd copy_small_bindfs; record c bindfs "$ELAPSED"
+  settle; warm_source_small; time_cmd copy_small_afs; record c artifactfs "$ELAPSED"
 done
 SMALL_RUN=$RUN_ID
 n=$(find "$AFS_MNT/projects/$PROJECT/runs/$SMALL_RUN/raw_source/small" -type f | wc -l)
