@@ -83,6 +83,7 @@ struct Mount: ParsableCommand {
         if let fd = readyFD { Daemon.report(fd: fd, "ready") }
         let rc = session.run()
         logger.info("unmounted \(mnt)")
+        do { try store.catalog.checkpoint() } catch { logger.warning("\(error)") }
         if rc != 0 { throw ExitCode(ExitCodes.failure) }
     }
 }

@@ -26,6 +26,19 @@ final class CatalogTests: StoreTestCase {
         XCTAssertEqual(try catalog.projects().map(\.name), ["Beta", "aardvark", "alpha"])
     }
 
+    /// What an unmount leaves: the catalog file alone, its WAL emptied into it.
+    func testCheckpointEmptiesTheWAL() throws {
+        let p = try makeProject()
+        let entries = try (0..<2_000).map { try entry("f\($0).txt", "content \($0)") }
+        _ = try register(p, entries)
+        let wal = store.root + "/catalog.sqlite-wal"
+        func walSize() -> Int { ((try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? NSNumber)?.intValue ?? 0 }
+        XCTAssertGreaterThan(walSize(), 0, "the run was written to the WAL")
+        try catalog.checkpoint()
+        XCTAssertEqual(walSize(), 0)
+        XCTAssertEqual(try catalog.files(runId: try XCTUnwrap(catalog.runs(projectId: p).first?.id)).count, 2_000)
+    }
+
     func testDuplicateProjectNameIsAlreadyExists() throws {
         _ = try store.createProject(name: "alpha", uid: 1000)
         XCTAssertArtifactError(.alreadyExists, try self.store.createProject(name: "alpha", uid: 1000))

@@ -17,6 +17,11 @@ public final class Catalog: Sendable {
         config.maximumReaderCount = 8
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // A seal of a million files is one transaction, and the WAL grows to hold it
+            // (600 MB in Benchmarks/scale.sh); without a limit SQLite keeps the file at that
+            // size after every later checkpoint. With it, a checkpoint that resets the WAL
+            // truncates the file to 64 MiB (SQLite's journal_size_limit).
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Catalog.walSizeLimit)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -25,6 +30,20 @@ public final class Catalog: Sendable {
         }
         if !readOnly {
             try Catalog.migrator.migrate(pool)
+        }
+    }
+
+    /// Bytes the WAL file is truncated to after a checkpoint resets it (64 MiB).
+    static let walSizeLimit = 64 << 20
+
+    /// Copies the WAL into the database and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`):
+    /// what a clean unmount leaves is the catalog file alone. Waits for readers (busy
+    /// timeout); throws `.io` when they keep it from finishing.
+    public func checkpoint() throws {
+        do {
+            _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        } catch {
+            throw ArtifactError(.io, "cannot checkpoint the catalog: \(error)", path: pool.path)
         }
     }
 
