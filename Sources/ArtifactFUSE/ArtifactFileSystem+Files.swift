@@ -52,7 +52,10 @@ extension ArtifactFileSystem {
         switch inode.kind {
         case .virtual(let node):
             var out = try namespace.extendedAttributes(node).map { ($0.0, Array($0.1.utf8)) }
-            if node == .root { out.append((ControlAttribute.pid, Array(String(getpid()).utf8))) }
+            if node == .root {
+                out.append((ControlAttribute.pid, Array(String(getpid()).utf8)))
+                out.append((ControlAttribute.inodes, Array(String(inodes.count).utf8)))
+            }
             return out + (try namespace.userXattrs(node)).entries.map { ($0.name, $0.value) }
         case .staged(let s):
             guard let project = try store.catalog.project(id: s.projectId) else { return [] }

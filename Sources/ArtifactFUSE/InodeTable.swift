@@ -235,19 +235,38 @@ final class InodeTable: Sendable {
     /// After a seal: closes the descriptors of the files it took (inode numbers `realInos`) and
     /// forgets their (device, inode) keys, since the filesystem may reuse those numbers for
     /// new files. The inodes themselves stay until the kernel forgets them.
-    func releaseSealed(projectId: ProjectID, realInos: Set<UInt64>) {
-        let released: [StagedObject] = tables.withLock { t in
+    ///
+    /// Returns the kernel's entries for those files, as (the folder's inode, the name): the
+    /// kernel keeps them, and with them these inodes, until told to drop them
+    /// (`ArtifactFileSystem.dropSealedEntries`).
+    func releaseSealed(projectId: ProjectID, realInos: Set<UInt64>) -> [(parent: UInt64, name: PathBytes)] {
+        let (released, folders): ([StagedObject], [PathBytes: UInt64]) = tables.withLock { t in
             var out: [StagedObject] = []
+            var folders: [PathBytes: UInt64] = [:]
             for inode in t.byIno.values {
-                guard let s = inode.staged, s.projectId == projectId, !s.isDirectory, realInos.contains(s.realIno) else { continue }
+                guard let s = inode.staged, s.projectId == projectId else { continue }
+                if s.isDirectory {
+                    if let path = s.path { folders[path] = inode.ino }
+                    continue
+                }
+                guard realInos.contains(s.realIno) else { continue }
                 let key = RealKey(dev: s.dev, ino: s.realIno)
                 if t.byReal[key] == inode.ino { t.byReal[key] = nil }
                 out.append(s)
             }
-            return out
+            return (out, folders)
         }
-        released.forEach { $0.releaseSealed() }
+        var entries: [(parent: UInt64, name: PathBytes)] = []
+        for s in released {
+            guard let path = s.path else { continue }
+            s.releaseSealed()
+            if let parent = folders[path.parent] { entries.append((parent, path.lastComponent)) }
+        }
+        return entries
     }
+
+    /// How many inodes the kernel holds of this mount (what the daemon's memory grows with).
+    var count: Int { tables.withLock { $0.byIno.count } }
 
     /// The staged object the kernel knows for a file on disk, if any.
     func staged(dev: UInt64, ino: UInt64) -> StagedObject? {

@@ -254,6 +254,30 @@ final class IngestTests: MountTestCase {
         XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
     }
 
+    /// The daemon keeps an inode for every staged file the kernel knows; after a seal it tells
+    /// the kernel to drop their entries, so the kernel forgets them and the daemon's memory
+    /// does not keep growing with what was ever copied in. Bounded by the count of inodes the
+    /// daemon holds (user.artifactfs.inodes on the root).
+    func testSealLetsGoOfTheInodesOfSealedFiles() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cd \(q(work)) && for d in $(seq 1 20); do mkdir -p many/d$d; for i in $(seq 1 100); do echo \"$d $i\" > many/d$d/f$i; done; done")
+        func inodes() -> Int {
+            Int(sh("getfattr --only-values -n user.artifactfs.inodes \(q(fsx.mnt))").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        run("cp -r \(q(work))/many/. \(q(p))/incoming/")
+        XCTAssertGreaterThanOrEqual(inodes(), 2_000, "the kernel knows every file copied in")
+        run("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+        // The entries are dropped after the seal has answered, on another thread.
+        var held = inodes()
+        for _ in 0..<100 where held >= 200 {
+            usleep(100_000)
+            held = inodes()
+        }
+        XCTAssertLessThan(held, 200, "the daemon still holds \(held) inodes after sealing 2,000 files")
+        run("cp -r \(q(work))/many/. \(q(p))/incoming/")
+        XCTAssertEqual(run("find \(q(p))/incoming -type f | wc -l").stdout, "2000\n", "the same names can be copied in again")
+    }
+
     func testRemountKeepsEverythingAndVerifyPasses() throws {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")

@@ -29,6 +29,9 @@ public enum ControlAttribute {
     /// On the mount's root: the store folder and the daemon's pid (how the CLI finds them).
     public static let store = prefix + "store"
     public static let pid = prefix + "pid"
+    /// On the mount's root: how many inodes the kernel holds of the mount, each an entry in
+    /// the daemon's memory (for troubleshooting memory use).
+    public static let inodes = prefix + "inodes"
 
     // MARK: a staged file's state on disk (`StagingMark`)
     /// Open for writing now.
