@@ -126,8 +126,44 @@ final class Inode: Sendable {
     var staged: StagedObject? { if case .staged(let s) = kind { return s } else { return nil } }
 }
 
+/// Inode numbers derived from catalog row ids, for the nodes a store has millions of and that
+/// never change: a run's file, a stage's output, a version's file. Like restic's mount, which
+/// derives its inode numbers from node ids, the table keeps nothing for them: the kernel may
+/// hold millions after a `find`, and each kept entry cost about 140 bytes of daemon memory
+/// (Benchmarks/scale.sh). A derived number is `tag << 44 | row id`; numbers the table hands out
+/// stay below 2^44.
+enum DerivedInode {
+    static let shift: UInt64 = 44
+    static let idMask: UInt64 = (1 << 44) - 1
+
+    /// The number of `node`, when it is one of those kinds and its row id fits.
+    static func number(for node: Node) -> UInt64? {
+        let (tag, id): (UInt64, Int64)
+        switch node {
+        case .file(let f): (tag, id) = (1, f.rawValue)
+        case .output(let o): (tag, id) = (2, o.rawValue)
+        case .versionFile(let e): (tag, id) = (3, e.rawValue)
+        default: return nil
+        }
+        guard id > 0, UInt64(id) <= idMask else { return nil }
+        return tag << shift | UInt64(id)
+    }
+
+    /// The node numbered `ino`, when `ino` is a derived number.
+    static func node(for ino: UInt64) -> Node? {
+        let id = Int64(ino & idMask)
+        switch ino >> shift {
+        case 1: return .file(FileID(id))
+        case 2: return .output(OutputID(id))
+        case 3: return .versionFile(entry: EntryID(id))
+        default: return nil
+        }
+    }
+}
+
 /// Every inode the kernel holds, by number, by virtual node and by the staged file's
-/// (device, inode). Numbers are handed out in order and dropped at `forget`.
+/// (device, inode). Numbers are handed out in order and dropped at `forget`; the nodes of
+/// `DerivedInode` get theirs from their row ids and are not kept.
 final class InodeTable: Sendable {
     private let tables: Mutex<Tables>
 
@@ -167,14 +203,21 @@ final class InodeTable: Sendable {
         self.tables = Mutex(tables)
     }
 
-    func get(_ ino: UInt64) -> Inode? { tables.withLock { $0.byIno[ino] } }
+    func get(_ ino: UInt64) -> Inode? {
+        if let node = DerivedInode.node(for: ino) { return Inode(ino: ino, kind: .virtual(node)) }
+        return tables.withLock { $0.byIno[ino] }
+    }
 
     /// The inode number the kernel holds for `node`, if it holds one.
-    func known(_ node: Node) -> UInt64? { tables.withLock { t in t.byNode[node].flatMap { t.byIno[$0]?.ino } } }
+    func known(_ node: Node) -> UInt64? {
+        if let ino = DerivedInode.number(for: node) { return ino }
+        return tables.withLock { t in t.byNode[node].flatMap { t.byIno[$0]?.ino } }
+    }
 
     /// The inode for a virtual node, created if needed, with one more lookup.
     func lookupVirtual(_ node: Node, linkIdentity: String? = nil) -> Inode {
-        tables.withLock { t in
+        if linkIdentity == nil, let ino = DerivedInode.number(for: node) { return Inode(ino: ino, kind: .virtual(node)) }
+        return tables.withLock { t in
             if let inode = t.referenced(t.byNode[node]) { return inode }
             // Another name of a file the kernel knows: the same inode, reached by this name now.
             if let linkIdentity, let ino = t.byLink[linkIdentity], let inode = t.referenced(ino) {
@@ -352,7 +395,9 @@ final class InodeTable: Sendable {
             case .staged(let s):
                 let key = RealKey(dev: s.dev, ino: s.realIno)
                 if t.byReal[key] == ino { t.byReal[key] = nil }
-                for (n, i) in t.byNode where i == ino { t.byNode[n] = nil }
+                // The only staged objects known by node are the incoming/ folders themselves
+                // (`lookupStaged(node:)`); never a scan of every node per forget.
+                if t.byNode[.incoming(s.projectId)] == ino { t.byNode[.incoming(s.projectId)] = nil }
             }
         }
     }

@@ -278,6 +278,27 @@ final class IngestTests: MountTestCase {
         XCTAssertEqual(run("find \(q(p))/incoming -type f | wc -l").stdout, "2000\n", "the same names can be copied in again")
     }
 
+    /// A run's files and their versions in latest/ get inode numbers derived from their catalog
+    /// rows, so the daemon keeps nothing for them however many the kernel holds: a `find`
+    /// over 2,000 sealed files leaves about one inode per folder in its table. The numbers
+    /// are stable: the same file shows one inode in runs/ and latest/, before and after.
+    func testFilesOfRunsHoldNoInodesInTheDaemon() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && cd \(q(work)) && for d in $(seq 1 20); do mkdir -p many/d$d; for i in $(seq 1 100); do echo \"$d $i\" > many/d$d/f$i; done; done")
+        run("cp -r \(q(work))/many/. \(q(p))/incoming/ && \(q(artifactfsBinary)) seal \(q(p))/incoming")
+        let r = try fsx.waitForRuns("demo", count: 1)[0]
+        let before = run("stat -c %i \(q(p))/runs/\(r)/raw_source/d7/f42 \(q(p))/latest/d7/f42").stdout
+        run("find \(q(p))/runs \(q(p))/latest -type f | wc -l")
+        run("ls -lR \(q(p))/runs/\(r) \(q(p))/latest > /dev/null")
+        let held = Int(sh("getfattr --only-values -n user.artifactfs.inodes \(q(fsx.mnt))").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        XCTAssertLessThan(held, 200, "the daemon holds \(held) inodes after listing 2,000 files twice")
+        let inos = before.split(separator: "\n")
+        XCTAssertEqual(inos.count, 2)
+        XCTAssertEqual(inos.first, inos.last, "one file, one inode, in runs/ and latest/")
+        XCTAssertEqual(run("stat -c %i \(q(p))/runs/\(r)/raw_source/d7/f42 \(q(p))/latest/d7/f42").stdout, before)
+        run("diff -r \(q(work))/many \(q(p))/latest")
+    }
+
     func testRemountKeepsEverythingAndVerifyPasses() throws {
         makeSampleTree("\(work!)/src")
         let p = fsx.project("demo")
