@@ -127,7 +127,8 @@ final class Inode: Sendable {
 }
 
 /// Inode numbers derived from catalog row ids, for the nodes a store has millions of and that
-/// never change: a run's file, a stage's output, a version's file. Like restic's mount, which
+/// the row names for good: a run's file, a stage's output, a version's file, and the
+/// history/<path>/ folder of a file (named by one of its versions). Like restic's mount, which
 /// derives its inode numbers from node ids, the table keeps nothing for them: the kernel may
 /// hold millions after a `find`, and each kept entry cost about 140 bytes of daemon memory
 /// (Benchmarks/scale.sh). A derived number is `tag << 44 | row id`; numbers the table hands out
@@ -143,6 +144,7 @@ enum DerivedInode {
         case .file(let f): (tag, id) = (1, f.rawValue)
         case .output(let o): (tag, id) = (2, o.rawValue)
         case .versionFile(let e): (tag, id) = (3, e.rawValue)
+        case .historyOfFile(let f): (tag, id) = (4, f.rawValue)
         default: return nil
         }
         guard id > 0, UInt64(id) <= idMask else { return nil }
@@ -156,6 +158,7 @@ enum DerivedInode {
         case 1: return .file(FileID(id))
         case 2: return .output(OutputID(id))
         case 3: return .versionFile(entry: EntryID(id))
+        case 4: return .historyOfFile(FileID(id))
         default: return nil
         }
     }

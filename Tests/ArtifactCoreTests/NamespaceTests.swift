@@ -142,7 +142,7 @@ final class NamespaceTests: StoreTestCase {
         let data = try XCTUnwrap(ns.lookup(.history(project: p, dir: ""), "data"))
         XCTAssertEqual(data, .history(project: p, dir: "data"))
         let folder = try XCTUnwrap(ns.lookup(data, "a.csv"))
-        XCTAssertEqual(folder, .historyOfFile(project: p, path: "data/a.csv"))
+        XCTAssertEqual(folder, .historyOfFile(try XCTUnwrap(store.catalog.latestFile(projectId: p, dir: "data", name: "a.csv")?.id)))
         XCTAssertTrue(folder.isDirectory)
         XCTAssertTrue(try ns.children(data).allSatisfy(\.attributes.isDirectory), "history/<path>/ is a folder")
 
@@ -222,6 +222,6 @@ final class NamespaceTests: StoreTestCase {
     func testNodeKinds() {
         XCTAssertFalse(Node.file(FileID(1)).isDirectory)
         XCTAssertFalse(Node.runJSON(RunID(1)).isDirectory)
-        XCTAssertTrue(Node.historyOfFile(project: ProjectID(1), path: "a").isDirectory)
+        XCTAssertTrue(Node.historyOfFile(FileID(1)).isDirectory)
     }
 }

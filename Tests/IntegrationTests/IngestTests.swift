@@ -280,7 +280,8 @@ final class IngestTests: MountTestCase {
 
     /// A run's files and their versions in latest/ get inode numbers derived from their catalog
     /// rows, so the daemon keeps nothing for them however many the kernel holds: a `find`
-    /// over 2,000 sealed files leaves about one inode per folder in its table. The numbers
+    /// over 2,000 sealed files (with their history/<path>/ folders) leaves about one inode per
+    /// folder in its table. The numbers
     /// are stable: the same file shows one inode in runs/ and latest/, before and after.
     func testFilesOfRunsHoldNoInodesInTheDaemon() throws {
         let p = fsx.project("demo")
@@ -288,10 +289,12 @@ final class IngestTests: MountTestCase {
         run("cp -r \(q(work))/many/. \(q(p))/incoming/ && \(q(artifactfsBinary)) seal \(q(p))/incoming")
         let r = try fsx.waitForRuns("demo", count: 1)[0]
         let before = run("stat -c %i \(q(p))/runs/\(r)/raw_source/d7/f42 \(q(p))/latest/d7/f42").stdout
-        run("find \(q(p))/runs \(q(p))/latest -type f | wc -l")
-        run("ls -lR \(q(p))/runs/\(r) \(q(p))/latest > /dev/null")
+        run("find \(q(p))/runs \(q(p))/latest \(q(p))/history | wc -l")
+        run("ls -lR \(q(p))/runs/\(r) \(q(p))/latest \(q(p))/history > /dev/null")
         let held = Int(sh("getfattr --only-values -n user.artifactfs.inodes \(q(fsx.mnt))").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        XCTAssertLessThan(held, 200, "the daemon holds \(held) inodes after listing 2,000 files twice")
+        XCTAssertLessThan(held, 200, "the daemon holds \(held) inodes after listing 2,000 files in runs/, latest/ and history/")
+        XCTAssertEqual(run("ls \(q(p))/history/d7/f42").stdout, "\(r)\n", "history/<path>/ lists the file's versions")
+        run("cmp \(q(work))/many/d7/f42 \(q(p))/history/d7/f42/\(r)")
         let inos = before.split(separator: "\n")
         XCTAssertEqual(inos.count, 2)
         XCTAssertEqual(inos.first, inos.last, "one file, one inode, in runs/ and latest/")

@@ -72,11 +72,12 @@ public final class Namespace: Sendable {
             if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .latest(project: p, dir: dir.appending(name)) }
             return nil
         case .history(let p, let dir):
-            if try catalog.latestFile(projectId: p, dir: dir, name: name) != nil { return .historyOfFile(project: p, path: dir.appending(name)) }
+            if let f = try catalog.latestFile(projectId: p, dir: dir, name: name) { return .historyOfFile(f.id!) }
             if try catalog.latestHasDirectory(projectId: p, parent: dir, name: name) { return .history(project: p, dir: dir.appending(name)) }
             return nil
-        case .historyOfFile(let p, let path):
-            return try catalog.historyVersion(projectId: p, path: path, runName: text).map { .file($0.id!) }
+        case .historyOfFile(let id):
+            let f = try historyPath(id)
+            return try catalog.historyVersion(projectId: f.projectId, path: f.path, runName: text).map { .file($0.id!) }
         case .incoming, .file, .runJSON, .output, .pipelineDefinition:
             return nil
         }
@@ -153,16 +154,23 @@ public final class Namespace: Sendable {
                 DirectoryEntry(name: $0.name, node: .history(project: p, dir: dir.appending($0.name)), attributes: dirAttrs)
             }
             out += try catalog.latestFiles(projectId: p, dir: dir).map {
-                DirectoryEntry(name: $0.name, node: .historyOfFile(project: p, path: $0.path), attributes: dirAttrs)
+                DirectoryEntry(name: $0.name, node: .historyOfFile($0.id!), attributes: dirAttrs)
             }
             return out.sorted { $0.name < $1.name }
-        case .historyOfFile(let p, let path):
-            return try catalog.history(projectId: p, path: path).map {
+        case .historyOfFile(let id):
+            let f = try historyPath(id)
+            return try catalog.history(projectId: f.projectId, path: f.path).map {
                 DirectoryEntry(name: PathBytes($0.run), node: .file($0.file.id!), attributes: fileAttributes($0.file))
             }
         case .incoming, .file, .runJSON, .output, .pipelineDefinition:
             return []
         }
+    }
+
+    /// The version that names a history/<path>/ folder: its project and path.
+    private func historyPath(_ id: FileID) throws -> FileRecord {
+        guard let f = try catalog.file(id: id) else { throw ArtifactError(.notFound, "no such file version") }
+        return f
     }
 
     private func entry(_ name: PathBytes, _ node: Node) -> DirectoryEntry? {
@@ -185,7 +193,11 @@ public final class Namespace: Sendable {
         case .latest(let p, let dir) where !dir.isEmpty:
             guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
             return folderAttributes(try catalog.folder(projectId: p, runId: nil, path: dir), else: projectAttributes(project))
-        case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .historyOfFile(let p, _), .incoming(let p):
+        case .historyOfFile(let id):
+            let p = try historyPath(id).projectId
+            guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
+            return projectAttributes(project)
+        case .project(let p), .runs(let p), .latest(let p, _), .history(let p, _), .incoming(let p):
             guard let project = try catalog.project(id: p) else { throw ArtifactError(.notFound, "no such project") }
             return projectAttributes(project)
         case .runSource(let r, let dir):

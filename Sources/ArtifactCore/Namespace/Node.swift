@@ -14,8 +14,10 @@ public enum Node: Hashable, Sendable {
     case latest(project: ProjectID, dir: PathBytes)
     /// history/<dir>/: folders and one folder per file path.
     case history(project: ProjectID, dir: PathBytes)
-    /// history/<path>/: one entry per version of that path, named by run id.
-    case historyOfFile(project: ProjectID, path: PathBytes)
+    /// history/<path>/: one entry per version of that path, named by run id. Named by a
+    /// version of the path (the latest when it was looked up; any one names the same folder),
+    /// so that the FUSE adapter can derive its inode number from the row (`DerivedInode`).
+    case historyOfFile(FileID)
     /// One registered file version, wherever it is shown.
     case file(FileID)
     /// A folder of stage outputs: runs/<run>/<stage>/<dir>; "" is the stage folder.
