@@ -110,8 +110,11 @@ final class BackgroundHasher: @unchecked Sendable {
                 guard state.pendingJobs == 0 else { return }
                 close(state.readFD)
                 state.readFD = -1
-                state.whenHashed?(state.hasher)
-                state.whenHashed = nil
+                if let leave = state.whenHashed {
+                    leave(state.hasher)
+                    state.whenHashed = nil
+                    state.hasher = StreamingHasher()  // handed over: let go of its context
+                }
             }
             queuedBytes -= job.length
             finished += 1

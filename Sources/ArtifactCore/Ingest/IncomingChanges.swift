@@ -136,7 +136,12 @@ public final class IncomingChanges: Sendable {
                     guard let hash = hasher.finalize(), hasher.length == size else { return }
                     hashes.store(ino: ino, hash: hash, size: size)
                 }
-                if writes.pendingJobs == 0 { leave(writes.hasher) } else { writes.whenHashed = leave }
+                if writes.pendingJobs == 0 {
+                    leave(writes.hasher)
+                    writes.hasher = StreamingHasher()  // handed over: let go of its context
+                } else {
+                    writes.whenHashed = leave
+                }
             }
         }
     }

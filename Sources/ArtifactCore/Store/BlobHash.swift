@@ -57,8 +57,12 @@ extension BlobHash: Codable {
 /// order spoils it, and then the seal hashes the file again from disk.
 // Unchecked: swift-crypto's SHA256 is not marked Sendable, yet it is a copy-on-write value
 // (its C context is copied before a shared one changes), so this struct is a plain value too.
+///
+/// The SHA-256 context (two allocations, about 200 bytes) is made at the first byte: a staged
+/// file the kernel knows but nobody writes, or one whose hash was already handed over, holds
+/// none (a million staged files are a million of these).
 public struct StreamingHasher: @unchecked Sendable {
-    private var hasher = SHA256()
+    private var hasher: SHA256?
     public private(set) var length: Int64 = 0
     public private(set) var spoiled = false
 
@@ -67,13 +71,14 @@ public struct StreamingHasher: @unchecked Sendable {
     public mutating func update(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
         guard !spoiled else { return }
         guard offset == length else { spoiled = true; return }
-        hasher.update(bufferPointer: bytes)
+        if hasher == nil { hasher = SHA256() }
+        hasher!.update(bufferPointer: bytes)
         length += Int64(bytes.count)
     }
 
-    public mutating func spoil() { spoiled = true }
+    public mutating func spoil() { spoiled = true; hasher = nil }
 
     public func finalize() -> BlobHash? {
-        spoiled ? nil : BlobHash(digest: hasher.finalize())
+        spoiled ? nil : BlobHash(digest: (hasher ?? SHA256()).finalize())
     }
 }
