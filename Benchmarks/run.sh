@@ -159,11 +159,13 @@ median() {
     awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# Before every timed write: drop the page cache (then warm the source again). On a VM,
-# memory the guest has not used lately can cost a host-side fault per page on first use, and
-# the page cache left by the previous repetition decides whose copy pays for it: the same
-# 1 GiB cp into incoming/ took 0.7 s or 3.5 s depending on what ran before (2026-11-30).
-# Dropping first gives every system the same start.
+# Before every timed write: drop the page cache (then warm the source again), so that every
+# system starts from the same state. On a VM with virtio-balloon free page reporting (this
+# machine: /sys/module/page_reporting), memory the guest freed is handed back to the host
+# and costs a host-side fault per page when it is used again, so what ran before decides
+# how much of a write pays for that: the same 1 GiB cp into incoming/ took 0.7 s or 3.5 s
+# (2026-11-30). A FUSE write fills two page caches (the FUSE file's and the backing file's),
+# native one, so such a machine penalises FUSE writes most; expect a spread in (a) and (e).
 settle() { if (( CAN_DROP )); then drop_caches; else sync; fi; }
 
 # Reading the source before a copy keeps the copy about writing: every system reads it
