@@ -70,6 +70,9 @@ public final class FUSESession {
         guard let se = session else { return 1 }
         let rc = afs_session_loop_mt(se, UInt32(options.threads))
         fileSystem.session.store(0, ordering: .releasing)
+        // Entries being dropped on the background queue use the session: let the one in
+        // flight finish (the rest see 0 and stop) before the session goes.
+        fileSystem.invalidations.sync {}
         fuse_session_unmount(se)
         fuse_remove_signal_handlers(se)
         fuse_session_destroy(se)

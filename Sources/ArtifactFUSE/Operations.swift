@@ -288,12 +288,18 @@ enum Operations {
         let n = name(cname)
         guard let fi, let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
-        // A create makes a new file: there is no set-user-ID to drop.
+        // The kernel asks for the set-ID bits to go when an unprivileged O_TRUNC create (not
+        // O_EXCL) finds the file there after all: as for open.
+        let dropsSetID = fi.pointee.flags & killSetIDFlag != 0
         fi.pointee.flags &= ~killSetIDFlag
         if n == anonymousName { Self.createAnonymous(req, in: tree, mode: mode, fi: fi); return }
         do {
             let (e, handle) = try tree.create(n, mode: mode, flags: fi.pointee.flags, by: fs.caller(req!))
-            if let inode = fs.inodes.get(e.ino) { handle.inode = inode; inode.attach(handle.fd, writable: true) }
+            if let inode = fs.inodes.get(e.ino) {
+                handle.inode = inode
+                inode.attach(handle.fd, writable: true)
+                if dropsSetID { Self.dropSetID(req, inode, handle: handle) }
+            }
             fi.pointee.fh = handle.toFH()
             // Replied to after the change: a reply that fails closes the handle, which takes the lock.
             Self.replyOpened(req, fi, entry: e)
@@ -322,6 +328,7 @@ enum Operations {
         // FUSE_WRITE_KILL_SUIDGID: an unprivileged writer (see killSetIDFlag).
         if fi.pointee.flags & killSetIDFlag != 0, let inode = h.inode { Self.dropSetID(req, inode, handle: h) }
         let s = h.staged
+        let generation = s?.writes.generation ?? 0
         var done = 0
         while done < size {
             let n = pwrite(h.fd, buf! + done, size - done, off + off_t(done))
@@ -334,7 +341,7 @@ enum Operations {
             }
             done += n
         }
-        s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off), through: h.fd)
+        s?.writes.record(UnsafeRawBufferPointer(start: buf, count: size), at: Int64(off), through: h.fd, since: generation)
         fuse_reply_write(req, size)
     }
 
@@ -590,7 +597,7 @@ enum Operations {
 
     /// A staged file's setattr: through the caller's open descriptor when there is one (so it
     /// works on a file whose name is gone), else through the file's path.
-    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, fd: Int32?) throws {
+    static func setattr(_ s: StagedObject, attr: stat, toSet: Int32, fd: Int32?, incoming: IncomingChanges) throws {
         if let fd, fd >= 0 {
             try setattr(fd: fd, attr: attr, toSet: toSet)
         } else {
@@ -608,7 +615,7 @@ enum Operations {
             }
         }
         if toSet & FUSE_SET_ATTR_SIZE != 0 {
-            s.writes.truncated(to: Int64(attr.st_size))
+            incoming.truncated(s.writes, to: Int64(attr.st_size))
         }
     }
 

@@ -130,7 +130,15 @@ struct StagedTree: WritableTree {
     }
 
     func open(flags: Int32, writable: Bool) throws -> (FileHandle, directIO: Bool) {
-        let fd = try openFile(flags: Self.readable(flags & backingOpenMask), writable: writable)
+        let fd: Int32
+        do {
+            fd = try openFile(flags: Self.readable(flags & backingOpenMask), writable: writable)
+        } catch Errno.permissionDenied where flags & O_ACCMODE == O_WRONLY {
+            // A daemon that is not root may not read a file of mode 0200 it owns: write-only
+            // then, and the hashing thread's read-back fails, which spoils the hash (the seal
+            // reads the file itself).
+            fd = try openFile(flags: flags & backingOpenMask, writable: writable)
+        }
         return (FileHandle(fd: fd, staged: node, writable: writable), false)
     }
 
@@ -184,7 +192,7 @@ struct StagedTree: WritableTree {
         // The handle's descriptor (ftruncate), else for a file whose name is gone a writer's
         // (fchmod and futimens come without a handle).
         let fd = handle?.fd ?? (node.path == nil ? inode.anyWritableDescriptor : nil)
-        try changing { _ in try Operations.setattr(node, attr: attr, toSet: toSet, fd: fd) }
+        try changing { _ in try Operations.setattr(node, attr: attr, toSet: toSet, fd: fd, incoming: fs.incoming) }
         if let st = (try? fs.stagedStat(node, ino: inode.ino)) ?? Operations.unlinkedOpenFile(handle, inode: inode) {
             return (st, fs.mutableTimeout)
         }

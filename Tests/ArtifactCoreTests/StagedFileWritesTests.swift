@@ -43,8 +43,9 @@ final class StagedFileWritesTests: StoreTestCase {
 
     static func write(_ w: Writer, _ bytes: [UInt8], at offset: Int) {
         bytes.withUnsafeBytes { raw in
+            let generation = w.file.generation
             XCTAssertEqual(pwrite(w.fd, raw.baseAddress, raw.count, off_t(offset)), raw.count)
-            w.file.record(raw, at: Int64(offset), through: w.fd)
+            w.file.record(raw, at: Int64(offset), through: w.fd, since: generation)
         }
     }
 
@@ -95,7 +96,7 @@ final class StagedFileWritesTests: StoreTestCase {
         let w = try openWriter(p, "t.bin")
         for i in 0..<8 { write(w, randomBytes(1 << 20), at: i << 20) }
         XCTAssertEqual(ftruncate(w.fd, 0), 0)
-        w.file.truncated(to: 0)
+        incoming.truncated(w.file, to: 0)
         write(w, randomBytes(512 << 10), at: 0)
         write(w, randomBytes(10), at: 512 << 10)
         let cached = try XCTUnwrap(close(w), "the writes after the truncation are in order from byte 0")
@@ -125,6 +126,47 @@ final class StagedFileWritesTests: StoreTestCase {
         guard case .sealed(let run) = outcome else { return XCTFail("expected a seal, got \(outcome)") }
         XCTAssertEqual(try store.catalog.files(runId: run.id!).count, 3)
         XCTAssertTrue(try Verifier(store: store).run().ok)
+    }
+
+    /// Truncating a closed file by path (no writer) drops the hash its last writer left:
+    /// `cp a f; truncate -s 0 f; truncate -s N f` must not be sealed under a's hash.
+    func testATruncationWithoutAWriterForgetsTheHashLeftBefore() throws {
+        let p = try makeProject()
+        let w = try openWriter(p, "f.bin")
+        write(w, randomBytes(4096), at: 0)
+        XCTAssertNotNil(close(w), "the writer left its hash")
+        XCTAssertEqual(truncate(w.path, 0), 0)
+        incoming.truncated(w.file, to: 0)
+        XCTAssertEqual(truncate(w.path, 4096), 0)
+        incoming.truncated(w.file, to: 4096)
+        XCTAssertNil(coordinator.hashes.lookup(ino: w.file.ino, size: 4096))
+        let outcome = try coordinator.seal(projectId: p)
+        guard case .sealed(let run) = outcome else { return XCTFail("expected a seal, got \(outcome)") }
+        XCTAssertEqual(try store.catalog.files(runId: run.id!).first?.blob, try hash(String(repeating: "\0", count: 4096)))
+    }
+
+    /// A writer that opens a file again while the hash of its last close is still being
+    /// computed, and changes it in place (same size): the late hash of the old content must
+    /// never be kept for the new one, whether the new writer comes through the same
+    /// `StagedFileWrites` or a new one for the same inode (the kernel forgot and found it again).
+    func testALateHashOfOldContentIsNeverKeptForNewContent() throws {
+        let p = try makeProject()
+        for round in 0..<20 {
+            let w = try openWriter(p, "again\(round).bin")
+            for i in 0..<8 { write(w, randomBytes(1 << 20), at: i << 20) }
+            incoming.endWriting(w.file, fd: w.fd)  // hashing goes on behind
+            let file = round % 2 == 0 ? w.file : StagedFileWrites(projectId: p, ino: w.file.ino)
+            let fd = open(w.path, O_RDWR)
+            incoming.changing(p) { $0.beginWriting(file, fd: fd, truncated: false) }
+            Self.write(Writer(file: file, fd: fd, path: w.path), [0x42], at: 5)
+            incoming.endWriting(file, fd: fd)
+            Foundation.close(fd)
+            Foundation.close(w.fd)
+            coordinator.waitForHashing()
+            if let cached = coordinator.hashes.lookup(ino: w.file.ino, size: 8 << 20) {
+                XCTAssertEqual(cached, try sha(w.path), "round \(round): a hash of content the file no longer has")
+            }
+        }
     }
 
     func testManyFilesWrittenAtOnceEachGetTheirOwnHash() throws {

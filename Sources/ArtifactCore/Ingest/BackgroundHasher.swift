@@ -108,13 +108,15 @@ final class BackgroundHasher: @unchecked Sendable {
             job.file.state.withLock { state in
                 state.pendingJobs -= 1
                 guard state.pendingJobs == 0 else { return }
-                close(state.readFD)
-                state.readFD = -1
+                // The hash first, while the descriptor still pins the inode number (a new file
+                // cannot take it and be forgotten before this stale hash arrives).
                 if let leave = state.whenHashed {
                     leave(state.hasher)
                     state.whenHashed = nil
                     state.hasher = StreamingHasher()  // handed over: let go of its context
                 }
+                close(state.readFD)
+                state.readFD = -1
             }
             queuedBytes -= job.length
             finished += 1

@@ -36,30 +36,29 @@ public final class StagedFileWrites: Sendable {
 
     public init(projectId: ProjectID, ino: UInt64) { self.projectId = projectId; self.ino = ino }
 
-    /// `bytes` were written at `offset` (bytes) through `fd` (open for reading too): hashed if
-    /// they continue what came before. Small writes are hashed here; others are read back and
-    /// hashed on the `BackgroundHasher`'s thread, in the order recorded, so the caller can
-    /// answer the write at once.
-    public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64, through fd: Int32) {
-        if bytes.count < BackgroundHasher.inlineLimit {
-            let hashed = state.withLock { state -> Bool in
-                guard state.pendingJobs == 0 else { return false }
-                state.hasher.update(bytes, at: offset)
-                return true
-            }
-            if hashed { return }
+    /// The hash's generation now: taken before a write (`record(…, since:)`), so that a
+    /// truncation between the write and its record spoils the hash rather than feeding it
+    /// bytes the file no longer holds.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// `bytes` were written at `offset` (bytes) through `fd` (open for reading too), by a write
+    /// that began at hash `generation`: hashed if they continue what came before. Small writes
+    /// are hashed here; others are read back and hashed on the `BackgroundHasher`'s thread, in
+    /// the order recorded, so the caller can answer the write at once.
+    public func record(_ bytes: UnsafeRawBufferPointer, at offset: Int64, through fd: Int32, since generation: UInt64) {
+        let outcome = state.withLock { state -> Bool? in
+            guard state.generation == generation else { state.hasher.spoil(); return true }
+            guard bytes.count < BackgroundHasher.inlineLimit, state.pendingJobs == 0 else { return nil }
+            state.hasher.update(bytes, at: offset)
+            return true
         }
-        BackgroundHasher.shared.enqueue(self, fd: fd, at: offset, length: bytes.count)
+        if outcome == nil { BackgroundHasher.shared.enqueue(self, fd: fd, at: offset, length: bytes.count) }
     }
 
     /// Bytes changed in a way the streaming hash cannot follow (a failed write, fallocate,
     /// a hole): the seal reads the file again.
     public func spoil() { state.withLock { $0.hasher.spoil() } }
 
-    /// The file was truncated to `size` bytes: empty starts the hash again, anything else spoils it.
-    public func truncated(to size: Int64) {
-        state.withLock { $0.restart(spoiled: size != 0) }
-    }
 
     /// Runs `body` when no writer has the file open (a seal took it: its name goes), with the
     /// lock held; returns whether it ran.
@@ -118,6 +117,14 @@ public final class IncomingChanges: Sendable {
         }
     }
 
+    /// `file` was truncated to `size` bytes (by a setattr, with or without a writer): a hash
+    /// left by an earlier writer no longer describes it, and the streaming one starts again
+    /// (from byte 0 when `size` is 0; spoiled otherwise).
+    public func truncated(_ file: StagedFileWrites, to size: Int64) {
+        file.state.withLock { $0.restart(spoiled: size != 0) }
+        seals.hashes.forget(ino: file.ino)
+    }
+
     /// The writer of `beginWriting` closed `fd`. The last one removes the on-disk mark and, when
     /// the streaming hash saw every byte in order, leaves it for the seal.
     /// With writes still queued for hashing, the hash is left by the hashing thread after
@@ -132,9 +139,10 @@ public final class IncomingChanges: Sendable {
                 StagingMark.endWriting(fd: fd)
                 guard let st = try? Syscalls.fstat(fd) else { return }
                 let size = Int64(st.st_size), ino = file.ino, hashes = seals.hashes
+                let ticket = hashes.expect(ino: ino)
                 let leave: @Sendable (StreamingHasher) -> Void = { hasher in
                     guard let hash = hasher.finalize(), hasher.length == size else { return }
-                    hashes.store(ino: ino, hash: hash, size: size)
+                    hashes.store(ino: ino, hash: hash, size: size, ticket: ticket)
                 }
                 if writes.pendingJobs == 0 {
                     leave(writes.hasher)

@@ -188,23 +188,48 @@ public final class StagingArea: Sendable {
 
 /// SHA-256s computed while files were written, keyed by the staged file's inode, so that
 /// sealing need not read them again. Anything in doubt is simply absent.
+///
+/// A hash finished behind the writer arrives after its writer closed (`BackgroundHasher`), so
+/// the close first takes a ticket (`expect`) and the hash is kept only if nothing forgot the
+/// inode in between: a new writer, a truncation, or a new file that reuses the inode number.
 public final class StagedHashCache: Sendable {
-    private let entries = Mutex<[UInt64: (hash: BlobHash, size: Int64)]>([:])
+    private enum Entry { case expected(UInt64), hashed(BlobHash, size: Int64) }
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextTicket: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
-    public func store(ino: UInt64, hash: BlobHash, size: Int64) {
-        entries.withLock { $0[ino] = (hash, size) }
+    /// The hash of `ino` will be handed over later with `store(…, ticket:)`.
+    public func expect(ino: UInt64) -> UInt64 {
+        state.withLock { s in
+            s.nextTicket += 1
+            s.entries[ino] = .expected(s.nextTicket)
+            return s.nextTicket
+        }
+    }
+
+    /// Keeps `hash` for `ino` (`size` bytes); with a `ticket`, only if the inode was not
+    /// forgotten (nor expected again) since that ticket was taken.
+    public func store(ino: UInt64, hash: BlobHash, size: Int64, ticket: UInt64? = nil) {
+        state.withLock { s in
+            if let ticket {
+                guard case .expected(let t)? = s.entries[ino], t == ticket else { return }
+            }
+            s.entries[ino] = .hashed(hash, size: size)
+        }
     }
 
     public func forget(ino: UInt64) {
-        entries.withLock { _ = $0.removeValue(forKey: ino) }
+        state.withLock { _ = $0.entries.removeValue(forKey: ino) }
     }
 
     public func lookup(ino: UInt64, size: Int64) -> BlobHash? {
-        entries.withLock { entries in
-            guard let e = entries[ino], e.size == size else { return nil }
-            return e.hash
+        state.withLock { s in
+            guard case .hashed(let hash, let stored)? = s.entries[ino], stored == size else { return nil }
+            return hash
         }
     }
 }
