@@ -12,6 +12,13 @@
 #   BENCH_BIG_MB       size of the big file in MiB (default 1024)
 #   BENCH_SMALL_FILES  number of small files (default 10000)
 #   ARTIFACTFS_BIN     the artifactfs binary (default: <repo>/.build/release/artifactfs)
+#   BENCH_REF_CMD      optional: one more FUSE filesystem to measure beside the others, as a
+#                      command that mounts a backing folder: `$BENCH_REF_CMD BACKDIR MNT`
+#                      (started in the background; the script waits for the mount). For
+#                      example libfuse's example/passthrough_hp, built by hand from its
+#                      release tag: it is never part of this repository. Its figures are
+#                      printed in a second table.
+#   BENCH_REF_NAME     its name in that table (default: the command's file name)
 #
 # Needs root: cold runs drop the page cache through /proc/sys/vm/drop_caches, and the FUSE
 # mounts are made by this user. Without root the cold figures are printed as n/a.
@@ -30,6 +37,8 @@ REPS=${BENCH_REPS:-3}
 BIG_MB=${BENCH_BIG_MB:-1024}
 SMALL_FILES=${BENCH_SMALL_FILES:-10000}
 AFS=${ARTIFACTFS_BIN:-$REPO/.build/release/artifactfs}
+REF_CMD=${BENCH_REF_CMD:-}
+REF_NAME=${BENCH_REF_NAME:-$(basename "${REF_CMD%% *}" 2>/dev/null)}
 
 log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -74,6 +83,8 @@ SRC=$BENCH_DIR/src                 # the data every system copies from
 NATIVE=$BENCH_DIR/native           # a plain ext4 folder
 BIND_BACK=$BENCH_DIR/bindfs-back   # what bindfs passes through to
 BIND_MNT=$BENCH_DIR/bindfs-mnt
+REF_BACK=$BENCH_DIR/ref-back       # what the reference filesystem (BENCH_REF_CMD) passes through to
+REF_MNT=$BENCH_DIR/ref-mnt
 AFS_STORES=$BENCH_DIR/afs-stores # one fresh store per repetition of (a) and (c)
 AFS_STORE=$AFS_STORES/initial
 AFS_MNT=$BENCH_DIR/afs-mnt
@@ -82,10 +93,10 @@ PROJECT=bench
 OLD=$BENCH_DIR/.old
 mkdir -p "$OLD"
 aside=$(mktemp -d "$OLD/run.XXXXXX")
-for d in "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$AFS_STORES" "$AFS_MNT"; do
+for d in "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$REF_BACK" "$REF_MNT" "$AFS_STORES" "$AFS_MNT"; do
   if [[ -e $d ]]; then mv "$d" "$aside/"; fi
 done
-mkdir -p "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$AFS_STORES" "$AFS_MNT"
+mkdir -p "$SRC" "$NATIVE" "$BIND_BACK" "$BIND_MNT" "$REF_BACK" "$REF_MNT" "$AFS_STORES" "$AFS_MNT"
 
 # ---------------------------------------------------------------------------- mounts
 
@@ -98,6 +109,19 @@ is_mounted() { findmnt --mountpoint "$1" >/dev/null; }
 
 bindfs_mount() { BIND_MOUNTED=1; bindfs "$BIND_BACK" "$BIND_MNT"; }
 bindfs_unmount() { fusermount3 -u "$BIND_MNT"; BIND_MOUNTED=0; }
+
+# The reference filesystem, when BENCH_REF_CMD names one: the systems measured below.
+REF_MOUNTED=0
+SYSTEMS=(native bindfs artifactfs)
+if [[ -n $REF_CMD ]]; then SYSTEMS+=(ref); fi
+ref_mount() {
+  REF_MOUNTED=1
+  # shellcheck disable=SC2086  # the command may carry its own options
+  $REF_CMD "$REF_BACK" "$REF_MNT" >"$BENCH_DIR/ref.log" 2>&1 &
+  for _ in $(seq 100); do is_mounted "$REF_MNT" && return 0; sleep 0.1; done
+  die "BENCH_REF_CMD did not mount $REF_MNT (see $BENCH_DIR/ref.log)"
+}
+ref_unmount() { fusermount3 -u "$REF_MNT"; REF_MOUNTED=0; }
 
 # A quiet period of an hour: sealing happens only when the benchmark asks for it, never in
 # the middle of a copy, so every sealed run holds exactly one workload.
@@ -129,6 +153,9 @@ cleanup() {
   fi
   if (( BIND_MOUNTED )) && is_mounted "$BIND_MNT"; then
     fusermount3 -u "$BIND_MNT" || fusermount3 -u -z "$BIND_MNT" || true
+  fi
+  if (( REF_MOUNTED )) && is_mounted "$REF_MNT"; then
+    fusermount3 -u "$REF_MNT" || fusermount3 -u -z "$REF_MNT" || true
   fi
   (( rc == 0 )) || log "failed (exit $rc); artifactfs daemon log: $AFS_STORE/daemon.log"
   exit "$rc"
@@ -194,6 +221,7 @@ EOF
 sync
 
 bindfs_mount
+if [[ -n $REF_CMD ]]; then ref_mount; fi
 
 seal() {  # seal incoming/ now and remember the run id
   RUN_ID=$("$AFS" seal "$AFS_MNT/projects/$PROJECT/incoming")
@@ -205,6 +233,7 @@ seal() {  # seal incoming/ now and remember the run id
 copy_big_native() { cp "$SRC/big.bin" "$NATIVE/big-$rep.bin"; sync; }
 copy_big_bindfs() { cp "$SRC/big.bin" "$BIND_MNT/big-$rep.bin"; sync; }
 copy_big_afs() { cp "$SRC/big.bin" "$AFS_MNT/projects/$PROJECT/incoming/big.bin"; seal; sync; }
+copy_big_ref() { cp "$SRC/big.bin" "$REF_MNT/big-$rep.bin"; sync; }
 
 log "(a) cp of a ${BIG_MB} MiB file + sync"
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -213,6 +242,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   settle; warm_source_big; time_cmd copy_big_native; record a native "$ELAPSED"
   settle; warm_source_big; time_cmd copy_big_bindfs; record a bindfs "$ELAPSED"
   settle; warm_source_big; time_cmd copy_big_afs; record a artifactfs "$ELAPSED"
+  if [[ -n $REF_CMD ]]; then settle; warm_source_big; time_cmd copy_big_ref; record a ref "$ELAPSED"; fi
 done
 BIG_RUN=$RUN_ID
 AFS_BIG=$AFS_MNT/projects/$PROJECT/runs/$BIG_RUN/raw_source/big.bin
@@ -221,17 +251,17 @@ cmp "$SRC/big.bin" "$AFS_BIG" || die "the sealed big file differs from its sourc
 # -------------------------------------------------- (b) sequential read, cold and warm
 
 log "(b) sequential read of the ${BIG_MB} MiB file"
-declare -A BIG_PATH=([native]=$NATIVE/big-$REPS.bin [bindfs]=$BIND_MNT/big-$REPS.bin [artifactfs]=$AFS_BIG)
+declare -A BIG_PATH=([native]=$NATIVE/big-$REPS.bin [bindfs]=$BIND_MNT/big-$REPS.bin [artifactfs]=$AFS_BIG [ref]=$REF_MNT/big-$REPS.bin)
 for ((rep = 1; rep <= REPS; rep++)); do
-  for sys in native bindfs artifactfs; do
+  for sys in "${SYSTEMS[@]}"; do
     if (( CAN_DROP )); then
       drop_caches; time_cmd read_file "${BIG_PATH[$sys]}"; record b_cold "$sys" "$ELAPSED"
     fi
   done
 done
-for sys in native bindfs artifactfs; do read_file "${BIG_PATH[$sys]}"; done   # warm up
+for sys in "${SYSTEMS[@]}"; do read_file "${BIG_PATH[$sys]}"; done   # warm up
 for ((rep = 1; rep <= REPS; rep++)); do
-  for sys in native bindfs artifactfs; do
+  for sys in "${SYSTEMS[@]}"; do
     time_cmd read_file "${BIG_PATH[$sys]}"; record b_warm "$sys" "$ELAPSED"
   done
 done
@@ -262,6 +292,7 @@ done
 copy_small_native() { cp -r "$SRC/small" "$NATIVE/small-$rep"; sync; }
 copy_small_bindfs() { cp -r "$SRC/small" "$BIND_MNT/small-$rep"; sync; }
 copy_small_afs() { cp -r "$SRC/small" "$AFS_MNT/projects/$PROJECT/incoming/small"; seal; sync; }
+copy_small_ref() { cp -r "$SRC/small" "$REF_MNT/small-$rep"; sync; }
 
 log "(c) cp -r of $SMALL_FILES small files + sync"
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -269,6 +300,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   settle; warm_source_small; time_cmd copy_small_native; record c native "$ELAPSED"
   settle; warm_source_small; time_cmd copy_small_bindfs; record c bindfs "$ELAPSED"
   settle; warm_source_small; time_cmd copy_small_afs; record c artifactfs "$ELAPSED"
+  if [[ -n $REF_CMD ]]; then settle; warm_source_small; time_cmd copy_small_ref; record c ref "$ELAPSED"; fi
 done
 SMALL_RUN=$RUN_ID
 n=$(find "$AFS_MNT/projects/$PROJECT/runs/$SMALL_RUN/raw_source/small" -type f | wc -l)
@@ -282,26 +314,28 @@ small_dir() {
     native) echo "$NATIVE/small-$REPS" ;;
     bindfs) echo "$BIND_MNT/small-$REPS" ;;
     artifactfs) echo "$AFS_MNT/projects/$PROJECT/runs/$SMALL_RUN/raw_source/small" ;;
+    ref) echo "$REF_MNT/small-$REPS" ;;
   esac
 }
 
 log "(d) ls -l of a $SMALL_FILES-entry folder"
 for ((rep = 1; rep <= REPS; rep++)); do
-  for sys in native bindfs artifactfs; do
+  for sys in "${SYSTEMS[@]}"; do
     (( CAN_DROP )) || continue
     # A FUSE daemon keeps caches of its own that drop_caches cannot reach: remount it.
     # (bindfs keeps none, but is remounted too so both FUSE mounts start alike.)
     case $sys in
       bindfs) bindfs_unmount; bindfs_mount ;;
       artifactfs) afs_unmount; afs_mount ;;
+      ref) ref_unmount; ref_mount ;;
     esac
     dir=$(small_dir "$sys")
     drop_caches; time_cmd list_dir "$dir"; record d_cold "$sys" "$ELAPSED"
   done
 done
-for sys in native bindfs artifactfs; do list_dir "$(small_dir "$sys")"; done   # warm up
+for sys in "${SYSTEMS[@]}"; do list_dir "$(small_dir "$sys")"; done   # warm up
 for ((rep = 1; rep <= REPS; rep++)); do
-  for sys in native bindfs artifactfs; do
+  for sys in "${SYSTEMS[@]}"; do
     time_cmd list_dir "$(small_dir "$sys")"; record d_warm "$sys" "$ELAPSED"
   done
 done
@@ -330,6 +364,7 @@ done
 
 afs_unmount
 bindfs_unmount
+if [[ -n $REF_CMD ]]; then ref_unmount; fi
 
 # ---------------------------------------------------------------------------- report
 
@@ -369,6 +404,23 @@ row d_main "(d) ... in @main/, warm" "<= 1.5"
 # the SPEC's ">= 0.8 x SHA-256 speed" is the same as a time ratio <= 1.25.
 RESULTS[e.native]=${RESULTS[e.sha256sum]}
 row e "(e) re-upload vs sha256sum" "<= 1.25 (=0.8x)"
+
+if [[ -n $REF_CMD ]]; then
+  echo
+  echo "reference FUSE filesystem: $REF_NAME ($REF_CMD), the same workloads without a seal"
+  RFMT='| %-30s | %9s | %12s | %12s | %12s |\n'
+  # shellcheck disable=SC2059
+  printf "$RFMT" workload native "$REF_NAME" artifactfs "ref/native"
+  # shellcheck disable=SC2059
+  printf "$RFMT" "$(printf -- '-%.0s' {1..30})" "--------:" "-----------:" "-----------:" "-----------:"
+  declare -A LABEL=([a]="(a) $big_label" [b_cold]="(b) read ${BIG_MB} MiB, cold" [b_warm]="(b) read ${BIG_MB} MiB, warm"
+                     [c]="(c) $small_label" [d_cold]="(d) ls -l ${SMALL_FILES}, cold" [d_warm]="(d) ls -l ${SMALL_FILES}, warm")
+  for k in a b_cold b_warm c d_cold d_warm; do
+    n=$(median "${RESULTS[$k.native]:-}"); r=$(median "${RESULTS[$k.ref]:-}"); a=$(median "${RESULTS[$k.artifactfs]:-}")
+    # shellcheck disable=SC2059
+    printf "$RFMT" "${LABEL[$k]}" "$n" "$r" "$a" "$(ratio "$r" "$n")"
+  done
+fi
 
 sha=$(median "${RESULTS[e.sha256sum]}")
 re=$(median "${RESULTS[e.artifactfs]}")
