@@ -143,9 +143,8 @@ enum Operations {
         let kill = FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID
         if toSet & kill != 0 {
             toSet &= ~kill
-            if toSet & FUSE_SET_ATTR_MODE == 0, let (st, _) = try? fs.attributes(of: inode),
-               Self.withoutSetID(st, caller: req) != st.st_mode & 0o7777 {
-                attr.st_mode = Self.withoutSetID(st, caller: req)
+            if toSet & FUSE_SET_ATTR_MODE == 0, let mode = Self.modeWithoutSetID(req, inode) {
+                attr.st_mode = mode
                 toSet |= FUSE_SET_ATTR_MODE
             }
         }
@@ -554,13 +553,18 @@ enum Operations {
     /// through `handle`. A file that cannot be stat'ed keeps its mode: nothing is gained by
     /// failing the write or the open for it.
     static func dropSetID(_ req: fuse_req_t?, _ inode: Inode, handle: FileHandle?) {
-        let fs = fs(req)
-        guard let tree = fs.writable(inode), let (st, _) = try? fs.attributes(of: inode) else { return }
-        let mode = withoutSetID(st, caller: req)
-        guard mode != st.st_mode & 0o7777 else { return }
+        guard let tree = fs(req).writable(inode), let mode = modeWithoutSetID(req, inode) else { return }
         var attr = stat()
         attr.st_mode = mode
         _ = try? tree.setattr(attr, toSet: FUSE_SET_ATTR_MODE, handle: handle)
+    }
+
+    /// `inode`'s permission bits once its set-ID bits are dropped for the caller of `req`
+    /// (`withoutSetID`), or nil when that changes nothing (or it cannot be stat'ed).
+    static func modeWithoutSetID(_ req: fuse_req_t?, _ inode: Inode) -> mode_t? {
+        guard let (st, _) = try? fs(req).attributes(of: inode) else { return nil }
+        let mode = withoutSetID(st, caller: req)
+        return mode != st.st_mode & 0o7777 ? mode : nil
     }
 
     /// chmod, truncate and utimens through a descriptor.
