@@ -7,7 +7,7 @@ import XCTest
 /// name them (SPEC §6).
 final class BlobReferencesTests: StoreTestCase {
     private func refcount(_ hash: BlobHash) throws -> Int64? {
-        try store.catalog.ownerRead { try Int64.fetchOne($0, sql: "SELECT refcount FROM blob WHERE hash = ?", arguments: [hash.hex]) }
+        try store.catalog.ownerRead { try Int64.fetchOne($0, sql: "SELECT refcount FROM blob WHERE hash = ?", arguments: [hash]) }
     }
 
     func testAddCountsUpAndRemoveCountsDownPerRow() throws {

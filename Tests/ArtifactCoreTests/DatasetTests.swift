@@ -204,7 +204,7 @@ final class DatasetTests: StoreTestCase {
                 """)
             for i in 0..<n {
                 let name = String(format: "f%06d.txt", i)
-                try insert.execute(arguments: [main, name, name, shared.hex])
+                try insert.execute(arguments: [main, name, name, shared])
             }
         }
         try commit(main, "100k files")

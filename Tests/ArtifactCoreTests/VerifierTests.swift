@@ -69,13 +69,13 @@ final class VerifierTests: StoreTestCase {
     }
 
     func testAWrongRefcountIsAMismatch() throws {
-        try sql { try $0.execute(sql: "UPDATE blob SET refcount = refcount + 1 WHERE hash = ?", arguments: [a.hex]) }
+        try sql { try $0.execute(sql: "UPDATE blob SET refcount = refcount + 1 WHERE hash = ?", arguments: [a]) }
         var report = try verify()
         XCTAssertFalse(report.ok)
         XCTAssertEqual(kinds(report), ["refcount_mismatch"])
         XCTAssertEqual(report.problems.first?.blob, a.hex)
 
-        try sql { try $0.execute(sql: "UPDATE blob SET refcount = 0 WHERE hash = ?", arguments: [b.hex]) }
+        try sql { try $0.execute(sql: "UPDATE blob SET refcount = 0 WHERE hash = ?", arguments: [b]) }
         report = try verify()
         XCTAssertEqual(kinds(report), ["refcount_mismatch", "refcount_mismatch"])
         XCTAssertEqual(Set(report.problems.compactMap(\.blob)), [a.hex, b.hex])

@@ -13,14 +13,14 @@ public enum BlobReferences {
             INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
             ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
             """)
-        try statement.execute(arguments: [hash.hex, size, now])
+        try statement.execute(arguments: [hash, size, now])
     }
 
     /// Rows that named `hashes` were deleted: one count down per row, so a hash listed twice
     /// (two rows with the same content) counts down twice. A blob at 0 stays for gc.
     public static func remove(_ db: Database, _ hashes: [BlobHash]) throws {
         let statement = try db.cachedStatement(sql: "UPDATE blob SET refcount = refcount - 1 WHERE hash = ? AND refcount > 0")
-        for hash in hashes { try statement.execute(arguments: [hash.hex]) }
+        for hash in hashes { try statement.execute(arguments: [hash]) }
     }
 }
 
@@ -29,7 +29,7 @@ extension Catalog {
     /// yes: never remove a blob on a guess.
     public func isReferenced(_ hash: BlobHash) -> Bool {
         do {
-            let refcount = try read { try Int64.fetchOne($0, sql: "SELECT refcount FROM blob WHERE hash = ?", arguments: [hash.hex]) }
+            let refcount = try read { try Int64.fetchOne($0, sql: "SELECT refcount FROM blob WHERE hash = ?", arguments: [hash]) }
             return (refcount ?? 0) > 0
         } catch {
             return true

@@ -138,7 +138,7 @@ extension Catalog {
     }
 
     public func files(runId: RunID) throws -> [FileRecord] {
-        try read { try FileRecord.filter(Column("run_id") == runId).order(Column("path")).fetchAll($0) }
+        try read { try FileRecord.filter(Column("run_id") == runId).fetchAll($0) }.sorted { $0.path < $1.path }
     }
 
     // MARK: runs/<run>/raw_source/
@@ -232,8 +232,8 @@ extension Catalog {
         try read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT file.*, run.name AS run_name FROM file JOIN run ON run.id = file.run_id
-                WHERE file.project_id = ? AND file.path = ? ORDER BY run.timestamp, run.seq
-                """, arguments: [projectId, path])
+                WHERE file.project_id = ? AND file.dir = ? AND file.name = ? ORDER BY run.timestamp, run.seq
+                """, arguments: [projectId, path.parent, path.lastComponent])
             return try rows.map { (run: $0["run_name"], file: try FileRecord(row: $0)) }
         }
     }
@@ -242,8 +242,8 @@ extension Catalog {
         try read {
             try FileRecord.fetchOne($0, sql: """
                 SELECT file.* FROM file JOIN run ON run.id = file.run_id
-                WHERE file.project_id = ? AND file.path = ? AND run.name = ?
-                """, arguments: [projectId, path, runName])
+                WHERE file.project_id = ? AND file.dir = ? AND file.name = ? AND run.name = ?
+                """, arguments: [projectId, path.parent, path.lastComponent, runName])
         }
     }
 
@@ -251,23 +251,22 @@ extension Catalog {
 
     /// Every blob row whose name is a SHA-256 (see `malformedBlobNames` for the others).
     public func blobs() throws -> [BlobRecord] {
-        try read { try BlobRecord.fetchAll($0, sql: "SELECT * FROM blob WHERE \(Self.wellNamed) ORDER BY hash") }
+        try read { try BlobRecord.fetchAll($0, sql: "SELECT * FROM blob WHERE \(BlobHash.wellFormed("hash")) ORDER BY hash") }
     }
 
     /// The names of blob rows that are not a SHA-256 (damage `verify` reports), sorted.
     public func malformedBlobNames() throws -> [String] {
-        try read { try String.fetchAll($0, sql: "SELECT CAST(hash AS TEXT) FROM blob WHERE NOT (\(Self.wellNamed)) ORDER BY hash") }
+        try read {
+            try DatabaseValue.fetchAll($0, sql: "SELECT hash FROM blob WHERE NOT \(BlobHash.wellFormed("hash"))")
+        }.map(BlobHash.catalogName).sorted()
     }
 
-    /// 64 lowercase hex characters, as `BlobHash(hex:)` accepts.
-    private static let wellNamed = "typeof(hash) = 'text' AND length(hash) = 64 AND hash NOT GLOB '*[^0-9a-f]*'"
-
     public func blob(_ hash: BlobHash) throws -> BlobRecord? {
-        try read { try BlobRecord.fetchOne($0, key: hash.hex) }
+        try read { try BlobRecord.fetchOne($0, key: hash) }
     }
 
     /// References per blob, counted from the rows that hold them, by the name as stored
-    /// (hex text; a damaged row may hold anything).
+    /// (`BlobHash.catalogName`: the hex of a well-formed name; a damaged row may hold anything).
     public func countedReferences() throws -> [String: Int64] {
         try read { db in
             var out: [String: Int64] = [:]
@@ -277,7 +276,7 @@ extension Catalog {
                     UNION ALL SELECT blob FROM entry WHERE kind IN ('file', 'symlink')
                 ) GROUP BY blob
                 """)
-            while let row = try rows.next() { out[row["blob"]] = row["n"] }
+            while let row = try rows.next() { out[BlobHash.catalogName(row["blob"])] = row["n"] }
             return out
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 /// The SQLite catalog: owns the database pool and its migrations ("AppDatabase" pattern).
 ///
@@ -29,26 +30,59 @@ public final class Catalog: Sendable {
             throw ArtifactError(.io, "cannot open catalog: \(error)", path: path)
         }
         if !readOnly {
-            try Catalog.migrator.migrate(pool)
+            let logger = Logger(label: "artifactfs.catalog")
+            let migrator = Catalog.migrator
+            let (started, complete) = try pool.read { (try migrator.appliedMigrations($0), try migrator.hasCompletedMigrations($0)) }
+            if !started.isEmpty, !complete {
+                logger.info("migrating the catalog to this release's format, once", metadata: ["path": "\(path)"])
+            }
+            try migrator.migrate(pool)
+            try Catalog.useIncrementalVacuum(pool, path: path, logger: logger)
+        }
+    }
+
+    /// Turns on SQLite's incremental auto-vacuum once per catalog (`PRAGMA auto_vacuum =
+    /// INCREMENTAL`, which takes a `VACUUM` to apply to a catalog that already has tables):
+    /// then `checkpoint()` can hand back the pages a seal's bookkeeping freed, and the one
+    /// `VACUUM` also packs the tables the v7 migration rebuilt. Instant on a new store; on an
+    /// old one it rewrites the catalog once (seconds per million files).
+    private static func useIncrementalVacuum(_ pool: DatabasePool, path: String, logger: Logger) throws {
+        do {
+            try pool.writeWithoutTransaction { db in
+                guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }
+                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM project") ?? 0 > 0 {
+                    logger.info("compacting the catalog, once", metadata: ["path": "\(path)"])
+                }
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                try db.execute(sql: "VACUUM")
+            }
+        } catch {
+            throw ArtifactError(.io, "cannot compact the catalog: \(error)", path: path)
         }
     }
 
     /// Bytes the WAL file is truncated to after a checkpoint resets it (64 MiB).
     static let walSizeLimit = 64 << 20
 
-    /// Copies the WAL into the database and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`):
-    /// what a clean unmount leaves is the catalog file alone. Waits for readers (busy
+    /// Hands free pages back to the file system (`PRAGMA incremental_vacuum`: a seal's
+    /// `seal_cleanup` rows leave about 70 bytes per sealed file), then copies the WAL into the
+    /// database and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`): what a clean unmount
+    /// leaves is the catalog file alone, no larger than its rows. Waits for readers (busy
     /// timeout); throws `.io` when they keep it from finishing.
     public func checkpoint() throws {
         do {
-            _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            _ = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA incremental_vacuum")
+                return try db.checkpoint(.truncate)
+            }
         } catch {
             throw ArtifactError(.io, "cannot checkpoint the catalog: \(error)", path: pool.path)
         }
     }
 
-    /// Registered once; a migration is never edited after it ships.
-    static var migrator: DatabaseMigrator {
+    /// Registered once; a migration is never edited after it ships. SPI for tests that
+    /// build a catalog as an older release left it.
+    @_spi(CatalogTables) public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-projects-runs-files-blobs") { db in
             try db.create(table: "project") { t in
@@ -329,6 +363,99 @@ public final class Catalog: Sendable {
             try db.execute(sql: "CREATE INDEX entry_folders ON entry(dataset_id, dir) WHERE kind = 'dir'")
             try db.execute(sql: "CREATE INDEX worktree_change_folders ON worktree_change(branch_id, dir) WHERE kind = 'dir'")
         }
+        // A lean catalog (SPEC §8: at most 300 bytes per file). Blob names become their 32
+        // digest bytes instead of 64 hex characters, in `blob` and in every row that names one;
+        // `blob` is keyed by its name with no rowid (its primary key was a second copy of every
+        // name); `file` drops its whole path (it is `dir/name`); and the `*_by_hash` indexes go.
+        // No query looks rows up by blob, and the foreign keys from rows to `blob` go with
+        // them: SQLite would scan every row table for each blob row a collection deletes.
+        // `BlobReferences` (the one refcount writer) and `verify` keep rows and blobs agreeing.
+        m.registerMigration("v7-lean-catalog") { db in
+            db.add(function: Catalog.blobNameFromHex)
+            try db.execute(sql: """
+                CREATE TABLE new_blob (
+                    hash BLOB NOT NULL PRIMARY KEY, size INTEGER NOT NULL, refcount INTEGER NOT NULL, created_at DOUBLE NOT NULL
+                ) WITHOUT ROWID;
+                INSERT INTO new_blob SELECT afs_blob_name(hash), size, refcount, created_at FROM blob;
+
+                CREATE TABLE new_file (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    project_id INTEGER NOT NULL REFERENCES project(id),
+                    run_id INTEGER NOT NULL REFERENCES run(id),
+                    dir BLOB NOT NULL, name BLOB NOT NULL, blob BLOB NOT NULL,
+                    size INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                    uid INTEGER NOT NULL, gid INTEGER NOT NULL, status TEXT NOT NULL,
+                    superseded_by INTEGER REFERENCES file(id), created_at DOUBLE NOT NULL, processed_at DOUBLE,
+                    kind TEXT NOT NULL DEFAULT 'file', xattrs BLOB, link_group INTEGER,
+                    nlink INTEGER NOT NULL DEFAULT 1, rdev INTEGER NOT NULL DEFAULT 0, atime_ns INTEGER
+                );
+                INSERT INTO new_file (id, project_id, run_id, dir, name, blob, size, mode, mtime_ns, uid, gid, status,
+                                      superseded_by, created_at, processed_at, kind, xattrs, link_group, nlink, rdev, atime_ns)
+                    SELECT id, project_id, run_id, dir, name, afs_blob_name(blob), size, mode, mtime_ns, uid, gid, status,
+                           superseded_by, created_at, processed_at, kind, xattrs, link_group, nlink, rdev, atime_ns FROM file;
+
+                CREATE TABLE new_output (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id INTEGER NOT NULL REFERENCES run(id),
+                    stage TEXT NOT NULL, path BLOB NOT NULL, dir BLOB NOT NULL, name BLOB NOT NULL, blob BLOB NOT NULL,
+                    size INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                    input_path BLOB NOT NULL, job_id INTEGER,
+                    UNIQUE (run_id, stage, path)
+                );
+                INSERT INTO new_output (id, run_id, stage, path, dir, name, blob, size, mode, mtime_ns, input_path, job_id)
+                    SELECT id, run_id, stage, path, dir, name, afs_blob_name(blob), size, mode, mtime_ns, input_path, job_id FROM output;
+
+                CREATE TABLE new_entry (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    dataset_id INTEGER NOT NULL,
+                    version_id INTEGER NOT NULL REFERENCES version(id),
+                    path BLOB NOT NULL, dir BLOB NOT NULL, name BLOB NOT NULL, kind TEXT NOT NULL, blob BLOB,
+                    size INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                    uid INTEGER NOT NULL, gid INTEGER NOT NULL, schema TEXT,
+                    xattrs BLOB, rdev INTEGER NOT NULL DEFAULT 0, atime_ns INTEGER,
+                    link_group INTEGER, nlink INTEGER NOT NULL DEFAULT 1
+                );
+                INSERT INTO new_entry (id, dataset_id, version_id, path, dir, name, kind, blob, size, mode, mtime_ns,
+                                       uid, gid, schema, xattrs, rdev, atime_ns, link_group, nlink)
+                    SELECT id, dataset_id, version_id, path, dir, name, kind, afs_blob_name(blob), size, mode, mtime_ns,
+                           uid, gid, schema, xattrs, rdev, atime_ns, link_group, nlink FROM entry;
+
+                -- Keep each table's AUTOINCREMENT high-water mark: ids are never reused (the
+                -- daemon derives inode numbers from them).
+                CREATE TEMP TABLE kept_sequence AS SELECT name, seq FROM sqlite_sequence WHERE name IN ('file', 'output', 'entry');
+                DROP TABLE blob; DROP TABLE file; DROP TABLE output; DROP TABLE entry;
+                ALTER TABLE new_blob RENAME TO blob;
+                ALTER TABLE new_file RENAME TO file;
+                ALTER TABLE new_output RENAME TO output;
+                ALTER TABLE new_entry RENAME TO entry;
+                UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT k.seq FROM kept_sequence k WHERE k.name = sqlite_sequence.name))
+                    WHERE name IN (SELECT name FROM kept_sequence);
+                INSERT INTO sqlite_sequence (name, seq)
+                    SELECT name, seq FROM kept_sequence WHERE name NOT IN (SELECT name FROM sqlite_sequence);
+                DROP TABLE kept_sequence;
+
+                CREATE UNIQUE INDEX file_by_run ON file(run_id, dir, name);
+                CREATE INDEX file_by_name ON file(project_id, dir, name);
+                CREATE INDEX file_current ON file(project_id, dir, name) WHERE superseded_by IS NULL;
+                CREATE INDEX output_by_dir ON output(run_id, stage, dir, name);
+                CREATE INDEX entry_by_path ON entry(dataset_id, path);
+                CREATE INDEX entry_by_dir ON entry(dataset_id, dir);
+                CREATE INDEX entry_by_version ON entry(version_id);
+                CREATE INDEX entry_folders ON entry(dataset_id, dir) WHERE kind = 'dir';
+
+                UPDATE worktree_change SET blob = afs_blob_name(blob) WHERE blob IS NOT NULL;
+                UPDATE job SET input_blob = afs_blob_name(input_blob) WHERE input_blob IS NOT NULL;
+                UPDATE memo SET input_blob = afs_blob_name(input_blob);
+                """)
+        }
         return m
+    }
+
+    /// `afs_blob_name(x)`, for the migration to 32-byte blob names: 64 lowercase hex
+    /// characters become the 32 bytes they spell; anything else (damage `verify` reports)
+    /// stays as it was.
+    private static let blobNameFromHex = DatabaseFunction("afs_blob_name", argumentCount: 1, pure: true) { values in
+        guard let text = String.fromDatabaseValue(values[0]), let hash = BlobHash(hex: text) else { return values[0] }
+        return Data(hash.bytes)
     }
 }

@@ -207,7 +207,7 @@ extension EntryRecord {
     public init(row: Row) throws {
         id = row["id"]; datasetId = row["dataset_id"]; versionId = row["version_id"]
         path = row["path"]; dir = row["dir"]; name = row["name"]
-        kind = try EntryKind(column: row["kind"]); blob = try (row["blob"] as String?).map { [p = path] in try BlobHash.parse($0, of: p) }
+        kind = try EntryKind(column: row["kind"]); blob = try BlobHash.parseOptional(row["blob"], of: path)
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         schema = row["schema"]
         xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]
@@ -219,7 +219,7 @@ extension WorktreeChangeRecord {
     public init(row: Row) throws {
         id = row["id"]; branchId = row["branch_id"]
         path = row["path"]; dir = row["dir"]; name = row["name"]
-        kind = try EntryKind(column: row["kind"]); blob = try (row["blob"] as String?).map { [p = path] in try BlobHash.parse($0, of: p) }; upper = row["upper"]
+        kind = try EntryKind(column: row["kind"]); blob = try BlobHash.parseOptional(row["blob"], of: path); upper = row["upper"]
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         xattrs = row["xattrs"]; rdev = row["rdev"] ?? 0; atimeNs = row["atime_ns"]; ctimeNs = row["ctime_ns"]
     }

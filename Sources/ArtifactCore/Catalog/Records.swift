@@ -59,11 +59,16 @@ public enum FileStatus: String, Codable, Sendable {
 }
 
 /// One version of one raw file: a path under raw_source/ in one run.
-public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equatable {
+///
+/// Rows are written by `CatalogTransaction.insertRun` and read through `init(row:)`; the
+/// table keeps `dir` and `name` but not the whole path (SPEC §8, catalog size), which is
+/// `dir/name`.
+public struct FileRecord: FetchableRecord, TableRecord, Sendable, Equatable {
     public static let databaseTableName = "file"
     public var id: FileID?
     public var projectId: ProjectID
     public var runId: RunID
+    /// `dir` and `name` joined; not a column.
     public var path: PathBytes
     public var dir: PathBytes
     public var name: PathBytes
@@ -87,8 +92,6 @@ public struct FileRecord: CatalogRecord, MutablePersistableRecord, Sendable, Equ
     public var nlink: Int64 = 1
     public var rdev: Int64 = 0
     public var atimeNs: Int64? = nil
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = FileID(inserted.rowID) }
 }
 
 /// A folder of a run: its name and, for runs sealed since folders kept their metadata, its
@@ -180,7 +183,7 @@ public struct OutputRecord: CatalogRecord, Sendable, Equatable {
 extension FileRecord {
     public init(row: Row) throws {
         id = row["id"]; projectId = row["project_id"]; runId = row["run_id"]
-        path = row["path"]; dir = row["dir"]; name = row["name"]
+        dir = row["dir"]; name = row["name"]; path = dir.appending(name)
         blob = try BlobHash.parse(row["blob"], of: path)
         size = row["size"]; mode = row["mode"]; mtimeNs = row["mtime_ns"]; uid = row["uid"]; gid = row["gid"]
         guard let status = FileStatus(rawValue: row["status"]) else { throw ArtifactError(.corrupt, "unknown file status", path: path) }

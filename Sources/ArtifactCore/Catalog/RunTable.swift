@@ -36,9 +36,13 @@ import GRDB
 
     /// The run's regular files (paths below raw_source/) and their blobs, by path.
     public static func rawFiles(_ db: Database, _ runId: RunID) throws -> [(path: PathBytes, blob: BlobHash)] {
-        try Row.fetchAll(db, sql: "SELECT path, blob FROM file WHERE run_id = ? AND kind = ? ORDER BY path",
+        try Row.fetchAll(db, sql: "SELECT dir, name, blob FROM file WHERE run_id = ? AND kind = ?",
                          arguments: [runId, FileKind.regular.rawValue])
-            .map { ($0["path"], try $0.decode(BlobHash.self, forColumn: "blob")) }
+            .map { row -> (path: PathBytes, blob: BlobHash) in
+                let dir: PathBytes = row["dir"]
+                return (dir.appending(row["name"] as PathBytes), try row.decode(BlobHash.self, forColumn: "blob"))
+            }
+            .sorted { $0.path < $1.path }
     }
 
     /// The name of a project (what `{project}` in a stage command becomes).

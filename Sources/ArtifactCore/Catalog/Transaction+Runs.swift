@@ -24,9 +24,9 @@ extension CatalogTransaction {
             """)
         let supersede = try db.cachedStatement(sql: "UPDATE file SET status = 'superseded', superseded_by = ? WHERE id = ?")
         let insertFile = try db.cachedStatement(sql: """
-            INSERT INTO file (project_id, run_id, path, dir, name, blob, size, mode, mtime_ns, uid, gid, status, created_at,
+            INSERT INTO file (project_id, run_id, dir, name, blob, size, mode, mtime_ns, uid, gid, status, created_at,
                               kind, xattrs, link_group, nlink, rdev, atime_ns)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let insertDir = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dir (project_id, run_id, parent, name, mode, uid, gid, mtime_ns, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -53,8 +53,8 @@ extension CatalogTransaction {
             var status = FileStatus.new
             let previous = try Row.fetchOne(current, arguments: [projectId, dir, name])
             if let previous {
-                let previousBlob: String = previous["blob"], previousKind: String = previous["kind"]
-                if previousBlob == entry.hash.hex && previousKind == entry.kind.rawValue {
+                let previousBlob: DatabaseValue = previous["blob"], previousKind: String = previous["kind"]
+                if previousBlob == entry.hash.databaseValue && previousKind == entry.kind.rawValue {
                     status = .duplicate; run.filesDuplicate += 1
                 } else {
                     run.filesSuperseded += 1
@@ -64,7 +64,7 @@ extension CatalogTransaction {
             }
             let group = entry.linkKey.flatMap { linkCounts[$0, default: 1] > 1 ? $0 : nil }
             try BlobReferences.add(db, entry.hash, size: entry.size, now: nowSeconds)
-            try insertFile.execute(arguments: [projectId, runId, entry.path, dir, name, entry.hash.hex, entry.size,
+            try insertFile.execute(arguments: [projectId, runId, dir, name, entry.hash, entry.size,
                                                entry.mode, entry.mtimeNs, entry.uid, entry.gid, status.rawValue, nowSeconds,
                                                entry.kind.rawValue, entry.xattrs.encoded.map { Data($0) },
                                                group.flatMap { linkLeaders[$0] }, group.map { linkCounts[$0]! } ?? 1,

@@ -12,21 +12,34 @@ public struct BlobHash: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     public init(digest: SHA256.Digest) {
+        self.init(digestBytes: digest)
+    }
+
+    /// The name of a 32-byte digest; nil for any other length.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 32 else { return nil }
+        self.init(digestBytes: bytes)
+    }
+
+    private init(digestBytes: some Sequence<UInt8>) {
         let table: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for byte in digest {
+        for byte in digestBytes {
             out.append(table[Int(byte >> 4)])
             out.append(table[Int(byte & 0xF)])
         }
         self.hex = String(decoding: out, as: UTF8.self)
     }
 
-    /// A blob name read back from the catalog, which stores it as hex text: the one place it
-    /// is parsed. Throws `.corrupt` naming `path` (the row's file) when it is not a SHA-256.
-    public static func parse(_ hex: String, of path: PathBytes) throws -> BlobHash {
-        guard let hash = BlobHash(hex: hex) else { throw ArtifactError(.corrupt, "the catalog names a blob that is not a SHA-256: \(hex)", path: path) }
-        return hash
+    /// The 32 bytes of the digest (what the catalog stores).
+    public var bytes: [UInt8] {
+        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : c - 87 }
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        var it = hex.utf8.makeIterator()
+        while let hi = it.next(), let lo = it.next() { out.append(nibble(hi) << 4 | nibble(lo)) }
+        return out
     }
 
     /// The hash of no bytes at all.
