@@ -55,6 +55,7 @@ extension ArtifactFileSystem {
             if node == .root {
                 out.append((ControlAttribute.pid, Array(String(getpid()).utf8)))
                 out.append((ControlAttribute.inodes, Array(String(inodes.count).utf8)))
+                out.append((ControlAttribute.requests, Array(FUSESession.requestCounts().utf8)))
             }
             return out + (try namespace.userXattrs(node)).entries.map { ($0.name, $0.value) }
         case .staged(let s):

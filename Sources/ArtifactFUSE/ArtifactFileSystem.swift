@@ -208,6 +208,18 @@ public final class ArtifactFileSystem: Sendable {
         return e
     }
 
+    /// The answer for a name a staged folder does not hold: a negative entry (inode 0) that
+    /// the kernel keeps for `mutableTimeout`, as libfuse's `fuse_reply_entry` allows. Only the
+    /// kernel adds names to incoming/ (the daemon only removes them), and it replaces its
+    /// negative entry when it does, so `cp`'s `stat` of the target and the `open(O_CREAT)`
+    /// that follows cost one LOOKUP instead of two.
+    func stagedAbsentEntry() -> fuse_entry_param {
+        var e = fuse_entry_param()
+        e.ino = 0
+        e.entry_timeout = mutableTimeout
+        return e
+    }
+
     /// lstat of `name` in a staged folder.
     func stagedStat(parent: StagedObject, name: PathBytes) throws -> stat {
         try parent.withFD { fd, _ in

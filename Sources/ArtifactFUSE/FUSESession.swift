@@ -55,6 +55,7 @@ public final class FUSESession {
                                 path: options.mountpoint)
         }
         // O_TMPFILE: see afs_session_read in the CFuse3 shim.
+        afs_count_requests(Self.requestCounters)
         if afs_session_read_tmpfile(se) != 0 {
             fuse_session_unmount(se)
             fuse_remove_signal_handlers(se)
@@ -78,5 +79,37 @@ public final class FUSESession {
         fuse_session_destroy(se)
         session = nil
         return rc
+    }
+}
+
+extension FUSESession {
+    /// The session reader's counters (one process, one session): allocated once, never freed.
+    nonisolated(unsafe) private static let requestCounters: UnsafeMutablePointer<UInt64> = {
+        let p = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(AFS_OPCODES))
+        p.initialize(repeating: 0, count: Int(AFS_OPCODES))
+        return p
+    }()
+
+    /// Names of FUSE opcodes, by number (<linux/fuse.h>, `enum fuse_opcode`).
+    private static let opcodeNames: [UInt32: String] = [
+        1: "LOOKUP", 2: "FORGET", 3: "GETATTR", 4: "SETATTR", 5: "READLINK", 6: "SYMLINK", 8: "MKNOD", 9: "MKDIR",
+        10: "UNLINK", 11: "RMDIR", 12: "RENAME", 13: "LINK", 14: "OPEN", 15: "READ", 16: "WRITE", 17: "STATFS",
+        18: "RELEASE", 20: "FSYNC", 21: "SETXATTR", 22: "GETXATTR", 23: "LISTXATTR", 24: "REMOVEXATTR", 25: "FLUSH",
+        26: "INIT", 27: "OPENDIR", 28: "READDIR", 29: "RELEASEDIR", 30: "FSYNCDIR", 31: "GETLK", 32: "SETLK",
+        33: "SETLKW", 34: "ACCESS", 35: "CREATE", 36: "INTERRUPT", 37: "BMAP", 38: "DESTROY", 39: "IOCTL", 40: "POLL",
+        41: "NOTIFY_REPLY", 42: "BATCH_FORGET", 43: "FALLOCATE", 44: "READDIRPLUS", 45: "RENAME2", 46: "LSEEK",
+        47: "COPY_FILE_RANGE", 48: "SETUPMAPPING", 49: "REMOVEMAPPING", 50: "SYNCFS", 51: "TMPFILE", 52: "STATX",
+    ]
+
+    /// The requests the kernel has sent this process's mount, as `NAME=count` words in opcode
+    /// order, nonzero counts only (`OTHER` for opcodes past the table): the value of
+    /// `user.artifactfs.requests` on the root, so tests bound the round trips an operation
+    /// costs. O_TMPFILE requests count as the TMPFILE they arrive as.
+    static func requestCounts() -> String {
+        (0..<UInt32(AFS_OPCODES)).compactMap { op -> String? in
+            let n = afs_request_count(requestCounters, op)
+            guard n > 0 else { return nil }
+            return "\(op == 0 ? "OTHER" : opcodeNames[op] ?? "OP\(op)")=\(n)"
+        }.joined(separator: " ")
     }
 }

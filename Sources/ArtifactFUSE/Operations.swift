@@ -98,7 +98,12 @@ enum Operations {
         do {
             switch p.kind {
             case .staged(let s):
-                replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+                do {
+                    replyEntry(req, try fs.stagedEntry(parent: s, name: n))
+                } catch Errno.noSuchFileOrDirectory {
+                    var e = fs.stagedAbsentEntry()
+                    fuse_reply_entry(req, &e)
+                }
             case .virtual(let node):
                 if n.count > NameRules.maxBytes { fuse_reply_err(req, ENAMETOOLONG); return }
                 guard let child = try fs.namespace.lookup(node, n) else { fuse_reply_err(req, ENOENT); return }

@@ -118,12 +118,25 @@ static void afs_fold_kill_flag(void *buf, ssize_t n, size_t flags_at, size_t kil
     memcpy((char *)buf + AFS_FUSE_IN_HEADER + flags_at, &flags, 4);
 }
 
+/* Requests read from /dev/fuse, by opcode (<linux/fuse.h>; slot 0 counts opcodes past the
+   table), into AFS_OPCODES counters the Swift side owns and hands over with
+   afs_count_requests before the session starts: what `user.artifactfs.requests` on the
+   mount's root shows, so that tests can bound the round trips an operation costs. (The
+   table is Swift's because Swift does not emit a C header's static arrays.) */
+enum { AFS_OPCODES = 64 };
+static uint64_t *afs_request_counts = 0;
+static inline void afs_count_requests(uint64_t *counts) { afs_request_counts = counts; }
+static inline uint64_t afs_request_count(const uint64_t *counts, uint32_t opcode) {
+    return opcode < AFS_OPCODES ? __atomic_load_n(&counts[opcode], __ATOMIC_RELAXED) : 0;
+}
+
 static ssize_t afs_session_read(int fd, void *buf, size_t len, void *userdata) {
     (void)userdata;
     ssize_t n = read(fd, buf, len);
     if (n >= AFS_FUSE_IN_HEADER) {
         uint32_t opcode;
         memcpy(&opcode, (char *)buf + 4, 4);
+        if (afs_request_counts) __atomic_fetch_add(&afs_request_counts[opcode < AFS_OPCODES ? opcode : 0], 1, __ATOMIC_RELAXED);
         switch (opcode) {
         case AFS_FUSE_INIT:
             if (n >= AFS_FUSE_IN_HEADER + 16) {

@@ -278,6 +278,62 @@ final class IngestTests: MountTestCase {
         XCTAssertEqual(run("find \(q(p))/incoming -type f | wc -l").stdout, "2000\n", "the same names can be copied in again")
     }
 
+    /// The requests the kernel has sent the daemon so far, by opcode (user.artifactfs.requests).
+    private func requests() -> [String: Int] {
+        let words = sh("getfattr --only-values -n user.artifactfs.requests \(q(fsx.mnt))").stdout.split(separator: " ")
+        return Dictionary(uniqueKeysWithValues: words.compactMap { w -> (String, Int)? in
+            let kv = w.split(separator: "=")
+            guard kv.count == 2, let n = Int(kv[1].trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+            return (String(kv[0]), n)
+        })
+    }
+
+    private func delta(_ after: [String: Int], _ before: [String: Int]) -> [String: Int] {
+        after.compactMapValues { $0 }.reduce(into: [:]) { out, kv in
+            let d = kv.value - (before[kv.key] ?? 0)
+            if d != 0 { out[kv.key] = d }
+        }
+    }
+
+    /// Round trips per small file copied into incoming/ (SPEC §8 (c)): `cp` costs two LOOKUPs
+    /// (its stat of the target, then the kernel's fresh look before an O_EXCL create), the
+    /// CREATE, one `security.capability` GETXATTR (the kernel's first write to a new inode),
+    /// the WRITE and the RELEASE: 6, and nothing per file besides (no FLUSH, no GETATTR, no
+    /// second GETXATTR). Counted by the daemon's session reader.
+    func testCopyingSmallFilesInCostsSixRequestsEach() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && mkdir -p \(q(work))/small && cd \(q(work))/small && for i in $(seq 1 300); do echo \"file $i\" > f$i.txt; done")
+        let before = requests()
+        XCTAssertGreaterThan(before["LOOKUP"] ?? 0, 0, "the counters count: \(before)")
+        run("cp -r \(q(work))/small \(q(p))/incoming/")
+        let d = delta(requests(), before)
+        let total = d.values.reduce(0, +)  // with the folder's MKDIR and the getfattr that reads the counts
+        XCTAssertLessThanOrEqual(Double(total) / 300, 6.1, "requests per file: \(d)")
+        XCTAssertLessThanOrEqual(d["LOOKUP"] ?? 0, 2 * 300 + 5, "\(d)")
+        XCTAssertEqual(d["CREATE"], 300, "\(d)")
+        XCTAssertEqual(d["WRITE"], 300, "\(d)")
+        XCTAssertLessThanOrEqual(d["GETXATTR"] ?? 0, 300 + 5, "\(d)")
+        XCTAssertLessThanOrEqual(d["FLUSH"] ?? 0, 1, "FLUSH is refused once and never sent again: \(d)")
+        XCTAssertEqual(run("ls \(q(p))/incoming/small | wc -l").stdout, "300\n")
+    }
+
+    /// A name incoming/ does not hold is remembered as absent for a second (a negative entry):
+    /// tools that probe for files (git, Python's imports) ask once. Only the kernel adds names
+    /// here, and creating one replaces the negative entry at once.
+    func testAbsentNamesInIncomingAreLookedUpOnce() throws {
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo && stat \(q(p))/incoming")
+        let before = requests()
+        XCTAssertFalse(sh("stat \(q(p))/incoming/nope.txt && stat \(q(p))/incoming/nope.txt && stat \(q(p))/incoming/nope.txt").ok)
+        let d = delta(requests(), before)
+        XCTAssertEqual(d["LOOKUP"], 1, "three stats of an absent name: \(d)")
+        run("echo now > \(q(p))/incoming/nope.txt")
+        XCTAssertEqual(run("cat \(q(p))/incoming/nope.txt").stdout, "now\n", "a negative entry never hides a file made through the mount")
+        run("mkdir \(q(p))/incoming/dir && touch \(q(p))/incoming/dir/x && mv \(q(p))/incoming/dir/x \(q(p))/incoming/moved")
+        XCTAssertFalse(sh("stat \(q(p))/incoming/dir/x").ok)
+        XCTAssertTrue(sh("stat \(q(p))/incoming/moved").ok)
+    }
+
     /// A run's files and their versions in latest/ get inode numbers derived from their catalog
     /// rows, so the daemon keeps nothing for them however many the kernel holds: a `find`
     /// over 2,000 sealed files (with their history/<path>/ folders) leaves about one inode per

@@ -23,6 +23,9 @@ public final class Catalog: Sendable {
             // size after every later checkpoint. With it, a checkpoint that resets the WAL
             // truncates the file to 64 MiB (SQLite's journal_size_limit).
             try db.execute(sql: "PRAGMA journal_size_limit = \(Catalog.walSizeLimit)")
+            // Takes effect on a new catalog (before its first table); an old one needs the
+            // VACUUM of `useIncrementalVacuum`.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -37,27 +40,26 @@ public final class Catalog: Sendable {
                 logger.info("migrating the catalog to this release's format, once", metadata: ["path": "\(path)"])
             }
             try migrator.migrate(pool)
-            try Catalog.useIncrementalVacuum(pool, path: path, logger: logger)
+            Catalog.useIncrementalVacuum(pool, path: path, logger: logger)
         }
     }
 
-    /// Turns on SQLite's incremental auto-vacuum once per catalog (`PRAGMA auto_vacuum =
-    /// INCREMENTAL`, which takes a `VACUUM` to apply to a catalog that already has tables):
-    /// then `checkpoint()` can hand back the pages a seal's bookkeeping freed, and the one
-    /// `VACUUM` also packs the tables the v7 migration rebuilt. Instant on a new store; on an
-    /// old one it rewrites the catalog once (seconds per million files).
-    private static func useIncrementalVacuum(_ pool: DatabasePool, path: String, logger: Logger) throws {
+    /// Turns on SQLite's incremental auto-vacuum for a catalog made before it was the default
+    /// (`PRAGMA auto_vacuum = INCREMENTAL` applies to an existing catalog only through a
+    /// `VACUUM`): then `checkpoint()` can hand back the pages a seal's bookkeeping freed, and
+    /// the one `VACUUM` also packs the tables the v7 migration rebuilt. It rewrites the
+    /// catalog once (seconds per million files) and needs about twice its size free; when it
+    /// cannot run (no space, another process busy) the catalog is used as it is, a warning is
+    /// logged, and the next open tries again.
+    private static func useIncrementalVacuum(_ pool: DatabasePool, path: String, logger: Logger) {
         do {
             try pool.writeWithoutTransaction { db in
                 guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }
-                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM project") ?? 0 > 0 {
-                    logger.info("compacting the catalog, once", metadata: ["path": "\(path)"])
-                }
-                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                logger.info("compacting the catalog, once", metadata: ["path": "\(path)"])
                 try db.execute(sql: "VACUUM")
             }
         } catch {
-            throw ArtifactError(.io, "cannot compact the catalog: \(error)", path: path)
+            logger.warning("cannot compact the catalog now (tried again at the next mount): \(error)", metadata: ["path": "\(path)"])
         }
     }
 

@@ -32,6 +32,9 @@ public enum ControlAttribute {
     /// On the mount's root: how many inodes the kernel holds of the mount, each an entry in
     /// the daemon's memory (for troubleshooting memory use).
     public static let inodes = prefix + "inodes"
+    /// On the mount's root: the requests the kernel has sent the daemon since mount, by
+    /// opcode (`LOOKUP=12 CREATE=3 …`), so a test can bound what an operation costs.
+    public static let requests = prefix + "requests"
 
     // MARK: a staged file's state on disk (`StagingMark`)
     /// Open for writing now.
