@@ -190,8 +190,13 @@ public final class ArtifactFileSystem: Sendable {
 
     /// Looks up `name` in a staged folder; the inode gains one lookup.
     func stagedEntry(parent: StagedObject, name: PathBytes) throws -> fuse_entry_param {
+        try stagedEntry(parent: parent, name: name, stat: try stagedStat(parent: parent, name: name))
+    }
+
+    /// `stagedEntry(parent:name:)` for a name whose attributes the caller has (`st`, e.g. from
+    /// fstat of the file it just created there).
+    func stagedEntry(parent: StagedObject, name: PathBytes, stat st: stat) throws -> fuse_entry_param {
         guard let parentPath = parent.path else { throw Errno.noSuchFileOrDirectory }
-        let st = try stagedStat(parent: parent, name: name)
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
         let path = parentPath.appending(name)
         let inode = try inodes.lookupStaged(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), path: path, node: nil) {

@@ -151,9 +151,15 @@ struct StagedTree: WritableTree {
 
     func create(_ name: PathBytes, mode: mode_t, flags: Int32, by who: Caller) throws -> (fuse_entry_param, FileHandle) {
         try changing { change in
-            let (existed, fd) = try node.withFD { dir, _ in
-                (name.withCString { faccessat(dir, $0, F_OK, AT_SYMLINK_NOFOLLOW) } == 0,
-                 try Syscalls.openat(dir, name, flags: Self.readable(flags & backingOpenMask) | O_CREAT | (flags & O_EXCL), mode: mode & 0o7777))
+            // A new file in one call (O_EXCL); only a name that exists already, opened without
+            // O_EXCL, costs a second open.
+            let (existed, fd) = try node.withFD { dir, _ -> (Bool, Int32) in
+                let open = Self.readable(flags & backingOpenMask)
+                do {
+                    return (false, try Syscalls.openat(dir, name, flags: open | O_CREAT | O_EXCL, mode: mode & 0o7777))
+                } catch Errno.fileExists where flags & O_EXCL == 0 {
+                    return (true, try Syscalls.openat(dir, name, flags: open | O_CREAT, mode: mode & 0o7777))
+                }
             }
             // An existing file opened through create keeps its owner, as with open(2).
             if !existed { Syscalls.giveToCaller(fd, uid: who.uid, gid: who.gid, mode: mode, parentIsSetGID: fs.isSetGID(node)) }
@@ -164,10 +170,12 @@ struct StagedTree: WritableTree {
                 if !existed { _ = try? node.withFD { dir, _ in name.withCString { unlinkat(dir, $0, 0) } } }
                 return error
             }
+            // The entry from the open file itself: the name cannot change meanwhile (the
+            // project's change lock is held), and fstat saves looking the folder up again.
             let e: fuse_entry_param
-            do { e = try fs.stagedEntry(parent: node, name: name) } catch { throw abandon(error) }
+            do { e = try fs.stagedEntry(parent: node, name: name, stat: try Syscalls.fstat(fd)) } catch { throw abandon(error) }
             guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
-            change.beginWriting(child.writes, fd: fd, truncated: true)
+            change.beginWriting(child.writes, fd: fd, truncated: true, created: !existed)
             return (e, FileHandle(fd: fd, staged: child, writable: true))
         }
     }
@@ -183,7 +191,7 @@ struct StagedTree: WritableTree {
             let object = StagedObject(base: node.base, path: nil, dev: UInt64(st.st_dev), realIno: UInt64(st.st_ino),
                                       projectId: node.projectId, isDirectory: false)
             let handle = FileHandle(fd: fd, staged: object, writable: true)
-            change.beginWriting(object.writes, fd: fd, truncated: true)
+            change.beginWriting(object.writes, fd: fd, truncated: true, created: true)
             return (handle, fs.inodes.insertAnonymous(.staged(object), handle: handle))
         }
     }

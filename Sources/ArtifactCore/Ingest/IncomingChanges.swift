@@ -90,14 +90,15 @@ public final class IncomingChanges: Sendable {
         var writersBegun = 0
 
         /// A writer opened `file` as `fd`; `truncated`: it starts empty (a create or O_TRUNC),
-        /// so its bytes can be hashed as they come. Counts one open writer until `endWriting`.
-        public mutating func beginWriting(_ file: StagedFileWrites, fd: Int32, truncated: Bool) {
+        /// so its bytes can be hashed as they come; `created`: this open made it (no mark of an
+        /// interrupted copy can be on it). Counts one open writer until `endWriting`.
+        public mutating func beginWriting(_ file: StagedFileWrites, fd: Int32, truncated: Bool, created: Bool = false) {
             writersBegun += 1
             seals.hashes.forget(ino: file.ino)
             file.state.withLock { writes in
                 if writes.writers == 0 {
                     writes.restart(spoiled: !truncated)
-                    StagingMark.beginWriting(fd: fd)
+                    StagingMark.beginWriting(fd: fd, created: created)
                 }
                 writes.writers += 1
             }

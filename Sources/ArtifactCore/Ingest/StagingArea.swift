@@ -68,9 +68,10 @@ public enum StagingMark {
     }
 
     /// Marks an open file as being written (and no longer interrupted).
-    public static func beginWriting(fd: Int32) {
+    /// `created`: the file was made just now, so it carries no `interrupted` mark to remove.
+    public static func beginWriting(fd: Int32, created: Bool = false) {
         _ = afs_fsetxattr(fd, writing, "1", 1)
-        _ = afs_fremovexattr(fd, interrupted)
+        if !created { _ = afs_fremovexattr(fd, interrupted) }
     }
 
     public static func endWriting(fd: Int32) {
