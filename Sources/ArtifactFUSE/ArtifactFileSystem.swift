@@ -216,8 +216,9 @@ public final class ArtifactFileSystem: Sendable {
     /// The answer for a name a staged folder does not hold: a negative entry (inode 0) that
     /// the kernel keeps for `mutableTimeout`, as libfuse's `fuse_reply_entry` allows. Only the
     /// kernel adds names to incoming/ (the daemon only removes them), and it replaces its
-    /// negative entry when it does, so `cp`'s `stat` of the target and the `open(O_CREAT)`
-    /// that follows cost one LOOKUP instead of two.
+    /// negative entry when it does, so tools that probe for names (git, Python's imports) ask
+    /// once. (`cp`'s create still looks again: the kernel revalidates a negative entry for
+    /// O_EXCL, `fuse_dentry_revalidate`.)
     func stagedAbsentEntry() -> fuse_entry_param {
         var e = fuse_entry_param()
         e.ino = 0

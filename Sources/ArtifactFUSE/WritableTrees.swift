@@ -170,10 +170,14 @@ struct StagedTree: WritableTree {
                 if !existed { _ = try? node.withFD { dir, _ in name.withCString { unlinkat(dir, $0, 0) } } }
                 return error
             }
-            // The entry from the open file itself: the name cannot change meanwhile (the
-            // project's change lock is held), and fstat saves looking the folder up again.
+            // A new file's entry from its descriptor: the name cannot change meanwhile (the
+            // project's change lock is held), and fstat saves looking the folder up again. A
+            // name that existed is looked up as itself (it may be a symbolic link).
             let e: fuse_entry_param
-            do { e = try fs.stagedEntry(parent: node, name: name, stat: try Syscalls.fstat(fd)) } catch { throw abandon(error) }
+            do {
+                e = existed ? try fs.stagedEntry(parent: node, name: name)
+                            : try fs.stagedEntry(parent: node, name: name, stat: try Syscalls.fstat(fd))
+            } catch { throw abandon(error) }
             guard let child = fs.inodes.get(e.ino)?.staged else { throw abandon(Errno.noSuchFileOrDirectory) }
             change.beginWriting(child.writes, fd: fd, truncated: true, created: !existed)
             return (e, FileHandle(fd: fd, staged: child, writable: true))
