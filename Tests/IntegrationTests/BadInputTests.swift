@@ -130,6 +130,35 @@ final class BadInputTests: MountTestCase {
         fsx.unmount()
     }
 
+    /// A seal that fails for lack of space keeps nothing it adopted (issue 12, case 6): no
+    /// blob stays linked in objects/ (deleting the staged file must free its space), the staged
+    /// file stays in incoming/ as it was, and the same seal succeeds once there is room.
+    func testASealThatRunsOutOfSpaceLeavesNothingInTheStore() throws {
+        let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-full-\(UUID().uuidString.prefix(6))").path
+        run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
+        defer { sh("umount -l \(q(small)); rmdir \(q(small))") }
+        try freshMount(quietPeriod: 600, storeOverride: "\(small)/store")
+        let p = fsx.project("demo")
+        run("mkdir \(q(fsx.mnt))/projects/demo")
+        run("head -c 20000000 /dev/urandom > \(q(work))/a.bin && cp \(q(work))/a.bin \(q(p))/incoming/")
+        sh("dd if=/dev/zero of=\(q(small))/filler bs=1M")  // fills the disk; fails when it is full
+        func blobFiles() -> String { run("find \(q(small))/store/objects -type f | wc -l").stdout }
+
+        let full = sh("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+        XCTAssertNotEqual(full.status, 0)
+        XCTAssertTrue(full.stderr.contains("No space left on device"), full.stderr)
+        XCTAssertEqual(blobFiles(), "0\n", "a failed seal keeps no blob")
+        XCTAssertEqual(fsx.runs("demo"), [], "nothing registered")
+        run("cmp \(q(work))/a.bin \(q(p))/incoming/a.bin")
+
+        run("rm \(q(small))/filler")
+        let r = run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        run("cmp \(q(work))/a.bin \(q(p))/runs/\(r)/raw_source/a.bin")
+        XCTAssertEqual(blobFiles(), "1\n")
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
+        fsx.unmount()
+    }
+
     func testMountRefusesAFolderThatIsNotEmptyOrAlreadyMounted() throws {
         run("mkdir -p \(q(work))/full && touch \(q(work))/full/keep.txt")
         let full = fsx.cli("mount --store \(q(work))/other-store \(q(work))/full")
