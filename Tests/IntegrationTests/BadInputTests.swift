@@ -110,10 +110,7 @@ final class BadInputTests: MountTestCase {
     }
 
     func testDiskFullWhileStagingAnswersENOSPCAndRegistersNothingHalf() throws {
-        let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-full-\(UUID().uuidString.prefix(6))").path
-        run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
-        defer { sh("umount -l \(q(small)); rmdir \(q(small))") }
-        try freshMount(quietPeriod: 600, storeOverride: "\(small)/store")
+        try freshMountOnSmallDisk()
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo")
         run("head -c 20000000 /dev/urandom > \(q(work))/first.bin && head -c 40000000 /dev/urandom > \(q(work))/second.bin")
@@ -134,10 +131,7 @@ final class BadInputTests: MountTestCase {
     /// blob stays linked in objects/ (deleting the staged file must free its space), the staged
     /// file stays in incoming/ as it was, and the same seal succeeds once there is room.
     func testASealThatRunsOutOfSpaceLeavesNothingInTheStore() throws {
-        let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-full-\(UUID().uuidString.prefix(6))").path
-        run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
-        defer { sh("umount -l \(q(small)); rmdir \(q(small))") }
-        try freshMount(quietPeriod: 600, storeOverride: "\(small)/store")
+        let small = try freshMountOnSmallDisk()
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo")
         run("head -c 20000000 /dev/urandom > \(q(work))/a.bin && cp \(q(work))/a.bin \(q(p))/incoming/")

@@ -12,10 +12,7 @@ final class DatasetBadInputTests: MountTestCase {
     }
 
     func testDiskFullWhileWritingABranchAnswersENOSPCAndCommitsNothingHalf() throws {
-        let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-dsfull-\(UUID().uuidString.prefix(6))").path
-        run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
-        defer { sh("umount -l \(q(small)); rmdir \(q(small))") }
-        try freshMount(quietPeriod: 600, storeOverride: "\(small)/store")
+        try freshMountOnSmallDisk()
         run("head -c 20000000 /dev/urandom > \(q(work))/first.bin && head -c 40000000 /dev/urandom > \(q(work))/second.bin")
         run("mkdir \(q(sales)) && cp \(q(work))/first.bin \(q(sales))/@main/")
         let full = sh("cp \(q(work))/second.bin \(q(sales))/@main/")

@@ -166,6 +166,18 @@ class MountTestCase: XCTestCase {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     }
 
+    /// Replaces this test's mount with a new store on a tmpfs of 48 MiB, for the disk-full
+    /// cases (quiet period of 600 s: only explicit seals), and returns the tmpfs folder. The
+    /// tmpfs goes away when the test ends.
+    @discardableResult
+    func freshMountOnSmallDisk() throws -> String {
+        let small = FileManager.default.temporaryDirectory.appendingPathComponent("afs-full-\(UUID().uuidString.prefix(6))").path
+        run("mkdir -p \(q(small)) && mount -t tmpfs -o size=48m tmpfs \(q(small))")
+        addTeardownBlock { sh("umount -l \(q(small)); rmdir \(q(small))") }
+        try freshMount(quietPeriod: 600, storeOverride: "\(small)/store")
+        return small
+    }
+
     override func tearDown() {
         fsx?.tearDown()
     }
