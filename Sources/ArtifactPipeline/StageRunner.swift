@@ -62,8 +62,10 @@ public final class StageRunner: RunSealedSink {
                 try queue.fail(job, error: "the run's pipeline definition no longer has this stage")
                 return
             }
+            // The memoized outputs are held while their rows go in, so no gc takes them meanwhile.
             if let outputs = try queue.memo(key: job.memoKey, inputBlob: inputHash),
-               outputs.allSatisfy({ store.blobs.contains($0.blob) }) {
+               let held = try store.blobs.holdExisting(outputs.map(\.blob)) {
+                defer { store.blobs.release(held) }
                 try queue.complete(job, outputs: outputs, memoized: true)
                 return
             }

@@ -7,20 +7,24 @@ import GRDB
 /// `Verifier` checks it and gc will trust it.
 public enum BlobReferences {
     /// One more row names `hash` (`size` bytes): the blob's row is made with a count of 1, or
-    /// counted up. `now`: seconds since 1970, the row's creation time.
+    /// counted up (and no longer released). `now`: seconds since 1970, the row's creation time.
     public static func add(_ db: Database, _ hash: BlobHash, size: Int64, now: Double) throws {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
-            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1
+            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1, released_at = NULL
             """)
         try statement.execute(arguments: [hash, size, now])
     }
 
     /// Rows that named `hashes` were deleted: one count down per row, so a hash listed twice
-    /// (two rows with the same content) counts down twice. A blob at 0 stays for gc.
-    public static func remove(_ db: Database, _ hashes: [BlobHash]) throws {
-        let statement = try db.cachedStatement(sql: "UPDATE blob SET refcount = refcount - 1 WHERE hash = ? AND refcount > 0")
-        for hash in hashes { try statement.execute(arguments: [hash]) }
+    /// (two rows with the same content) counts down twice. A blob at 0 stays for gc, which
+    /// waits its grace period from `now` (`released_at`).
+    public static func remove(_ db: Database, _ hashes: [BlobHash], now: Double = Date().timeIntervalSince1970) throws {
+        let statement = try db.cachedStatement(sql: """
+            UPDATE blob SET refcount = refcount - 1, released_at = CASE WHEN refcount = 1 THEN ? ELSE released_at END
+            WHERE hash = ? AND refcount > 0
+            """)
+        for hash in hashes { try statement.execute(arguments: [now, hash]) }
     }
 }
 

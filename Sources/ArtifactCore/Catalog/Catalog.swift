@@ -450,6 +450,28 @@ public final class Catalog: Sendable {
                 UPDATE memo SET input_blob = afs_blob_name(input_blob);
                 """)
         }
+        // The store's lifecycle (SPEC §6). `released_at`: when a blob's last reference went (gc
+        // waits a grace period from then); `blocks`: the checksums of its 1 MiB blocks, recorded
+        // at ingest and checked on reads. `deleted_ref`: a deleted branch, kept so that its
+        // versions stay for the retention period and `log` shows them. `retention`: a keep
+        // policy stored for a project or dataset, applied by gc.
+        m.registerMigration("v8-lifecycle") { db in
+            try db.execute(sql: """
+                ALTER TABLE blob ADD COLUMN released_at DOUBLE;
+                ALTER TABLE blob ADD COLUMN blocks BLOB;
+                UPDATE blob SET released_at = created_at WHERE refcount = 0;
+                CREATE TABLE deleted_ref (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    dataset_id INTEGER NOT NULL REFERENCES dataset(id),
+                    name TEXT NOT NULL, version_id INTEGER, deleted_at DOUBLE NOT NULL
+                );
+                CREATE INDEX deleted_ref_by_dataset ON deleted_ref(dataset_id, deleted_at);
+                CREATE TABLE retention (
+                    kind TEXT NOT NULL, owner_id INTEGER NOT NULL, policy TEXT NOT NULL, updated_at DOUBLE NOT NULL,
+                    PRIMARY KEY (kind, owner_id)
+                );
+                """)
+        }
         return m
     }
 

@@ -222,7 +222,7 @@ public final class SealCoordinator: Sendable {
                                                         copying: file.nlink > sealedNames[file.ino, default: 0]))
                 } else {
                     // A symlink's target (or a special file's nothing) as a blob, as git keeps links.
-                    _ = try blobs.put(Self.content(of: file))
+                    adoptions.append(BlobStore.Adoption(content: Self.content(of: file)))
                 }
             }
             let adopted = try blobs.adopt(adoptions, isReferenced: catalog.isReferenced)

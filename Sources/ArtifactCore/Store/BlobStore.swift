@@ -16,10 +16,15 @@ import Glibc
 public final class BlobStore: Sendable {
     public let root: String
     let tmpDir: String
+    /// Shared while this process holds blobs; gc takes it exclusively (`BlobHoldLock`).
+    public let holdLock: BlobHoldLock
 
+    /// `root`: the `objects/` folder; `tmpDir`: where copies are written before their rename
+    /// (same filesystem); the hold lock is `blobs.lock` beside `root`.
     public init(root: String, tmpDir: String) throws {
         self.root = root
         self.tmpDir = tmpDir
+        self.holdLock = BlobHoldLock(path: pathParent(root) + "/blobs.lock")
         do {
             try Syscalls.mkdirs(root)
             try Syscalls.mkdirs(tmpDir)
@@ -38,7 +43,8 @@ public final class BlobStore: Sendable {
 
     public func contains(_ hash: BlobHash) -> Bool { Syscalls.exists(path(of: hash)) }
 
-    /// A complete file to take into the store under the blob name `hash`.
+    /// A complete file to take into the store under the blob name `hash`, or bytes in memory
+    /// (a symlink's target).
     public struct Adoption: Sendable {
         public var path: PathBytes
         public var hash: BlobHash
@@ -47,9 +53,17 @@ public final class BlobStore: Sendable {
         /// outside what is stored (a hard link left behind, an upper file a kept name still
         /// uses), whose later writes must never reach the blob.
         public var copying: Bool
+        /// The content itself, when there is no file (`path` is empty then).
+        public var content: [UInt8]?
 
         public init(path: PathBytes, hash: BlobHash, size: Int64, copying: Bool = false) {
             self.path = path; self.hash = hash; self.size = size; self.copying = copying
+        }
+
+        /// Bytes to store as one blob (written to a temp file, fsynced and renamed).
+        public init(content: [UInt8]) {
+            self.path = .empty; self.hash = BlobHash(digest: SHA256.hash(data: content))
+            self.size = Int64(content.count); self.copying = true; self.content = content
         }
     }
 
@@ -68,15 +82,21 @@ public final class BlobStore: Sendable {
     /// removes the blobs this call stored, so none stays linked to a file that remains
     /// writable, unless a committed row or another adopter in flight needs them).
     /// `isReferenced` says whether a committed row names a hash (`Catalog.isReferenced`).
+    /// Holding also keeps the store's `holdLock` shared, so no gc in any process removes a
+    /// blob this call found or stored before its rows are in.
     /// Throws `.io`/`.noSpace` with the file's path; then nothing is held.
     public func adopt(_ files: [Adoption], isReferenced: (BlobHash) -> Bool) throws -> Adopted {
         let syncAll = files.count > Self.syncfsThreshold
-        hold(files.map(\.hash))
+        try hold(files.map(\.hash))
         var touched = Set<String>()
         var stored: [BlobHash] = []
         do {
             if syncAll { try syncFilesystem() }
             for f in files {
+                if let content = f.content {
+                    if try store(content, as: f.hash, touchedDirectories: &touched) { stored.append(f.hash) }
+                    continue
+                }
                 // Content the store already holds (the same size at its blob name): nothing of
                 // this file will be kept, so its bytes need not reach the disk. A re-upload of
                 // an identical 1 GiB file skipped a 0.5 s fsync this way (BENCHMARKS.md, (e)).
@@ -120,8 +140,19 @@ public final class BlobStore: Sendable {
     /// found a blob this one stored and be about to commit rows that name it.
     private let holds = Mutex<[BlobHash: Int]>([:])
 
-    private func hold(_ hashes: [BlobHash]) {
+    private func hold(_ hashes: [BlobHash]) throws {
+        try holdLock.acquireShared()
         holds.withLock { holds in for h in hashes { holds[h, default: 0] += 1 } }
+    }
+
+    /// Holds blobs the store already has, for rows about to name them without any file being
+    /// adopted (a memoized stage's outputs): nil, holding nothing, when one is missing.
+    /// `release` or `discard` the result as for `adopt`.
+    public func holdExisting(_ hashes: [BlobHash]) throws -> Adopted? {
+        try hold(hashes)
+        let adopted = Adopted(stored: [], held: hashes, syncedFolders: [], syncedFilesystem: false)
+        guard hashes.allSatisfy(contains) else { release(adopted); return nil }
+        return adopted
     }
 
     /// The rows that name `adopted`'s blobs are committed: they no longer need holding.
@@ -132,6 +163,7 @@ public final class BlobStore: Sendable {
                 holds[h] = n > 0 ? n : nil
             }
         }
+        holdLock.releaseShared()
     }
 
     /// The rows for `adopted` will never be committed: removes the blobs it stored, except
@@ -243,10 +275,23 @@ public final class BlobStore: Sendable {
     }
 
     /// Stores `bytes` as a blob (temp file, fsync, rename, folder fsync) and returns its hash.
+    /// Holds nothing afterwards: a gc may remove the blob before a row names it. Production
+    /// code adopts content instead (`Adoption(content:)`); this is for tests and tools.
     @discardableResult
     public func put(_ bytes: [UInt8]) throws -> BlobHash {
         let hash = BlobHash(digest: SHA256.hash(data: bytes))
-        if contains(hash) { return hash }
+        try hold([hash])
+        defer { release(Adopted(stored: [], held: [hash], syncedFolders: [], syncedFilesystem: false)) }
+        var touched = Set<String>()
+        _ = try store(bytes, as: hash, touchedDirectories: &touched)
+        try syncDirectories(touched)
+        return hash
+    }
+
+    /// Writes `bytes` to a temp file, fsyncs it and renames it to blob `hash`; false when the
+    /// store already held it. The caller fsyncs `touchedDirectories`.
+    private func store(_ bytes: [UInt8], as hash: BlobHash, touchedDirectories touched: inout Set<String>) throws -> Bool {
+        if contains(hash) { return false }
         let tmp = "\(tmpDir)/put-\(hash.hex)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         do {
             let fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
@@ -269,17 +314,15 @@ public final class BlobStore: Sendable {
                 try? Syscalls.unlink(tmp)
                 throw error
             }
-            var touched = Set<String>()
             let dir = fanoutDir(of: hash)
             if try Syscalls.mkdirs(dir) { touched.insert(root) }
             try Syscalls.rename(tmp, path(of: hash))
             touched.insert(dir)
-            try syncDirectories(touched)
+            return true
         } catch let e as Errno {
             try? Syscalls.unlink(tmp)
             throw ArtifactError.system(e, "cannot write blob", path: tmp)
         }
-        return hash
     }
 
     public func syncDirectories(_ dirs: Set<String>) throws {

@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+
+/// What gc asks of the catalog: which blobs no row needs, and removing their rows.
+///
+/// A blob is collectable when its refcount is 0 (`BlobReferences`), its last reference went
+/// before the grace period's start (`released_at`; a row made at 0 counts from its creation),
+/// and no working-tree row names it (an uncommitted `mv` or `cp` inside `@branch/` keeps the
+/// committed blob it started from, outside any refcount).
+extension Catalog {
+    private static let collectable = """
+        refcount = 0 AND COALESCE(released_at, created_at) < ?
+        AND NOT EXISTS (SELECT 1 FROM worktree_change w WHERE w.blob = blob.hash)
+        """
+
+    /// The blobs gc may remove: collectable since before `cutoff` (seconds since 1970).
+    public func collectableBlobs(releasedBefore cutoff: Double) throws -> [BlobRecord] {
+        try read { try BlobRecord.fetchAll($0, sql: "SELECT * FROM blob WHERE \(Self.collectable) ORDER BY hash", arguments: [cutoff]) }
+    }
+
+    /// Blobs with no reference that are still inside the grace period: (count, bytes).
+    public func blobsInGrace(releasedBefore cutoff: Double) throws -> (Int, Int64) {
+        try read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blob
+                WHERE refcount = 0 AND COALESCE(released_at, created_at) >= ?
+                """, arguments: [cutoff])
+            return (row?["n"] ?? 0, row?["bytes"] ?? 0)
+        }
+    }
+
+    /// Deletes the rows of `hashes` that are still collectable (checked again, in the same
+    /// transaction) and returns them: the caller then removes their files.
+    public func deleteCollectable(_ hashes: [BlobHash], releasedBefore cutoff: Double) throws -> [BlobRecord] {
+        try write("the blobs were not collected") { db in
+            let find = try db.cachedStatement(sql: "SELECT * FROM blob WHERE hash = ? AND \(Self.collectable)")
+            let delete = try db.cachedStatement(sql: "DELETE FROM blob WHERE hash = ?")
+            var deleted: [BlobRecord] = []
+            for hash in hashes {
+                guard let record = try BlobRecord.fetchOne(find, arguments: [hash, cutoff]) else { continue }
+                try delete.execute(arguments: [hash])
+                deleted.append(record)
+            }
+            return deleted
+        }
+    }
+
+    /// Of `hashes` (names found in `objects/`), those that no blob row and no working-tree
+    /// row names: left by a process that died between storing a blob and committing its rows.
+    public func unnamedBlobs(_ hashes: [BlobHash]) throws -> [BlobHash] {
+        try read { db in
+            let named = try db.cachedStatement(sql: """
+                SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1) OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
+                """)
+            return try hashes.filter { try !(Bool.fetchOne(named, arguments: [$0]) ?? true) }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Removes what no row needs any more (SPEC §6, gc): blobs whose last reference went more than
+/// a grace period ago, blob files that no row ever named (a process died between storing them
+/// and committing), and the blob store's own temp files left by such a process.
+///
+/// Safe while the store is mounted and while other commands run: it deletes only with the
+/// store's `BlobHoldLock` held exclusively, so no blob that a seal, commit, stage or import in
+/// flight has stored or found (and holds until its rows are in) is ever taken; each candidate
+/// is checked again in the catalog transaction that deletes its row. Open files keep their
+/// descriptor (the daemon opens a blob once per open), and the grace period (default 1 h)
+/// covers the rest. Like JuiceFS's gc, `dryRun` only reports.
+public struct GarbageCollector {
+    /// What one collection removed, or with `dryRun` would remove.
+    public struct Report: Codable, Sendable, Equatable {
+        public var dryRun = false
+        /// Blobs no row refers to any more, past the grace period.
+        public var blobsRemoved = 0
+        public var bytesFreed: Int64 = 0
+        /// Blob files no row ever named (part of `bytesFreed`).
+        public var orphansRemoved = 0
+        /// The blob store's temp files left by a process that died.
+        public var tempFilesRemoved = 0
+        /// Unreferenced blobs kept because their grace period has not passed yet.
+        public var blobsInGrace = 0
+        public var bytesInGrace: Int64 = 0
+
+        enum CodingKeys: String, CodingKey {
+            case dryRun = "dry_run", blobsRemoved = "blobs_removed", bytesFreed = "bytes_freed"
+            case orphansRemoved = "orphans_removed", tempFilesRemoved = "temp_files_removed"
+            case blobsInGrace = "blobs_in_grace", bytesInGrace = "bytes_in_grace"
+        }
+        public init() {}
+    }
+
+    /// Blobs deleted per hold of the exclusive lock: seals wait at most for this many unlinks.
+    static let batch = 1_000
+
+    let store: ArtifactStore
+    /// Seconds a blob stays after its last reference went.
+    public let grace: Double
+    let now: Date
+    let logger = Logger(label: "artifactfs.gc")
+
+    /// `grace` in seconds (default 1 h); `now` for tests.
+    public init(store: ArtifactStore, grace: Double = 3_600, now: Date = Date()) {
+        self.store = store; self.grace = grace; self.now = now
+    }
+
+    /// Collects (or with `dryRun`, counts). `progress` gets (blobs looked at, blobs to look at).
+    /// Throws `.io` when the catalog or the lock cannot be used; what was removed before stays
+    /// removed, and the rest is found again by the next run.
+    public func run(dryRun: Bool = false, progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        var report = Report()
+        report.dryRun = dryRun
+        let cutoff = now.timeIntervalSince1970 - grace
+        (report.blobsInGrace, report.bytesInGrace) = try store.catalog.blobsInGrace(releasedBefore: cutoff)
+
+        let candidates = try store.catalog.collectableBlobs(releasedBefore: cutoff)
+        let fanouts = (try? Syscalls.listDirectory(store.blobs.root).filter { $0.name.count == 2 }) ?? []
+        let total = candidates.count + fanouts.count
+        var done = 0
+        for start in stride(from: 0, to: candidates.count, by: Self.batch) {
+            let chunk = Array(candidates[start..<min(start + Self.batch, candidates.count)])
+            if dryRun {
+                report.blobsRemoved += chunk.count
+                report.bytesFreed += chunk.reduce(0) { $0 + $1.size }
+            } else {
+                try store.blobs.holdLock.exclusively {
+                    for blob in try store.catalog.deleteCollectable(chunk.map(\.hash), releasedBefore: cutoff) {
+                        try? Syscalls.unlink(store.blobs.path(of: blob.hash))
+                        report.blobsRemoved += 1
+                        report.bytesFreed += blob.size
+                    }
+                }
+            }
+            done += chunk.count
+            progress(done, total)
+        }
+
+        // Files no row names, one fan-out folder at a time (bounded memory at any store size).
+        for fanout in fanouts {
+            let folder = store.blobs.root + "/" + fanout.name.description
+            var sizes: [BlobHash: Int64] = [:]
+            for entry in (try? Syscalls.listDirectory(folder)) ?? [] {
+                guard let hash = BlobHash(hex: fanout.name.description + entry.name.description),
+                      let st = try? Syscalls.lstat(folder + "/" + entry.name.description) else { continue }
+                sizes[hash] = Int64(st.st_size)
+            }
+            let unnamed = try store.catalog.unnamedBlobs(Array(sizes.keys))
+            if !unnamed.isEmpty {
+                if dryRun {
+                    report.orphansRemoved += unnamed.count
+                    report.bytesFreed += unnamed.reduce(0) { $0 + sizes[$1]! }
+                } else {
+                    try store.blobs.holdLock.exclusively {
+                        // Nobody holds a blob now: what is still unnamed can only be a leftover.
+                        for hash in try store.catalog.unnamedBlobs(unnamed) {
+                            try? Syscalls.unlink(store.blobs.path(of: hash))
+                            report.orphansRemoved += 1
+                            report.bytesFreed += sizes[hash]!
+                        }
+                    }
+                }
+            }
+            done += 1
+            progress(done, total)
+        }
+        report.tempFilesRemoved = try removeTempLeftovers(dryRun: dryRun)
+        if !dryRun {
+            logger.info("gc removed \(report.blobsRemoved) blobs and \(report.orphansRemoved) orphans, \(report.bytesFreed) bytes")
+        }
+        return report
+    }
+
+    /// The blob store's temp files (`put-`, `copy-`, `replace-` in `tmp/`) are only ever
+    /// written by a process holding blobs: with the lock exclusive, any there is a leftover.
+    private func removeTempLeftovers(dryRun: Bool) throws -> Int {
+        let tmp = store.blobs.tmpDir
+        func leftovers() -> [String] {
+            ((try? Syscalls.listDirectory(tmp)) ?? []).map(\.name.description).filter {
+                $0.hasPrefix("put-") || $0.hasPrefix("copy-") || $0.hasPrefix("replace-")
+            }
+        }
+        if dryRun { return leftovers().count }
+        return try store.blobs.holdLock.exclusively {
+            var n = 0
+            for name in leftovers() where (try? Syscalls.unlink(tmp + "/" + name)) != nil { n += 1 }
+            return n
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import ArtifactCore
+import Foundation
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Delete blobs no run, version or working tree needs any more, after a grace period. Safe while mounted.",
+        discussion: """
+            A blob becomes collectable when its last reference goes (forget, a deleted branch's \
+            versions past their retention, a stage rerun). gc waits --grace after that before it \
+            deletes it, and deletes at once blob files no row ever named (left by a killed process). \
+            It never deletes a blob that a seal, commit, stage or import in flight holds.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Flag(help: "Report what would be deleted; change nothing.")
+    var dryRun = false
+
+    @Option(help: "How long an unreferenced blob stays before it is deleted: e.g. 0, 30m, 1h, 7d (default 1h).")
+    var grace: String = "1h"
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if DurationText.seconds(grace) == nil { throw ValidationError("--grace: not a duration: \(grace) (e.g. 0, 30m, 1h, 7d)") }
+    }
+
+    func run() throws {
+        let report: GarbageCollector.Report
+        do {
+            let store = try storeOptions.open()
+            let bar = ProgressLine(label: dryRun ? "gc (dry run)" : "gc", enabled: !json)
+            report = try GarbageCollector(store: store, grace: DurationText.seconds(grace)!).run(dryRun: dryRun) { bar.update($0, $1) }
+            bar.finish()
+        } catch { throw fail(error) }
+        if json { try printJSON(report); return }
+        let verb = dryRun ? "would free" : "freed"
+        print("\(verb) \(formatBytes(report.bytesFreed)): \(report.blobsRemoved) unreferenced blobs, \(report.orphansRemoved) never-registered blobs, \(report.tempFilesRemoved) temp files")
+        if report.blobsInGrace > 0 {
+            print("kept \(report.blobsInGrace) unreferenced blobs (\(formatBytes(report.bytesInGrace))) until their grace period (\(grace)) passes")
+        }
+    }
+}
+
+/// Bytes as people read them: `512 B`, `3.4 MiB`.
+func formatBytes(_ n: Int64) -> String {
+    if n < 1024 { return "\(n) B" }
+    var value = Double(n)
+    for unit in ["KiB", "MiB", "GiB", "TiB"] {
+        value /= 1024
+        if value < 1024 || unit == "TiB" { return String(format: "%.1f %@", value, unit) }
+    }
+    return "\(n) B"
+}
+
+/// Progress of long work on stderr: a line redrawn in place on a terminal, and a plain line
+/// every few seconds elsewhere (a log, a pipe), so that both show it is alive.
+final class ProgressLine {
+    let label: String
+    let enabled: Bool
+    private let tty = isTerminal
+    private let start = Date()
+    private var lastPrinted = Date.distantPast
+
+    init(label: String, enabled: Bool = true) { self.label = label; self.enabled = enabled }
+
+    /// `done` of `total` steps (and, when known, bytes done of bytes total).
+    func update(_ done: Int, _ total: Int, bytes: Int64? = nil, totalBytes: Int64? = nil) {
+        guard enabled else { return }
+        let now = Date()
+        let interval = tty ? 0.1 : 5
+        guard now.timeIntervalSince(lastPrinted) >= interval || (done == total && tty) else { return }
+        lastPrinted = now
+        let elapsed = now.timeIntervalSince(start)
+        var text = "\(label): \(done)/\(total)"
+        if let bytes {
+            text += ", \(formatBytes(bytes))" + (totalBytes.map { " of \(formatBytes($0))" } ?? "")
+            if elapsed > 0 { text += ", \(formatBytes(Int64(Double(bytes) / elapsed)))/s" }
+        }
+        if done > 0, done < total, elapsed > 1 {
+            var fraction = Double(done) / Double(total)
+            if let bytes, let totalBytes, totalBytes > 0 { fraction = Double(bytes) / Double(totalBytes) }
+            if fraction > 0 { text += ", ETA \(DurationText.text(elapsed / fraction - elapsed))" }
+        }
+        FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + text : text + "\n").utf8))
+    }
+
+    /// Ends the redrawn line on a terminal.
+    func finish() {
+        if enabled && tty && lastPrinted != .distantPast { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
