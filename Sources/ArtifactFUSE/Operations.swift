@@ -465,8 +465,15 @@ enum Operations {
     static func setxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32) {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
-        guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
         let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+        if case .virtual(.root) = inode.kind, attributeName(cname) == ControlAttribute.forgotten {
+            do {
+                try fs.forgotten(file: String(decoding: bytes, as: UTF8.self))
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
         do {
             try tree.setxattr(attributeName(cname), value: bytes, flags: flags, by: fs.caller(req!))
             fuse_reply_err(req, 0)

@@ -13,7 +13,7 @@ struct ArtifactFS: ParsableCommand {
             64 bad usage.
             """,
         subcommands: [Mount.self, Unmount.self, Seal.self, Commit.self, Status.self, Log.self, Diff.self, Branch.self, Tag.self,
-                      Verify.self, GC.self, Pipeline.self]
+                      Verify.self, Forget.self, GC.self, Pipeline.self]
     )
 }
 

@@ -37,6 +37,9 @@ struct GC: ParsableCommand {
             bar.finish()
         } catch { throw fail(error) }
         if json { try printJSON(report); return }
+        if report.runsForgotten > 0 {
+            print("\(dryRun ? "would forget" : "forgot") \(report.runsForgotten) runs by the projects' stored keep policies")
+        }
         let verb = dryRun ? "would free" : "freed"
         print("\(verb) \(formatBytes(report.bytesFreed)): \(report.blobsRemoved) unreferenced blobs, \(report.orphansRemoved) never-registered blobs, \(report.tempFilesRemoved) temp files")
         if report.blobsInGrace > 0 {
@@ -63,7 +66,7 @@ final class ProgressLine {
     let enabled: Bool
     private let tty = isTerminal
     private let start = Date()
-    private var lastPrinted = Date.distantPast
+    private lazy var lastPrinted = tty ? Date.distantPast : start
 
     init(label: String, enabled: Bool = true) { self.label = label; self.enabled = enabled }
 
@@ -90,6 +93,6 @@ final class ProgressLine {
 
     /// Ends the redrawn line on a terminal.
     func finish() {
-        if enabled && tty && lastPrinted != .distantPast { FileHandle.standardError.write(Data("\n".utf8)) }
+        if enabled && tty && lastPrinted != .distantPast && lastPrinted != start { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -9,7 +9,7 @@ import GRDB
 /// committed blob it started from, outside any refcount).
 extension Catalog {
     private static let collectable = """
-        refcount = 0 AND COALESCE(released_at, created_at) < ?
+        refcount = 0 AND COALESCE(released_at, created_at) <= ?
         AND NOT EXISTS (SELECT 1 FROM worktree_change w WHERE w.blob = blob.hash)
         """
 
@@ -23,7 +23,7 @@ extension Catalog {
         try read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blob
-                WHERE refcount = 0 AND COALESCE(released_at, created_at) >= ?
+                WHERE refcount = 0 AND COALESCE(released_at, created_at) > ?
                 """, arguments: [cutoff])
             return (row?["n"] ?? 0, row?["bytes"] ?? 0)
         }

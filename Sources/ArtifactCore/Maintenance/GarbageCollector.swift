@@ -28,8 +28,11 @@ public struct GarbageCollector {
         /// Unreferenced blobs kept because their grace period has not passed yet.
         public var blobsInGrace = 0
         public var bytesInGrace: Int64 = 0
+        /// Runs the projects' stored keep policies forgot first (see `KeepPolicy.store`).
+        public var runsForgotten = 0
 
         enum CodingKeys: String, CodingKey {
+            case runsForgotten = "runs_forgotten"
             case dryRun = "dry_run", blobsRemoved = "blobs_removed", bytesFreed = "bytes_freed"
             case orphansRemoved = "orphans_removed", tempFilesRemoved = "temp_files_removed"
             case blobsInGrace = "blobs_in_grace", bytesInGrace = "bytes_in_grace"
@@ -57,6 +60,7 @@ public struct GarbageCollector {
     public func run(dryRun: Bool = false, progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
         var report = Report()
         report.dryRun = dryRun
+        report.runsForgotten = try applyStoredPolicies(dryRun: dryRun)
         let cutoff = now.timeIntervalSince1970 - grace
         (report.blobsInGrace, report.bytesInGrace) = try store.catalog.blobsInGrace(releasedBefore: cutoff)
 
@@ -112,9 +116,22 @@ public struct GarbageCollector {
         }
         report.tempFilesRemoved = try removeTempLeftovers(dryRun: dryRun)
         if !dryRun {
-            logger.info("gc removed \(report.blobsRemoved) blobs and \(report.orphansRemoved) orphans, \(report.bytesFreed) bytes")
+            logger.debug("gc removed \(report.blobsRemoved) blobs and \(report.orphansRemoved) orphans, \(report.bytesFreed) bytes")
         }
         return report
+    }
+
+    /// Forgets what each project's stored keep policy does not keep, and tells the mounts.
+    private func applyStoredPolicies(dryRun: Bool) throws -> Int {
+        var forgotten = 0
+        for (id, json) in try store.catalog.retentionPolicies(.project) {
+            guard let project = try store.catalog.project(id: ProjectID(id)) else { continue }
+            let policy = try JSONDecoder().decode(KeepPolicy.self, from: json)
+            let (report, gone) = try RunRetention(store: store).forget(project: project, policy: policy, dryRun: dryRun, now: now)
+            forgotten += report.forgotten.count
+            if let gone { try MountControl.announce(gone, storeRoot: store.root) }
+        }
+        return forgotten
     }
 
     /// The blob store's temp files (`put-`, `copy-`, `replace-` in `tmp/`) are only ever

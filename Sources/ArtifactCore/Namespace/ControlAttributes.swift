@@ -47,6 +47,9 @@ public enum ControlAttribute {
     public static let seal = prefix + "seal"
     /// On `@branch/`: commit now (value: the message).
     public static let commit = prefix + "commit"
+    /// On the mount's root: runs were forgotten (value: the path of a `ForgottenRuns` JSON
+    /// file in the store's tmp/); the daemon drops the kernel's entries for them.
+    public static let forgotten = prefix + "forgotten"
 }
 
 /// The CLI's side of the control handshake with a mounted daemon: set a control attribute
@@ -85,6 +88,51 @@ public enum MountControl {
         let after = try? ExtendedAttributes.get(path, ControlAttribute.head)
         guard let after, after != before, !after.isEmpty else { return nil }
         return after
+    }
+
+    /// The mountpoints where the store at `storeRoot` is mounted now (from /proc/self/mounts,
+    /// each asked for its store), so that a command that changed the store's catalog directly
+    /// can tell each daemon.
+    public static func mountpoints(ofStore storeRoot: String) -> [String] {
+        guard let table = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
+        return table.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3, fields[2] == "fuse.artifactfs" else { return nil }
+            let mnt = unescapeMountField(String(fields[1]))
+            guard let store = try? ExtendedAttributes.get(mnt, ControlAttribute.store), store == storeRoot else { return nil }
+            return mnt
+        }
+    }
+
+    /// /proc/self/mounts writes space, tab, newline and backslash as `\ooo`.
+    private static func unescapeMountField(_ field: String) -> String {
+        var bytes: [UInt8] = []
+        var it = Array(field.utf8)[...]
+        while let b = it.popFirst() {
+            if b == UInt8(ascii: "\\"), it.count >= 3, let v = UInt8(String(decoding: it.prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(v)
+                it = it.dropFirst(3)
+            } else {
+                bytes.append(b)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Tells every daemon that mounts `storeRoot` that `forgotten` runs are gone, so that the
+    /// kernel's cached entries for them (runs/, latest/, history/) are dropped before this
+    /// returns. Throws `.io` when a mount does not answer.
+    public static func announce(_ forgotten: ForgottenRuns, storeRoot: String) throws {
+        let mounts = mountpoints(ofStore: storeRoot)
+        guard !mounts.isEmpty else { return }
+        let file = "\(storeRoot)/tmp/forgotten-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).json"
+        try JSONEncoder().encode(forgotten).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        for mnt in mounts {
+            do { try ExtendedAttributes.set(mnt, ControlAttribute.forgotten, file) } catch {
+                throw ArtifactError(.io, "the mount did not take the change in (\(error)); it may show forgotten runs for up to an hour", path: mnt)
+            }
+        }
     }
 
     private static func notOurs(_ path: String, _ reason: String) -> ArtifactError {

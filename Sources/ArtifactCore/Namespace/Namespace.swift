@@ -351,6 +351,10 @@ public final class Namespace: Sendable {
             return [(ControlAttribute.run, run.name), (ControlAttribute.status, run.status.rawValue)]
         case .root:
             return [(ControlAttribute.store, store.root)]
+        case .project(let p):
+            // How a command given the folder (`artifactfs forget MNT/projects/p`) finds the project.
+            guard let project = try catalog.project(id: p) else { return [] }
+            return [(ControlAttribute.project, project.name)]
         case .dataset, .worktree, .versions, .tags, .versionDir, .versionFile, .datasetLog:
             return try datasetExtendedAttributes(node)
         default:

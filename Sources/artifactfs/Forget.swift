@@ -1,0 +1,86 @@
+import ArgumentParser
+import ArtifactCore
+import Foundation
+
+struct Forget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove the runs of a project that a keep policy does not keep (like restic forget); latest/ and history/ follow.",
+        discussion: """
+            The rules add up: a run any rule keeps stays. A run whose pipeline is still running always \
+            stays. Forgotten runs' blobs are freed by `artifactfs gc` once no other run, version or \
+            output uses them. With --save the policy is stored for the project and every `gc` applies it.
+            Durations: 30m, 12h, 7d, 4w, 1y (m is minutes).
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The project: its name, or its folder in a mount.") var project: String
+    @Option(help: "Keep the newest N runs.") var keepLast: Int?
+    @Option(help: "Keep every run within DURATION of the newest run.") var keepWithin: String?
+    @Option(help: "Keep the newest run of each of the last N hours that have one.") var keepHourly: Int?
+    @Option(help: "Keep the newest run of each of the last N days that have one.") var keepDaily: Int?
+    @Option(help: "Keep the newest run of each of the last N weeks that have one.") var keepWeekly: Int?
+    @Option(help: "Keep the newest run of each of the last N months that have one.") var keepMonthly: Int?
+    @Option(help: "Keep the newest run of each of the last N years that have one.") var keepYearly: Int?
+    @Flag(help: "Show what would be forgotten; change nothing.") var dryRun = false
+    @Flag(help: "Also store this policy for the project, for gc to apply every time.") var save = false
+    @Flag(help: "Remove the project's stored policy (nothing is forgotten).") var clearPolicy = false
+    @Flag(help: "Print JSON.") var json = false
+
+    var policy: KeepPolicy {
+        KeepPolicy(last: keepLast, within: keepWithin.flatMap(DurationText.seconds), hourly: keepHourly, daily: keepDaily,
+                   weekly: keepWeekly, monthly: keepMonthly, yearly: keepYearly)
+    }
+
+    func validate() throws {
+        if let keepWithin, DurationText.seconds(keepWithin) == nil {
+            throw ValidationError("--keep-within: not a duration: \(keepWithin) (e.g. 12h, 7d, 4w)")
+        }
+        for (name, n) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly),
+                          ("monthly", keepMonthly), ("yearly", keepYearly)] {
+            if let n, n < 1 { throw ValidationError("--keep-\(name) must be at least 1") }
+        }
+        if clearPolicy { if !policy.isEmpty || save { throw ValidationError("--clear-policy takes no keep rule") } ; return }
+        if policy.isEmpty { throw ValidationError("give at least one keep rule, e.g. --keep-last 10 or --keep-daily 7") }
+    }
+
+    func run() throws {
+        do {
+            let (store, project) = try storeOptions.openProject(self.project)
+            if clearPolicy {
+                try KeepPolicy().store(for: project.id!, in: store.catalog)
+                print("removed the stored keep policy of \(project.name)")
+                return
+            }
+            let (report, forgotten) = try RunRetention(store: store).forget(project: project, policy: policy, dryRun: dryRun)
+            if save && !dryRun { try policy.store(for: project.id!, in: store.catalog) }
+            if let forgotten { try MountControl.announce(forgotten, storeRoot: store.root) }
+            if json { try printJSON(report); return }
+            print("keep \(report.kept.count) runs:")
+            for d in report.kept { print("  \(d.run)  \(d.reasons.joined(separator: ", "))") }
+            print("\(dryRun ? "would forget" : "forgot") \(report.forgotten.count) runs:")
+            for d in report.forgotten { print("  \(d.run)") }
+            if !report.forgotten.isEmpty, !dryRun {
+                print("\(formatBytes(report.bytesReleased)) of files released; `artifactfs gc` frees the blobs no other run uses")
+            }
+            if save && !dryRun { print("stored the policy for \(project.name): \(policy.description)") }
+        } catch { throw fail(error) }
+    }
+}
+
+extension StoreOptions {
+    /// The store and project `argument` names: a project name, or its folder inside a mount.
+    func openProject(_ argument: String) throws -> (ArtifactStore, ProjectRecord) {
+        var name = argument
+        var root = self.root
+        if argument.contains("/") || argument == "." || argument == "..",
+           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), ControlAttribute.project) {
+            name = fromPath
+            if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }
+        }
+        let opened = try ArtifactStore(root: root, create: false)
+        guard let p = try opened.catalog.project(named: name) else {
+            throw ArtifactError(.notFound, "no such project (mkdir MOUNT/projects/\(name) creates one)", path: name)
+        }
+        return (opened, p)
+    }
+}
