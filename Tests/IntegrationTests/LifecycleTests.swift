@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+
+/// forget, gc and branch deletion on a real mount, driven by the built binary and real tools.
+final class LifecycleTests: MountTestCase {
+    private func cli(_ args: String, file: StaticString = #filePath, line: UInt = #line) -> ShellResult {
+        run("\(q(artifactfsBinary)) \(args) --store \(q(fsx.store))", file: file, line: line)
+    }
+
+    private func json(_ r: ShellResult) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+    }
+
+    private func size(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1 }
+
+    /// Three runs; forget keeps the newest. The mount stops showing what the kernel had cached
+    /// of the forgotten runs, an open file stays readable, and gc frees exactly the bytes only
+    /// the forgotten runs used.
+    func testForgetThroughTheMountThenGCFreesExactlyWhatOnlyForgottenRunsUsed() throws {
+        try freshMount(quietPeriod: 600)
+        let p = fsx.project("p")
+        run("mkdir \(q(p))")
+        run("head -c 70000 /dev/urandom > \(q(work))/shared.bin")
+        var runs: [String] = []
+        for i in 1...3 {
+            run("head -c \(10_000 * i) /dev/urandom > \(q(work))/a\(i).txt && cp \(q(work))/a\(i).txt \(q(p))/incoming/a.txt")
+            run("cp \(q(work))/shared.bin \(q(p))/incoming/shared.bin")
+            if i == 2 { run("head -c 5000 /dev/urandom > \(q(work))/only2.bin && cp \(q(work))/only2.bin \(q(p))/incoming/only2.bin") }
+            runs.append(run("\(q(artifactfsBinary)) seal \(q(p))/incoming").stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        // The kernel now caches these names (an hour for runs/, latest/ and history/).
+        run("stat \(q(p))/runs/\(runs[0]) \(q(p))/latest/only2.bin \(q(p))/history/a.txt/\(runs[1]) > /dev/null")
+        run("cmp \(q(work))/only2.bin \(q(p))/latest/only2.bin && ls \(q(p))/history/a.txt > /dev/null")
+        // A reader holds a forgotten run's file open across forget and gc.
+        let reader = "\(work!)/reader.py"
+        try """
+            import subprocess, sys
+            f = open(sys.argv[1], 'rb')
+            subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL)
+            sys.stdout.write(str(len(f.read())))
+            """.write(toFile: reader, atomically: true, encoding: .utf8)
+
+        let dry = json(cli("forget p --keep-last 1 --dry-run --json"))
+        XCTAssertEqual((dry["forgotten"] as? [[String: Any]])?.compactMap { $0["run"] as? String }, [runs[1], runs[0]])
+        XCTAssertEqual(fsx.runs("p"), runs, "a dry run forgets nothing")
+
+        let forgetAndCollect = "sh -c \(q("\(q(artifactfsBinary)) forget p --keep-last 1 --store \(q(fsx.store)) && \(q(artifactfsBinary)) gc --grace 0 --json --store \(q(fsx.store)) > \(q(work))/gc.json"))"
+        let read = run("python3 \(q(reader)) \(q(p))/runs/\(runs[1])/raw_source/only2.bin \(forgetAndCollect)")
+        XCTAssertEqual(read.stdout, "5000", "a file open before forget and gc reads whole")
+
+        XCTAssertEqual(fsx.runs("p"), [runs[2]])
+        XCTAssertNotEqual(sh("stat \(q(p))/runs/\(runs[0])").status, 0, "runs/ still shows a forgotten run")
+        XCTAssertNotEqual(sh("stat \(q(p))/latest/only2.bin").status, 0, "latest/ still shows a file only a forgotten run had")
+        XCTAssertNotEqual(sh("stat \(q(p))/history/a.txt/\(runs[1])").status, 0, "history/ still shows a forgotten version")
+        XCTAssertEqual(run("ls \(q(p))/latest").stdout, "a.txt\nshared.bin\n")
+        XCTAssertEqual(run("ls \(q(p))/history/a.txt").stdout, "\(runs[2])\n")
+        run("cmp \(q(work))/a3.txt \(q(p))/latest/a.txt && cmp \(q(work))/shared.bin \(q(p))/latest/shared.bin")
+
+        let gc = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work!)/gc.json")))) as? [String: Any] ?? [:]
+        let expected = size("\(work!)/a1.txt") + size("\(work!)/a2.txt") + size("\(work!)/only2.bin")
+        XCTAssertEqual(gc["bytes_freed"] as? Int, expected, "\(gc)")
+        XCTAssertEqual(gc["blobs_removed"] as? Int, 3)
+        XCTAssertEqual(fsx.blobCount, 2, "a3.txt and shared.bin stay")
+        cli("verify")
+        // A second gc has nothing left to do.
+        XCTAssertEqual(json(cli("gc --grace 0 --json"))["bytes_freed"] as? Int, 0)
+    }
+
+    func testForgetRefusesWhatItCannotDo() throws {
+        run("mkdir \(q(fsx.project("p")))")
+        let noRule = sh("\(q(artifactfsBinary)) forget p --store \(q(fsx.store))")
+        XCTAssertEqual(noRule.status, 64)
+        XCTAssertTrue(noRule.stderr.contains("keep rule"), noRule.stderr)
+        let badDuration = sh("\(q(artifactfsBinary)) forget p --keep-within 3 --store \(q(fsx.store))")
+        XCTAssertEqual(badDuration.status, 64)
+        XCTAssertTrue(badDuration.stderr.contains("not a duration"), badDuration.stderr)
+        let missing = sh("\(q(artifactfsBinary)) forget nope --keep-last 1 --store \(q(fsx.store))")
+        XCTAssertEqual(missing.status, 4)
+        XCTAssertTrue(missing.stderr.hasPrefix("artifactfs: nope: no such project"), missing.stderr)
+        let badGrace = sh("\(q(artifactfsBinary)) gc --grace soon --store \(q(fsx.store))")
+        XCTAssertEqual(badGrace.status, 64)
+        let noStore = sh("\(q(artifactfsBinary)) gc --store \(q(work))/nothing")
+        XCTAssertEqual(noStore.status, 4)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work!)/nothing"), "gc created a store")
+        // A project folder in the mount names its project.
+        XCTAssertEqual(json(run("cd \(q(fsx.project("p"))) && \(q(artifactfsBinary)) forget . --keep-last 1 --json"))["project"] as? String, "p")
+    }
+
+    /// gc in a loop, with no grace at all, while files are copied in, sealed by the quiet period
+    /// and by hand, committed, forgotten and read back: nothing in use is ever deleted.
+    func testGCInALoopUnderLoadDeletesNothingInUse() throws {
+        try freshMount(quietPeriod: 0.2)
+        let p = fsx.project("p"), d = "\(fsx.mnt)/datasets/d"
+        run("mkdir \(q(p)) \(q(d))")
+        let stop = "\(work!)/stop", count = "\(work!)/gc-count", errors = "\(work!)/gc-errors"
+        run("""
+            (while [ ! -e \(q(stop)) ]; do \(q(artifactfsBinary)) gc --grace 0 --store \(q(fsx.store)) > /dev/null 2>> \(q(errors)) \
+            || echo "gc failed" >> \(q(errors)); echo >> \(q(count)); done; echo done > \(q(stop)).ack) > /dev/null 2>&1 &
+            """)
+        defer {
+            sh("touch \(q(stop))")
+            for _ in 0..<600 where !FileManager.default.fileExists(atPath: stop + ".ack") { usleep(50_000) }
+        }
+        for i in 0..<24 {
+            // The same content comes back now and then, so gc races dedup against deletion.
+            run("head -c \(20_000 + (i % 5) * 7_000) /dev/zero | tr '\\0' '\(i % 7)' > \(q(work))/f\(i).bin")
+            run("cp \(q(work))/f\(i).bin \(q(p))/incoming/f\(i % 6).bin")
+            if i % 4 == 3 { sh("\(q(artifactfsBinary)) seal \(q(p))/incoming") }
+            run("cp \(q(work))/f\(i).bin \(q(d))/@main/g\(i % 5).bin")
+            if i % 3 == 2 { run("\(q(artifactfsBinary)) commit \(q(d))/@main -m 'step \(i)' > /dev/null") }
+            if i % 8 == 7 { cli("forget p --keep-last 2 > /dev/null") }
+            run("cat \(q(p))/latest/* \(q(d))/@main/* > /dev/null 2>&1 || true")
+        }
+        sh("\(q(artifactfsBinary)) seal \(q(p))/incoming")
+        run("\(q(artifactfsBinary)) commit \(q(d))/@main -m last > /dev/null || true")
+        sh("touch \(q(stop))")
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: stop + ".ack") { usleep(50_000) }
+        let loops = (try? String(contentsOfFile: count, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false).count ?? 0
+        XCTAssertGreaterThanOrEqual(loops, 5, "gc ran too few times to prove anything")
+        XCTAssertEqual((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "", "")
+
+        // Everything the mount shows is whole: the last copy of each name, in latest/ and @main/.
+        for slot in 0..<6 {
+            let last = (0..<24).last { $0 % 6 == slot }!
+            run("cmp \(q(work))/f\(last).bin \(q(p))/latest/f\(slot).bin")
+        }
+        for slot in 0..<5 {
+            let last = (0..<24).last { $0 % 5 == slot }!
+            run("cmp \(q(work))/f\(last).bin \(q(d))/@main/g\(slot).bin")
+        }
+        run("for r in \(q(p))/runs/*/raw_source/* \(q(d))/versions/*/*; do cat \"$r\" > /dev/null || exit 1; done")
+        cli("verify")
+    }
+}
