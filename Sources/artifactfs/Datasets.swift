@@ -54,16 +54,49 @@ extension StoreOptions {
 
 struct Branch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create a branch of a dataset (like mkdir datasets/<dataset>/@NAME).")
+        abstract: "List, create (like mkdir datasets/<dataset>/@NAME) or delete the branches of a dataset.",
+        discussion: """
+            Deleting a branch keeps its versions for the dataset's retention period (default 30d; \
+            set it with --retention): `log` shows them and `branch NAME --from VERSION` brings the branch \
+            back. After that, `artifactfs gc` removes the versions no branch or tag reaches. \
+            `rm -rf` in the mount never deletes a branch.
+            """)
 
     @OptionGroup var storeOptions: StoreOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
-    @Argument(help: "The new branch's name.") var name: String
+    @Argument(help: "The new branch's name (none: list the branches).") var name: String?
     @Option(help: "A version id, tag or branch to start from (default: the head of main).") var from: String?
+    @Option(name: .customLong("delete"), help: "Delete this branch.") var deleting: String?
+    @Option(help: "How long a deleted branch's versions stay, stored for the dataset: e.g. 7d, 30d, 1y.") var retention: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if deleting != nil && (name != nil || from != nil) { throw ValidationError("--delete takes no new branch name or --from") }
+        if let retention, DurationText.seconds(retention) == nil { throw ValidationError("--retention: not a duration: \(retention) (e.g. 7d)") }
+        if from != nil && name == nil { throw ValidationError("--from needs the new branch's name") }
+    }
 
     func run() throws {
         do {
             let (store, ds) = try storeOptions.openDataset(dataset)
+            if let retention {
+                try VersionRetention(deletedBranches: DurationText.seconds(retention)!).store(for: ds.id!, in: store.catalog)
+                if !json { print("versions of deleted branches of \(ds.name) stay \(retention)") }
+            }
+            if let deleting {
+                let deleted = try store.catalog.deleteBranch(datasetId: ds.id!, name: deleting)
+                if let id = deleted.refId { try? FileManager.default.removeItem(atPath: "\(Worktrees.upperRoot(of: store))/\(id)") }
+                let kept = try VersionRetention.stored(for: ds.id!, in: store.catalog).deletedBranches
+                if json { try printJSON(deleted); return }
+                print("deleted branch \(deleting) of \(ds.name) (was at \(deleted.version ?? "(empty)")); its versions stay \(DurationText.text(kept)), "
+                      + "`artifactfs branch \(ds.name) \(deleting) --from \(deleted.version ?? "VERSION")` brings it back")
+                return
+            }
+            guard let name else {
+                if retention != nil && !json { return }
+                try listBranches(store, ds)
+                return
+            }
             let start: VersionRecord?
             if let from {
                 start = try store.catalog.resolve(datasetId: ds.id!, reference: from)
@@ -74,6 +107,20 @@ struct Branch: ParsableCommand {
             print("branch \(name) of \(dataset) at \(start?.name ?? "(empty)")")
         } catch { throw fail(error) }
     }
+
+    /// One line per branch (`NAME VERSION`), then the deleted ones still kept.
+    private func listBranches(_ store: ArtifactStore, _ ds: DatasetRecord) throws {
+        let branches = try store.catalog.refs(datasetId: ds.id!, kind: .branch).map { r in
+            BranchLine(name: r.name, version: try r.versionId.flatMap { try store.catalog.version(id: $0)?.name })
+        }
+        let deleted = try store.catalog.deletedBranches(datasetId: ds.id!)
+        if json { try printJSON(BranchListing(branches: branches, deleted: deleted)); return }
+        for b in branches { print("\(b.name)\t\(b.version ?? "(empty)")") }
+        for d in deleted { print("\(d.name)\t\(d.version ?? "(empty)")\tdeleted \(DatasetHistory.iso8601(d.deletedAt))") }
+    }
+
+    private struct BranchLine: Codable { var name: String; var version: String? }
+    private struct BranchListing: Codable { var branches: [BranchLine]; var deleted: [DeletedBranch] }
 }
 
 struct Tag: ParsableCommand {

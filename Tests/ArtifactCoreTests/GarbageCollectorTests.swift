@@ -110,6 +110,7 @@ final class GarbageCollectorTests: StoreTestCase {
         for bad in ["", "1", "h", "1x", "-1h", "1.5h", "1h 2m"] { XCTAssertNil(DurationText.seconds(bad), bad) }
         XCTAssertEqual(DurationText.text(5_400), "1h30m")
         XCTAssertEqual(DurationText.text(0), "0")
+        XCTAssertEqual(DurationText.text(30 * 86_400), "30d")
     }
 }
 

@@ -17,7 +17,7 @@ final class RunRetentionTests: StoreTestCase {
         XCTAssertEqual(kept(KeepPolicy(yearly: 5)), [5])
         XCTAssertEqual(kept(KeepPolicy(daily: 100)), [1, 2, 3, 4, 5])
         XCTAssertTrue(KeepPolicy().isEmpty)
-        XCTAssertEqual(KeepPolicy(last: 3, within: 7 * day, daily: 2).description, "--keep-last 3 --keep-within 1w --keep-daily 2")
+        XCTAssertEqual(KeepPolicy(last: 3, within: 7 * day, daily: 2).description, "--keep-last 3 --keep-within 7d --keep-daily 2")
     }
 
     /// r1 writes a (v1) and b; r2 writes a (v2) and c; r3 writes a (v1 again). Forgetting r2

@@ -131,4 +131,54 @@ final class LifecycleTests: MountTestCase {
         run("for r in \(q(p))/runs/*/raw_source/* \(q(d))/versions/*/*; do cat \"$r\" > /dev/null || exit 1; done")
         cli("verify")
     }
+
+    /// rm -rf in the mount never deletes a branch; `branch --delete` does, keeps its versions
+    /// (log shows them, --from brings the branch back) until the retention passes, and then gc
+    /// frees exactly the bytes only those versions used.
+    func testBranchDeleteKeepsVersionsForTheRetentionThenGCFreesThem() throws {
+        try freshMount(quietPeriod: 600)
+        let d = "\(fsx.mnt)/datasets/d"
+        run("mkdir \(q(d)) && echo one > \(q(d))/@main/a.txt")
+        let v1 = run("\(q(artifactfsBinary)) commit \(q(d))/@main -m one").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        cli("branch d dev")
+        run("head -c 50000 /dev/urandom > \(q(work))/big.bin && cp \(q(work))/big.bin \(q(d))/@dev/ && echo two > \(q(d))/@dev/b.txt")
+        let v2 = run("\(q(artifactfsBinary)) commit \(q(d))/@dev -m two").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        XCTAssertNotEqual(sh("rm -rf \(q(d))/@dev").status, 0, "rmdir of a branch folder must fail")
+        XCTAssertEqual(run("ls \(q(d))").stdout, "@dev\n@main\ntags\nversions\n")
+        let busy = sh("\(q(artifactfsBinary)) branch d --delete dev --store \(q(fsx.store))")
+        XCTAssertEqual(busy.status, 5, "uncommitted deletions keep the branch: \(busy.stderr)")
+        XCTAssertTrue(busy.stderr.contains("@dev: the branch has 3 uncommitted changes"), busy.stderr)
+        // Committed, the deletions are one more version of dev: its files stay in v2.
+        let v3 = run("\(q(artifactfsBinary)) commit \(q(d))/@dev -m emptied").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        cli("branch d --delete dev")
+        for _ in 0..<40 where sh("ls \(q(d))").stdout.contains("@dev") { usleep(50_000) }  // the entry's 1 s timeout
+        XCTAssertEqual(run("ls \(q(d))").stdout, "@main\ntags\nversions\n")
+        XCTAssertTrue(cli("log d").stdout.contains("(deleted @dev)"))
+        XCTAssertEqual(json(cli("gc --grace 0 --json"))["versions_removed"] as? Int, 0, "inside the retention period")
+        run("cmp \(q(work))/big.bin \(q(d))/versions/\(v2)/big.bin")
+        // Brought back, and deleted again.
+        cli("branch d dev --from \(v2)")
+        // The kernel may keep the deleted @dev's entry for its 1 s timeout.
+        for _ in 0..<40 where sh("cmp \(q(work))/big.bin \(q(d))/@dev/big.bin").status != 0 { usleep(50_000) }
+        run("cmp \(q(work))/big.bin \(q(d))/@dev/big.bin")
+        cli("branch d --delete dev")
+        let listed = json(cli("branch d --json"))
+        XCTAssertEqual((listed["branches"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["main"])
+        XCTAssertEqual((listed["deleted"] as? [[String: Any]])?.compactMap { $0["version"] as? String }, [v2, v3])
+
+        cli("branch d --retention 0")
+        let gc = json(cli("gc --grace 0 --json"))
+        XCTAssertEqual(gc["versions_removed"] as? Int, 2)
+        XCTAssertEqual(gc["bytes_freed"] as? Int, 50_000 + 4, "big.bin and b.txt: \(gc)")
+        XCTAssertEqual(run("ls \(q(d))/versions").stdout, "\(v1)\n")
+        XCTAssertFalse(cli("log d").stdout.contains(v2))
+        XCTAssertFalse(cli("log d").stdout.contains(v3))
+        run("cat \(q(d))/@main/a.txt > /dev/null")
+        cli("verify")
+        let missing = sh("\(q(artifactfsBinary)) branch d --delete nope --store \(q(fsx.store))")
+        XCTAssertEqual(missing.status, 4)
+        XCTAssertTrue(missing.stderr.hasPrefix("artifactfs: @nope: no such branch"), missing.stderr)
+    }
 }

@@ -95,6 +95,11 @@ public enum DatasetHistory {
                 guard let v = r.versionId else { continue }
                 refs[v, default: []].append(r.kind == .branch ? "@\(r.name)" : "tag: \(r.name)")
             }
+            // Until gc removes them (`VersionRetention`), a deleted branch's versions stay, named.
+            for d in try tx.deletedBranches(datasetId: datasetId) {
+                guard let name = d.version, let v = versions.first(where: { $0.name == name }) else { continue }
+                refs[v.id!, default: []].append("deleted @\(d.name)")
+            }
             var schemas: [VersionID: NameKeyed<FileSchema>] = [:]
             var omitted: [VersionID: Int] = [:]
             try tx.forEachSchema(datasetId: datasetId) { vid, path, text in
@@ -211,7 +216,7 @@ public enum DatasetHistory {
         return out
     }
 
-    static func iso8601(_ t: Double) -> String {
+    public static func iso8601(_ t: Double) -> String {
         let f = ISO8601DateFormatter()
         f.timeZone = TimeZone(identifier: "UTC")
         return f.string(from: Date(timeIntervalSince1970: t))

@@ -23,7 +23,7 @@ public final class Worktrees: Sendable {
     public init(store: ArtifactStore, trees: VersionTrees) {
         self.store = store
         self.trees = trees
-        self.root = "\(store.root)/staging/worktrees"
+        self.root = Self.upperRoot(of: store)
     }
 
     /// The change lock, writer count and quiet-period clock of one branch.
@@ -38,6 +38,8 @@ public final class Worktrees: Sendable {
 
     func allStates() -> [(RefID, IncomingState)] { states.withLock { $0.map { ($0.key, $0.value) } } }
 
+    /// `staging/worktrees/` of `store`: one folder of upper files per branch id.
+    public static func upperRoot(of store: ArtifactStore) -> String { "\(store.root)/staging/worktrees" }
     public func upperDirectory(_ branchId: RefID) -> String { "\(root)/\(branchId)" }
     public func upperPath(_ branchId: RefID, _ upper: String) -> String { "\(root)/\(branchId)/\(upper)" }
 

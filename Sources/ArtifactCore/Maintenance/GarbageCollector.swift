@@ -30,9 +30,12 @@ public struct GarbageCollector {
         public var bytesInGrace: Int64 = 0
         /// Runs the projects' stored keep policies forgot first (see `KeepPolicy.store`).
         public var runsForgotten = 0
+        /// Versions no branch or tag reaches any more whose deleted branch's retention passed
+        /// (see `VersionRetention`).
+        public var versionsRemoved = 0
 
         enum CodingKeys: String, CodingKey {
-            case runsForgotten = "runs_forgotten"
+            case runsForgotten = "runs_forgotten", versionsRemoved = "versions_removed"
             case dryRun = "dry_run", blobsRemoved = "blobs_removed", bytesFreed = "bytes_freed"
             case orphansRemoved = "orphans_removed", tempFilesRemoved = "temp_files_removed"
             case blobsInGrace = "blobs_in_grace", bytesInGrace = "bytes_in_grace"
@@ -61,6 +64,12 @@ public struct GarbageCollector {
         var report = Report()
         report.dryRun = dryRun
         report.runsForgotten = try applyStoredPolicies(dryRun: dryRun)
+        if !dryRun {
+            for dataset in try store.catalog.datasets() {
+                let retention = try VersionRetention.stored(for: dataset.id!, in: store.catalog)
+                report.versionsRemoved += try store.catalog.expireVersions(datasetId: dataset.id!, retention: retention, now: now)
+            }
+        }
         let cutoff = now.timeIntervalSince1970 - grace
         (report.blobsInGrace, report.bytesInGrace) = try store.catalog.blobsInGrace(releasedBefore: cutoff)
 

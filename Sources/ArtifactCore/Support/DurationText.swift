@@ -26,7 +26,7 @@ public enum DurationText {
         var rest = Int(seconds.rounded())
         if rest == 0 { return "0" }
         var out = ""
-        for (unit, size) in [("y", 31_536_000), ("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] where rest >= size {
+        for (unit, size) in [("y", 31_536_000), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] where rest >= size {
             out += "\(rest / size)\(unit)"
             rest %= size
         }
