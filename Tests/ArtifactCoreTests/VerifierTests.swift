@@ -101,4 +101,60 @@ final class VerifierTests: StoreTestCase {
         let decoded = try JSONDecoder().decode(Verifier.Report.self, from: data)
         XCTAssertEqual(decoded.problems, report.problems)
     }
+
+    /// A deliberately broken store: a missing blob whose good copy lies at a wrong name, a
+    /// corrupt blob, a wrong refcount, an orphan and a stale run. `--fix` reports and repairs
+    /// each, deletes nothing referenced, and what it cannot repair (the corrupt blob's data)
+    /// stays reported, with its files, until the same content is stored again.
+    func testFixRepairsABrokenStoreAndDeletesNothingReferenced() throws {
+        let p = try XCTUnwrap(store.catalog.project(named: "alpha")).id!
+        let gammaRun = try register(p, [try entry("c.txt", "gamma")], now: Self.baseTime.addingTimeInterval(2))
+        let c = try hash("gamma")
+        let misplaced = store.blobs.root + "/00/" + String(repeating: "0", count: 62)
+        try FileManager.default.createDirectory(atPath: store.blobs.root + "/00", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: store.blobs.path(of: c), toPath: misplaced)
+        try Data("BETA".utf8).write(to: URL(fileURLWithPath: store.blobs.path(of: b)))
+        try sql { try $0.execute(sql: "UPDATE blob SET refcount = refcount + 1 WHERE hash = ?", arguments: [a]) }
+        let orphan = try store.blobs.put(Array("nobody refers to me".utf8))
+        let stale = try register(p, [try entry("d.txt", "delta")], completed: false, now: Self.baseTime.addingTimeInterval(3))
+        try sql { try $0.execute(sql: "UPDATE run SET pipeline_hash = '' WHERE id = ?", arguments: [stale.id!]) }
+
+        let before = try verify()
+        XCTAssertEqual(kinds(before), ["corrupt_blob", "missing_blob", "refcount_mismatch", "stale_run"])
+        XCTAssertEqual(before.problems.first { $0.kind == "missing_blob" }?.uses, ["projects/alpha/runs/\(gammaRun.name)/raw_source/c.txt"])
+        XCTAssertEqual(before.orphans.count, 2, "the orphan and the misplaced copy")
+
+        let fixed = try Verifier(store: store).run(Verifier.Options(readData: 1, fix: true))
+        XCTAssertEqual(kinds(fixed), ["corrupt_blob", "missing_blob", "refcount_mismatch", "stale_run"])
+        XCTAssertTrue(fixed.problems.allSatisfy { $0.fixed != nil }, "\(fixed.problems)")
+        XCTAssertFalse(fixed.ok, "a quarantined blob's files stay unreadable")
+        let backup = try XCTUnwrap(fixed.backup)
+        let copy = try ArtifactStore(root: root, create: false).catalog  // the store itself still opens
+        XCTAssertNotNil(copy)
+        XCTAssertEqual(try String(decoding: Data(contentsOf: URL(fileURLWithPath: backup)).prefix(15), as: UTF8.self), "SQLite format 3")
+        XCTAssertEqual(try store.blobs.read(c), Array("gamma".utf8), "the good copy is back at its name")
+        XCTAssertEqual(store.blobs.quarantineReason(b)?.hasPrefix("verify: content hashes to"), true)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.blobs.quarantineDir + "/" + b.hex), "quarantined, not deleted")
+        XCTAssertTrue(store.blobs.contains(orphan), "an orphan is gc's to remove, not verify's")
+        XCTAssertEqual(try store.catalog.run(id: stale.id!)?.status, .failed)
+
+        let second = try verify()
+        XCTAssertEqual(kinds(second), ["quarantined_blob"])
+        XCTAssertEqual(second.problems.first?.uses, ["projects/alpha/runs/20261121T143005Z-001/raw_source/b.txt"])
+        // The same content sealed again heals it.
+        _ = try register(p, [try entry("b-again.txt", "beta")], now: Self.baseTime.addingTimeInterval(4))
+        let healed = try verify()
+        XCTAssertTrue(healed.ok, "\(healed.problems)")
+    }
+
+    func testWithoutReadDataOnlySizesAreChecked() throws {
+        try Data("ALPHA".utf8).write(to: URL(fileURLWithPath: store.blobs.path(of: a)))
+        let quick = try Verifier(store: store).run(Verifier.Options(readData: 0))
+        XCTAssertTrue(quick.ok)
+        XCTAssertEqual(quick.blobsRead, 0)
+        let full = try Verifier(store: store).run(Verifier.Options(readData: 1))
+        XCTAssertEqual(kinds(full), ["corrupt_blob"])
+        XCTAssertEqual(full.blobsRead, 2)
+        XCTAssertEqual(full.bytesRead, 9)
+    }
 }

@@ -90,11 +90,13 @@ final class BadInputTests: MountTestCase {
         let sha = run("getfattr --only-values -n user.artifactfs.sha256 \(q(p))/runs/\(r)/raw_source/sub/blob.bin").stdout
         let blob = "\(fsx.store)/objects/\(sha.prefix(2))/\(sha.dropFirst(2))"
         fsx.unmount()
-        // Same size, other bytes: only verify can tell. Then a truncated copy: reads refuse it.
+        // Same size, other bytes: only reading the data can tell (verify --read-data, like
+        // restic check --read-data). Then a truncated copy: reads refuse it.
         run("printf 'XXXX' | dd of=\(q(blob)) bs=1 seek=10 conv=notrunc status=none")
-        let v = fsx.cli("verify --store \(q(fsx.store))")
+        let v = fsx.cli("verify --read-data --store \(q(fsx.store))")
         XCTAssertEqual(v.status, 3, v.stdout)
         XCTAssertTrue(v.stdout.contains("corrupt_blob"), v.stdout)
+        XCTAssertTrue(v.stdout.contains("used by projects/"), v.stdout)
         run("truncate -s 100 \(q(blob))")
         try fsx.mount()
         let read = sh("cat \(q(p))/runs/\(r)/raw_source/sub/blob.bin > /dev/null")

@@ -41,6 +41,8 @@ public enum ControlAttribute {
     public static let writing = prefix + "writing"
     /// Was open for writing when the daemon died: maybe a truncated copy.
     public static let interrupted = prefix + "interrupted"
+    /// On a file in the store's quarantine/: why the blob was taken out of objects/.
+    public static let quarantine = prefix + "quarantine"
 
     // MARK: control: set by the CLI, answered by the daemon
     /// On an incoming/ folder: seal now (value: anything).

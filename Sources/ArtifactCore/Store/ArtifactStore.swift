@@ -56,6 +56,17 @@ public final class ArtifactStore: Sendable {
         lockFD.withLock { $0 = fd }
     }
 
+    /// Whether a daemon has this store mounted now (it holds the lock `lockForMount` takes).
+    public var isMounted: Bool {
+        if lockFD.withLock({ $0 >= 0 }) { return true }
+        let fd = open("\(root)/lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 { return true }
+        _ = flock(fd, LOCK_UN)
+        return false
+    }
+
     /// Creates a project and its incoming/ folder.
     /// The creator owns incoming/, so that with `--allow-other` they can write to it.
     public func createProject(name: String, uid: Int64, gid: Int64 = 0) throws -> ProjectRecord {

@@ -370,12 +370,58 @@ public final class BlobStore: Sendable {
         case wrongHash(actual: BlobHash)
     }
 
-    public func check(_ hash: BlobHash, expectedSize: Int64) -> Health {
+    /// Whether blob `hash` is at its name with `expectedSize` bytes and, with `readData`,
+    /// hashes to its name.
+    public func check(_ hash: BlobHash, expectedSize: Int64, readData: Bool = true) -> Health {
         let p = path(of: hash)
         guard let st = try? Syscalls.lstat(p) else { return .missing }
         if Int64(st.st_size) != expectedSize { return .wrongSize(actual: Int64(st.st_size)) }
+        guard readData else { return .ok }
         guard let (actual, _) = try? BlobStore.hash(fileAt: PathBytes(p)) else { return .missing }
         return actual == hash ? .ok : .wrongHash(actual: actual)
+    }
+
+    // MARK: quarantine
+
+    /// `quarantine/` beside `objects/`: blobs found damaged, kept (never deleted) for a human
+    /// to look at, under their name.
+    public var quarantineDir: String { pathParent(root) + "/quarantine" }
+
+    /// Moves blob `hash` out of `objects/` into `quarantineDir`, marked with `reason` (the
+    /// `user.artifactfs.quarantine` attribute), so that every later open of a file that uses
+    /// it answers EIO and `verify` names it. A later adopt of the same content stores a good
+    /// copy again. Throws `.io` when the move fails (then the blob stays where it was).
+    public func quarantine(_ hash: BlobHash, reason: String) throws {
+        let target = quarantineDir + "/" + hash.hex
+        do {
+            _ = try Syscalls.mkdirs(quarantineDir)
+            try Syscalls.rename(path(of: hash), target)
+            try? ExtendedAttributes.set(target, ControlAttribute.quarantine, reason)
+            try syncDirectories([fanoutDir(of: hash), quarantineDir])
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot quarantine blob \(hash.hex)", path: path(of: hash))
+        }
+    }
+
+    /// Why blob `hash` is in quarantine, or nil when it is not there.
+    public func quarantineReason(_ hash: BlobHash) -> String? {
+        let p = quarantineDir + "/" + hash.hex
+        guard Syscalls.exists(p) else { return nil }
+        return (try? ExtendedAttributes.get(p, ControlAttribute.quarantine)) ?? "quarantined"
+    }
+
+    /// Puts the file at `source` (whose content hashes to `hash`) back at blob `hash`'s name:
+    /// `verify --fix` re-linking a good copy it found. Throws `.io`.
+    public func restore(_ hash: BlobHash, from source: String) throws {
+        do {
+            var touched = Set<String>()
+            if try Syscalls.mkdirs(fanoutDir(of: hash)) { touched.insert(root) }
+            try Syscalls.rename(source, path(of: hash))
+            touched.insert(fanoutDir(of: hash))
+            try syncDirectories(touched)
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot put blob \(hash.hex) back", path: source)
+        }
     }
 
     /// Every blob name on disk (for orphan checks).
