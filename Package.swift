@@ -24,6 +24,8 @@ let package = Package(
         ),
         // Linux calls that Glibc's module does not expose (syncfs, renameat2).
         .target(name: "CSystemShims"),
+        // xxHash (header only, inlined): the per-block checksums of blobs.
+        .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         // Schemas of tabular files (CSV, TSV, JSON Lines, Parquet's footer): one file per
         // format, streaming, never throwing. Depends on nothing of ours.
         .target(name: "TabularSchemas"),
@@ -31,7 +33,7 @@ let package = Package(
         .target(
             name: "ArtifactCore",
             dependencies: [
-                "CSystemShims", "TabularSchemas",
+                "CSystemShims", "CXXHash", "TabularSchemas",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -162,6 +162,10 @@ public final class JobQueue: Sendable {
         public var blob: BlobHash
         public var size: Int64
         public var mode: Int64
+        /// Block checksums read while hashing it; not memoized (a memo hit's blob has them).
+        public var blocks: BlockSums? = nil
+
+        enum CodingKeys: String, CodingKey { case path, blob, size, mode }
     }
 
     /// Records a successful job: its outputs, their blob references and the memo entry.
@@ -169,7 +173,7 @@ public final class JobQueue: Sendable {
         try write { db in
             guard var current = try JobRecord.fetchOne(db, key: job.id!), current.status == .inProgress else { return }
             let now = Date().timeIntervalSince1970
-            let files = outputs.map { StageOutputTable.File(path: $0.path, hash: $0.blob, size: $0.size, mode: $0.mode) }
+            let files = outputs.map { StageOutputTable.File(path: $0.path, hash: $0.blob, size: $0.size, mode: $0.mode, blocks: $0.blocks) }
             try StageOutputTable.record(db, runId: job.runId, stage: job.stage, files: files, inputPath: job.inputPath,
                                         jobId: job.id, now: now)
             if let input = job.inputBlob, !memoized {

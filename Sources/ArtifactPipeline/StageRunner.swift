@@ -153,9 +153,9 @@ public final class StageRunner: RunSealedSink {
         var outputs: [JobQueue.Output] = []
         var adoptions: [BlobStore.Adoption] = []
         for f in files {
-            let (hash, size) = try BlobStore.hash(fileAt: f.full)
-            adoptions.append(BlobStore.Adoption(path: f.full, hash: hash, size: size))
-            outputs.append(JobQueue.Output(path: f.rel, blob: hash, size: size, mode: f.mode))
+            let d = try BlobStore.digest(fileAt: f.full)
+            adoptions.append(BlobStore.Adoption(path: f.full, hash: d.hash, size: d.size))
+            outputs.append(JobQueue.Output(path: f.rel, blob: d.hash, size: d.size, mode: f.mode, blocks: d.blocks))
         }
         // The job folder is removed afterwards, so no blob stays linked to a writable name.
         let adopted = try store.blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced)

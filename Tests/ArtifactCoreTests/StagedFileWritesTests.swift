@@ -54,7 +54,7 @@ final class StagedFileWritesTests: StoreTestCase {
         Foundation.close(w.fd)  // before the hashing is done: it must not need the writer's descriptor
         coordinator.waitForHashing()
         let size = (try? FileManager.default.attributesOfItem(atPath: w.path)[.size] as? NSNumber)?.int64Value ?? -1
-        return coordinator.hashes.lookup(ino: w.file.ino, size: size)
+        return coordinator.hashes.lookup(ino: w.file.ino, size: size)?.hash
     }
 
     func sha(_ path: String) throws -> BlobHash {
@@ -89,6 +89,11 @@ final class StagedFileWritesTests: StoreTestCase {
         }
         let cached = try XCTUnwrap(close(w), "writes in order leave a hash for the seal")
         XCTAssertEqual(cached, try sha(w.path))
+        // And the block checksums a seal records, the same as one read of the file gives.
+        let size = Int64(offset)
+        let blocks = try XCTUnwrap(coordinator.hashes.lookup(ino: w.file.ino, size: size)?.blocks)
+        XCTAssertEqual(blocks.sums.count, BlockSums.count(forSize: size))
+        XCTAssertEqual(blocks, try BlobStore.digest(fileAt: PathBytes(w.path)).blocks)
     }
 
     func testATruncationDropsQueuedWritesOfTheOldContent() throws {
@@ -164,7 +169,7 @@ final class StagedFileWritesTests: StoreTestCase {
             Foundation.close(w.fd)
             coordinator.waitForHashing()
             if let cached = coordinator.hashes.lookup(ino: w.file.ino, size: 8 << 20) {
-                XCTAssertEqual(cached, try sha(w.path), "round \(round): a hash of content the file no longer has")
+                XCTAssertEqual(cached.hash, try sha(w.path), "round \(round): a hash of content the file no longer has")
             }
         }
     }

@@ -8,12 +8,15 @@ import GRDB
 public enum BlobReferences {
     /// One more row names `hash` (`size` bytes): the blob's row is made with a count of 1, or
     /// counted up (and no longer released). `now`: seconds since 1970, the row's creation time.
-    public static func add(_ db: Database, _ hash: BlobHash, size: Int64, now: Double) throws {
+    /// `blocks`: the content's block checksums, kept for a blob of more than one block (a
+    /// one-block blob is checked by its name) unless the row has them already.
+    public static func add(_ db: Database, _ hash: BlobHash, size: Int64, now: Double, blocks: BlockSums? = nil) throws {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO blob (hash, size, refcount, created_at) VALUES (?, ?, 1, ?)
-            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1, released_at = NULL
+            INSERT INTO blob (hash, size, refcount, created_at, blocks) VALUES (?, ?, 1, ?, ?)
+            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1, released_at = NULL, blocks = COALESCE(blocks, excluded.blocks)
             """)
-        try statement.execute(arguments: [hash, size, now])
+        let kept = blocks.flatMap { $0.sums.count > 1 && $0.sums.count == BlockSums.count(forSize: size) ? $0.encoded : nil }
+        try statement.execute(arguments: [hash, size, now, kept])
     }
 
     /// Rows that named `hashes` were deleted: one count down per row, so a hash listed twice

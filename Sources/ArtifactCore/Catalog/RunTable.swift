@@ -62,8 +62,10 @@ import GRDB
         public var hash: BlobHash
         public var size: Int64
         public var mode: Int64
-        public init(path: PathBytes, hash: BlobHash, size: Int64, mode: Int64) {
-            self.path = path; self.hash = hash; self.size = size; self.mode = mode
+        /// Block checksums read while hashing it (none for a memoized output already stored).
+        public var blocks: BlockSums?
+        public init(path: PathBytes, hash: BlobHash, size: Int64, mode: Int64, blocks: BlockSums? = nil) {
+            self.path = path; self.hash = hash; self.size = size; self.mode = mode; self.blocks = blocks
         }
     }
 
@@ -79,7 +81,7 @@ import GRDB
             }
         }
         for f in files {
-            try BlobReferences.add(db, f.hash, size: f.size, now: now)
+            try BlobReferences.add(db, f.hash, size: f.size, now: now, blocks: f.blocks)
             var record = OutputRecord(id: nil, runId: runId, stage: stage, path: f.path, dir: f.path.parent,
                                       name: f.path.lastComponent, blob: f.hash, size: f.size, mode: f.mode,
                                       mtimeNs: Int64(now * 1e9), inputPath: inputPath, jobId: jobId)

@@ -95,6 +95,8 @@ public final class DatasetCommitter: Sendable {
     private struct Planned {
         var entry: EntryRecord
         var upper: String?
+        /// The block checksums of a written file, read while hashing it.
+        var blocks: BlockSums? = nil
     }
 
     /// What `plan` found, for `commitPlanned`.
@@ -147,6 +149,7 @@ public final class DatasetCommitter: Sendable {
         // The branch folder's own times are the working tree's, not part of a version.
         for row in rows where !row.path.isEmpty {
             let head = heads[row.path]
+            var written: BlockSums?
             var e = EntryRecord(id: nil, datasetId: dataset.id!, versionId: VersionID(0), path: row.path, dir: row.dir, name: row.name,
                                 kind: row.kind, blob: row.blob, size: row.size, mode: row.mode, mtimeNs: row.mtimeNs,
                                 uid: row.uid, gid: row.gid, schema: nil, xattrs: row.xattrs, rdev: row.rdev, atimeNs: row.atimeNs)
@@ -176,8 +179,9 @@ public final class DatasetCommitter: Sendable {
                     do { st = try Syscalls.lstat(source) } catch let err as Errno {
                         throw ArtifactError.system(err, "staged file is missing", path: source)
                     }
-                    let (hash, size) = try BlobStore.hash(fileAt: PathBytes(source))
-                    e.blob = hash; e.size = size
+                    let digest = try BlobStore.digest(fileAt: PathBytes(source))
+                    e.blob = digest.hash; e.size = digest.size
+                    written = digest.blocks
                     e.mode = Int64(st.st_mode & 0o7777)
                     e.mtimeNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
                     e.uid = Int64(st.st_uid); e.gid = Int64(st.st_gid)
@@ -195,7 +199,7 @@ public final class DatasetCommitter: Sendable {
                 }
                 if head == nil { counts.added += 1 } else { counts.changed += 1 }
             }
-            planned.append(Planned(entry: e, upper: e.kind.hasBytes ? row.upper : nil))
+            planned.append(Planned(entry: e, upper: e.kind.hasBytes ? row.upper : nil, blocks: written))
         }
 
         let uppers = rows.compactMap(\.upper).filter { !keptUppers.contains($0) }
@@ -246,7 +250,7 @@ public final class DatasetCommitter: Sendable {
                         e.linkGroup = leaders[u]
                     }
                     if e.kind.hasBytes, let hash = e.blob {
-                        try tx.addReference(hash, size: e.size, now: now.timeIntervalSince1970)
+                        try tx.addReference(hash, size: e.size, now: now.timeIntervalSince1970, blocks: p.blocks)
                     }
                     try tx.insertEntry(&e)
                     if let u = p.upper, let n = linkCounts[u], n > 1, leaders[u] == nil {

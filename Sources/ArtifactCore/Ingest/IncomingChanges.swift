@@ -143,7 +143,7 @@ public final class IncomingChanges: Sendable {
                 let ticket = hashes.expect(ino: ino)
                 let leave: @Sendable (StreamingHasher) -> Void = { hasher in
                     guard let hash = hasher.finalize(), hasher.length == size else { return }
-                    hashes.store(ino: ino, hash: hash, size: size, ticket: ticket)
+                    hashes.store(ino: ino, hash: hash, size: size, blocks: hasher.blocks, ticket: ticket)
                 }
                 if writes.pendingJobs == 0 {
                     leave(writes.hasher)

@@ -19,6 +19,8 @@ public struct StagedEntry: Sendable, Equatable {
     public var linkKey: UInt64? = nil
     public var rdev: Int64 = 0
     public var atimeNs: Int64? = nil
+    /// The block checksums computed while it was hashed, recorded with a new blob.
+    public var blocks: BlockSums? = nil
 
     public init(path: PathBytes, hash: BlobHash, size: Int64, mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
         self.path = path; self.hash = hash; self.size = size; self.mode = mode

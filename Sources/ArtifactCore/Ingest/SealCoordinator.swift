@@ -187,14 +187,15 @@ public final class SealCoordinator: Sendable {
         entries.reserveCapacity(scan.files.count)
         for file in scan.files {
             let hash: BlobHash
+            var blocks: BlockSums?
             if file.kind != .regular {
                 hash = BlobHash(digest: SHA256.hash(data: Self.content(of: file)))
             } else if let cached = hashes.lookup(ino: file.ino, size: file.size) {
-                hash = cached
+                (hash, blocks) = cached
             } else {
-                let (h, size) = try BlobStore.hash(fileAt: file.fullPath)
-                if size != file.size { return .busy }
-                hash = h
+                let d = try BlobStore.digest(fileAt: file.fullPath)
+                if d.size != file.size { return .busy }
+                (hash, blocks) = (d.hash, d.blocks)
             }
             var entry = StagedEntry(path: file.relativePath, hash: hash, size: file.kind == .symlink ? Int64(file.target?.count ?? 0) : file.size,
                                     mode: file.mode, mtimeNs: file.mtimeNs, uid: file.uid, gid: file.gid)
@@ -203,6 +204,7 @@ public final class SealCoordinator: Sendable {
             entry.linkKey = file.nlink > 1 ? file.ino : nil
             entry.rdev = file.rdev
             entry.atimeNs = file.atimeNs
+            entry.blocks = blocks
             entries.append(entry)
         }
 

@@ -194,7 +194,7 @@ public final class StagingArea: Sendable {
 /// the close first takes a ticket (`expect`) and the hash is kept only if nothing forgot the
 /// inode in between: a new writer, a truncation, or a new file that reuses the inode number.
 public final class StagedHashCache: Sendable {
-    private enum Entry { case expected(UInt64), hashed(BlobHash, size: Int64) }
+    private enum Entry { case expected(UInt64), hashed(BlobHash, size: Int64, blocks: BlockSums?) }
     private struct State {
         var entries: [UInt64: Entry] = [:]
         var nextTicket: UInt64 = 0
@@ -212,14 +212,15 @@ public final class StagedHashCache: Sendable {
         }
     }
 
-    /// Keeps `hash` for `ino` (`size` bytes); with a `ticket`, only if the inode was not
-    /// forgotten (nor expected again) since that ticket was taken.
-    public func store(ino: UInt64, hash: BlobHash, size: Int64, ticket: UInt64? = nil) {
+    /// Keeps `hash` for `ino` (`size` bytes, with its `blocks` when it has more than one);
+    /// with a `ticket`, only if the inode was not forgotten (nor expected again) since that
+    /// ticket was taken.
+    public func store(ino: UInt64, hash: BlobHash, size: Int64, blocks: BlockSums? = nil, ticket: UInt64? = nil) {
         state.withLock { s in
             if let ticket {
                 guard case .expected(let t)? = s.entries[ino], t == ticket else { return }
             }
-            s.entries[ino] = .hashed(hash, size: size)
+            s.entries[ino] = .hashed(hash, size: size, blocks: (blocks?.sums.count ?? 0) > 1 ? blocks : nil)
         }
     }
 
@@ -227,10 +228,10 @@ public final class StagedHashCache: Sendable {
         state.withLock { _ = $0.entries.removeValue(forKey: ino) }
     }
 
-    public func lookup(ino: UInt64, size: Int64) -> BlobHash? {
+    public func lookup(ino: UInt64, size: Int64) -> (hash: BlobHash, blocks: BlockSums?)? {
         state.withLock { s in
-            guard case .hashed(let hash, let stored)? = s.entries[ino], stored == size else { return nil }
-            return hash
+            guard case .hashed(let hash, let stored, let blocks)? = s.entries[ino], stored == size else { return nil }
+            return (hash, blocks)
         }
     }
 }

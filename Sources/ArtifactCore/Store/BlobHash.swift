@@ -76,22 +76,32 @@ extension BlobHash: Codable {
 /// none (a million staged files are a million of these).
 public struct StreamingHasher: @unchecked Sendable {
     private var hasher: SHA256?
+    /// The block checksums (`BlockSums`), in a box made at the first byte like the SHA-256
+    /// context, and copied before a shared one changes.
+    private var summer: SummerBox?
     public private(set) var length: Int64 = 0
     public private(set) var spoiled = false
+
+    private final class SummerBox { var value = BlockSummer(); init() {}; init(_ v: BlockSummer) { value = v } }
 
     public init() {}
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
         guard !spoiled else { return }
-        guard offset == length else { spoiled = true; return }
-        if hasher == nil { hasher = SHA256() }
+        guard offset == length else { spoil(); return }
+        if hasher == nil { hasher = SHA256(); summer = SummerBox() }
         hasher!.update(bufferPointer: bytes)
+        if !isKnownUniquelyReferenced(&summer!) { summer = SummerBox(summer!.value) }
+        summer!.value.update(bytes)
         length += Int64(bytes.count)
     }
 
-    public mutating func spoil() { spoiled = true; hasher = nil }
+    public mutating func spoil() { spoiled = true; hasher = nil; summer = nil }
 
     public func finalize() -> BlobHash? {
         spoiled ? nil : BlobHash(digest: (hasher ?? SHA256()).finalize())
     }
+
+    /// The block checksums of what was fed (nil when spoiled).
+    public var blocks: BlockSums? { spoiled ? nil : (summer?.value.finalize() ?? BlockSums(sums: [])) }
 }

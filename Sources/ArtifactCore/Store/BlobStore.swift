@@ -333,19 +333,35 @@ public final class BlobStore: Sendable {
         }
     }
 
+    /// What one read of a file's content gives: its blob name, size and block checksums.
+    public struct FileDigest: Sendable {
+        public var hash: BlobHash
+        /// Bytes.
+        public var size: Int64
+        public var blocks: BlockSums
+    }
+
     /// Reads a file and returns its SHA-256 and size.
     public static func hash(fileAt path: PathBytes) throws -> (BlobHash, Int64) {
+        let d = try digest(fileAt: path)
+        return (d.hash, d.size)
+    }
+
+    /// Reads a file once and returns its SHA-256, size and block checksums. Throws `.io` (or
+    /// `.notFound`, …) naming `path` when it cannot be opened or read.
+    public static func digest(fileAt path: PathBytes) throws -> FileDigest {
         let fd: Int32
         do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch let e as Errno {
             throw ArtifactError.system(e, "cannot open for hashing", path: path.description)
         }
         defer { close(fd) }
-        return try hash(fd: fd, path: path.description)
+        return try digest(fd: fd, path: path.description)
     }
 
-    static func hash(fd: Int32, path: String) throws -> (BlobHash, Int64) {
+    static func digest(fd: Int32, path: String) throws -> FileDigest {
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         var hasher = SHA256()
+        var summer = BlockSummer()
         var total: Int64 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
@@ -356,10 +372,11 @@ public final class BlobStore: Sendable {
             }
             if n == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            summer.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += Int64(n)
             if n < buffer.count { break }
         }
-        return (BlobHash(digest: hasher.finalize()), total)
+        return FileDigest(hash: BlobHash(digest: hasher.finalize()), size: total, blocks: summer.finalize())
     }
 
     /// What `verify` found for one blob.

@@ -1,0 +1,51 @@
+@_spi(CatalogTables) import ArtifactCore
+import Foundation
+import GRDB
+import XCTest
+
+final class BlockSumsTests: StoreTestCase {
+    func testXXH64KnownValues() {
+        // xxHash's published test vectors for seed 0.
+        XCTAssertEqual([UInt8]().withUnsafeBytes { BlockSums.checksum($0) }, 0xEF46_DB37_51D8_E999)
+        XCTAssertEqual(Array("abc".utf8).withUnsafeBytes { BlockSums.checksum($0) }, 0x44BC_2CF5_AD77_0999)
+    }
+
+    func testStreamingInAnyPiecesGivesTheSameSumsAsWholeBlocks() {
+        let size = 2 * BlockSums.blockSize + 12_345
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        var summer = BlockSummer()
+        var offset = 0
+        for piece in [1, 4095, 700_000, 1 << 20, 3, size] where offset < size {
+            let end = min(size, offset + piece)
+            bytes[offset..<end].withUnsafeBytes { summer.update($0) }
+            offset = end
+        }
+        let sums = summer.finalize()
+        XCTAssertEqual(sums.sums.count, 3)
+        for i in 0..<3 {
+            let block = bytes[(i * BlockSums.blockSize)..<min(size, (i + 1) * BlockSums.blockSize)]
+            XCTAssertTrue(block.withUnsafeBytes { sums.matches(block: i, $0) })
+        }
+        XCTAssertEqual(BlockSums(encoded: sums.encoded), sums)
+        XCTAssertNil(BlockSums(encoded: Data([1, 2, 3])))
+        XCTAssertEqual(BlockSums.count(forSize: 0), 0)
+        XCTAssertEqual(BlockSums.count(forSize: Int64(BlockSums.blockSize)), 1)
+    }
+
+    /// A blob of more than one block keeps its sums in the catalog; a one-block blob keeps none
+    /// (its name is its checksum).
+    func testRegisteredBlobsKeepTheirSums() throws {
+        let p = try makeProject()
+        let big = (0..<(BlockSums.blockSize + 10)).map { UInt8(truncatingIfNeeded: $0) }
+        let bigHash = try store.blobs.put(big)
+        var e = StagedEntry(path: PathBytes("big.bin"), hash: bigHash, size: Int64(big.count), mode: 0o644, mtimeNs: 0, uid: 0, gid: 0)
+        e.blocks = BlockSums.of(big)
+        _ = try register(p, [e, try entry("small.txt", "small")])
+        let stored = try store.catalog.ownerRead { db in
+            try Row.fetchAll(db, sql: "SELECT size, blocks FROM blob ORDER BY size").map { ($0["size"] as Int64, $0["blocks"] as Data?) }
+        }
+        XCTAssertEqual(stored.map(\.0), [5, Int64(big.count)])
+        XCTAssertNil(stored[0].1)
+        XCTAssertEqual(stored[1].1.flatMap(BlockSums.init(encoded:)), BlockSums.of(big))
+    }
+}
