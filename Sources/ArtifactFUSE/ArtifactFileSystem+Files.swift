@@ -11,19 +11,60 @@ extension ArtifactFileSystem {
     // MARK: files
 
 
-    /// A blob's descriptor. A missing blob, or one whose size is not the catalogued size, is
-    /// never served: EIO.
-    func openBlob(_ hash: BlobHash, size: Int64) throws -> Int32 {
+    /// A blob open for reading, checked as it is read (`BlobCheck`). A missing (or
+    /// quarantined) blob, or one whose size is not the catalogued size, is never served: EIO.
+    /// A blob of several blocks stored before block checksums were kept is read whole once,
+    /// here, checked against its name, and its checksums recorded.
+    func openBlob(_ hash: BlobHash, size: Int64) throws -> FileHandle {
         let path = store.blobs.path(of: hash)
         let fd: Int32
         do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch {
-            logger.error("blob \(hash.hex) is missing")
+            logger.error("blob \(hash.hex) is missing\(store.blobs.quarantineReason(hash).map { " (in quarantine: \($0))" } ?? "")")
             throw ArtifactError(.corrupt, "blob missing", path: path)
         }
-        if let st = try? Syscalls.fstat(fd), Int64(st.st_size) == size { return fd }
-        close(fd)
-        logger.error("blob \(hash.hex) has the wrong size")
-        throw ArtifactError(.corrupt, "blob damaged", path: path)
+        guard let st = try? Syscalls.fstat(fd), Int64(st.st_size) == size else {
+            close(fd)
+            logger.error("blob \(hash.hex) has the wrong size")
+            throw ArtifactError(.corrupt, "blob damaged", path: path)
+        }
+        do {
+            var sums = size > Int64(BlockSums.blockSize) ? try store.catalog.blockSums(of: hash) : nil
+            if size > Int64(BlockSums.blockSize), sums == nil {
+                let digest = try BlobStore.digest(fileAt: PathBytes(path))
+                guard digest.hash == hash else {
+                    quarantine(hash, reason: "content hashes to \(digest.hash.hex)")
+                    throw ArtifactError(.corrupt, "blob damaged", path: path)
+                }
+                try? store.catalog.recordBlockSums(digest.blocks, of: hash)
+                sums = digest.blocks
+            }
+            return FileHandle(fd: fd, staged: nil, writable: false, check: BlobCheck(hash: hash, size: size, sums: sums))
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Checks the blocks a read of `handle` touches before it is answered; a block that does
+    /// not match quarantines the blob and throws `.corrupt` (EIO), so neither this read nor
+    /// any later open returns the bad bytes.
+    func checkRead(_ handle: FileHandle, offset: Int64, length: Int) throws {
+        guard let check = handle.check else { return }
+        let bad: Int?
+        do { bad = try check.firstBadBlock(fd: handle.fd, offset: offset, length: length) } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot read blob \(check.hash.hex)", path: store.blobs.path(of: check.hash))
+        }
+        guard let bad else { return }
+        quarantine(check.hash, reason: "block \(bad) does not match its checksum")
+        throw ArtifactError(.corrupt, "blob damaged", path: store.blobs.path(of: check.hash))
+    }
+
+    /// Moves a damaged blob to quarantine/ (once; a second reader finds it gone) and logs it.
+    func quarantine(_ hash: BlobHash, reason: String) {
+        logger.error("blob \(hash.hex) is damaged (\(reason)); moved to quarantine/, reads answer EIO")
+        do { try store.blobs.quarantine(hash, reason: "read: \(reason)") } catch {
+            if store.blobs.quarantineReason(hash) == nil { logger.error("cannot quarantine blob \(hash.hex): \(error)") }
+        }
     }
 
     /// The names listxattr shows, as Linux would: none on a symlink or a special file (user

@@ -32,6 +32,8 @@ final class FileHandle: Handle {
     let writable: Bool
     /// The branch whose working tree this file is in (its writers hold off commits).
     let branch: RefID?
+    /// For a blob: what its reads are checked against.
+    let check: BlobCheck?
     private let state: Mutex<State>
 
     private struct State {
@@ -41,8 +43,8 @@ final class FileHandle: Handle {
         var closed = false
     }
 
-    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: RefID? = nil, upperPath: String? = nil) {
-        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch
+    init(fd: Int32, staged: StagedObject?, writable: Bool, branch: RefID? = nil, upperPath: String? = nil, check: BlobCheck? = nil) {
+        self.fd = fd; self.staged = staged; self.writable = writable; self.branch = branch; self.check = check
         self.state = Mutex(State(upperPath: upperPath))
     }
 

@@ -271,8 +271,7 @@ enum Operations {
                 if wantsWrite { throw readOnly }
                 switch try fs.namespace.content(node) {
                 case .blob(let hash, let size):
-                    let fd = try fs.openBlob(hash, size: size)
-                    fi.pointee.fh = FileHandle(fd: fd, staged: nil, writable: false).toFH()
+                    fi.pointee.fh = try fs.openBlob(hash, size: size).toFH()
                     afs_fi_set_keep_cache(fi, 1)
                 case .bytes(let bytes):
                     fi.pointee.fh = BytesHandle(bytes: bytes).toFH()
@@ -314,6 +313,9 @@ enum Operations {
     static func read(_ req: fuse_req_t?, _: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         guard let fi, let handle = Handles.from(fi.pointee.fh) else { fuse_reply_err(req, EBADF); return }
         if let h = handle as? FileHandle {
+            if h.check != nil {
+                do { try fs(req).checkRead(h, offset: Int64(off), length: size) } catch { reply(req, error: error); return }
+            }
             _ = afs_reply_fd(req, h.fd, size, off)
         } else if let b = handle as? BytesHandle {
             let start = min(Int(off), b.bytes.count), end = min(start + size, b.bytes.count)

@@ -441,7 +441,7 @@ extension WorkingTree {
         }
         switch try fs.namespace.content(.worktree(branch: branch, path: path)) {
         case .blob(let hash, let size):
-            return FileHandle(fd: try fs.openBlob(hash, size: size), staged: nil, writable: false)
+            return try fs.openBlob(hash, size: size)
         case .staged(let upper):
             return FileHandle(fd: try Syscalls.open(upper, flags: O_RDONLY), staged: nil, writable: false)
         case .bytes:

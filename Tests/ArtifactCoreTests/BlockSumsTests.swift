@@ -49,3 +49,35 @@ final class BlockSumsTests: StoreTestCase {
         XCTAssertEqual(stored[1].1.flatMap(BlockSums.init(encoded:)), BlockSums.of(big))
     }
 }
+
+final class BlobCheckTests: StoreTestCase {
+    func testEachBlockIsCheckedOnceAndADamagedOneIsFound() throws {
+        let size = 2 * BlockSums.blockSize + 100
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let hash = try store.blobs.put(bytes)
+        let path = store.blobs.path(of: hash)
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        let check = BlobCheck(hash: hash, size: Int64(size), sums: BlockSums.of(bytes))
+        XCTAssertNil(try check.firstBadBlock(fd: fd, offset: 0, length: 4096))
+        // Damage block 2 behind the open file's back: block 0 was checked and is not read again.
+        chmod(path, 0o644)
+        let w = open(path, O_WRONLY)
+        XCTAssertEqual(pwrite(w, [0xFF], 1, off_t(2 * BlockSums.blockSize + 5)), 1)
+        close(w)
+        XCTAssertNil(try check.firstBadBlock(fd: fd, offset: 10, length: 100))
+        XCTAssertNil(try check.firstBadBlock(fd: fd, offset: Int64(BlockSums.blockSize), length: BlockSums.blockSize))
+        XCTAssertEqual(try check.firstBadBlock(fd: fd, offset: Int64(BlockSums.blockSize) + 5, length: 2 * BlockSums.blockSize), 2)
+        XCTAssertNil(try check.firstBadBlock(fd: fd, offset: Int64(size), length: 10), "past the end: nothing to check")
+    }
+
+    func testAOneBlockBlobIsCheckedByItsName() throws {
+        let hash = try store.blobs.put(Array("one block".utf8))
+        let path = store.blobs.path(of: hash)
+        chmod(path, 0o644)
+        try Data("One block".utf8).write(to: URL(fileURLWithPath: path))
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        XCTAssertEqual(try BlobCheck(hash: hash, size: 9, sums: nil).firstBadBlock(fd: fd, offset: 0, length: 9), 0)
+    }
+}

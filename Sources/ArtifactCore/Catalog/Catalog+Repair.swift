@@ -104,3 +104,20 @@ extension Catalog {
         }
     }
 }
+
+extension Catalog {
+    /// The block checksums recorded for blob `hash` (nil: none recorded, or damaged).
+    public func blockSums(of hash: BlobHash) throws -> BlockSums? {
+        try read { db in
+            let statement = try db.cachedStatement(sql: "SELECT blocks FROM blob WHERE hash = ?")
+            return try Data.fetchOne(statement, arguments: [hash]).flatMap(BlockSums.init(encoded:))
+        }
+    }
+
+    /// Records `sums` for blob `hash` where none are: a blob stored before they were kept.
+    public func recordBlockSums(_ sums: BlockSums, of hash: BlobHash) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE blob SET blocks = ? WHERE hash = ? AND blocks IS NULL", arguments: [sums.encoded, hash])
+        }
+    }
+}
