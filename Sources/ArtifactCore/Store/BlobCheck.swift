@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import SystemPackage
 import Synchronization
@@ -18,6 +19,10 @@ public final class BlobCheck: Sendable {
     /// nil: one block, checked by SHA-256 against the blob's name.
     public let sums: BlockSums?
     private let verified: Mutex<[UInt64]>
+    /// One held while a block is read and checked (block i takes lock i mod 8): the kernel's
+    /// readahead sends several READs of one block at once, and each would otherwise read and
+    /// check the whole block again; READs of other blocks go on beside it.
+    private let checking = (0..<8).map { _ in NSLock() }
 
     public init(hash: BlobHash, size: Int64, sums: BlockSums?) {
         self.hash = hash; self.size = size; self.sums = sums
@@ -35,10 +40,26 @@ public final class BlobCheck: Sendable {
         let blockSize = Int64(BlockSums.blockSize)
         let first = Int(offset / blockSize), last = Int((min(offset + Int64(length), size) - 1) / blockSize)
         for block in first...last where !isVerified(block) {
+            let lock = checking[block % checking.count]
+            lock.lock()
+            defer { lock.unlock() }
+            if !isVerified(block), let bad = try check(block, fd: fd) { return bad }
+        }
+        return nil
+    }
+
+    /// Reads block `block` whole and checks it; returns it when it does not match.
+    private func check(_ block: Int, fd: Int32) throws -> Int? {
+        let blockSize = Int64(BlockSums.blockSize)
+        do {
             let start = Int64(block) * blockSize
             let count = Int(min(blockSize, size - start))
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
-            defer { buffer.deallocate() }
+            // No posix_fadvise(WILLNEED) of the next blocks: it cost 0.25 ms per call and made
+            // cold reads 3x slower; sequential preads on the descriptor get the disk's own
+            // readahead, as the splices after them do.
+            let whole = Self.buffers.take()
+            defer { Self.buffers.give(whole) }
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: whole[0..<count])
             var done = 0
             while done < count {
                 let n = try Syscalls.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), offset: start + Int64(done))
@@ -52,4 +73,30 @@ public final class BlobCheck: Sendable {
         }
         return nil
     }
+}
+
+extension BlobCheck {
+    /// Block buffers reused across checks: a fresh 1 MiB allocation is a fresh mapping, and
+    /// faulting its 256 pages in cost more than reading and checking the block (cold reads
+    /// took 3x native with one per check). At most `kept` stay, as many as reads run at once.
+    final class BufferPool: @unchecked Sendable {
+        private var free: [UnsafeMutableRawBufferPointer] = []
+        private let lock = Mutex(())
+        static let kept = 16
+
+        func take() -> UnsafeMutableRawBufferPointer {
+            lock.withLock { _ in free.popLast() } ?? .allocate(byteCount: BlockSums.blockSize, alignment: 4096)
+        }
+
+        func give(_ buffer: UnsafeMutableRawBufferPointer) {
+            let keep = lock.withLock { _ -> Bool in
+                guard free.count < Self.kept else { return false }
+                free.append(buffer)
+                return true
+            }
+            if !keep { buffer.deallocate() }
+        }
+    }
+
+    static let buffers = BufferPool()
 }
