@@ -157,4 +157,21 @@ final class VerifierTests: StoreTestCase {
         XCTAssertEqual(full.blobsRead, 2)
         XCTAssertEqual(full.bytesRead, 9)
     }
+
+    /// Recorded block checksums that do not match good content would fail good reads:
+    /// verify --read-data names them and --fix records the right ones.
+    func testWrongBlockSumsAreFoundAndFixed() throws {
+        let p = try XCTUnwrap(store.catalog.project(named: "alpha")).id!
+        let big = (0..<(BlockSums.blockSize + 1)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var e = StagedEntry(path: PathBytes("big.bin"), hash: try store.blobs.put(big), size: Int64(big.count), mode: 0o644, mtimeNs: 0, uid: 0, gid: 0)
+        e.blocks = BlockSums(sums: [1, 2])
+        _ = try register(p, [e], now: Self.baseTime.addingTimeInterval(5))
+        XCTAssertEqual(kinds(try verify()), ["bad_block_sums"])
+        XCTAssertTrue(try Verifier(store: store).run(Verifier.Options(readData: 0)).ok, "only reading the data can tell")
+        let fixed = try Verifier(store: store).run(Verifier.Options(readData: 1, fix: true))
+        XCTAssertEqual(fixed.problems.first?.fixed, "recorded the right checksums")
+        XCTAssertTrue(fixed.ok)
+        XCTAssertEqual(try store.catalog.blockSums(of: e.hash), BlockSums.of(big))
+        XCTAssertTrue(try verify().ok)
+    }
 }

@@ -114,6 +114,13 @@ extension Catalog {
         }
     }
 
+    /// Replaces the block checksums of blob `hash` (verify --fix, after reading it whole).
+    public func replaceBlockSums(_ sums: BlockSums, of hash: BlobHash) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE blob SET blocks = ? WHERE hash = ?", arguments: [sums.encoded, hash])
+        }
+    }
+
     /// Records `sums` for blob `hash` where none are: a blob stored before they were kept.
     public func recordBlockSums(_ sums: BlockSums, of hash: BlobHash) throws {
         try write { db in

@@ -149,6 +149,8 @@ public struct BlobRecord: CatalogRecord, PersistableRecord, Sendable, Equatable 
     public var size: Int64
     public var refcount: Int64
     public var createdAt: Double
+    /// `BlockSums.encoded` (kept for blobs of more than one block).
+    public var blocks: Data? = nil
 }
 
 /// A file a stage wrote, shown under runs/<run>/<stage>/.

@@ -135,8 +135,15 @@ public struct Verifier {
                 let read = options.readData >= 1 || (options.readData > 0 && Double.random(in: 0..<1) < options.readData)
                 if read { report.blobsRead += 1; report.bytesRead += blob.size }
                 var problem: Problem?
-                switch store.blobs.check(hash, expectedSize: blob.size, readData: read) {
+                switch store.blobs.check(hash, expectedSize: blob.size, readData: read, recorded: blob.blocks.flatMap(BlockSums.init(encoded:))) {
                 case .ok: break
+                case .wrongBlockSums(let right):
+                    var p = Problem(kind: "bad_block_sums", blob: hash.hex, detail: "the content is right but its recorded block checksums are not (reads would fail)")
+                    if options.fix {
+                        try store.catalog.replaceBlockSums(right, of: hash)
+                        p.fixed = "recorded the right checksums"
+                    }
+                    report.problems.append(p)
                 case .missing:
                     if let reason = store.blobs.quarantineReason(hash) {
                         problem = Problem(kind: "quarantined_blob", blob: hash.hex, detail: "in quarantine/: \(reason)")

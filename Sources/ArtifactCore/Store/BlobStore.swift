@@ -385,17 +385,22 @@ public final class BlobStore: Sendable {
         case missing
         case wrongSize(actual: Int64)
         case wrongHash(actual: BlobHash)
+        /// The content is right but the recorded block checksums are not (they would fail
+        /// good reads); carries the right ones.
+        case wrongBlockSums(BlockSums)
     }
 
     /// Whether blob `hash` is at its name with `expectedSize` bytes and, with `readData`,
-    /// hashes to its name.
-    public func check(_ hash: BlobHash, expectedSize: Int64, readData: Bool = true) -> Health {
+    /// hashes to its name and matches the `recorded` block checksums (if any).
+    public func check(_ hash: BlobHash, expectedSize: Int64, readData: Bool = true, recorded: BlockSums? = nil) -> Health {
         let p = path(of: hash)
         guard let st = try? Syscalls.lstat(p) else { return .missing }
         if Int64(st.st_size) != expectedSize { return .wrongSize(actual: Int64(st.st_size)) }
         guard readData else { return .ok }
-        guard let (actual, _) = try? BlobStore.hash(fileAt: PathBytes(p)) else { return .missing }
-        return actual == hash ? .ok : .wrongHash(actual: actual)
+        guard let digest = try? BlobStore.digest(fileAt: PathBytes(p)) else { return .missing }
+        guard digest.hash == hash else { return .wrongHash(actual: digest.hash) }
+        if let recorded, recorded != digest.blocks { return .wrongBlockSums(digest.blocks) }
+        return .ok
     }
 
     // MARK: quarantine
