@@ -47,6 +47,9 @@ public enum ControlAttribute {
     public static let seal = prefix + "seal"
     /// On `@branch/`: commit now (value: the message).
     public static let commit = prefix + "commit"
+    /// On an incoming/ folder (value: a run id) or `@branch/` (value: a version id): `import`
+    /// registered it from outside the daemon; show it now and queue the run's pipeline.
+    public static let imported = prefix + "imported"
 }
 
 /// The CLI's side of the control handshake with a mounted daemon: set a control attribute
@@ -85,6 +88,14 @@ public enum MountControl {
         let after = try? ExtendedAttributes.get(path, ControlAttribute.head)
         guard let after, after != before, !after.isEmpty else { return nil }
         return after
+    }
+
+    /// Tells the mount that `import` registered run or version `name` for the incoming/ or
+    /// `@branch/` folder at `path` (absolute), so that it shows it at once (and queues a run's
+    /// pipeline). Throws as `seal`.
+    public static func announceImport(at path: String, name: String) throws {
+        try ask(path, ControlAttribute.imported, name, busy: "the mount is busy",
+                other: { "the mount did not take the import (\($0)); it shows it after the next mount" }, otherCode: .io)
     }
 
     private static func notOurs(_ path: String, _ reason: String) -> ArtifactError {
