@@ -92,7 +92,7 @@ public final class TreeImporter {
     public weak var sink: RunSealedSink?
     /// Called after each batch is journaled, with the number of batches so far (tests kill
     /// the process here).
-    public var afterBatch: (Int) -> Void = { _ in }
+    public var afterBatch: (Int) throws -> Void = { _ in }
     /// Called once the run or version is registered, before it is handed over: `afterRegistering`
     /// (tests kill here), then `announce` (the CLI tells a mount), both again on a rerun if a
     /// kill came between.
@@ -159,7 +159,7 @@ public final class TreeImporter {
             batch.removeTempFiles()
             batch = Batch()
             batches += 1
-            afterBatch(batches)
+            try afterBatch(batches)
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
