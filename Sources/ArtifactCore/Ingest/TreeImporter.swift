@@ -141,6 +141,7 @@ public final class TreeImporter {
         var state = Progress()
         (state.totalFiles, state.totalBytes) = try countTree()
 
+        func report(_ failure: Failure) { summary.failures.append(failure); failed(failure) }
         var batch = Batch()
         var batches = 0
         func flush() throws {
@@ -199,9 +200,7 @@ public final class TreeImporter {
                     } catch let e as ArtifactError where e.code == .noSpace {
                         throw e  // the store's disk, not this file: stop (what is journaled stays)
                     } catch {
-                        let failure = Failure(path: full.description, reason: Self.reason(error))
-                        summary.failures.append(failure)
-                        failed(failure)
+                        report(Failure(path: full.description, reason: Self.reason(error)))
                         continue
                     }
                     var row = ImportJournalRow(path: path, kind: .file, blob: copied.hash, size: Int64(copied.st.st_size), st: copied.st, xattrs: xattrs)
@@ -213,9 +212,7 @@ public final class TreeImporter {
                     batch.adoptions.append(BlobStore.Adoption(path: PathBytes(temp), hash: copied.hash, size: row.size))
                 case .symlink:
                     guard let target = try? Syscalls.readlink(full) else {
-                        let failure = Failure(path: full.description, reason: "cannot read the symlink")
-                        summary.failures.append(failure)
-                        failed(failure)
+                        report(Failure(path: full.description, reason: "cannot read the symlink"))
                         continue
                     }
                     let adoption = BlobStore.Adoption(content: target.bytes)
@@ -378,6 +375,7 @@ public final class TreeImporter {
         var state = Progress()
         (state.totalFiles, state.totalBytes) = try countTree()
         var counted = Set<BlobHash>()
+        func report(_ failure: Failure) { summary.failures.append(failure); failed(failure) }
         try walk { chunk in
             for (path, st) in chunk {
                 guard let kind = FileKind(mode: UInt32(st.st_mode)) else { continue }
@@ -391,9 +389,7 @@ public final class TreeImporter {
                         defer { close(fd) }
                         hash = try BlobStore.hash(fd: fd, path: full.description).0
                     } catch {
-                        let failure = Failure(path: full.description, reason: Self.reason(error))
-                        summary.failures.append(failure)
-                        failed(failure)
+                        report(Failure(path: full.description, reason: Self.reason(error)))
                         continue
                     }
                     if !store.blobs.contains(hash), counted.insert(hash).inserted { summary.bytesStored += Int64(st.st_size) }
