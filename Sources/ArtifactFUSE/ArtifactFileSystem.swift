@@ -155,6 +155,35 @@ public final class ArtifactFileSystem: Sendable {
         }
     }
 
+    /// `artifactfs import` registered run `name` from its own process: as after a seal, the
+    /// kernel's latest/ entries it replaces go, and the run is queued for the pipeline (once:
+    /// starting a run twice does nothing).
+    func importedRun(projectId: ProjectID, name: String) throws {
+        guard let run = try store.catalog.run(projectId: projectId, name: name) else {
+            throw ArtifactError(.notFound, "no such run", path: name)
+        }
+        invalidateLatest(projectId: projectId, run: run)
+        seals.sink?.runSealed(run)
+    }
+
+    /// `artifactfs import` moved a branch's head from its own process: what the kernel keeps of
+    /// the branch's working tree (attributes, pages, kept listings, names) describes the old
+    /// head. Attributes, pages and listings go now (`notify_inval_inode` takes no folder lock);
+    /// names go after the request is answered (`notify_inval_entry` takes the folder's lock,
+    /// which the setxattr on `@branch/` holds; see `dropSealedEntries`).
+    func importedVersion(branch: RefID) {
+        guard let se = OpaquePointer(bitPattern: session.load(ordering: .acquiring)) else { return }
+        let known = inodes.known { if case .worktree(let b, _) = $0 { return b == branch } else { return false } }
+        for (_, ino) in known { _ = fuse_lowlevel_notify_inval_inode(se, fuse_ino_t(ino), 0, 0) }
+        var names: [(parent: UInt64, name: PathBytes)] = []
+        for (node, _) in known {
+            guard case .worktree(_, let path) = node, !path.isEmpty,
+                  let parent = inodes.known(.worktree(branch: branch, path: path.parent)) else { continue }
+            names.append((parent, path.lastComponent))
+        }
+        dropSealedEntries(names)
+    }
+
     /// After a seal: tells the kernel to drop its entries for the staged files the seal took,
     /// so that it forgets their inodes and the daemon lets go of them (a million staged files
     /// kept 1.1 GiB of daemon memory after their seal, Benchmarks/scale.sh).

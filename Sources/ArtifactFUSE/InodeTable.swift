@@ -217,6 +217,11 @@ final class InodeTable: Sendable {
         return tables.withLock { t in t.byNode[node].flatMap { t.byIno[$0]?.ino } }
     }
 
+    /// The virtual nodes the kernel holds that `matching` picks, with their inode numbers.
+    func known(matching: (Node) -> Bool) -> [(node: Node, ino: UInt64)] {
+        tables.withLock { t in t.byNode.compactMap { matching($0.key) ? ($0.key, $0.value) : nil } }
+    }
+
     /// The inode for a virtual node, created if needed, with one more lookup.
     func lookupVirtual(_ node: Node, linkIdentity: String? = nil) -> Inode {
         if linkIdentity == nil, let ino = DerivedInode.number(for: node) { return Inode(ino: ino, kind: .virtual(node)) }

@@ -212,6 +212,10 @@ struct StagedTree: WritableTree {
     }
 
     func setxattr(_ key: String, value: [UInt8]?, flags: Int32, by who: Caller) throws {
+        if key == ControlAttribute.imported, let value {
+            try fs.importedRun(projectId: node.projectId, name: String(decoding: value, as: UTF8.self))
+            return
+        }
         if key == ControlAttribute.seal, value != nil {
             switch try fs.seals.seal(projectId: node.projectId, includingInterrupted: true) {
             case .sealed, .empty: return
@@ -390,6 +394,10 @@ struct WorkingTree: WritableTree {
     }
 
     func setxattr(_ key: String, value: [UInt8]?, flags: Int32, by who: Caller) throws {
+        if path.isEmpty, value != nil, key == ControlAttribute.imported {
+            fs.importedVersion(branch: branch)
+            return
+        }
         if path.isEmpty, let value, key == ControlAttribute.seal || key == ControlAttribute.commit {
             // `user.artifactfs.commit` (value: the message) or `.seal` on `@branch`.
             let message = key == ControlAttribute.commit && !value.isEmpty ? String(decoding: value, as: UTF8.self) : nil

@@ -10,10 +10,10 @@ struct ArtifactFS: ParsableCommand {
         discussion: """
             Exit codes: 0 success; 1 failure; 3 verify found problems; 4 not found (store, \
             project, dataset, version, run, or a path outside a mount); 5 busy (writers still open, or store in use); \
-            64 bad usage.
+            6 import left out files it could not read (the rest is registered); 64 bad usage.
             """,
         subcommands: [Mount.self, Unmount.self, Seal.self, Commit.self, Status.self, Log.self, Diff.self, Branch.self, Tag.self,
-                      Verify.self, Forget.self, GC.self, Pipeline.self]
+                      Import.self, Verify.self, Forget.self, GC.self, Pipeline.self]
     )
 }
 

@@ -8,6 +8,8 @@ enum ExitCodes {
     static let problemsFound: Int32 = 3
     static let notFound: Int32 = 4
     static let busy: Int32 = 5
+    /// `import`: some files could not be read; the rest was registered.
+    static let someFilesFailed: Int32 = 6
 }
 
 /// Prints `artifactfs: <path>: <reason>` on stderr and exits with the matching code.

@@ -91,6 +91,12 @@ final class ProgressLine {
         FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + text : text + "\n").utf8))
     }
 
+    /// Clears the redrawn line on a terminal before another message is written on stderr (the
+    /// next update draws it again).
+    func interrupt() {
+        if enabled && tty && lastPrinted != .distantPast { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
     /// Ends the redrawn line on a terminal.
     func finish() {
         if enabled && tty && lastPrinted != .distantPast && lastPrinted != start { FileHandle.standardError.write(Data("\n".utf8)) }

@@ -5,12 +5,14 @@ import GRDB
 ///
 /// A blob is collectable when its refcount is 0 (`BlobReferences`), its last reference went
 /// before the grace period's start (`released_at`; a row made at 0 counts from its creation),
-/// and no working-tree row names it (an uncommitted `mv` or `cp` inside `@branch/` keeps the
-/// committed blob it started from, outside any refcount).
+/// no working-tree row names it (an uncommitted `mv` or `cp` inside `@branch/` keeps the
+/// committed blob it started from, outside any refcount), and no import in flight has
+/// journaled it (`import_journal`: stored, its run or version not registered yet).
 extension Catalog {
     private static let collectable = """
         refcount = 0 AND COALESCE(released_at, created_at) <= ?
         AND NOT EXISTS (SELECT 1 FROM worktree_change w WHERE w.blob = blob.hash)
+        AND NOT EXISTS (SELECT 1 FROM import_journal j WHERE j.blob = blob.hash)
         """
 
     /// The blobs gc may remove: collectable since before `cutoff` (seconds since 1970).
@@ -45,12 +47,14 @@ extension Catalog {
         }
     }
 
-    /// Of `hashes` (names found in `objects/`), those that no blob row and no working-tree
-    /// row names: left by a process that died between storing a blob and committing its rows.
+    /// Of `hashes` (names found in `objects/`), those that no blob row, no working-tree row and
+    /// no import journal row names: left by a process that died between storing a blob and
+    /// committing its rows.
     public func unnamedBlobs(_ hashes: [BlobHash]) throws -> [BlobHash] {
         try read { db in
             let named = try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1) OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
+                    OR EXISTS (SELECT 1 FROM import_journal WHERE blob = ?1)
                 """)
             return try hashes.filter { try !(Bool.fetchOne(named, arguments: [$0]) ?? true) }
         }

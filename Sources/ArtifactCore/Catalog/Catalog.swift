@@ -472,6 +472,29 @@ public final class Catalog: Sendable {
                 );
                 """)
         }
+        // `artifactfs import` (SPEC §6): what an import in progress has stored, one row per path
+        // of the tree, keyed by (target, source folder), so a killed import resumes without
+        // reading again what it stored; `pass` marks the rows the current attempt found in the
+        // folder. Its blobs are named by these rows only, so gc treats them as named
+        // (`import_journal_by_blob`). `import_done`: an import whose run or version committed,
+        // until its run is handed to the pipeline and the mount told (a rerun finishes that).
+        m.registerMigration("v9-import-journal") { db in
+            try db.execute(sql: """
+                CREATE TABLE import_journal (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    target TEXT NOT NULL, source BLOB NOT NULL, path BLOB NOT NULL, kind TEXT NOT NULL, blob BLOB,
+                    size INTEGER NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+                    uid INTEGER NOT NULL, gid INTEGER NOT NULL, ino INTEGER NOT NULL, dev INTEGER NOT NULL,
+                    nlink INTEGER NOT NULL, rdev INTEGER NOT NULL, atime_ns INTEGER, xattrs BLOB, schema TEXT,
+                    stored INTEGER NOT NULL, pass INTEGER NOT NULL, blocks BLOB,
+                    UNIQUE (target, source, path)
+                );
+                CREATE INDEX import_journal_by_blob ON import_journal(blob) WHERE blob IS NOT NULL;
+                CREATE TABLE import_done (
+                    target TEXT NOT NULL, source BLOB NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (target, source)
+                );
+                """)
+        }
         return m
     }
 

@@ -27,11 +27,12 @@ import GRDB
                        arguments: [hash, RunStatus.inProgress.rawValue, runId])
     }
 
-    /// Every stage finished: completed, or completed with errors when some input failed;
+    /// Every stage finished: completed, or completed with errors when some input failed or the
+    /// run was registered with an error (an import that could not read some files);
     /// `now` in seconds since 1970.
     public static func close(_ db: Database, _ runId: RunID, failed: Bool, now: Double = Date().timeIntervalSince1970) throws {
-        try db.execute(sql: "UPDATE run SET status = ?, completed_at = ? WHERE id = ?",
-                       arguments: [(failed ? RunStatus.completedWithErrors : .completed).rawValue, now, runId])
+        try db.execute(sql: "UPDATE run SET status = CASE WHEN ? OR error IS NOT NULL THEN ? ELSE ? END, completed_at = ? WHERE id = ?",
+                       arguments: [failed, RunStatus.completedWithErrors.rawValue, RunStatus.completed.rawValue, now, runId])
     }
 
     /// The run's regular files (paths below raw_source/) and their blobs, by path.

@@ -1,20 +1,27 @@
 import Foundation
 import GRDB
 
+/// A run's files, handed to `insertRun` one at a time inside its transaction, so that a run
+/// of a million files (an import streams them from its journal) is never held in memory
+/// whole. Called twice: once for hard-link counts, once to insert.
+typealias StagedEntryFeed = (CatalogTransaction, (StagedEntry) throws -> Void) throws -> Void
+
 /// A run's rows (`run`, `file`, `dir`, `seal_cleanup`), written by `RunRegistrar`.
 extension CatalogTransaction {
     /// Inserts a run with the next chronological id of its project, all of `entries` (each
     /// new, a duplicate of the current file at its path, or superseding it), their folders and
-    /// their ancestors, and `cleanup` rows; counts one reference per entry's blob.
-    func insertRun(projectId: ProjectID, entries: [StagedEntry], directories: [StagedDirectory],
-                   uid: Int64, action: String, completed: Bool,
+    /// their ancestors, and `cleanup` rows; counts one reference per entry's blob. `error`: why
+    /// some files are missing from the run (it then ends `completed_with_errors`). Memory:
+    /// the run's folder paths and hard-linked files, not its files.
+    func insertRun(projectId: ProjectID, entries: StagedEntryFeed, directories: [StagedDirectory],
+                   uid: Int64, action: String, completed: Bool, error: String? = nil,
                    cleanup: [(path: PathBytes, ino: UInt64)], now: Date) throws -> RunRecord {
         let nowSeconds = now.timeIntervalSince1970
         let id = try ChronologicalID.next(db, table: "run", ownerColumn: "project_id", ownerId: projectId.rawValue, now: now)
         var run = RunRecord(id: nil, projectId: projectId, name: id.name,
                             timestamp: id.timestamp, seq: id.seq, action: action,
-                            status: completed ? .completed : .inProgress, uid: uid,
-                            createdAt: nowSeconds, completedAt: completed ? nowSeconds : nil, error: nil,
+                            status: completed ? (error == nil ? .completed : .completedWithErrors) : .inProgress, uid: uid,
+                            createdAt: nowSeconds, completedAt: completed ? nowSeconds : nil, error: error,
                             filesNew: 0, filesSuperseded: 0, filesDuplicate: 0, bytes: 0)
         try run.insert(db)
         let runId = run.id!
@@ -44,10 +51,10 @@ extension CatalogTransaction {
             }
         }
         var linkCounts: [UInt64: Int64] = [:]
-        for e in entries { if let k = e.linkKey { linkCounts[k, default: 0] += 1 } }
+        try entries(self) { e in if let k = e.linkKey { linkCounts[k, default: 0] += 1 } }
         var linkLeaders: [UInt64: Int64] = [:]
 
-        for entry in entries {
+        try entries(self) { entry in
             let dir = entry.path.parent, name = entry.path.lastComponent
             try addDirAndAncestors(dir)
             var status = FileStatus.new

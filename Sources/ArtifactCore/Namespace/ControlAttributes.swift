@@ -52,6 +52,9 @@ public enum ControlAttribute {
     /// On the mount's root: runs were forgotten (value: the path of a `ForgottenRuns` JSON
     /// file in the store's tmp/); the daemon drops the kernel's entries for them.
     public static let forgotten = prefix + "forgotten"
+    /// On an incoming/ folder (value: a run id) or `@branch/` (value: a version id): `import`
+    /// registered it from outside the daemon; show it now and queue the run's pipeline.
+    public static let imported = prefix + "imported"
 }
 
 /// The CLI's side of the control handshake with a mounted daemon: set a control attribute
@@ -135,6 +138,14 @@ public enum MountControl {
                 throw ArtifactError(.io, "the mount did not take the change in (\(error)); it may show forgotten runs for up to an hour", path: mnt)
             }
         }
+    }
+
+    /// Tells the mount that `import` registered run or version `name` for the incoming/ or
+    /// `@branch/` folder at `path` (absolute), so that it shows it at once (and queues a run's
+    /// pipeline). Throws as `seal`.
+    public static func announceImport(at path: String, name: String) throws {
+        try ask(path, ControlAttribute.imported, name, busy: "the mount is busy",
+                other: { "the mount did not take the import (\($0)); it shows it after the next mount" }, otherCode: .io)
     }
 
     private static func notOurs(_ path: String, _ reason: String) -> ArtifactError {

@@ -1,0 +1,155 @@
+import Foundation
+import XCTest
+
+/// `artifactfs import` driven as a user would: the built binary, a real store, real mounts.
+final class ImportTests: MountTestCase {
+    private func importCmd(_ args: String, env: String = "") -> ShellResult {
+        sh("\(env) \(q(artifactfsBinary)) import --store \(q(fsx.store)) \(args)")
+    }
+
+    private func json(_ r: ShellResult) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Every path of the store folder with its size and mode, and every file's SHA-256; but
+    /// SQLite's shared-memory index (`-shm`) and an empty WAL, which any reader of a catalog
+    /// that nobody has open creates and which hold no data.
+    private func storeFingerprint() -> String {
+        run("""
+            cd \(q(fsx.store)) && find . ! -name catalog.sqlite-shm ! \\( -name catalog.sqlite-wal -size 0 \\) -printf '%p %s %m\\n' | sort &&
+            find . -type f ! -name catalog.sqlite-shm ! -name catalog.sqlite-wal -exec sha256sum {} + | sort
+            """).stdout
+    }
+
+    func testDryRunChangesNothing() throws {
+        makeSampleTree("\(work!)/src")
+        fsx.unmount()
+        XCTAssertTrue(importCmd("\(q(work))/src --project first").ok)
+        run("echo changed > \(q(work))/src/data.csv && echo more > \(q(work))/src/extra.txt")
+        let before = storeFingerprint()
+        let r = importCmd("\(q(work))/src --project first --dry-run --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let s = json(r)
+        XCTAssertEqual(s["dry_run"] as? Bool, true)
+        XCTAssertEqual(s["files_new"] as? Int, 1, r.stdout)
+        XCTAssertEqual(s["files_superseded"] as? Int, 1, r.stdout)
+        XCTAssertEqual(s["files_duplicate"] as? Int, 3, r.stdout)
+        XCTAssertEqual(s["bytes_stored"] as? Int, 8 + 5, r.stdout)
+        XCTAssertTrue(importCmd("\(q(work))/src --project never --dry-run").ok)
+        XCTAssertTrue(importCmd("\(q(work))/src --dataset never -m x --dry-run").ok)
+        XCTAssertEqual(storeFingerprint(), before, "a dry run changes nothing in the store")
+        try fsx.mount()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fsx.project("never")))
+    }
+
+    func testImportUnmountedThenMountShowsIt() throws {
+        makeSampleTree("\(work!)/src")
+        fsx.unmount()
+        let r = importCmd("\(q(work))/src --project demo --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let runName = try XCTUnwrap(json(r)["run"] as? String)
+        XCTAssertEqual(json(r)["files_new"] as? Int, 4)
+        try fsx.mount()
+        XCTAssertEqual(fsx.runs("demo"), [runName])
+        run("diff -r \(q(work))/src \(q(fsx.project("demo")))/runs/\(runName)/raw_source")
+        XCTAssertEqual(fsx.runJSON("demo", runName)["status"] as? String, "completed")
+        XCTAssertEqual(fsx.runJSON("demo", runName)["action"] as? String, "import")
+        // The source stays the user's: never linked into the store.
+        XCTAssertEqual(run("stat -c %h \(q(work))/src/data.csv").stdout.trimmingCharacters(in: .whitespacesAndNewlines), "1")
+    }
+
+    func testImportWhileMountedShowsAtOnce() throws {
+        let p = fsx.project("live")
+        run("mkdir \(q(p)) && echo old > \(q(p))/incoming/a.txt")
+        _ = try fsx.waitForRuns("live", count: 1)
+        XCTAssertEqual(run("cat \(q(p))/latest/a.txt").stdout, "old\n")  // the kernel now knows latest/a.txt
+        run("mkdir -p \(q(work))/src/d && echo new > \(q(work))/src/a.txt && head -c 100000 /dev/urandom > \(q(work))/src/d/b.bin")
+        let r = importCmd("\(q(work))/src --project live --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let runName = try XCTUnwrap(json(r)["run"] as? String)
+        XCTAssertTrue(fsx.runs("live").contains(runName), "ls runs/ right after import lists it")
+        XCTAssertEqual(run("cat \(q(p))/latest/a.txt").stdout, "new\n", "latest/ shows the imported version at once")
+        let sum = { (path: String) in self.run("sha256sum < \(q(path))").stdout }
+        XCTAssertEqual(sum("\(p)/latest/d/b.bin"), sum("\(work!)/src/d/b.bin"))
+        XCTAssertEqual(sum("\(p)/runs/\(runName)/raw_source/d/b.bin"), sum("\(work!)/src/d/b.bin"))
+    }
+
+    func testDatasetImportMakesAVersionAtMainAndUnderVersions() throws {
+        let d = "\(fsx.mnt)/datasets/sales"
+        run("mkdir \(q(d)) && printf 'x,y\\n1,2\\n' > \(q(d))/@main/old.csv")
+        run("\(q(artifactfsBinary)) commit \(q(d))/@main -m first")
+        XCTAssertEqual(run("ls \(q(d))/@main").stdout, "old.csv\n")  // kept listing of the old head
+        makeSampleTree("\(work!)/src")
+        let r = importCmd("\(q(work))/src --dataset sales -m imported --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let version = try XCTUnwrap(json(r)["version"] as? String)
+        XCTAssertEqual(json(r)["files_deleted"] as? Int, 1)
+        run("diff -r \(q(work))/src \(q(d))/versions/\(version)")
+        run("diff -r \(q(work))/src \(q(d))/@main")
+        XCTAssertEqual(run("getfattr --only-values -n user.artifactfs.head \(q(d))/@main").stdout, version)
+        XCTAssertTrue(run("\(q(artifactfsBinary)) log sales --store \(q(fsx.store))").stdout.contains("imported"))
+    }
+
+    /// kill -9 after batch 2, again after batch 2 of the rerun, then once the version is
+    /// registered, then a clean rerun: one run with every file, and journaled files never read again.
+    func testKillAtSeveralPointsThenRerunEqualsOneCleanImport() throws {
+        run("mkdir -p \(q(work))/src/a \(q(work))/src/b && cd \(q(work))/src && for i in $(seq 1 30); do echo \"file $i\" > a/$i.txt; head -c $((i * 1000)) /dev/urandom > b/$i.bin; done")
+        fsx.unmount()
+        let args = "\(q(work))/src --project k --batch-size 10 --json"
+        let first = importCmd(args, env: "ARTIFACTFS_IMPORT_KILL_AFTER=batch:2")
+        XCTAssertEqual(first.status, 128 + 9, "killed: \(first.stderr)")
+        let second = importCmd(args, env: "ARTIFACTFS_IMPORT_KILL_AFTER=batch:2")
+        XCTAssertEqual(second.status, 128 + 9, "killed: \(second.stderr)")
+        let third = importCmd(args, env: "ARTIFACTFS_IMPORT_KILL_AFTER=registered")
+        XCTAssertEqual(third.status, 128 + 9, "killed: \(third.stderr)")
+        let last = importCmd(args)
+        XCTAssertEqual(last.status, 0, last.stderr)
+        let s = json(last)
+        XCTAssertEqual(s["files_new"] as? Int, 60)
+        XCTAssertEqual(s["files_reused"] as? Int, 40, "the third attempt read only what the first two had not stored")
+        XCTAssertEqual(run("ls \(q(fsx.store))/tmp/import | wc -l").stdout.trimmingCharacters(in: .whitespaces), "0\n")
+        try fsx.mount()
+        let runs = fsx.runs("k")
+        XCTAssertEqual(runs, [s["run"] as? String ?? "?"], "one run, whatever the kills")
+        run("diff -r \(q(work))/src \(q(fsx.project("k")))/runs/\(runs[0])/raw_source")
+        XCTAssertEqual(fsx.runJSON("k", runs[0])["status"] as? String, "completed")
+        let verify = fsx.cli("verify --store \(q(fsx.store))")
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+    }
+
+    func testUnreadableFileIsReportedTheRestImportedExitSix() throws {
+        run("mkdir -p \(q(work))/src && echo fine > \(q(work))/src/ok.txt && echo secret > \(q(work))/src/locked.txt && chmod 000 \(q(work))/src/locked.txt")
+        // Root reads any mode: the hidden hook refuses the open as the kernel would for a user.
+        let env = getuid() == 0 ? "ARTIFACTFS_IMPORT_UNREADABLE=locked.txt" : ""
+        let r = importCmd("\(q(work))/src --project u", env: env)
+        XCTAssertEqual(r.status, 6, r.stderr)
+        XCTAssertTrue(r.stderr.contains("artifactfs: \(work!)/src/locked.txt: cannot open: Permission denied"), r.stderr)
+        let runName = try XCTUnwrap(fsx.runs("u").first)
+        XCTAssertEqual(run("cat \(q(fsx.project("u")))/runs/\(runName)/raw_source/ok.txt").stdout, "fine\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(fsx.project("u"))/runs/\(runName)/raw_source/locked.txt"))
+        XCTAssertEqual(fsx.runJSON("u", runName)["status"] as? String, "completed_with_errors")
+    }
+
+    /// 100,000 small files in bounded memory: the import's peak RSS (VmHWM, which
+    /// `/usr/bin/time` reports as its maximum resident set) stays under 96 MiB.
+    func testHundredThousandSmallFilesInBoundedMemory() throws {
+        run("""
+            python3 -c "
+            import os
+            for d in range(100):
+                os.makedirs('\(work!)/many/%03d' % d)
+                for f in range(1000):
+                    open('\(work!)/many/%03d/%04d.txt' % (d, f), 'w').write('file %d %d\\n' % (d, f))
+            "
+            """)
+        fsx.unmount()
+        let r = sh("/usr/bin/time -f 'maxrss_kib=%M' \(q(artifactfsBinary)) import --store \(q(fsx.store)) \(q(work))/many --project many --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(json(r)["files_new"] as? Int, 100_000)
+        let rss = try XCTUnwrap(r.stderr.components(separatedBy: "maxrss_kib=").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        XCTAssertLessThan(rss, 96 * 1024, "peak RSS \(rss) KiB")
+        try fsx.mount()
+        let runName = try XCTUnwrap(fsx.runs("many").first)
+        XCTAssertEqual(run("cat \(q(fsx.project("many")))/runs/\(runName)/raw_source/042/0420.txt").stdout, "file 42 420\n")
+    }
+}
