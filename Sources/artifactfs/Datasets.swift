@@ -37,14 +37,7 @@ extension StoreOptions {
     /// The store and dataset `argument` names: a dataset name, or a folder of a dataset inside a
     /// mount (`datasets/sales`, `.` in `@main`), whose mount then gives the store.
     func openDataset(_ argument: String) throws -> (ArtifactStore, DatasetRecord) {
-        var name = argument
-        var root = self.root
-        if argument.contains("/") || argument == "." || argument == "..",
-           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), ControlAttribute.dataset) {
-            name = fromPath
-            if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }
-        }
-        let opened = try ArtifactStore(root: root, create: false)
+        let (opened, name) = try openNamed(argument, by: ControlAttribute.dataset)
         guard let ds = try opened.catalog.dataset(named: name) else {
             throw ArtifactError(.notFound, "no such dataset (mkdir MOUNT/datasets/\(name) creates one)", path: name)
         }

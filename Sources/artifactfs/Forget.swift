@@ -68,16 +68,23 @@ struct Forget: ParsableCommand {
 }
 
 extension StoreOptions {
-    /// The store and project `argument` names: a project name, or its folder inside a mount.
-    func openProject(_ argument: String) throws -> (ArtifactStore, ProjectRecord) {
+    /// The store, and the name `argument` gives: a name as it is, or a folder inside a mount
+    /// whose `attribute` (`user.artifactfs.project`, `.dataset`) names it, whose mount then
+    /// gives the store unless `--store` does.
+    func openNamed(_ argument: String, by attribute: String) throws -> (ArtifactStore, String) {
         var name = argument
         var root = self.root
         if argument.contains("/") || argument == "." || argument == "..",
-           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), ControlAttribute.project) {
+           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), attribute) {
             name = fromPath
             if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }
         }
-        let opened = try ArtifactStore(root: root, create: false)
+        return (try ArtifactStore(root: root, create: false), name)
+    }
+
+    /// The store and project `argument` names: a project name, or its folder inside a mount.
+    func openProject(_ argument: String) throws -> (ArtifactStore, ProjectRecord) {
+        let (opened, name) = try openNamed(argument, by: ControlAttribute.project)
         guard let p = try opened.catalog.project(named: name) else {
             throw ArtifactError(.notFound, "no such project (mkdir MOUNT/projects/\(name) creates one)", path: name)
         }
