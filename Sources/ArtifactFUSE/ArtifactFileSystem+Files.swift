@@ -51,7 +51,7 @@ extension ArtifactFileSystem {
     func checkRead(_ handle: FileHandle, offset: Int64, length: Int) throws {
         guard let check = handle.check else { return }
         let bad: Int?
-        do { bad = try check.firstBadBlock(fd: handle.fd, offset: offset, length: length) } catch let e as Errno {
+        do { bad = try check.firstBadBlock(fd: handle.fd, offset: offset, length: length, keepOpen: handle) } catch let e as Errno {
             throw ArtifactError.system(e, "cannot read blob \(check.hash.hex)", path: store.blobs.path(of: check.hash))
         }
         guard let bad else { return }

@@ -35,17 +35,41 @@ public final class BlobCheck: Sendable {
     /// Checks every block that `[offset, offset + length)` touches and this open has not
     /// checked, reading each whole from `fd`. Returns the first block that does not match
     /// (nil: all good). Throws the read's errno.
-    public func firstBadBlock(fd: Int32, offset: Int64, length: Int) throws -> Int? {
+    ///
+    /// When the reads go in order (the block before was checked), the next `checkAhead`
+    /// blocks are checked on another thread meanwhile (with `keepOpen`, which owns `fd`, held
+    /// until then), so a sequential read finds them checked instead of waiting for each one
+    /// (cold reads: 1.9x native without, measured in Benchmarks/run.sh (b)). A block found
+    /// bad there is left unchecked: the read that reaches it finds it again and answers.
+    public func firstBadBlock(fd: Int32, offset: Int64, length: Int, keepOpen: (any AnyObject & Sendable)? = nil) throws -> Int? {
         guard length > 0, offset < size else { return nil }
         let blockSize = Int64(BlockSums.blockSize)
         let first = Int(offset / blockSize), last = Int((min(offset + Int64(length), size) - 1) / blockSize)
         for block in first...last where !isVerified(block) {
-            let lock = checking[block % checking.count]
-            lock.lock()
-            defer { lock.unlock() }
-            if !isVerified(block), let bad = try check(block, fd: fd) { return bad }
+            if let bad = try checkOnce(block, fd: fd) { return bad }
+        }
+        let count = BlockSums.count(forSize: size)
+        if let keepOpen, first == 0 || isVerified(first - 1) {
+            for ahead in (last + 1)..<min(count, last + 1 + Self.checkAhead) where !isVerified(ahead) {
+                Self.ahead.async { [self] in
+                    withExtendedLifetime(keepOpen) { _ = try? self.checkOnce(ahead, fd: fd) }
+                }
+            }
         }
         return nil
+    }
+
+    /// Blocks checked ahead of a sequential read.
+    static let checkAhead = 2
+    /// Where blocks are checked ahead (one thread at a time: the other core serves the reads).
+    static let ahead = DispatchQueue(label: "artifactfs-check-ahead")
+
+    /// Checks `block` unless it is checked already (or being checked: then waits for that).
+    private func checkOnce(_ block: Int, fd: Int32) throws -> Int? {
+        let lock = checking[block % checking.count]
+        lock.lock()
+        defer { lock.unlock() }
+        return isVerified(block) ? nil : try check(block, fd: fd)
     }
 
     /// Reads block `block` whole and checks it; returns it when it does not match.
