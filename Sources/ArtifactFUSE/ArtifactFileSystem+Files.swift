@@ -30,9 +30,9 @@ extension ArtifactFileSystem {
         do {
             var sums = size > Int64(BlockSums.blockSize) ? try store.catalog.blockSums(of: hash) : nil
             if size > Int64(BlockSums.blockSize), sums == nil {
-                let digest = try BlobStore.digest(fileAt: PathBytes(path))
+                let digest = try BlobStore.digest(fd: fd, path: path)
                 guard digest.hash == hash else {
-                    quarantine(hash, reason: "content hashes to \(digest.hash.hex)")
+                    quarantine(hash, reason: "content hashes to \(digest.hash.hex)", fd: fd)
                     throw ArtifactError(.corrupt, "blob damaged", path: path)
                 }
                 try? store.catalog.recordBlockSums(digest.blocks, of: hash)
@@ -55,14 +55,15 @@ extension ArtifactFileSystem {
             throw ArtifactError.system(e, "cannot read blob \(check.hash.hex)", path: store.blobs.path(of: check.hash))
         }
         guard let bad else { return }
-        quarantine(check.hash, reason: "block \(bad) does not match its checksum")
+        quarantine(check.hash, reason: "block \(bad) does not match its checksum", fd: handle.fd)
         throw ArtifactError(.corrupt, "blob damaged", path: store.blobs.path(of: check.hash))
     }
 
-    /// Moves a damaged blob to quarantine/ (once; a second reader finds it gone) and logs it.
-    func quarantine(_ hash: BlobHash, reason: String) {
+    /// Moves a damaged blob, the file open as `fd`, to quarantine/ (once, and only while it is
+    /// still the file at the blob's name: a good copy stored since stays) and logs it.
+    func quarantine(_ hash: BlobHash, reason: String, fd: Int32) {
         logger.error("blob \(hash.hex) is damaged (\(reason)); moved to quarantine/, reads answer EIO")
-        do { try store.blobs.quarantine(hash, reason: "read: \(reason)") } catch {
+        do { try store.blobs.quarantine(hash, reason: "read: \(reason)", onlyIf: try Syscalls.fstat(fd)) } catch {
             if store.blobs.quarantineReason(hash) == nil { logger.error("cannot quarantine blob \(hash.hex): \(error)") }
         }
     }

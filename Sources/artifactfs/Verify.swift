@@ -36,7 +36,7 @@ struct Verify: ParsableCommand {
         if readData && readDataSubset != nil { throw ValidationError("give --read-data or --read-data-subset, not both") }
         if let readDataSubset {
             let text = readDataSubset.hasSuffix("%") ? String(readDataSubset.dropLast()) : readDataSubset
-            guard let n = Double(text), n > 0, n <= 100 else { throw ValidationError("--read-data-subset: a share from 0% to 100%, e.g. 10%") }
+            guard let n = Double(text), n > 0, n <= 100 else { throw ValidationError("--read-data-subset: a share above 0% and at most 100%, e.g. 10%") }
         }
     }
 

@@ -80,4 +80,43 @@ final class BlobCheckTests: StoreTestCase {
         defer { close(fd) }
         XCTAssertEqual(try BlobCheck(hash: hash, size: 9, sums: nil).firstBadBlock(fd: fd, offset: 0, length: 9), 0)
     }
+
+    /// A reader of an older, damaged copy never moves a good copy stored at the name since.
+    func testQuarantineMovesOnlyTheDamagedFile() throws {
+        let hash = try store.blobs.put(Array("good".utf8))
+        let path = store.blobs.path(of: hash)
+        // Held open, as a reader holds it: its inode number cannot be taken by the new copy.
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        var damaged = stat()
+        XCTAssertEqual(fstat(fd, &damaged), 0)
+        try FileManager.default.removeItem(atPath: path)
+        _ = try store.blobs.put(Array("good".utf8))  // a good copy, a new inode
+        try store.blobs.quarantine(hash, reason: "test", onlyIf: damaged)
+        XCTAssertTrue(store.blobs.contains(hash))
+        XCTAssertNil(store.blobs.quarantineReason(hash))
+        // The file itself goes; a second quarantined copy keeps the first.
+        try store.blobs.quarantine(hash, reason: "first")
+        _ = try store.blobs.put(Array("good".utf8))
+        try store.blobs.quarantine(hash, reason: "second")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.blobs.quarantineDir).sorted(), [hash.hex, hash.hex + ".1"])
+    }
+
+    /// A copy made from a blob (a stage's input, a working tree's copy-up) is checked: damaged
+    /// content is never handed on, and the blob goes to quarantine.
+    func testCopiesOfADamagedBlobAreRefused() throws {
+        let hash = try store.blobs.put(Array("stage input".utf8))
+        let path = store.blobs.path(of: hash)
+        chmod(path, 0o644)
+        try Data("stage INPUT".utf8).write(to: URL(fileURLWithPath: path))
+        let target = root + "/copy"
+        XCTAssertThrowsError(try store.blobs.copy(hash, to: PathBytes(target), mode: 0o444)) { error in
+            XCTAssertEqual((error as? ArtifactError)?.code, .corrupt)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target), "no partial copy stays")
+        XCTAssertNotNil(store.blobs.quarantineReason(hash))
+        let good = try store.blobs.put(Array("fine".utf8))
+        try store.blobs.copy(good, to: PathBytes(target), mode: 0o444)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target)), Data("fine".utf8))
+    }
 }

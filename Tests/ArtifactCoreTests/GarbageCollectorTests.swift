@@ -100,6 +100,43 @@ final class GarbageCollectorTests: StoreTestCase {
         XCTAssertTrue(try Verifier(store: store).run().ok)
     }
 
+    /// Another process (here a second store object, with its own lock descriptor) found a blob
+    /// this one stored; this one's rows fail: discard must leave the blob for the other.
+    func testDiscardLeavesABlobAnotherProcessHolds() throws {
+        let p = try makeProject()
+        let staged = try stage(p, "x.bin", "shared content")
+        let (hash, size) = try BlobStore.hash(fileAt: PathBytes(staged))
+        let mine = try store.blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: hash, size: size, copying: true)],
+                                         isReferenced: store.catalog.isReferenced)
+        XCTAssertEqual(mine.stored, [hash])
+        let other = try ArtifactStore(root: root, create: false)
+        let theirs = try XCTUnwrap(other.blobs.holdExisting([hash]))
+        store.blobs.discard(mine, isReferenced: store.catalog.isReferenced)
+        XCTAssertTrue(store.blobs.contains(hash), "discard removed a blob another process holds")
+        other.blobs.release(theirs)
+        // Nobody holds it and no row names it: gc takes it at once.
+        XCTAssertEqual(try GarbageCollector(store: store).run().orphansRemoved, 1)
+        XCTAssertFalse(store.blobs.contains(hash))
+        // With nobody else holding, discard removes what it stored itself.
+        let again = try store.blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: hash, size: size, copying: true)],
+                                          isReferenced: store.catalog.isReferenced)
+        store.blobs.discard(again, isReferenced: store.catalog.isReferenced)
+        XCTAssertFalse(store.blobs.contains(hash))
+    }
+
+    /// A blob row whose name is not a SHA-256 (verify's bad_name) never stops gc.
+    func testAMalformedBlobRowDoesNotStopGC() throws {
+        let p = try makeProject()
+        let e = try entry("a.txt", "gone")
+        _ = try register(p, [e])
+        try release(e.hash, at: StoreTestCase.baseTime)
+        try store.catalog.ownerWrite { db in
+            try db.execute(sql: "INSERT INTO blob (hash, size, refcount, created_at) VALUES ('not-a-hash', 1, 0, 0)")
+        }
+        XCTAssertEqual(try GarbageCollector(store: store, grace: 0).run().blobsRemoved, 1)
+        XCTAssertEqual(try store.catalog.malformedBlobNames(), ["not-a-hash"], "left for verify to report")
+    }
+
     func testDurations() {
         XCTAssertEqual(DurationText.seconds("0"), 0)
         XCTAssertEqual(DurationText.seconds("90s"), 90)

@@ -47,6 +47,7 @@ final class RunRetentionTests: StoreTestCase {
         let a3 = try XCTUnwrap(store.catalog.latestFile(projectId: p, dir: .empty, name: PathBytes("a")))
         XCTAssertEqual(a1.supersededBy, a3.id)
         XCTAssertEqual(a3.runId, r3.id)
+        XCTAssertEqual(a3.status, .duplicate, "r3 wrote what r1 had")
 
         _ = try store.catalog.forgetRuns(projectId: p, [r3.id!])
         let current = try XCTUnwrap(store.catalog.latestFile(projectId: p, dir: .empty, name: PathBytes("a")))

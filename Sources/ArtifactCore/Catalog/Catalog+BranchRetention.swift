@@ -108,7 +108,8 @@ extension CatalogTransaction {
             let blobs = try DatabaseValue.fetchAll(db, sql: """
                 SELECT blob FROM entry WHERE version_id = ? AND kind IN ('file', 'symlink') AND blob IS NOT NULL
                 """, arguments: [id])
-            try BlobReferences.remove(db, try blobs.map { try BlobHash.parse($0, of: PathBytes("version \(id)")) }, now: now)
+            // A malformed name counts no reference (verify reports it): skip, never abort.
+            try BlobReferences.remove(db, blobs.compactMap(BlobHash.fromDatabaseValue), now: now)
             try db.execute(sql: "DELETE FROM entry WHERE version_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM version WHERE id = ?", arguments: [id])
         }

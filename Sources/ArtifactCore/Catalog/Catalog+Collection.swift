@@ -9,8 +9,10 @@ import GRDB
 /// committed blob it started from, outside any refcount), and no import in flight has
 /// journaled it (`import_journal`: stored, its run or version not registered yet).
 extension Catalog {
+    // A row whose name is not a SHA-256 (damage verify reports as bad_name) is never taken:
+    // it would not decode, and no file could be found by it.
     private static let collectable = """
-        refcount = 0 AND COALESCE(released_at, created_at) <= ?
+        refcount = 0 AND COALESCE(released_at, created_at) <= ? AND \(BlobHash.wellFormed("hash"))
         AND NOT EXISTS (SELECT 1 FROM worktree_change w WHERE w.blob = blob.hash)
         AND NOT EXISTS (SELECT 1 FROM import_journal j WHERE j.blob = blob.hash)
         """

@@ -273,7 +273,7 @@ extension Catalog {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT blob, COUNT(*) AS n FROM (
                     SELECT blob FROM file UNION ALL SELECT blob FROM output
-                    UNION ALL SELECT blob FROM entry WHERE kind IN ('file', 'symlink')
+                    UNION ALL SELECT blob FROM entry WHERE kind IN ('file', 'symlink') AND blob IS NOT NULL
                 ) GROUP BY blob
                 """)
             while let row = try rows.next() { out[BlobHash.catalogName(row["blob"])] = row["n"] }

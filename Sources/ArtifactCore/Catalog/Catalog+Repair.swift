@@ -88,9 +88,12 @@ extension Catalog {
                 ) GROUP BY blob
                 """)
             defer { try? db.execute(sql: "DROP TABLE temp.counted") }
+            // Names that are not a SHA-256 are verify's bad_name and unknown_blob: not counted here.
             let changed = try DatabaseValue.fetchAll(db, sql: """
-                SELECT b.hash FROM blob b LEFT JOIN temp.counted c ON c.blob = b.hash WHERE b.refcount != COALESCE(c.n, 0)
-                UNION ALL SELECT c.blob FROM temp.counted c WHERE NOT EXISTS (SELECT 1 FROM blob b WHERE b.hash = c.blob)
+                SELECT b.hash FROM blob b LEFT JOIN temp.counted c ON c.blob = b.hash
+                WHERE b.refcount != COALESCE(c.n, 0) AND \(BlobHash.wellFormed("b.hash"))
+                UNION ALL SELECT c.blob FROM temp.counted c
+                WHERE NOT EXISTS (SELECT 1 FROM blob b WHERE b.hash = c.blob) AND \(BlobHash.wellFormed("c.blob"))
                 """)
             try db.execute(sql: """
                 INSERT INTO blob (hash, size, refcount, created_at) SELECT c.blob, c.size, 0, ? FROM temp.counted c
@@ -99,6 +102,7 @@ extension Catalog {
             try db.execute(sql: """
                 UPDATE blob SET refcount = COALESCE((SELECT n FROM temp.counted c WHERE c.blob = blob.hash), 0),
                     released_at = CASE WHEN (SELECT n FROM temp.counted c WHERE c.blob = blob.hash) IS NULL THEN COALESCE(released_at, ?) ELSE NULL END
+                WHERE \(BlobHash.wellFormed("hash"))
                 """, arguments: [now])
             return changed.map(BlobHash.catalogName)
         }

@@ -58,6 +58,14 @@ extension CatalogTransaction {
         let handDown = try db.cachedStatement(sql: """
             UPDATE file SET superseded_by = ? WHERE project_id = ? AND dir = ? AND name = ? AND superseded_by = ?
             """)
+        // The successor's status against the version it now replaces (`r1(A) r2(B) r3(A)`
+        // without r2: r3 is a duplicate of r1), unless it is superseded itself.
+        let restatus = try db.cachedStatement(sql: """
+            UPDATE file SET status = CASE WHEN EXISTS (
+                SELECT 1 FROM file p WHERE p.project_id = file.project_id AND p.dir = file.dir AND p.name = file.name
+                AND p.superseded_by = file.id AND p.run_id != ? AND p.blob = file.blob AND p.kind = file.kind) THEN 'duplicate' ELSE 'new' END
+            WHERE id = ? AND status != 'superseded'
+            """)
         // The version a forgotten current row had replaced is current again: new, or a
         // duplicate of the one it replaced in turn.
         let current = try db.cachedStatement(sql: """
@@ -84,14 +92,16 @@ extension CatalogTransaction {
                 out.bytesReleased += row["size"] as Int64
                 if let next: FileID = row["superseded_by"] {
                     try handDown.execute(arguments: [next, run.projectId, dir, name, id])
+                    try restatus.execute(arguments: [runId, next])
                 } else {
                     try current.execute(arguments: [run.projectId, dir, name, id])
                 }
-                released.append(try BlobHash.parse(row["blob"], of: path))
+                // A malformed name counts no reference (verify reports it): skip, never abort.
+                if let hash = BlobHash.fromDatabaseValue(row["blob"]) { released.append(hash) }
             }
             try BlobReferences.remove(db, released, now: now)
             let outputs = try DatabaseValue.fetchAll(db, sql: "SELECT blob FROM output WHERE run_id = ?", arguments: [runId])
-            try BlobReferences.remove(db, try outputs.map { try BlobHash.parse($0, of: PathBytes(run.name)) }, now: now)
+            try BlobReferences.remove(db, outputs.compactMap(BlobHash.fromDatabaseValue), now: now)
             for table in ["file", "dir", "output", "output_dir", "job"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [runId])
             }

@@ -296,22 +296,9 @@ public final class Worktrees: Sendable {
         do {
             let out = try Syscalls.open(full, flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode_t(item.mode & 0o7777))
             defer { close(out) }
-            if !truncate {
-                let source = store.blobs.path(of: hash)
-                let input: Int32
-                do { input = try Syscalls.open(source, flags: O_RDONLY) } catch {
-                    throw ArtifactError(.corrupt, "blob missing", path: source)
-                }
-                defer { close(input) }
-                var copied: Int64 = 0
-                while copied < item.size {
-                    let n = afs_copy_file_range(input, out, Int(min(item.size - copied, 1 << 30)))
-                    if n < 0 { if errno == EINTR { continue }; throw Errno(rawValue: errno) }
-                    if n == 0 { break }
-                    copied += Int64(n)
-                }
-                guard copied == item.size else { throw ArtifactError(.corrupt, "blob damaged", path: source) }
-            }
+            // Checked as it is copied: a damaged blob must not become a working tree's file,
+            // which the next commit would record as new, good content.
+            if !truncate { try store.blobs.copyChecked(hash, to: out) }
             Syscalls.giveToCaller(out, uid: uid_t(item.uid), gid: gid_t(item.gid), mode: mode_t(item.mode & 0o7777), parentIsSetGID: false)
             let ts = timespec(tv_sec: Int(item.mtimeNs / 1_000_000_000), tv_nsec: Int(item.mtimeNs % 1_000_000_000))
             _ = futimens(out, [ts, ts])

@@ -138,7 +138,11 @@ public struct GarbageCollector {
             let policy = try JSONDecoder().decode(KeepPolicy.self, from: json)
             let (report, gone) = try RunRetention(store: store).forget(project: project, policy: policy, dryRun: dryRun, now: now)
             forgotten += report.forgotten.count
-            if let gone { try MountControl.announce(gone, storeRoot: store.root) }
+            if let gone {
+                // The runs are gone either way; a mount that did not hear it shows them until its
+                // cached entries time out (an hour at most): no reason to stop collecting.
+                do { try MountControl.announce(gone, storeRoot: store.root) } catch { logger.warning("\(error)") }
+            }
         }
         return forgotten
     }

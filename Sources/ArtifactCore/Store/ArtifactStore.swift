@@ -56,15 +56,12 @@ public final class ArtifactStore: Sendable {
         lockFD.withLock { $0 = fd }
     }
 
-    /// Whether a daemon has this store mounted now (it holds the lock `lockForMount` takes).
+    /// Whether a daemon has this store mounted now: this process holds the mount's lock, or
+    /// a mount in /proc/self/mounts answers this store. (Not by trying the lock: a probe that
+    /// took it for a moment could make a `mount` starting then fail as "already mounted".)
     public var isMounted: Bool {
         if lockFD.withLock({ $0 >= 0 }) { return true }
-        let fd = open("\(root)/lock", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 { return true }
-        _ = flock(fd, LOCK_UN)
-        return false
+        return !MountControl.mountpoints(ofStore: root).isEmpty
     }
 
     /// Creates a project and its incoming/ folder.

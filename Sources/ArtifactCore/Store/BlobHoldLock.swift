@@ -60,6 +60,16 @@ public final class BlobHoldLock: Sendable {
         return try body()
     }
 
+    /// Runs `body` with the lock held exclusively if no process (this one included) holds
+    /// blobs now; returns nil without waiting otherwise. Throws when the lock file cannot be
+    /// opened, or what `body` throws.
+    public func exclusivelyIfFree<T>(_ body: () throws -> T) throws -> T? {
+        let fd = try Self.open(path)
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
+        return try body()
+    }
+
     private static func open(_ path: String) throws -> Int32 {
         do { return try Syscalls.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o600) } catch let e as Errno {
             throw ArtifactError.system(e, "cannot open the blob store's lock", path: path)

@@ -166,17 +166,17 @@ public final class BlobStore: Sendable {
         holdLock.releaseShared()
     }
 
-    /// The rows for `adopted` will never be committed: removes the blobs it stored, except
-    /// those a committed row names (`isReferenced`) or another adopter in flight holds, and
-    /// releases its holds. What stays unreferenced is an orphan for verify and gc.
+    /// The rows for `adopted` will never be committed: releases its holds, then removes the
+    /// blobs it stored that no committed row names (`isReferenced`), if no adopter holds
+    /// anything in any process (the `holdLock` taken exclusively without waiting): another
+    /// adopter may have found one of them stored and be about to commit rows naming it. When
+    /// one does, they stay as orphans, which gc removes at once.
     public func discard(_ adopted: Adopted, isReferenced: (BlobHash) -> Bool) {
-        let doomed: [BlobHash] = holds.withLock { holds in
-            var mine: [BlobHash: Int] = [:]
-            for h in adopted.held { mine[h, default: 0] += 1 }
-            return adopted.stored.filter { holds[$0, default: 0] <= mine[$0, default: 0] }
-        }
-        for hash in doomed where !isReferenced(hash) { try? Syscalls.unlink(path(of: hash)) }
         release(adopted)
+        guard !adopted.stored.isEmpty else { return }
+        _ = try? holdLock.exclusivelyIfFree {
+            for hash in adopted.stored where !isReferenced(hash) { try? Syscalls.unlink(path(of: hash)) }
+        }
     }
 
     /// One syncfs of the filesystem that holds the store.
@@ -231,11 +231,56 @@ public final class BlobStore: Sendable {
     }
 
     /// Copies blob `hash` into a new file `target` with `mode` and no fsync: a scratch copy
-    /// that a command may read or even damage (a stage's input). Throws the open, copy or
-    /// size errors; a partial copy is removed.
+    /// that a command may read or even damage (a stage's input). Checked as it is copied
+    /// (`copyChecked`). Throws the open, copy or `.corrupt` errors; a partial copy is removed.
     public func copy(_ hash: BlobHash, to target: PathBytes, mode: mode_t) throws {
-        let size = Int64(try Syscalls.lstat(path(of: hash)).st_size)
-        try copy(PathBytes(path(of: hash)), to: target, size: size, mode: mode, sync: false)
+        let output = try Syscalls.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+        do {
+            defer { close(output) }
+            try copyChecked(hash, to: output)
+        } catch {
+            try? Syscalls.unlink(target)
+            throw error
+        }
+    }
+
+    /// Copies blob `hash` to the open descriptor `output`, reading it once and hashing it as it
+    /// goes, like a read through the mount is checked (SPEC §6): content that does not hash to
+    /// its name is never handed on as good (a working tree's copy-up would commit it as new,
+    /// a stage would memoize outputs of it). Then the blob goes to quarantine/ and this throws
+    /// `.corrupt`; a missing blob throws `.corrupt` too. What was written stays for the caller
+    /// to remove.
+    public func copyChecked(_ hash: BlobHash, to output: Int32) throws {
+        let source = path(of: hash)
+        let input: Int32
+        do { input = try Syscalls.open(source, flags: O_RDONLY) } catch {
+            throw ArtifactError(.corrupt, "blob missing", path: source)
+        }
+        defer { close(input) }
+        _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        do {
+            while true {
+                let n = Glibc.read(input, buffer.baseAddress, buffer.count)
+                if n < 0 { if errno == EINTR { continue }; throw Errno(rawValue: errno) }
+                if n == 0 { break }
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                var done = 0
+                while done < n {
+                    let w = Glibc.write(output, buffer.baseAddress! + done, n - done)
+                    if w < 0 { if errno == EINTR { continue }; throw Errno(rawValue: errno) }
+                    done += w
+                }
+            }
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot copy blob \(hash.hex.prefix(12))", path: source)
+        }
+        guard BlobHash(digest: hasher.finalize()) == hash else {
+            try? quarantine(hash, reason: "copy: content does not hash to its name", onlyIf: try? Syscalls.fstat(input))
+            throw ArtifactError(.corrupt, "blob damaged (moved to quarantine/)", path: source)
+        }
     }
 
     /// Copies `size` bytes of `source` into a new file `target` (read-only unless `mode` says
@@ -358,7 +403,8 @@ public final class BlobStore: Sendable {
         return try digest(fd: fd, path: path.description)
     }
 
-    static func digest(fd: Int32, path: String) throws -> FileDigest {
+    /// `digest(fileAt:)` of an open descriptor (read from offset 0); `path` names it in errors.
+    public static func digest(fd: Int32, path: String) throws -> FileDigest {
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         var hasher = SHA256()
         var summer = BlockSummer()
@@ -412,11 +458,19 @@ public final class BlobStore: Sendable {
     /// Moves blob `hash` out of `objects/` into `quarantineDir`, marked with `reason` (the
     /// `user.artifactfs.quarantine` attribute), so that every later open of a file that uses
     /// it answers EIO and `verify` names it. A later adopt of the same content stores a good
-    /// copy again. Throws `.io` when the move fails (then the blob stays where it was).
-    public func quarantine(_ hash: BlobHash, reason: String) throws {
-        let target = quarantineDir + "/" + hash.hex
+    /// copy again. `onlyIf` (the damaged file's `fstat`): move it only if it is still the file
+    /// at the blob's name, so that a reader of an older, damaged copy never moves a good copy
+    /// stored since. An earlier quarantined copy is kept (the new one gets a suffix). Throws
+    /// `.io` when the move fails (then the blob stays where it was).
+    public func quarantine(_ hash: BlobHash, reason: String, onlyIf damaged: stat? = nil) throws {
+        var target = quarantineDir + "/" + hash.hex
         do {
+            if let damaged {
+                guard let now = try? Syscalls.lstat(path(of: hash)), now.st_dev == damaged.st_dev, now.st_ino == damaged.st_ino else { return }
+            }
             _ = try Syscalls.mkdirs(quarantineDir)
+            var n = 1
+            while Syscalls.exists(target) { target = quarantineDir + "/" + hash.hex + ".\(n)"; n += 1 }
             try Syscalls.rename(path(of: hash), target)
             try? ExtendedAttributes.set(target, ControlAttribute.quarantine, reason)
             try syncDirectories([fanoutDir(of: hash), quarantineDir])
