@@ -41,12 +41,17 @@ final class DatasetBadInputTests: MountTestCase {
             let r = sh("cat \(q(sales))/\(path) > /dev/null")
             XCTAssertTrue(r.stderr.contains("Input/output error"), "\(path): \(r.stderr)")
         }
-        // Appending needs the old bytes: refused, never built on damaged data.
+        // Appending needs the old bytes: refused, never built on damaged data; the copy found
+        // the damage, so the blob is in quarantine now.
         let append = sh("echo more >> \(q(sales))/@main/q1.csv")
         XCTAssertTrue(append.stderr.contains("Input/output error"), append.stderr)
+        let quarantined = "\(fsx.store)/quarantine/\(sha)"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: quarantined))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: blob))
         let damaged = fsx.cli("verify --store \(q(fsx.store))")
         XCTAssertEqual(damaged.status, 3, damaged.stdout)
-        run("rm \(q(blob))")
+        XCTAssertTrue(damaged.stdout.contains("quarantined_blob"), damaged.stdout)
+        run("rm \(q(quarantined))")
         let missing = fsx.cli("verify --store \(q(fsx.store)) --json")
         XCTAssertEqual(missing.status, 3)
         XCTAssertTrue(missing.stdout.contains("missing_blob"), missing.stdout)
