@@ -23,8 +23,11 @@ extension ArtifactFileSystem {
             throw ArtifactError(.corrupt, "blob missing", path: path)
         }
         guard let st = try? Syscalls.fstat(fd), Int64(st.st_size) == size else {
+            // Damage like a bad block (SPEC §7): quarantined, so that verify names it and the
+            // same content stored again heals it.
+            let actual = (try? Syscalls.fstat(fd)).map { Int64($0.st_size) } ?? -1
+            quarantine(hash, reason: "size is \(actual), the catalog says \(size)", fd: fd)
             close(fd)
-            logger.error("blob \(hash.hex) has the wrong size")
             throw ArtifactError(.corrupt, "blob damaged", path: path)
         }
         do {

@@ -101,7 +101,14 @@ final class BadInputTests: MountTestCase {
         try fsx.mount()
         let read = sh("cat \(q(p))/runs/\(r)/raw_source/sub/blob.bin > /dev/null")
         XCTAssertTrue(read.stderr.contains("Input/output error"), read.stderr)
-        run("rm \(q(blob))")
+        // A blob of the wrong size is damage too: in quarantine, named by verify.
+        let quarantined = "\(fsx.store)/quarantine/\(sha)"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: quarantined))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: blob))
+        let v1 = fsx.cli("verify --store \(q(fsx.store))")
+        XCTAssertEqual(v1.status, 3)
+        XCTAssertTrue(v1.stdout.contains("quarantined_blob") && v1.stdout.contains("size is 100"), v1.stdout)
+        run("rm \(q(quarantined))")
         let missing = sh("cat \(q(p))/latest/sub/blob.bin > /dev/null")
         XCTAssertTrue(missing.stderr.contains("Input/output error"), missing.stderr)
         let v2 = fsx.cli("verify --store \(q(fsx.store)) --json")
