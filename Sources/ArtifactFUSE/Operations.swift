@@ -33,7 +33,8 @@ private func replyEntry(_ req: fuse_req_t?, _ e: fuse_entry_param) {
 
 /// Flags of an open(2) that the kernel has handled and the daemon must not pass to a backing
 /// file: O_CREAT/O_EXCL (the create already happened), O_NOFOLLOW (no links on the backing
-/// side), O_DIRECT (see `afs_o_direct`).
+/// side), O_DIRECT (a request to the kernel, which FUSE has honoured already; the buffers
+/// libfuse hands the daemon are not aligned, so backing files are opened without it).
 let backingOpenMask: Int32 = ~(O_NOFOLLOW | O_CREAT | O_EXCL | afs_o_direct())
 
 /// The name a create carries when it is an open(…, O_TMPFILE) (see `afs_session_read`).

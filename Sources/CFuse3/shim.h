@@ -57,9 +57,6 @@ static inline struct fuse_session *afs_session_new(struct fuse_args *args,
     return fuse_session_new(args, ops, sizeof(*ops), userdata);
 }
 
-/* O_DIRECT is a request to the kernel, which FUSE has honoured already; the buffers libfuse
-   hands the daemon are not aligned, so the backing files are opened without it. */
-static inline int afs_o_direct(void) { return O_DIRECT; }
 static inline int afs_fallocate(int fd, int mode, off_t off, off_t len) { return fallocate(fd, mode, off, len); }
 
 /* O_TMPFILE through FUSE. Kernels since 6.1 send FUSE_TMPFILE (opcode 51) for an

@@ -44,6 +44,8 @@ int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
 }
 
 /* Copies from the current offsets of both descriptors; in-kernel, no user-space buffer. */
+int afs_o_direct(void) { return O_DIRECT; }
+
 ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len) {
     return copy_file_range(fd_in, NULL, fd_out, NULL, len, 0);
 }
