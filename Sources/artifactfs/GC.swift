@@ -70,20 +70,21 @@ final class ProgressLine {
 
     init(label: String, enabled: Bool = true) { self.label = label; self.enabled = enabled }
 
-    /// `done` of `total` steps (and, when known, bytes done of bytes total).
-    func update(_ done: Int, _ total: Int, bytes: Int64? = nil, totalBytes: Int64? = nil) {
+    /// `done` of `total` steps (nil while the total is not known yet: no ETA then), and, when
+    /// given, bytes done of bytes total.
+    func update(_ done: Int, _ total: Int?, bytes: Int64? = nil, totalBytes: Int64? = nil) {
         guard enabled else { return }
         let now = Date()
         let interval = tty ? 0.1 : 5
         guard now.timeIntervalSince(lastPrinted) >= interval || (done == total && tty) else { return }
         lastPrinted = now
         let elapsed = now.timeIntervalSince(start)
-        var text = "\(label): \(done)/\(total)"
+        var text = "\(label): \(done)" + (total.map { "/\($0)" } ?? "")
         if let bytes {
             text += ", \(formatBytes(bytes))" + (totalBytes.map { " of \(formatBytes($0))" } ?? "")
             if elapsed > 0 { text += ", \(formatBytes(Int64(Double(bytes) / elapsed)))/s" }
         }
-        if done > 0, done < total, elapsed > 1 {
+        if let total, done > 0, done < total, elapsed > 1 {
             var fraction = Double(done) / Double(total)
             if let bytes, let totalBytes, totalBytes > 0 { fraction = Double(bytes) / Double(totalBytes) }
             if fraction > 0 { text += ", ETA \(DurationText.text(elapsed / fraction - elapsed))" }

@@ -160,6 +160,26 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(try blobFileCount(), 10)
     }
 
+    /// Content in memory, many at once (an import's small files): each distinct content is
+    /// written once (a repeat and a blob already stored cost no write), the filesystem is
+    /// synced, and no temp file stays in `tmp/`.
+    func testAdoptOfManyContentsWritesEachOnceAndLeavesNoTempFile() throws {
+        let before = try blobs.put(Array("content 0".utf8))
+        var adoptions: [BlobStore.Adoption] = []
+        for i in 0...BlobStore.syncfsThreshold * 2 { adoptions.append(BlobStore.Adoption(content: Array("content \(i % 10)".utf8))) }
+        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        XCTAssertTrue(adopted.syncedFilesystem)
+        XCTAssertEqual(adopted.stored.count, 9)
+        XCTAssertFalse(adopted.stored.contains(before))
+        XCTAssertEqual(Set(adopted.stored).count, 9)
+        XCTAssertEqual(try blobFileCount(), 10)
+        for i in 0..<10 {
+            XCTAssertEqual(try contents(blobs.path(of: BlobStore.Adoption(content: Array("content \(i)".utf8)).hash)), Array("content \(i)".utf8))
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").filter { $0.hasPrefix("put-") }, [])
+        blobs.release(adopted)
+    }
+
     /// A file that is gone stops the batch with its path, and what the batch had stored so far
     /// is removed again (no blob without the row that would have named it).
     func testAFailedAdoptLeavesNothingItStored() throws {

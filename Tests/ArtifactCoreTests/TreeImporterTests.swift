@@ -124,6 +124,22 @@ final class TreeImporterTests: StoreTestCase {
         XCTAssertTrue(try Verifier(store: store).run().ok)
     }
 
+    /// A small file (read whole into memory) that changes after the import listed it is
+    /// reported by path and left out; the rest is imported.
+    func testASmallFileThatChangesAfterTheListingIsReported() throws {
+        let dir = try makeTree(["a.txt": "alpha", "b.txt": "beta"])
+        let importer = try TreeImporter(store: store, source: dir, target: .project("imp"))
+        var failures: [TreeImporter.Failure] = []
+        var grown = false
+        let summary = try importer.run(progress: { state in
+            if !grown { grown = true; try? Data("beta, longer now".utf8).write(to: URL(fileURLWithPath: dir + "/b.txt")) }
+        }, failed: { failures.append($0) })
+        XCTAssertEqual(failures.map(\.path), [dir + "/b.txt"])
+        XCTAssertTrue(failures.first?.reason.contains("changed") ?? false, "\(failures)")
+        XCTAssertEqual(summary.filesNew, 1)
+        XCTAssertEqual(summary.filesFailed, 1)
+    }
+
     /// Big files are hashed as they are read and written behind the hash (O_DIRECT where the
     /// filesystem takes it, the last partial block through the page cache): the blob, its name
     /// and its block sums agree, for a size with a tail shorter than a block and a size that

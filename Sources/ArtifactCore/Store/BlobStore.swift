@@ -90,11 +90,26 @@ public final class BlobStore: Sendable {
         try hold(files.map(\.hash))
         var touched = Set<String>()
         var stored: [BlobHash] = []
+        // Content in memory, in a batch: written to temp files first, so that the one syncfs
+        // below makes their bytes durable before any of them is renamed to its blob name.
+        var written: [BlobHash: String] = [:]
+        defer { for tmp in written.values { try? Syscalls.unlink(tmp) } }
         do {
-            if syncAll { try syncFilesystem() }
+            if syncAll {
+                for f in files where f.content != nil && written[f.hash] == nil && !contains(f.hash) {
+                    written[f.hash] = try writeTemp(f.content!, as: f.hash, sync: false)
+                }
+                try syncFilesystem()
+            }
             for f in files {
                 if let content = f.content {
-                    if try store(content, as: f.hash, touchedDirectories: &touched) { stored.append(f.hash) }
+                    if syncAll {
+                        if let tmp = written.removeValue(forKey: f.hash), try place(tmp, as: f.hash, touchedDirectories: &touched) {
+                            stored.append(f.hash)
+                        }
+                    } else if try store(content, as: f.hash, touchedDirectories: &touched) {
+                        stored.append(f.hash)
+                    }
                     continue
                 }
                 // Content the store already holds (the same size at its blob name): nothing of
@@ -337,31 +352,62 @@ public final class BlobStore: Sendable {
     /// store already held it. The caller fsyncs `touchedDirectories`.
     private func store(_ bytes: [UInt8], as hash: BlobHash, touchedDirectories touched: inout Set<String>) throws -> Bool {
         if contains(hash) { return false }
-        let tmp = "\(tmpDir)/put-\(hash.hex)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        return try place(try writeTemp(bytes, as: hash, sync: true), as: hash, touchedDirectories: &touched)
+    }
+
+    /// Writes `bytes` to a new temp file (fsynced when `sync`) and returns its path. Throws
+    /// `.io`/`.noSpace` naming the temp file, which is then gone.
+    private func writeTemp(_ bytes: [UInt8], as hash: BlobHash, sync: Bool) throws -> String {
+        let tmp = "\(tmpDir)/put-\(hash.hex)-\(Self.pid)-\(Self.tempCounter.add(1, ordering: .relaxed).newValue)"
         do {
             let fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
-            do {
-                try bytes.withUnsafeBytes { raw in
-                    var done = 0
-                    while done < raw.count {
-                        let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            throw Errno(rawValue: errno)
-                        }
-                        done += n
+            defer { close(fd) }
+            try bytes.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw Errno(rawValue: errno)
                     }
+                    done += n
                 }
-                try Syscalls.fsync(fd)
-                close(fd)
-            } catch {
-                close(fd)
-                try? Syscalls.unlink(tmp)
-                throw error
             }
-            let dir = fanoutDir(of: hash)
-            if try Syscalls.mkdirs(dir) { touched.insert(root) }
-            try Syscalls.rename(tmp, path(of: hash))
+            if sync { try Syscalls.fsync(fd) }
+            return tmp
+        } catch let e as Errno {
+            try? Syscalls.unlink(tmp)
+            throw ArtifactError.system(e, "cannot write blob", path: tmp)
+        }
+    }
+
+    /// This process's id and a counter: temp names unique in the store without a system call
+    /// each (gc removes leftovers by prefix, under the hold lock).
+    private static let pid = getpid()
+    private static let tempCounter = Atomic<UInt64>(0)
+
+    /// Renames the durable temp file `tmp` to blob `hash`, unless the store holds that blob
+    /// already (then `tmp` goes, and false). The caller fsyncs `touchedDirectories`.
+    private func place(_ tmp: String, as hash: BlobHash, touchedDirectories touched: inout Set<String>) throws -> Bool {
+        let dir = fanoutDir(of: hash)
+        do {
+            do {
+                do {
+                    try Syscalls.renameat2(AT_FDCWD, tmp, AT_FDCWD, path(of: hash), flags: 1 /* RENAME_NOREPLACE */)
+                } catch Errno.noSuchFileOrDirectory where Syscalls.exists(tmp) {
+                    // The fan-out folder is new (made here, not stat'ed before every rename).
+                    if try Syscalls.mkdirs(dir) { touched.insert(root) }
+                    try Syscalls.renameat2(AT_FDCWD, tmp, AT_FDCWD, path(of: hash), flags: 1 /* RENAME_NOREPLACE */)
+                }
+            } catch Errno.fileExists {
+                try? Syscalls.unlink(tmp)
+                return false
+            } catch Errno.invalidArgument {
+                // A filesystem without RENAME_NOREPLACE: same name means same content.
+                if contains(hash) { try? Syscalls.unlink(tmp); return false }
+                if try Syscalls.mkdirs(dir) { touched.insert(root) }
+                try Syscalls.rename(tmp, path(of: hash))
+            }
             touched.insert(dir)
             return true
         } catch let e as Errno {
