@@ -73,6 +73,7 @@ for i in range(n):
 EOF
 
 MOUNTED=1
+"$AFS" init --store "$STORE" --quiet >/dev/null
 "$AFS" mount --store "$STORE" "$MNT" --quiet-period 3600 >/dev/null
 BIG=$MNT/datasets/big SMALL=$MNT/datasets/small
 mkdir "$BIG" "$SMALL"

@@ -129,6 +129,7 @@ ref_unmount() { fusermount3 -u "$REF_MNT"; REF_MOUNTED=0; }
 # the middle of a copy, so every sealed run holds exactly one workload.
 afs_mount() {
   AFS_MOUNTED=1
+  "$AFS" init --store "$AFS_STORE" --quiet >/dev/null
   "$AFS" mount --store "$AFS_STORE" "$AFS_MNT" --quiet-period 3600 >/dev/null
 }
 afs_unmount() {

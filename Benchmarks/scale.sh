@@ -118,6 +118,7 @@ mount_store() {
   MOUNTED=1
   t0=$(date +%s%N)
   deadline=$(( t0 + MOUNT_WAIT * 1000000000 ))
+  "$AFS" init --store "$STORE" --quiet >/dev/null
   "$AFS" mount --store "$STORE" "$MNT" --quiet-period 3600 --foreground 2>>"$DLOG" &
   DAEMON=$!
   until mountpoint -q "$MNT"; do

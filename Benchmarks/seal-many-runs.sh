@@ -40,6 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A long quiet period: only the explicit seals below make runs.
+"$AFS" init --store "$STORE" --quiet >/dev/null
 "$AFS" mount --store "$STORE" "$MNT" --quiet-period 3600 --foreground 2>"$BENCH_DIR/daemon.log" &
 DAEMON=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.1; done

@@ -10,12 +10,22 @@ bash mount-scripts/install-deps.sh
 swift build -c release
 bin="$PWD/.build/release/artifactfs"
 
+# The quick start types `artifactfs`: put the binary on PATH (root: /usr/local/bin, else
+# ~/.local/bin).
+if [[ $(id -u) -eq 0 ]]; then dest=/usr/local/bin; else dest="$HOME/.local/bin"; mkdir -p "$dest"; fi
+install -m755 "$bin" "$dest/artifactfs"
+bin="$dest/artifactfs"
+
+# The embedded default store (ARTIFACTFS_STORE, else ~/.local/share/artifactfs): init
+# leaves an existing store as it is.
+"$bin" init --quiet
+
 mnt="${ARTIFACTFS_MOUNT:-$HOME/artifactfs}"
 mkdir -p "$mnt"
-if mountpoint -q "$mnt"; then
+if mountpoint -q "$mnt" && ls "$mnt" >/dev/null 2>&1; then
   echo "artifactfs: $mnt is already mounted"
 else
   "$bin" mount "$mnt"
 fi
-echo "artifactfs: binary at $bin (copy it onto PATH: install -m755 $bin /usr/local/bin/)"
+echo "artifactfs: installed $bin$(command -v artifactfs >/dev/null || echo " (add $dest to PATH)")"
 echo "artifactfs: try  mkdir $mnt/projects/demo && cp -a SOME/FOLDER/. $mnt/projects/demo/incoming/"

@@ -18,7 +18,7 @@ func errnoValue(for error: Error) -> Int32 {
         case .corrupt, .io: return EIO
         case .busy: return EBUSY
         case .notEmpty: return ENOTEMPTY
-        case .notMounted: return ENOTCONN
+        case .notMounted, .daemonGone: return ENOTCONN
         case .crossDevice: return EXDEV
         case .isDirectory: return EISDIR
         case .notDirectory: return ENOTDIR

@@ -217,6 +217,7 @@ struct StagedTree: WritableTree {
             return
         }
         if key == ControlAttribute.seal, value != nil {
+            DaemonTestHooks.asked(key)
             switch try fs.seals.seal(projectId: node.projectId, includingInterrupted: true) {
             case .sealed, .empty: return
             case .busy: throw ArtifactError(.busy, "files are still open for writing")
@@ -401,6 +402,7 @@ struct WorkingTree: WritableTree {
         if path.isEmpty, let value, key == ControlAttribute.seal || key == ControlAttribute.commit {
             // `user.artifactfs.commit` (value: the message) or `.seal` on `@branch`.
             let message = key == ControlAttribute.commit && !value.isEmpty ? String(decoding: value, as: UTF8.self) : nil
+            DaemonTestHooks.asked(key)
             switch try fs.committer.commit(branch: branch, message: message, author: Int64(who.uid), includingInterrupted: true) {
             case .committed, .unchanged: return
             case .busy: throw ArtifactError(.busy, "files are open for writing")
@@ -491,5 +493,20 @@ extension WorkingTree {
         } else {
             fs.inodes.renameWorktree(branch: branch, from: from, to: to, isDirectory: isDirectory)
         }
+    }
+}
+
+/// A hidden hook for the integration tests: with `ARTIFACTFS_TEST_DIE_ON=seal` (or `commit`)
+/// in its environment, the daemon kills itself when a seal (or commit) is asked through a
+/// control attribute, while the CLI waits for the answer, as a crash then would: the CLI must
+/// say the outcome is unknown, never "failed". (Not after the seal: its invalidations of
+/// incoming/ entries then wait, uninterruptibly, for the very lock the asking CLI holds, and a
+/// process with such a thread cannot finish dying: the mount hangs until
+/// `/sys/fs/fuse/connections/N/abort`.)
+enum DaemonTestHooks {
+    private static let dieOn = ProcessInfo.processInfo.environment["ARTIFACTFS_TEST_DIE_ON"]
+
+    static func asked(_ key: String) {
+        if let dieOn, key == ControlAttribute.prefix + dieOn { raise(SIGKILL) }
     }
 }

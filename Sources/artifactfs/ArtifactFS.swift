@@ -8,20 +8,68 @@ struct ArtifactFS: ParsableCommand {
         commandName: "artifactfs",
         abstract: "A FUSE filesystem for versioned data artifacts.",
         discussion: """
-            Exit codes: 0 success; 1 failure; 3 verify found problems; 4 not found (store, \
-            project, dataset, version, run, or a path outside a mount); 5 busy (writers still open, or store in use); \
-            6 import left out files it could not read (the rest is registered); 64 bad usage.
+            Global options, before or after the subcommand: --store DIR, --json, --quiet (-q). \
+            Every command but init refuses a folder that is not a store.
+
+            Exit codes: \(ExitCodes.table)
             """,
-        subcommands: [Mount.self, Unmount.self, Seal.self, Commit.self, Status.self, Log.self, Diff.self, Branch.self, Tag.self,
-                      Import.self, Verify.self, Forget.self, GC.self, Pipeline.self]
+        version: ArtifactFSVersion.current,
+        subcommands: [Init.self, Mount.self, Unmount.self, Seal.self, Commit.self, Status.self, Log.self, Diff.self, Branch.self,
+                      Tag.self, Import.self, Verify.self, Forget.self, GC.self, Pipeline.self, Version.self]
     )
+
+    /// Parses with the global options moved behind the subcommand, and reports every failure
+    /// in one style: `artifactfs: PATH: reason` (usage errors too, with where to find help),
+    /// exit codes as `ExitCodes` says. No arguments: the help, on stderr, and 64.
+    static func main() {
+        let given = Array(CommandLine.arguments.dropFirst())
+        if given.isEmpty {
+            FileHandle.standardError.write(Data((helpMessage() + "\n").utf8))
+            Foundation.exit(ExitCodes.usage)
+        }
+        let arguments = GlobalOptions.hoisted(given)
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version: printed as asked
+            let path = subcommandPath(arguments)
+            let reason = message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: "; ")
+            printError("\(reason) (see: artifactfs \(path.isEmpty ? "" : path + " ")--help)")
+            Foundation.exit(code == .validationFailure ? ExitCodes.usage : code.rawValue)
+        }
+    }
+
+    /// The subcommand names at the head of `arguments` (`pipeline set`), for a usage hint.
+    private static func subcommandPath(_ arguments: [String]) -> String {
+        var names: [String] = []
+        var commands: [ParsableCommand.Type] = configuration.subcommands
+        for argument in arguments {
+            guard let sub = commands.first(where: { $0._commandName == argument }) else { break }
+            names.append(argument)
+            commands = sub.configuration.subcommands
+        }
+        return names.joined(separator: " ")
+    }
 }
 
-/// `--store DIR`, shared by every command that reads the store. Without it: `$ARTIFACTFS_STORE`,
-/// else the store of the artifactfs mount the current folder is in, else the embedded default.
-struct StoreOptions: ParsableArguments {
+/// Options every command takes, before or after its name (`artifactfs --store S status` and
+/// `artifactfs status --store S`), as git's and restic's global flags. Without `--store`:
+/// `$ARTIFACTFS_STORE`, else the store of the artifactfs mount the current folder is in, else
+/// the embedded default.
+struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Store folder (default: $ARTIFACTFS_STORE, else the store of the mount the current folder is in, else $XDG_DATA_HOME/artifactfs or ~/.local/share/artifactfs).")
     var store: String?
+
+    @Flag(help: "Print JSON: one document on stdout, numbers as numbers (shapes in the README).")
+    var json = false
+
+    @Flag(name: [.long, .customShort("q")], help: "Print no progress and no notes on stderr; errors still.")
+    var quiet = false
 
     var root: String {
         if let store { return absolutePath(store) }
@@ -30,8 +78,46 @@ struct StoreOptions: ParsableArguments {
         return absolutePath(ArtifactStore.defaultRoot())
     }
 
-    func open(create: Bool = false) throws -> ArtifactStore {
-        try ArtifactStore(root: root, create: create)
+    /// The store at `root`; throws `.notFound` (exit 4) when the folder is not a store.
+    func open() throws -> ArtifactStore {
+        try ArtifactStore(root: root, create: false)
+    }
+
+    /// `arguments` with the global options found before the subcommand's name moved behind
+    /// it (before a `--`, if any), where the subcommand's parser takes them.
+    static func hoisted(_ arguments: [String]) -> [String] {
+        var globals: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            if a == "--json" || a == "--quiet" || a == "-q" || a.hasPrefix("--store=") {
+                globals.append(a); i += 1
+            } else if a == "--store", i + 1 < arguments.count {
+                globals += [a, arguments[i + 1]]; i += 2
+            } else {
+                break
+            }
+        }
+        guard !globals.isEmpty, i < arguments.count else { return arguments }
+        var rest = Array(arguments[i...])
+        let end = rest.firstIndex(of: "--") ?? rest.count
+        rest.insert(contentsOf: globals, at: end)
+        return rest
+    }
+}
+
+/// A command with the global options: `json` and `quiet` read them.
+protocol GlobalCommand {
+    var global: GlobalOptions { get }
+}
+
+extension GlobalCommand {
+    var json: Bool { global.json }
+    var quiet: Bool { global.quiet }
+
+    /// A note for people on stderr (`artifactfs: TEXT`), unless `--quiet` or `--json`.
+    func note(_ text: String) {
+        if !quiet && !json { printError(text) }
     }
 }
 

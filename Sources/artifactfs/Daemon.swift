@@ -1,5 +1,6 @@
 import ArtifactCore
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,9 @@ import Glibc
 /// error) on a pipe, so that `artifactfs mount` returns only once the mount works.
 enum Daemon {
     static func start(arguments: [String], storeRoot: String, mountpoint: String) throws {
-        try Syscalls.mkdirs(storeRoot)
+        guard ArtifactStore.exists(at: storeRoot) else {
+            throw ArtifactError(.notFound, "not an artifactfs store (no catalog.sqlite); `artifactfs init --store DIR` creates one", path: storeRoot)
+        }
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ArtifactError(.io, "cannot create a pipe") }
         let readEnd = fds[0], writeEnd = fds[1]
@@ -38,7 +41,7 @@ enum Daemon {
         defer { cargs.forEach { free($0) } }
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, cargs, environ)
         close(writeEnd)
-        guard rc == 0 else { close(readEnd); throw ArtifactError(.io, "cannot start the daemon: errno \(rc)") }
+        guard rc == 0 else { close(readEnd); throw ArtifactError(.io, "cannot start the daemon: \(Errno(rawValue: rc))") }
 
         var collected = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -4,19 +4,20 @@ import ArtifactFUSE
 import Foundation
 import SystemPackage
 
-/// Asks the daemon behind a mounted `@branch` folder to commit it; prints the new version id.
-func commitBranch(at path: String, message: String?) throws {
+/// Asks the daemon behind a mounted `@branch` folder to commit it; prints the new version id
+/// (`{"version": ID}` with `--json`; null when nothing changed).
+func commitBranch(at path: String, message: String?, json: Bool, quiet: Bool) throws {
     let target = absolutePath(path)
-    if let version = try MountControl.commit(branch: target, message: message) {
-        print(version)
-    } else {
-        FileHandle.standardError.write(Data("artifactfs: nothing to commit in \(target)\n".utf8))
-    }
+    let version = try MountControl.commit(branch: target, message: message)
+    if json { try printJSON(["version": version]); return }
+    if let version { print(version) } else if !quiet { printError("nothing to commit in \(target)") }
 }
 
-struct Commit: ParsableCommand {
+struct Commit: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Commit the working tree of a mounted @branch folder as one new version now.")
+
+    @OptionGroup var global: GlobalOptions
 
     @Argument(help: "A datasets/<dataset>/@<branch> folder inside a mount.")
     var path: String
@@ -29,11 +30,11 @@ struct Commit: ParsableCommand {
     }
 
     func run() throws {
-        do { try commitBranch(at: path, message: message) } catch { throw fail(error) }
+        do { try commitBranch(at: path, message: message, json: json, quiet: quiet) } catch { throw fail(error) }
     }
 }
 
-extension StoreOptions {
+extension GlobalOptions {
     /// The store and dataset `argument` names: a dataset name, or a folder of a dataset inside a
     /// mount (`datasets/sales`, `.` in `@main`), whose mount then gives the store.
     func openDataset(_ argument: String) throws -> (ArtifactStore, DatasetRecord) {
@@ -45,7 +46,7 @@ extension StoreOptions {
     }
 }
 
-struct Branch: ParsableCommand {
+struct Branch: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, create (like mkdir datasets/<dataset>/@NAME) or delete the branches of a dataset.",
         discussion: """
@@ -55,13 +56,12 @@ struct Branch: ParsableCommand {
             `rm -rf` in the mount never deletes a branch.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Argument(help: "The new branch's name (none: list the branches).") var name: String?
     @Option(help: "A version id, tag or branch to start from (default: the head of main).") var from: String?
     @Option(name: .customLong("delete"), help: "Delete this branch.") var deleting: String?
     @Option(help: "How long a deleted branch's versions stay, stored for the dataset: e.g. 7d, 30d, 1y.") var retention: String?
-    @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         if deleting != nil && (name != nil || from != nil) { throw ValidationError("--delete takes no new branch name or --from") }
@@ -71,7 +71,7 @@ struct Branch: ParsableCommand {
 
     func run() throws {
         do {
-            let (store, ds) = try storeOptions.openDataset(dataset)
+            let (store, ds) = try global.openDataset(dataset)
             if let retention {
                 try VersionRetention(deletedBranches: DurationText.seconds(retention)!).store(for: ds.id!, in: store.catalog)
                 if !json { print("versions of deleted branches of \(ds.name) stay \(retention)") }
@@ -97,7 +97,8 @@ struct Branch: ParsableCommand {
                 start = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: "main")?.versionId.flatMap { try store.catalog.version(id: $0) }
             }
             _ = try store.catalog.createBranch(datasetId: ds.id!, name: name, at: start?.id)
-            print("branch \(name) of \(dataset) at \(start?.name ?? "(empty)")")
+            if json { try printJSON(BranchLine(name: name, version: start?.name)); return }
+            print("branch \(name) of \(ds.name) at \(start?.name ?? "(empty)")")
         } catch { throw fail(error) }
     }
 
@@ -116,37 +117,63 @@ struct Branch: ParsableCommand {
     private struct BranchListing: Codable { var branches: [BranchLine]; var deleted: [DeletedBranch] }
 }
 
-struct Tag: ParsableCommand {
+struct Tag: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Give a version of a dataset an immutable name; an existing tag is never moved.")
+        abstract: "List a dataset's tags, give a version an immutable name, or delete a tag.",
+        discussion: """
+            An existing tag is never moved. Deleting a tag (as git tag -d) keeps the version it \
+            named for the dataset's retention period, like a deleted branch's.
+            """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
-    @Argument(help: "The tag's name.") var tag: String
+    @Argument(help: "The new tag's name (none: list the tags).") var tag: String?
     @Option(help: "The version id, tag or branch to tag (default: the head of main).") var version: String?
+    @Option(name: .customLong("delete"), help: "Delete this tag.") var deleting: String?
+
+    func validate() throws {
+        if deleting != nil && (tag != nil || version != nil) { throw ValidationError("--delete takes no new tag name or --version") }
+        if version != nil && tag == nil { throw ValidationError("--version needs the new tag's name") }
+    }
 
     func run() throws {
         do {
-            let (store, ds) = try storeOptions.openDataset(dataset)
+            let (store, ds) = try global.openDataset(dataset)
+            if let deleting {
+                let deleted = try store.catalog.deleteTag(datasetId: ds.id!, name: deleting)
+                if json { try printJSON(deleted); return }
+                print("deleted tag \(deleting) of \(ds.name) (was at \(deleted.version ?? "?"))")
+                return
+            }
+            guard let tag else {
+                let tags = try store.catalog.refs(datasetId: ds.id!, kind: .tag).map { r in
+                    TagLine(name: r.name, version: try r.versionId.flatMap { try store.catalog.version(id: $0)?.name } ?? "")
+                }.sorted { $0.name < $1.name }
+                if json { try printJSON(tags); return }
+                for t in tags { print("\(t.name)\t\(t.version)") }
+                return
+            }
             let target = try store.catalog.resolve(datasetId: ds.id!, reference: version ?? "main")
             _ = try store.catalog.createTag(datasetId: ds.id!, name: tag, at: target.id!)
-            print("tag \(tag) of \(dataset) at \(target.name)")
+            if json { try printJSON(TagLine(name: tag, version: target.name)); return }
+            print("tag \(tag) of \(ds.name) at \(target.name)")
         } catch { throw fail(error) }
     }
+
+    private struct TagLine: Codable { var name: String; var version: String }
 }
 
-struct Log: ParsableCommand {
+struct Log: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a dataset's versions, newest first, with author, time, message and schemas.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Flag(help: "Draw the version DAG, like git log --graph.") var graph = false
-    @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         do {
-            let (store, ds) = try storeOptions.openDataset(dataset)
+            let (store, ds) = try global.openDataset(dataset)
             let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!,
                                                  schemaLimit: json ? nil : DatasetHistory.schemasShownPerVersion)
             if json { try printJSON(entries) } else { print(DatasetHistory.graph(entries, graph: graph), terminator: "") }
@@ -154,19 +181,18 @@ struct Log: ParsableCommand {
     }
 }
 
-struct Diff: ParsableCommand {
+struct Diff: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "List files added (A), removed (D) and changed (M) from version A to B, with column changes.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Argument(help: "A version id, tag or branch.") var a: String
     @Argument(help: "A version id, tag or branch.") var b: String
-    @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         do {
-            let (store, ds) = try storeOptions.openDataset(dataset)
+            let (store, ds) = try global.openDataset(dataset)
             let from = try store.catalog.resolve(datasetId: ds.id!, reference: a)
             let to = try store.catalog.resolve(datasetId: ds.id!, reference: b)
             let d = try DatasetHistory.diff(catalog: store.catalog, trees: VersionTrees(catalog: store.catalog), from: from, to: to)

@@ -2,7 +2,7 @@ import ArgumentParser
 import ArtifactCore
 import Foundation
 
-struct Forget: ParsableCommand {
+struct Forget: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove the runs of a project that a keep policy does not keep (like restic forget); latest/ and history/ follow.",
         discussion: """
@@ -12,7 +12,7 @@ struct Forget: ParsableCommand {
             Durations: 30m, 12h, 7d, 4w, 1y (m is minutes).
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "The project: its name, or its folder in a mount.") var project: String
     @Option(help: "Keep the newest N runs.") var keepLast: Int?
     @Option(help: "Keep every run within DURATION of the newest run.") var keepWithin: String?
@@ -24,7 +24,6 @@ struct Forget: ParsableCommand {
     @Flag(help: "Show what would be forgotten; change nothing.") var dryRun = false
     @Flag(help: "Also store this policy for the project, for gc to apply every time.") var save = false
     @Flag(help: "Remove the project's stored policy (nothing is forgotten).") var clearPolicy = false
-    @Flag(help: "Print JSON.") var json = false
 
     var policy: KeepPolicy {
         KeepPolicy(last: keepLast, within: keepWithin.flatMap(DurationText.seconds), hourly: keepHourly, daily: keepDaily,
@@ -45,7 +44,7 @@ struct Forget: ParsableCommand {
 
     func run() throws {
         do {
-            let (store, project) = try storeOptions.openProject(self.project)
+            let (store, project) = try global.openProject(self.project)
             if clearPolicy {
                 try KeepPolicy().store(for: project.id!, in: store.catalog)
                 print("removed the stored keep policy of \(project.name)")
@@ -67,7 +66,7 @@ struct Forget: ParsableCommand {
     }
 }
 
-extension StoreOptions {
+extension GlobalOptions {
     /// The store, and the name `argument` gives: a name as it is, or a folder inside a mount
     /// whose `attribute` (`user.artifactfs.project`, `.dataset`) names it, whose mount then
     /// gives the store unless `--store` does.

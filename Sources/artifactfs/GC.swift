@@ -2,7 +2,7 @@ import ArgumentParser
 import ArtifactCore
 import Foundation
 
-struct GC: ParsableCommand {
+struct GC: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
         abstract: "Delete blobs no run, version or working tree needs any more, after a grace period. Safe while mounted.",
@@ -13,7 +13,7 @@ struct GC: ParsableCommand {
             It never deletes a blob that a seal, commit, stage or import in flight holds.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
 
     @Flag(help: "Report what would be deleted; change nothing.")
     var dryRun = false
@@ -21,8 +21,6 @@ struct GC: ParsableCommand {
     @Option(help: "How long an unreferenced blob stays before it is deleted: e.g. 0, 30m, 1h, 7d (default 1h).")
     var grace: String = "1h"
 
-    @Flag(help: "Print JSON.")
-    var json = false
 
     func validate() throws {
         if DurationText.seconds(grace) == nil { throw ValidationError("--grace: not a duration: \(grace) (e.g. 0, 30m, 1h, 7d)") }
@@ -31,7 +29,7 @@ struct GC: ParsableCommand {
     func run() throws {
         let report: GarbageCollector.Report
         do {
-            let store = try storeOptions.open()
+            let store = try global.open()
             let bar = ProgressLine(label: dryRun ? "gc (dry run)" : "gc", enabled: !json)
             report = try GarbageCollector(store: store, grace: DurationText.seconds(grace)!).run(dryRun: dryRun) { bar.update($0, $1) }
             bar.finish()

@@ -6,7 +6,7 @@ import Foundation
 import Glibc
 #endif
 
-struct Import: ParsableCommand {
+struct Import: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Register an existing folder tree as one new run of a project, or one new version of a dataset branch.",
         discussion: """
@@ -19,7 +19,7 @@ struct Import: ParsableCommand {
             rest is registered (the run ends completed_with_errors) and the exit code is 6.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The folder to import.")
     var dir: String
@@ -42,8 +42,6 @@ struct Import: ParsableCommand {
     @Option(help: "Files stored and recorded per catalog transaction (what a rerun after a kill keeps).")
     var batchSize = 1_000
 
-    @Flag(help: "Print the summary as JSON.")
-    var json = false
 
     func validate() throws {
         guard (project == nil) != (dataset == nil) else { throw ValidationError("give exactly one of --project P or --dataset D") }
@@ -55,7 +53,7 @@ struct Import: ParsableCommand {
         let summary: TreeImporter.Summary
         do {
             let target: TreeImporter.Target = project.map { .project($0) } ?? .dataset(dataset!, branch: branch ?? "main", message: message)
-            let store = try ArtifactStore(root: storeOptions.root, create: false, readOnly: dryRun)
+            let store = try ArtifactStore(root: global.root, create: false, readOnly: dryRun)
             let importer = try TreeImporter(store: store, source: absolutePath(dir), target: target)
             importer.batchSize = batchSize
             let env = ProcessInfo.processInfo.environment

@@ -4,12 +4,13 @@ import ArtifactFUSE
 import ArtifactPipeline
 import Foundation
 import Logging
+import SystemPackage
 
-struct Mount: ParsableCommand {
+struct Mount: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mount a store. Returns once the mount is ready; the daemon logs to STORE/daemon.log.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
 
     @Argument(help: "Folder to mount on (created if missing; must be empty).")
     var mountpoint: String
@@ -37,10 +38,10 @@ struct Mount: ParsableCommand {
     func run() throws {
         let mnt = absolutePath(mountpoint)
         if !foreground {
-            do { try Daemon.start(arguments: CommandLine.arguments, storeRoot: storeOptions.root, mountpoint: mnt) } catch {
+            do { try Daemon.start(arguments: CommandLine.arguments, storeRoot: global.root, mountpoint: mnt) } catch {
                 throw fail(error)
             }
-            print("artifactfs: mounted \(storeOptions.root) at \(mnt)")
+            print("artifactfs: mounted \(global.root) at \(mnt)")
             return
         }
         do {
@@ -63,7 +64,7 @@ struct Mount: ParsableCommand {
         }
         try checkMountpoint(mnt)
         ArtifactFileSystem.raiseDescriptorLimit()
-        let store = try ArtifactStore(root: storeOptions.root, create: true)
+        let store = try global.open()
         try store.lockForMount()
         let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging, logger: logger)
         let runner = StageRunner(store: store, workers: workers, logger: logger)
@@ -89,7 +90,17 @@ struct Mount: ParsableCommand {
 }
 
 /// Refuses a mountpoint that is already a mount or holds files: mounting would hide them.
+/// A dead artifactfs mount there (its daemon killed) is detached first, as the systemd
+/// unit's ExecStartPre does; a dead mount of another filesystem is named, with the command
+/// that detaches it.
 func checkMountpoint(_ mnt: String) throws {
+    if MountControl.isDeadMount(mnt) {
+        guard detachDeadMount(mnt) else {
+            throw ArtifactError(.busy, "a dead artifactfs mount is here and fusermount3 could not detach it; try `fusermount3 -uz \(mnt)`", path: mnt)
+        }
+    } else if case .failure(let e as Errno) = Result(catching: { try Syscalls.lstat(mnt) }), ArtifactError.code(for: e) == .daemonGone {
+        throw ArtifactError(.daemonGone, "a dead FUSE mount of another filesystem is here (its daemon stopped); `fusermount3 -uz \(mnt)` detaches it", path: mnt)
+    }
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: mnt, isDirectory: &isDir), isDir.boolValue else {
         throw ArtifactError(.notFound, "the mountpoint is not a folder", path: mnt)
@@ -103,14 +114,23 @@ func checkMountpoint(_ mnt: String) throws {
     }
 }
 
-struct Unmount: ParsableCommand {
+struct Unmount: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(abstract: "Unmount a mount and wait for its daemon to finish.")
+
+    @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The mountpoint.")
     var mountpoint: String
 
     func run() throws {
         let mnt = absolutePath(mountpoint)
+        if MountControl.isDeadMount(mnt) {
+            guard detachDeadMount(mnt) else {
+                throw fail(ArtifactError(.busy, "fusermount3 could not detach the dead mount; try `fusermount3 -uz \(mnt)`", path: mnt))
+            }
+            print("artifactfs: unmounted \(mnt) (its daemon had stopped; files then open for writing stay in incoming/, marked interrupted)")
+            return
+        }
         let pid = (try? ExtendedAttributes.get(mnt, ControlAttribute.pid)).flatMap { Int32($0) }
         guard pid != nil else {
             throw fail(ArtifactError(.notMounted, "not an artifactfs mount", path: mnt))
@@ -125,4 +145,10 @@ struct Unmount: ParsableCommand {
         }
         print("artifactfs: unmounted \(mnt)")
     }
+}
+
+/// Detaches the dead mount at `mnt` (fusermount3 -u, else lazily with -uz, which also works
+/// while a process still has a folder of it open). True when it is gone.
+func detachDeadMount(_ mnt: String) -> Bool {
+    Daemon.runTool("/bin/fusermount3", ["-u", mnt]) == 0 || Daemon.runTool("/bin/fusermount3", ["-u", "-z", mnt]) == 0
 }

@@ -3,11 +3,11 @@ import ArtifactCore
 import ArtifactPipeline
 import Foundation
 
-struct Status: ParsableCommand {
+struct Status: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show projects, the runs of a project, or one run's metadata.")
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
 
     @Argument(help: "A project name.")
     var project: String?
@@ -15,12 +15,10 @@ struct Status: ParsableCommand {
     @Argument(help: "A run id of that project.")
     var runID: String?
 
-    @Flag(help: "Print JSON.")
-    var json = false
 
     func run() throws {
         do {
-            let store = try storeOptions.open()
+            let store = try global.open()
             let catalog = store.catalog
             guard let projectName = project else {
                 let rows = try catalog.projects().map { p -> [String: String] in

@@ -2,7 +2,7 @@ import ArgumentParser
 import ArtifactCore
 import Foundation
 
-struct Verify: ParsableCommand {
+struct Verify: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the store: every referenced blob is there (and with --read-data hashes to its name), reference counts match, no row points at nothing. Exits 3 on any problem.",
         discussion: """
@@ -12,7 +12,7 @@ struct Verify: ParsableCommand {
             staged leftovers. It prints what it changed. Safe while mounted.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var global: GlobalOptions
 
     @Flag(help: "Read every referenced blob and check that it hashes to its name.")
     var readData = false
@@ -23,8 +23,6 @@ struct Verify: ParsableCommand {
     @Flag(help: "Repair what can be repaired (after a backup of the catalog).")
     var fix = false
 
-    @Flag(help: "Print JSON.")
-    var json = false
 
     var share: Double {
         if readData { return 1 }
@@ -43,7 +41,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         let report: Verifier.Report
         do {
-            let store = try storeOptions.open()
+            let store = try global.open()
             let bar = ProgressLine(label: "verifying blobs", enabled: !json)
             report = try Verifier(store: store).run(Verifier.Options(readData: share, fix: fix)) {
                 bar.update($0.blobs, $0.totalBlobs, bytes: $0.bytes, totalBytes: $0.totalBytes)

@@ -16,7 +16,7 @@ class StoreTestCase: XCTestCase {
         try super.setUpWithError()
         root = FileManager.default.temporaryDirectory
             .appendingPathComponent("artifactfs-unit-\(UUID().uuidString)").path
-        store = try ArtifactStore(root: root)
+        store = try ArtifactStore(root: root, create: true)
     }
 
     override func tearDownWithError() throws {

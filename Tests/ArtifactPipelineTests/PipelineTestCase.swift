@@ -15,7 +15,7 @@ class PipelineTestCase: XCTestCase {
         try super.setUpWithError()
         root = FileManager.default.temporaryDirectory
             .appendingPathComponent("artifactfs-pipeline-unit-\(UUID().uuidString)").path
-        store = try ArtifactStore(root: root)
+        store = try ArtifactStore(root: root, create: true)
         queue = JobQueue(catalog: store.catalog)
     }
 

@@ -163,7 +163,7 @@ final class BadInputTests: MountTestCase {
     }
 
     func testMountRefusesAFolderThatIsNotEmptyOrAlreadyMounted() throws {
-        run("mkdir -p \(q(work))/full && touch \(q(work))/full/keep.txt")
+        run("mkdir -p \(q(work))/full && touch \(q(work))/full/keep.txt && \(q(artifactfsBinary)) init -q --store \(q(work))/other-store")
         let full = fsx.cli("mount --store \(q(work))/other-store \(q(work))/full")
         XCTAssertNotEqual(full.status, 0)
         XCTAssertTrue(full.stderr.contains("not empty"), full.stderr)

@@ -198,7 +198,7 @@ final class DatasetMountTests: MountTestCase {
         // Outside a mount the default store is used, and its absence is a clear error.
         let outside = sh("cd \(q(work)) && \(q(artifactfsBinary)) log sales", environment: env)
         XCTAssertEqual(outside.status, 4)
-        XCTAssertTrue(outside.stderr.contains("no artifactfs store here") && outside.stderr.contains("--store"), outside.stderr)
+        XCTAssertTrue(outside.stderr.contains("not an artifactfs store") && outside.stderr.contains("init --store"), outside.stderr)
         // --store wins over the mount the command runs in.
         let other = "\(work!)/other-store"
         run("\(q(artifactfsBinary)) verify --store \(q(fsx.store)) >/dev/null && mkdir -p \(q(other))")

@@ -81,7 +81,12 @@ final class MountedStore {
         sh("\(q(artifactfsBinary)) \(args)")
     }
 
+    /// Mounts the test's store, made first with `artifactfs init` when it is new.
     func mount() throws {
+        if !FileManager.default.fileExists(atPath: store + "/catalog.sqlite") {
+            let r = cli("init --store \(q(store))")
+            guard r.ok else { throw NSError(domain: "init", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "init failed: \(r.stderr)"]) }
+        }
         let limit = descriptorLimit.map { "ulimit -Sn \($0) && ulimit -Hn \($0) && " } ?? ""
         let r = sh(limit + "\(q(artifactfsBinary)) mount --store \(q(store)) \(q(mnt)) --quiet-period \(quietPeriod) \(extraMountArgs.joined(separator: " "))")
         guard r.ok else {

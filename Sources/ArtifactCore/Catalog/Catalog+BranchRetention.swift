@@ -73,6 +73,22 @@ extension Catalog {
         try reading { try $0.deletedBranches(datasetId: datasetId) }
     }
 
+    /// Deletes tag `name` (as `git tag -d`). The version it named is kept like a deleted
+    /// branch's head, for the dataset's retention period, so nothing becomes collectable at
+    /// once. Throws `.notFound` for no such tag.
+    public func deleteTag(datasetId: DatasetID, name: String, now: Date = Date()) throws -> DeletedBranch {
+        try write("the tag was not deleted") { db in
+            guard let ref = try Self.ref(db, datasetId: datasetId, kind: .tag, name: name) else {
+                throw ArtifactError(.notFound, "no such tag", path: name)
+            }
+            try db.execute(sql: "INSERT INTO deleted_ref (dataset_id, name, version_id, deleted_at, kind) VALUES (?, ?, ?, ?, 'tag')",
+                           arguments: [datasetId, name, ref.versionId, now.timeIntervalSince1970])
+            try db.execute(sql: "DELETE FROM ref WHERE id = ?", arguments: [ref.id!])
+            let version = try ref.versionId.flatMap { try String.fetchOne(db, sql: "SELECT name FROM version WHERE id = ?", arguments: [$0]) }
+            return DeletedBranch(name: name, version: version, deletedAt: now.timeIntervalSince1970, refId: ref.id)
+        }
+    }
+
     /// Removes the versions of dataset `datasetId` that no branch, tag or deleted branch
     /// younger than `retention.deletedBranches` reaches (with their entries, whose blob
     /// references go), and the deleted branches past it; returns how many versions went.
@@ -89,7 +105,7 @@ extension CatalogTransaction {
     func deletedBranches(datasetId: DatasetID) throws -> [DeletedBranch] {
         try Row.fetchAll(db, sql: """
             SELECT d.name, v.name AS version, d.deleted_at FROM deleted_ref d LEFT JOIN version v ON v.id = d.version_id
-            WHERE d.dataset_id = ? ORDER BY d.deleted_at DESC, d.id DESC
+            WHERE d.dataset_id = ? AND d.kind = 'branch' ORDER BY d.deleted_at DESC, d.id DESC
             """, arguments: [datasetId]).map { DeletedBranch(name: $0["name"], version: $0["version"], deletedAt: $0["deleted_at"]) }
     }
 

@@ -53,6 +53,10 @@ extension Catalog {
     /// Creates branch `name` at `versionId` (nil: an empty branch).
     public func createBranch(datasetId: DatasetID, name: String, at versionId: VersionID?) throws -> RefRecord {
         try NameRules.validate(name, kind: "branch")
+        // Its folder is `@NAME`, which must fit in a name of the filesystem.
+        if name.utf8.count > NameRules.maxBytes - 1 {
+            throw ArtifactError(.nameTooLong, "branch name is longer than \(NameRules.maxBytes - 1) bytes (its folder @NAME would not fit)", path: name)
+        }
         return try write { db in
             if try Self.ref(db, datasetId: datasetId, kind: .branch, name: name) != nil {
                 throw ArtifactError(.alreadyExists, "branch already exists", path: "@\(name)")

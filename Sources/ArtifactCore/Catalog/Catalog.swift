@@ -495,6 +495,11 @@ public final class Catalog: Sendable {
                 );
                 """)
         }
+        // A deleted tag is kept like a deleted branch (its versions stay for the retention
+        // period): `deleted_ref.kind` says which it was.
+        m.registerMigration("v10-deleted-tags") { db in
+            try db.execute(sql: "ALTER TABLE deleted_ref ADD COLUMN kind TEXT NOT NULL DEFAULT 'branch'")
+        }
         return m
     }
 

@@ -33,6 +33,8 @@ public struct StagedFile: Sendable {
     public var ino: UInt64
     /// It was open for writing when the daemon died: maybe a truncated copy (see `StagingMark`).
     public var interrupted: Bool
+    /// It is open for writing now (its `writing` mark; after a crash, until recovery).
+    public var beingWritten = false
     public var kind: FileKind = .regular
     /// A symlink's target, byte for byte.
     public var target: PathBytes? = nil
@@ -151,6 +153,7 @@ public final class StagingArea: Sendable {
                     uid: Int64(st.st_uid), gid: Int64(st.st_gid), ino: UInt64(st.st_ino),
                     interrupted: reserved.contains(StagingMark.interrupted))
                 file.kind = kind
+                file.beingWritten = reserved.contains(StagingMark.writing)
                 file.nlink = Int64(st.st_nlink)
                 file.rdev = Int64(st.st_rdev)
                 file.atimeNs = st.st_atim.nanoseconds

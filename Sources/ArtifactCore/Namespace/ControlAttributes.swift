@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// The daemon's own extended attributes, in one place: what a file or folder of the mount says
 /// about itself (read with `getfattr`), and the control handshake through which the CLI asks
@@ -65,9 +66,7 @@ public enum MountControl {
     /// when there was nothing to seal. Throws `.busy` while files are open for writing,
     /// `.notFound`/`.notMounted` for a path that is not an incoming/ of a mount.
     public static func seal(incoming path: String) throws -> String? {
-        guard (try? ExtendedAttributes.get(path, ControlAttribute.project)) != nil else {
-            throw notOurs(path, "not an incoming/ folder of an artifactfs mount")
-        }
+        _ = try probe(path, ControlAttribute.project, else: "not an incoming/ folder of an artifactfs mount")
         let before = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
         try ask(path, ControlAttribute.seal, "1", busy: "files are still open for writing; nothing was sealed",
                 other: { "not an incoming/ folder of an artifactfs mount (\($0))" }, otherCode: .notMounted)
@@ -81,7 +80,7 @@ public enum MountControl {
     /// Commits the `@branch/` folder at `path` now, with `message` (nil: a generated one).
     /// Returns the new version's id, or nil when nothing changed. Throws as `seal`.
     public static func commit(branch path: String, message: String?) throws -> String? {
-        guard isBranch(path) else { throw notOurs(path, "not an @branch folder of an artifactfs mount") }
+        _ = try probe(path, ControlAttribute.head, else: "not an @branch folder of an artifactfs mount")
         let before = try? ExtendedAttributes.get(path, ControlAttribute.head)
         if let message {
             try ask(path, ControlAttribute.commit, message, busy: "files are still open for writing; nothing was committed",
@@ -99,13 +98,17 @@ public enum MountControl {
     /// each asked for its store), so that a command that changed the store's catalog directly
     /// can tell each daemon.
     public static func mountpoints(ofStore storeRoot: String) -> [String] {
+        artifactfsMountpoints().filter { (try? ExtendedAttributes.get($0, ControlAttribute.store)) == storeRoot }
+    }
+
+    /// Every artifactfs mountpoint on this host (`fuse.artifactfs` in /proc/self/mounts),
+    /// live or dead (a daemon killed leaves its mount until it is unmounted).
+    public static func artifactfsMountpoints() -> [String] {
         guard let table = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
         return table.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
             guard fields.count >= 3, fields[2] == "fuse.artifactfs" else { return nil }
-            let mnt = unescapeMountField(String(fields[1]))
-            guard let store = try? ExtendedAttributes.get(mnt, ControlAttribute.store), store == storeRoot else { return nil }
-            return mnt
+            return unescapeMountField(String(fields[1]))
         }
     }
 
@@ -148,9 +151,46 @@ public enum MountControl {
                 other: { "the mount did not take the import (\($0)); it shows it after the next mount" }, otherCode: .io)
     }
 
+    /// The value of control attribute `name` on `path`; throws `.daemonGone` for a dead mount,
+    /// else (a folder that does not answer it) `.notMounted` with `reason`, or `.notFound`.
+    private static func probe(_ path: String, _ name: String, else reason: String) throws -> String {
+        do { return try ExtendedAttributes.get(path, name) } catch let e as ArtifactError where e.code == .daemonGone {
+            throw deadMount(path)
+        } catch {
+            throw notOurs(path, reason)
+        }
+    }
+
     private static func notOurs(_ path: String, _ reason: String) -> ArtifactError {
-        FileManager.default.fileExists(atPath: path) ? ArtifactError(.notMounted, reason, path: path)
-            : ArtifactError(.notFound, "no such folder", path: path)
+        do {
+            _ = try Syscalls.lstat(path)
+            return ArtifactError(.notMounted, reason, path: path)
+        } catch let e as Errno where ArtifactError.code(for: e) == .daemonGone {
+            return deadMount(path)
+        } catch {
+            return ArtifactError(.notFound, "no such folder", path: path)
+        }
+    }
+
+    /// The error for a path in a mount whose daemon is not running (ENOTCONN), with what to run.
+    public static func deadMount(_ path: String) -> ArtifactError {
+        let mnt = mountpoint(containing: path) ?? path
+        return ArtifactError(.daemonGone, "the mount's daemon is not running (a dead mount at \(mnt)); "
+                             + "`artifactfs unmount \(mnt)`, then mount it again", path: path)
+    }
+
+    /// The artifactfs mountpoint that holds `path` (absolute), from /proc/self/mounts.
+    public static func mountpoint(containing path: String) -> String? {
+        artifactfsMountpoints().filter { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }.max { $0.count < $1.count }
+    }
+
+    /// Whether `path` is an artifactfs mountpoint whose daemon is gone: listed as mounted,
+    /// and answering ENOTCONN (or ECONNABORTED).
+    public static func isDeadMount(_ path: String) -> Bool {
+        guard artifactfsMountpoints().contains(path) else { return false }
+        do { _ = try Syscalls.listDirectory(path); return false } catch let e as Errno {
+            return ArtifactError.code(for: e) == .daemonGone
+        } catch { return false }
     }
 
     /// Sets `name` on `path`; EBUSY and ENOENT have their own answers, any other errno is
@@ -163,6 +203,11 @@ public enum MountControl {
             switch e.underlying {
             case .resourceBusy?: throw ArtifactError(.busy, busy, path: path)
             case .noSuchFileOrDirectory?: throw ArtifactError(.notFound, "no such folder", path: path)
+            case .socketNotConnected?, .connectionAbort?:
+                // Asked, and the daemon died before it answered: it may or may not have done it.
+                let mnt = mountpoint(containing: path) ?? path
+                throw ArtifactError(.daemonGone, "outcome unknown: the daemon stopped while it was asked; `artifactfs unmount \(mnt)`, "
+                                    + "mount it again, and `artifactfs status` (or `log`) shows whether it went through", path: path)
             default: throw ArtifactError(otherCode, other(e.underlying.map { "\($0)" } ?? e.message), path: path)
             }
         }

@@ -22,14 +22,36 @@ public final class ArtifactStore: Sendable {
         return "\(home)/.local/share/artifactfs"
     }
 
-    /// Opens (and with `create`, makes) the store at `root`.
-    public init(root: String, create: Bool = true, readOnly: Bool = false) throws {
+    /// Whether `root` holds a store (its catalog).
+    public static func exists(at root: String) -> Bool { Syscalls.exists("\(root)/catalog.sqlite") }
+
+    /// The one way a store comes to be (`artifactfs init`, as `restic init`): makes the
+    /// folder (and its parents) and the store in it. Returns nil, changing nothing, when
+    /// `root` holds a store already. Throws `.notEmpty` for a folder that holds other files,
+    /// `.invalidArgument` for a folder inside an artifactfs mount (a store cannot live in the
+    /// filesystem it serves), `.io`/`.noSpace` when it cannot be written.
+    public static func initialize(root: String) throws -> ArtifactStore? {
+        if exists(at: root) { return nil }
+        var ancestor = root
+        while !Syscalls.exists(ancestor) && ancestor != "/" { ancestor = pathParent(ancestor) }
+        if let mount = MountControl.artifactfsMountpoints().first(where: { ancestor == $0 || ancestor.hasPrefix($0 + "/") }) {
+            throw ArtifactError(.invalidArgument, "a store cannot live inside an artifactfs mount (\(mount)); pick a folder on a local disk", path: root)
+        }
+        if ancestor == root, let entries = try? Syscalls.listDirectory(root), !entries.isEmpty {
+            throw ArtifactError(.notEmpty, "the folder is not empty and holds no store; pick a new or empty folder", path: root)
+        }
+        return try ArtifactStore(root: root, create: true)
+    }
+
+    /// Opens (and with `create`, makes: only `initialize` does) the store at `root`. Throws
+    /// `.notFound` when `root` holds no store and `create` is false.
+    public init(root: String, create: Bool = false, readOnly: Bool = false) throws {
         let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
         self.root = absolute
         let catalogPath = "\(absolute)/catalog.sqlite"
         if !Syscalls.exists(catalogPath) {
             guard create, !readOnly else {
-                throw ArtifactError(.notFound, "no artifactfs store here (no catalog.sqlite); pass --store DIR, or run it inside a mount", path: absolute)
+                throw ArtifactError(.notFound, "not an artifactfs store (no catalog.sqlite); `artifactfs init --store DIR` creates one", path: absolute)
             }
             do { try Syscalls.mkdirs(absolute) } catch let e as Errno {
                 throw ArtifactError.system(e, "cannot create store", path: absolute)

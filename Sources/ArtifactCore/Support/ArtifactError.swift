@@ -23,6 +23,9 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
         case unsupported
         /// No such extended attribute (ENODATA).
         case noAttribute
+        /// The mount's daemon is not running (ENOTCONN on a dead mount), or stopped while it
+        /// was asked to do something: its outcome is unknown.
+        case daemonGone
     }
 
     public var code: Code
@@ -68,6 +71,7 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
         case .notSupported, .notSupportedOnSocket: return .unsupported
         case .improperLink: return .crossDevice
         case .resourceBusy: return .busy
+        case .socketNotConnected, .connectionAbort: return .daemonGone  // a FUSE mount whose daemon died
         default: return .io
         }
     }
