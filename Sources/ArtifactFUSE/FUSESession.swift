@@ -12,7 +12,15 @@ public struct MountOptions: Sendable {
     public var mountpoint: String
     public var allowOther = false
     public var threads = 8
+    /// What `/proc/mounts`, `findmnt` and `df` show as the mount's source: the store folder.
+    public var source = "artifactfs"
     public init(mountpoint: String) { self.mountpoint = mountpoint }
+
+    /// `source` as a libfuse `-o` value: fuse_opt splits options at commas and takes a
+    /// backslash as an escape, so both are escaped (libfuse lib/fuse_opt.c).
+    var escapedSource: String {
+        source.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ",", with: "\\,")
+    }
 }
 
 /// One mounted session of libfuse's low-level API: mount, serve on several threads, unmount.
@@ -32,7 +40,7 @@ public final class FUSESession {
         // The kernel has applied the caller's umask to every mode it sends (we do not ask for
         // FUSE_CAP_DONT_MASK); the daemon's own umask must not mask it a second time.
         umask(0)
-        var argv = ["artifactfs", "-o", "fsname=artifactfs,subtype=artifactfs,default_permissions"]
+        var argv = ["artifactfs", "-o", "fsname=\(options.escapedSource),subtype=artifactfs,default_permissions"]
         if options.allowOther { argv += ["-o", "allow_other"] }
         var cargs = argv.map { strdup($0) }
         var args = afs_args_init(Int32(cargs.count), &cargs)

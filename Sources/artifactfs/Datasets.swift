@@ -165,37 +165,79 @@ struct Tag: ParsableCommand, GlobalCommand {
 
 struct Log: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a dataset's versions, newest first, with author, time, message and schemas.")
+        abstract: "Show a dataset's versions, newest first, with author, time, message and schemas.",
+        discussion: """
+            Like git log: -n N shows the newest N, --branch B only what B's head descends from, \
+            and a path after -- only the versions that wrote that path or something under it. \
+            --json gives each version's parents (the graph's edges); --graph is for text.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Flag(help: "Draw the version DAG, like git log --graph.") var graph = false
+    @Flag(help: "One line per version: id, branches and tags, the message's first line.") var oneline = false
+    @Option(name: .customShort("n"), help: "Show at most this many versions.") var maxCount: Int?
+    @Option(help: "Only the versions this branch's head descends from.") var branch: String?
+    @Argument(parsing: .postTerminator, help: "After --: a path in the dataset (only versions that wrote it or under it).")
+    var paths: [String] = []
+
+    func validate() throws {
+        if let maxCount, maxCount < 0 { throw ValidationError("-n must be 0 or more") }
+        if graph && json { throw ValidationError("--graph draws text; --json gives each version's parents instead") }
+        if oneline && json { throw ValidationError("--oneline is text; --json gives every field") }
+        if paths.count > 1 { throw ValidationError("give one path after --") }
+    }
 
     func run() throws {
         do {
             let (store, ds) = try global.openDataset(dataset)
-            let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!,
+            // A path is relative to the dataset's tree: a leading `/` or `./` means the same.
+            let path = paths.first.map { p in PathBytes(p.split(separator: "/").filter { $0 != "." }.joined(separator: "/")) }
+            let filter = DatasetHistory.LogFilter(branch: branch.map { $0.hasPrefix("@") ? String($0.dropFirst()) : $0 },
+                                                  path: path?.isEmpty == true ? nil : path, limit: maxCount)
+            let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!, filter: filter,
                                                  schemaLimit: json ? nil : DatasetHistory.schemasShownPerVersion)
-            if json { try printJSON(entries) } else { print(DatasetHistory.graph(entries, graph: graph), terminator: "") }
+            if json { try printJSON(entries) } else if oneline {
+                print(graph ? DatasetHistory.graph(entries, oneline: true) : DatasetHistory.oneline(entries), terminator: "")
+            } else {
+                print(DatasetHistory.graph(entries, graph: graph), terminator: "")
+            }
         } catch { throw fail(error) }
     }
 }
 
 struct Diff: ParsableCommand, GlobalCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List files added (A), removed (D) and changed (M) from version A to B, with column changes.")
+        abstract: "List files added (A), removed (D) and changed (M) from A to B, with column changes.",
+        discussion: """
+            A and B are version ids, tags or branch heads. B given as @BRANCH, or left out, is that \
+            branch's working tree as mounted, uncommitted changes included (left out: the branch \
+            the DATASET folder is in, else @main), like git diff A.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Argument(help: "A version id, tag or branch.") var a: String
-    @Argument(help: "A version id, tag or branch.") var b: String
+    @Argument(help: "A version id, tag or branch head, or @BRANCH for its working tree (default: the working tree).") var b: String?
 
     func run() throws {
         do {
             let (store, ds) = try global.openDataset(dataset)
             let from = try store.catalog.resolve(datasetId: ds.id!, reference: a)
-            let to = try store.catalog.resolve(datasetId: ds.id!, reference: b)
-            let d = try DatasetHistory.diff(catalog: store.catalog, trees: VersionTrees(catalog: store.catalog), from: from, to: to)
+            let d: DatasetDiff
+            if let b, !b.hasPrefix("@") {
+                let to = try store.catalog.resolve(datasetId: ds.id!, reference: b)
+                d = try DatasetHistory.diff(catalog: store.catalog, trees: VersionTrees(catalog: store.catalog), from: from, to: to)
+            } else {
+                let name = b.map { String($0.dropFirst()) }
+                    ?? (isPathArgument(dataset) ? try? ExtendedAttributes.get(absolutePath(dataset), ControlAttribute.branch) : nil)
+                    ?? "main"
+                guard let ref = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: name) else {
+                    throw ArtifactError(.notFound, "no such branch of \(ds.name)", path: "@\(name)")
+                }
+                let committer = DatasetCommitter(worktrees: Worktrees(store: store, trees: VersionTrees(catalog: store.catalog)))
+                d = try DatasetHistory.diff(catalog: store.catalog, committer: committer, from: from, workingTree: ref.id!)
+            }
             if json { try printJSON(d) } else { print(DatasetHistory.diffText(d), terminator: "") }
         } catch { throw fail(error) }
     }

@@ -47,16 +47,17 @@ struct Forget: ParsableCommand, GlobalCommand {
             let (store, project) = try global.openProject(self.project)
             if clearPolicy {
                 try KeepPolicy().store(for: project.id!, in: store.catalog)
-                print("removed the stored keep policy of \(project.name)")
+                if json { try printJSON(["project": project.name, "policy": nil as String?]); return }
+                if !quiet { print("removed the stored keep policy of \(project.name)") }
                 return
             }
             let (report, forgotten) = try RunRetention(store: store).forget(project: project, policy: policy, dryRun: dryRun)
             if save && !dryRun { try policy.store(for: project.id!, in: store.catalog) }
             if let forgotten { try MountControl.announce(forgotten, storeRoot: store.root) }
             if json { try printJSON(report); return }
-            print("keep \(report.kept.count) runs:")
+            print("keep \(plural(report.kept.count, "run")):")
             for d in report.kept { print("  \(d.run)  \(d.reasons.joined(separator: ", "))") }
-            print("\(dryRun ? "would forget" : "forgot") \(report.forgotten.count) runs:")
+            print("\(dryRun ? "would forget" : "forgot") \(plural(report.forgotten.count, "run")):")
             for d in report.forgotten { print("  \(d.run)") }
             if !report.forgotten.isEmpty, !dryRun {
                 print("\(formatBytes(report.bytesReleased)) of files released; `artifactfs gc` frees the blobs no other run uses")
@@ -73,7 +74,7 @@ extension GlobalOptions {
     func openNamed(_ argument: String, by attribute: String) throws -> (ArtifactStore, String) {
         var name = argument
         var root = self.root
-        if argument.contains("/") || argument == "." || argument == "..",
+        if isPathArgument(argument),
            let fromPath = try? ExtendedAttributes.get(absolutePath(argument), attribute) {
             name = fromPath
             if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }

@@ -36,7 +36,7 @@ struct GC: ParsableCommand, GlobalCommand {
         } catch { throw fail(error) }
         if json { try printJSON(report); return }
         if report.runsForgotten > 0 {
-            print("\(dryRun ? "would forget" : "forgot") \(report.runsForgotten) runs by the projects' stored keep policies")
+            print("\(dryRun ? "would forget" : "forgot") \(plural(report.runsForgotten, "run")) by the projects' stored keep policies")
         }
         let verb = dryRun ? "would free" : "freed"
         print("\(verb) \(formatBytes(report.bytesFreed)): \(report.blobsRemoved) unreferenced blobs, \(report.orphansRemoved) never-registered blobs, \(report.tempFilesRemoved) temp files")

@@ -109,7 +109,7 @@ final class ImportedRunQueue: RunSealedSink, @unchecked Sendable {
 
 /// Tells every mount of the store about the new run or version, so it shows at once.
 private func announce(_ summary: TreeImporter.Summary, store: String, target: TreeImporter.Target) {
-    for mountpoint in artifactfsMounts() where (try? ExtendedAttributes.get(mountpoint, ControlAttribute.store)) == store {
+    for mountpoint in MountControl.mountpoints(ofStore: store) {
         let path: String, name: String
         switch target {
         case .project(let p):
@@ -125,23 +125,6 @@ private func announce(_ summary: TreeImporter.Summary, store: String, target: Tr
     }
 }
 
-/// Mountpoints of artifactfs mounts on this host (`/proc/self/mounts`, octal escapes undone).
-private func artifactfsMounts() -> [String] {
-    guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
-    return text.split(separator: "\n").compactMap { line in
-        let fields = line.split(separator: " ")
-        guard fields.count >= 3, fields[2] == "fuse.artifactfs" else { return nil }
-        var out = "", chars = Array(fields[1]), i = 0
-        while i < chars.count {
-            if chars[i] == "\\", i + 3 < chars.count, let code = UInt8(String(chars[(i + 1)...(i + 3)]), radix: 8) {
-                out.append(Character(UnicodeScalar(code))); i += 4
-            } else {
-                out.append(chars[i]); i += 1
-            }
-        }
-        return out
-    }
-}
 
 /// Hidden hooks for the integration tests, read from the environment: kill the import with
 /// SIGKILL after batch K (`ARTIFACTFS_IMPORT_KILL_AFTER=batch:K`) or once the run or version

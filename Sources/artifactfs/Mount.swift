@@ -41,7 +41,12 @@ struct Mount: ParsableCommand, GlobalCommand {
             do { try Daemon.start(arguments: CommandLine.arguments, storeRoot: global.root, mountpoint: mnt) } catch {
                 throw fail(error)
             }
-            print("artifactfs: mounted \(global.root) at \(mnt)")
+            if json {
+                let pid = (try? ExtendedAttributes.get(mnt, ControlAttribute.pid)).flatMap { Int($0) }
+                try printJSON(MountLine(store: global.root, mountpoint: mnt, pid: pid))
+            } else if !quiet {
+                print("artifactfs: mounted \(global.root) at \(mnt)")
+            }
             return
         }
         do {
@@ -54,6 +59,9 @@ struct Mount: ParsableCommand, GlobalCommand {
             throw fail(error)
         }
     }
+
+    /// `mount --json`: `{"store", "mountpoint", "pid"}` (the daemon's process id).
+    private struct MountLine: Codable { var store: String; var mountpoint: String; var pid: Int? }
 
     private func serve(mountpoint mnt: String) throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -75,6 +83,7 @@ struct Mount: ParsableCommand, GlobalCommand {
         try fs.namespace.worktrees.recover()
         var options = MountOptions(mountpoint: mnt)
         options.allowOther = allowOther
+        options.source = store.root
         let session = FUSESession(fileSystem: fs, options: options)
         try session.mount()
         logger.info("mounted \(store.root) at \(mnt)")
@@ -128,7 +137,7 @@ struct Unmount: ParsableCommand, GlobalCommand {
             guard detachDeadMount(mnt) else {
                 throw fail(ArtifactError(.busy, "fusermount3 could not detach the dead mount; try `fusermount3 -uz \(mnt)`", path: mnt))
             }
-            print("artifactfs: unmounted \(mnt) (its daemon had stopped; files then open for writing stay in incoming/, marked interrupted)")
+            try report(mnt, daemonHadStopped: true)
             return
         }
         let pid = (try? ExtendedAttributes.get(mnt, ControlAttribute.pid)).flatMap { Int32($0) }
@@ -143,7 +152,18 @@ struct Unmount: ParsableCommand, GlobalCommand {
             // The daemon closes the catalog on its way out; wait so a new mount finds it free.
             for _ in 0..<1200 where kill(pid, 0) == 0 { usleep(50_000) }
         }
-        print("artifactfs: unmounted \(mnt)")
+        try report(mnt, daemonHadStopped: false)
+    }
+
+    /// `unmount --json`: `{"mountpoint", "daemon_had_stopped"}`.
+    private func report(_ mnt: String, daemonHadStopped: Bool) throws {
+        struct UnmountLine: Codable {
+            var mountpoint: String; var daemonHadStopped: Bool
+            enum CodingKeys: String, CodingKey { case mountpoint, daemonHadStopped = "daemon_had_stopped" }
+        }
+        if json { try printJSON(UnmountLine(mountpoint: mnt, daemonHadStopped: daemonHadStopped)); return }
+        if quiet { return }
+        print("artifactfs: unmounted \(mnt)" + (daemonHadStopped ? " (its daemon had stopped; files then open for writing stay in incoming/, marked interrupted)" : ""))
     }
 }
 

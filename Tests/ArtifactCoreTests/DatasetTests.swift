@@ -330,7 +330,7 @@ final class DatasetTests: StoreTestCase {
         let limited = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!, schemaLimit: DatasetHistory.schemasShownPerVersion)
         XCTAssertEqual(limited[0].schemas.sorted.map { $0.name.description }, (0..<10).map { String(format: "t%02d.csv", $0) })
         let text = DatasetHistory.graph(limited)
-        XCTAssertTrue(text.contains("schema t09.csv: 1 rows [a:integer, b:string]"), text)
+        XCTAssertTrue(text.contains("schema t09.csv: 1 row [a:integer, b:string]"), text)
         XCTAssertFalse(text.contains("t10.csv"), text)
         XCTAssertTrue(text.contains("... and 3 more tabular files"), text)
         XCTAssertEqual(try DatasetHistory.logText(catalog: store.catalog, datasetId: ds.id!), text)
@@ -359,6 +359,68 @@ final class DatasetTests: StoreTestCase {
         // The schema is stored with the version's entry.
         let schema = try XCTUnwrap(worktrees.item(branch: main, path: "sales.csv")?.schema)
         XCTAssertTrue(schema.contains("currency"), schema)
+    }
+
+    /// `pendingChanges` is what the next commit records, and looking changes nothing; the diff
+    /// against the working tree agrees with the diff against the version that commit makes.
+    func testPendingChangesAreWhatTheNextCommitRecords() throws {
+        let (_, main) = try makeDataset()
+        try write(main, "sales.csv", "region,amount\neu,1\n")
+        try write(main, "gone.txt", "x")
+        try write(main, "same.txt", "s")
+        let v1 = try commit(main)
+        XCTAssertEqual(try committer.pendingChanges(branch: main), [])
+        try write(main, "same.txt", "s")  // rewritten with the same bytes: no change, like git
+        try write(main, "sales.csv", "region,amount,currency\neu,1.5,EUR\n")
+        try worktrees.unlink(branch: main, path: "gone.txt")
+        try write(main, "new.jsonl", "{\"a\": 1}\n")
+        let pending = try committer.pendingChanges(branch: main)
+        XCTAssertEqual(pending.map(\.path), ["gone.txt", "new.jsonl", "sales.csv"])
+        XCTAssertEqual(pending.map(\.kind), [.deleted, .added, .changed])
+        XCTAssertEqual(pending[1].next?.size, 9)
+        XCTAssertNotNil(pending[1].next?.blob, "written files are hashed")
+        XCTAssertEqual(pending[2].head?.blob, try trees.item(version: v1.id!, path: "sales.csv")?.blob)
+        func summary(_ changes: [WorkingTreeChange]) -> [String] {
+            changes.map { "\($0.path) \($0.kind) \($0.next?.blob?.hex ?? "-") \($0.next?.mode ?? 0)" }
+        }
+        XCTAssertEqual(summary(try committer.pendingChanges(branch: main)), summary(pending), "looking changes nothing")
+        let toWorkingTree = try DatasetHistory.diff(catalog: store.catalog, committer: committer, from: v1, workingTree: main)
+        let v2 = try commit(main)
+        let toVersion = try DatasetHistory.diff(catalog: store.catalog, trees: trees, from: v1, to: v2)
+        XCTAssertEqual(toWorkingTree.to, "@main")
+        XCTAssertEqual(toWorkingTree.added.map(\.path), toVersion.added.map(\.path))
+        XCTAssertEqual(toWorkingTree.removed.map(\.path), toVersion.removed.map(\.path))
+        XCTAssertEqual(toWorkingTree.changed.map(\.path), toVersion.changed.map(\.path))
+        XCTAssertEqual(toWorkingTree.changed.map(\.toSha256), toVersion.changed.map(\.toSha256))
+        XCTAssertEqual(toWorkingTree.changed.map(\.columns), toVersion.changed.map(\.columns))
+        XCTAssertEqual(try committer.pendingChanges(branch: main), [])
+    }
+
+    /// `log`'s filters: a branch keeps what its head descends from; a path keeps the versions
+    /// that wrote it or under it, by bytes (`sub-x` and `sub.x` are not under `sub`).
+    func testLogFiltersByBranchPathAndCount() throws {
+        let (ds, main) = try makeDataset()
+        _ = try worktrees.mkdir(branch: main, path: "sub", mode: 0o755, uid: 1000, gid: 1000)
+        try write(main, "sub/a", "1")
+        let v1 = try commit(main)
+        try write(main, "sub-x", "2")
+        let v2 = try commit(main)
+        try write(main, "sub.x", "3")
+        let v3 = try commit(main)
+        let dev = try store.catalog.createBranch(datasetId: ds.id!, name: "dev", at: v1.id!)
+        try write(dev.id!, "sub/b", "4")
+        let v4 = try commit(dev.id!)
+        func ids(_ f: DatasetHistory.LogFilter) throws -> [String] {
+            try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!, filter: f).map(\.id)
+        }
+        XCTAssertEqual(try ids(.init()), [v4, v3, v2, v1].map(\.name))
+        XCTAssertEqual(try ids(.init(branch: "main")), [v3, v2, v1].map(\.name))
+        XCTAssertEqual(try ids(.init(branch: "dev")), [v4, v1].map(\.name))
+        XCTAssertEqual(try ids(.init(path: "sub")), [v4, v1].map(\.name))
+        XCTAssertEqual(try ids(.init(path: "sub-x")), [v2.name])
+        XCTAssertEqual(try ids(.init(branch: "main", path: "sub", limit: 5)), [v1.name])
+        XCTAssertEqual(try ids(.init(limit: 2)), [v4, v3].map(\.name))
+        XCTAssertArtifactError(.notFound, try ids(.init(branch: "nosuch")))
     }
 
     func testRecoverRemovesUnreferencedUpperFilesAndKeepsStagedChanges() throws {

@@ -122,7 +122,7 @@ final class IngestTests: MountTestCase {
         XCTAssertEqual((parsed?["files"] as? [String: Any])?["new"] as? Int, 4)
         let all = run("\(q(artifactfsBinary)) status --store \(q(fsx.store)) demo --json").stdout
         XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(all.utf8)) as? [Any])?.count, 1)
-        XCTAssertEqual(run("\(q(artifactfsBinary)) status --store \(q(fsx.store))").stdout, "demo\t1 runs\t\(r)\n")
+        XCTAssertEqual(run("\(q(artifactfsBinary)) status --store \(q(fsx.store))").stdout, "projects/demo\t1 run\t\(r)\n")
         let projects = run("\(q(artifactfsBinary)) status --store \(q(fsx.store)) --json").stdout
         XCTAssertTrue(projects.contains("\"latest_run\" : \"\(r)\""), projects)
         XCTAssertEqual(sh("\(q(artifactfsBinary)) status --store \(q(fsx.store)) nosuch").status, 4)

@@ -89,6 +89,11 @@ extension Catalog {
         try read { try VersionRecord.filter(Column("dataset_id") == datasetId).order(Column("timestamp"), Column("seq")).fetchAll($0) }
     }
 
+    /// How many versions the dataset has (`status`), without reading them.
+    public func versionCount(datasetId: DatasetID) throws -> Int {
+        try read { try VersionRecord.filter(Column("dataset_id") == datasetId).fetchCount($0) }
+    }
+
     public func version(id: VersionID) throws -> VersionRecord? {
         try read { try VersionRecord.fetchOne($0, key: id) }
     }
@@ -131,5 +136,11 @@ extension Catalog {
                 """, arguments: [datasetId]) ?? ""
             return "\(newest)|\(refs)"
         }
+    }
+
+    /// When the dataset's newest version was made (seconds since 1970), nil when it has none:
+    /// `.log`'s mtime.
+    func newestVersionTime(datasetId: DatasetID) throws -> Double? {
+        try read { try Double.fetchOne($0, sql: "SELECT MAX(created_at) FROM version WHERE dataset_id = ?", arguments: [datasetId]) }
     }
 }

@@ -69,4 +69,13 @@ extension CatalogTransaction {
             """, arguments: [datasetId])
         while let row = try rows.next() { try each(row["version_id"], row["path"], row["schema"]) }
     }
+
+    /// The versions that wrote `path` or anything under it (`log -- PATH`). A folder's
+    /// descendants are the byte range after `path/` (BLOBs compare byte by byte; `0` follows `/`).
+    func versionsTouching(datasetId: DatasetID, path: PathBytes) throws -> Set<VersionID> {
+        let below = PathBytes(path.bytes + [UInt8(ascii: "/")]), beyond = PathBytes(path.bytes + [UInt8(ascii: "0")])
+        return Set(try VersionID.fetchAll(db, sql: """
+            SELECT DISTINCT version_id FROM entry WHERE dataset_id = ? AND (path = ? OR (path > ? AND path < ?))
+            """, arguments: [datasetId, path, below, beyond]))
+    }
 }

@@ -6,6 +6,21 @@ import SystemPackage
 import Glibc
 #endif
 
+/// One uncommitted change of a `@branch/` working tree, as `artifactfs status` lists it.
+public struct WorkingTreeChange: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable { case added, changed, deleted }
+    public var path: PathBytes
+    public var kind: Kind
+    /// What the path is in the branch's head version (nil: added).
+    public var head: TreeItem?
+    /// What the next commit would record there (nil: deleted); a written file's `blob` is the
+    /// hash of its bytes now.
+    public var next: TreeItem?
+    /// The file was open for writing when the daemon stopped (`StagingMark.interrupted`): the
+    /// quiet-period commit leaves it out, an explicit commit takes it.
+    public var interrupted: Bool
+}
+
 /// Turns a branch's working-tree changes into one new version, atomically.
 ///
 /// Work is proportional to the changed paths: it reads the branch's change rows, compares each
@@ -97,6 +112,23 @@ public final class DatasetCommitter: Sendable {
         var upper: String?
         /// The block checksums of a written file, read while hashing it.
         var blocks: BlockSums? = nil
+        /// What the path is in the head version (nil: the change adds it).
+        var head: TreeItem?
+        /// The upper file was open for writing when the daemon stopped.
+        var interrupted = false
+    }
+
+    /// The changes the next commit (`artifactfs commit`) would record, sorted by path: what
+    /// `git status` is to `git commit`. Written files are hashed as the commit hashes them, but
+    /// nothing is stored, no lock is taken and the branch does not change. Throws what reading
+    /// the catalog or an upper file throws (a file removed while it is read: `.notFound`).
+    public func pendingChanges(branch branchId: RefID) throws -> [WorkingTreeChange] {
+        guard let plan = try plan(branchId, includingInterrupted: true) else { return [] }
+        return plan.planned.map { p in
+            let kind: WorkingTreeChange.Kind = p.entry.kind == .deleted ? .deleted : p.head == nil ? .added : .changed
+            return WorkingTreeChange(path: p.entry.path, kind: kind, head: p.head,
+                                     next: kind == .deleted ? nil : TreeItem(p.entry), interrupted: p.interrupted)
+        }.sorted { $0.path < $1.path }
     }
 
     /// What `plan` found, for `commitPlanned`.
@@ -199,7 +231,8 @@ public final class DatasetCommitter: Sendable {
                 }
                 if head == nil { counts.added += 1 } else { counts.changed += 1 }
             }
-            planned.append(Planned(entry: e, upper: e.kind.hasBytes ? row.upper : nil, blocks: written))
+            planned.append(Planned(entry: e, upper: e.kind.hasBytes ? row.upper : nil, blocks: written, head: head,
+                                   interrupted: interrupted(row)))
         }
 
         let uppers = rows.compactMap(\.upper).filter { !keptUppers.contains($0) }

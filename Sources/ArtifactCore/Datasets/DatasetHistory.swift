@@ -85,11 +85,42 @@ public enum DatasetHistory {
     /// otherwise print 100,000 lines. `--json` has them all.
     public static let schemasShownPerVersion = 10
 
-    /// Every version, newest first, with at most `schemaLimit` schemas each (nil: all).
-    public static func log(catalog: Catalog, datasetId: DatasetID, schemaLimit: Int? = nil) throws -> [VersionLogEntry] {
+    /// Which versions `log` shows (`git log`'s `BRANCH`, `-- PATH` and `-n`).
+    public struct LogFilter: Sendable {
+        /// Only the versions the branch's head descends from (its head first).
+        public var branch: String?
+        /// Only the versions that wrote this path or something under it.
+        public var path: PathBytes?
+        /// At most this many versions, the newest.
+        public var limit: Int?
+        public init(branch: String? = nil, path: PathBytes? = nil, limit: Int? = nil) {
+            self.branch = branch; self.path = path; self.limit = limit
+        }
+    }
+
+    /// Every version `filter` keeps, newest first, with at most `schemaLimit` schemas each (nil:
+    /// all). Throws `.notFound` for a branch the dataset does not have.
+    public static func log(catalog: Catalog, datasetId: DatasetID, filter: LogFilter = LogFilter(),
+                           schemaLimit: Int? = nil) throws -> [VersionLogEntry] {
         try catalog.reading { tx in
-            let versions = try tx.versionsNewestFirst(datasetId: datasetId)
-            let names = Dictionary(uniqueKeysWithValues: versions.map { ($0.id!, $0.name) })
+            let all = try tx.versionsNewestFirst(datasetId: datasetId)
+            var versions = all
+            if let branch = filter.branch {
+                guard let ref = try tx.refs(datasetId: datasetId).first(where: { $0.kind == .branch && $0.name == branch }) else {
+                    throw ArtifactError(.notFound, "no such branch (artifactfs branch DATASET lists them)", path: "@\(branch)")
+                }
+                let byId = Dictionary(uniqueKeysWithValues: all.map { ($0.id!, $0) })
+                var reachable = Set<VersionID>()
+                var next = ref.versionId
+                while let id = next, reachable.insert(id).inserted { next = byId[id]?.parentId }
+                versions = versions.filter { reachable.contains($0.id!) }
+            }
+            if let path = filter.path {
+                let touching = try tx.versionsTouching(datasetId: datasetId, path: path)
+                versions = versions.filter { touching.contains($0.id!) }
+            }
+            if let limit = filter.limit { versions = Array(versions.prefix(limit)) }
+            let names = Dictionary(uniqueKeysWithValues: all.map { ($0.id!, $0.name) })
             var refs: [VersionID: [String]] = [:]
             for r in try tx.refs(datasetId: datasetId) {
                 guard let v = r.versionId else { continue }
@@ -102,7 +133,9 @@ public enum DatasetHistory {
             }
             var schemas: [VersionID: NameKeyed<FileSchema>] = [:]
             var omitted: [VersionID: Int] = [:]
+            let shown = Set(versions.map { $0.id! })
             try tx.forEachSchema(datasetId: datasetId) { vid, path, text in
+                guard shown.contains(vid) else { return }
                 if let limit = schemaLimit, schemas[vid, default: NameKeyed()].count >= limit {
                     omitted[vid, default: 0] += 1
                     return
@@ -121,7 +154,8 @@ public enum DatasetHistory {
     }
 
     /// The log drawn as a graph, like `git log --graph`: one lane per line of descent.
-    public static func graph(_ entries: [VersionLogEntry], graph: Bool = true) -> String {
+    /// `oneline`: each version on one line, as `git log --graph --oneline`.
+    public static func graph(_ entries: [VersionLogEntry], graph: Bool = true, oneline: Bool = false) -> String {
         if entries.isEmpty { return "(no versions yet)\n" }
         var out = ""
         var lanes: [String?] = []
@@ -147,6 +181,13 @@ public enum DatasetHistory {
             let prefix = graph ? lanes.indices.map { $0 == lane ? "* " : "| " }.joined() : ""
             let cont = graph ? lanes.indices.map { _ in "| " }.joined() : ""
             let refs = e.refs.isEmpty ? "" : " (\(e.refs.joined(separator: ", ")))"
+            if oneline {
+                out += prefix + Self.oneline([e])
+                if graph {
+                    if let parent = e.parents.first { lanes[lane] = parent } else { lanes.remove(at: lane) }
+                }
+                continue
+            }
             out += "\(prefix)version \(e.id)\(refs)\n"
             out += "\(cont)Author: \(e.author) (uid \(e.authorUid))\n"
             out += "\(cont)Date:   \(e.time)\n"
@@ -155,7 +196,7 @@ public enum DatasetHistory {
             for (name, s) in e.schemas.sorted {
                 let path = name.quoted
                 let cols = s.columns.map { "\($0.name):\($0.type)" }.joined(separator: ", ")
-                out += "\(cont)    schema \(path): \(s.rows) rows [\(cols)]\(s.error.map { " (\($0))" } ?? "")\n"
+                out += "\(cont)    schema \(path): \(plural(s.rows, "row")) [\(cols)]\(s.error.map { " (\($0))" } ?? "")\n"
             }
             if e.omittedSchemas > 0 {
                 out += "\(cont)    ... and \(e.omittedSchemas) more tabular files (artifactfs log --json lists every schema)\n"
@@ -170,6 +211,15 @@ public enum DatasetHistory {
         return out
     }
 
+    /// One line per version, like `git log --oneline`: id, refs, the message's first line.
+    public static func oneline(_ entries: [VersionLogEntry]) -> String {
+        entries.map { e in
+            let refs = e.refs.isEmpty ? "" : " (\(e.refs.joined(separator: ", ")))"
+            let subject = e.message.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            return "\(e.id)\(refs) \(subject)\n"
+        }.joined()
+    }
+
     public static func logText(catalog: Catalog, datasetId: DatasetID) throws -> String {
         graph(try log(catalog: catalog, datasetId: datasetId, schemaLimit: schemasShownPerVersion))
     }
@@ -179,10 +229,41 @@ public enum DatasetHistory {
         let (left, right) = try catalog.reading { tx in
             (try trees.allItems(tx, version: a.id!), try trees.allItems(tx, version: b.id!))
         }
+        return compare(from: a.name, left, to: b.name, right)
+    }
+
+    /// Files added, removed and changed from `a` to the working tree of a branch (`@NAME`): its
+    /// head plus what the next commit would record (`DatasetCommitter.pendingChanges`), so
+    /// written files are hashed and tabular ones read for their columns.
+    public static func diff(catalog: Catalog, committer: DatasetCommitter, from a: VersionRecord,
+                            workingTree branchId: RefID) throws -> DatasetDiff {
+        let trees = committer.worktrees.trees
+        let pending = try committer.pendingChanges(branch: branchId)
+        let (left, head, name) = try catalog.reading { tx in
+            let (ref, _) = try committer.worktrees.head(tx, branchId)
+            return (try trees.allItems(tx, version: a.id!), try ref.versionId.map { try trees.allItems(tx, version: $0) } ?? [:], ref.name)
+        }
+        var right = head
+        for change in pending { right[change.path] = change.next }
+        // A path whose folder is gone is gone too (each removal is a row, but be sure).
+        right = right.filter { path, _ in
+            var dir = path.parent
+            while !dir.isEmpty {
+                guard right[dir]?.isDirectory == true else { return false }
+                dir = dir.parent
+            }
+            return true
+        }
+        return compare(from: a.name, left, to: "@\(name)", right)
+    }
+
+    /// What changed from tree `left` (named `a`) to tree `right` (named `b`): files only (a
+    /// folder is not a change of its own), by bytes and mode, like git.
+    static func compare(from a: String, _ left: [PathBytes: TreeItem], to b: String, _ right: [PathBytes: TreeItem]) -> DatasetDiff {
         func schema(_ item: TreeItem?) -> FileSchema? {
             item?.schema.flatMap { try? JSONDecoder().decode(FileSchema.self, from: Data($0.utf8)) }
         }
-        var diff = DatasetDiff(from: a.name, to: b.name, added: [], removed: [], changed: [])
+        var diff = DatasetDiff(from: a, to: b, added: [], removed: [], changed: [])
         for path in Set(left.keys).union(right.keys).sorted() {
             let l = left[path], r = right[path]
             if l?.kind == .dir && r?.kind == .dir { continue }

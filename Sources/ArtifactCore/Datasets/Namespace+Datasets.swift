@@ -109,7 +109,7 @@ extension Namespace {
             guard let ds = try catalog.dataset(id: d) else { throw ArtifactError(.notFound, "no such dataset") }
             let bytes = try datasetLogs.text(catalog: catalog, datasetId: d)
             return NodeAttributes(isDirectory: false, mode: 0o444, size: Int64(bytes.utf8.count), uid: UInt32(ds.ownerUid),
-                                  gid: UInt32(ds.ownerGid), mtimeNs: startNs)
+                                  gid: UInt32(ds.ownerGid), mtimeNs: Int64((try catalog.newestVersionTime(datasetId: d) ?? ds.createdAt) * 1e9))
         default:
             throw ArtifactError(.notFound, "not a dataset node")
         }

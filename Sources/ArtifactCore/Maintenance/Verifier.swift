@@ -135,7 +135,10 @@ public struct Verifier {
                 let read = options.readData >= 1 || (options.readData > 0 && Double.random(in: 0..<1) < options.readData)
                 if read { report.blobsRead += 1; report.bytesRead += blob.size }
                 var problem: Problem?
-                switch store.blobs.check(hash, expectedSize: blob.size, readData: read, recorded: blob.blocks.flatMap(BlockSums.init(encoded:))) {
+                let health = store.blobs.check(hash, expectedSize: blob.size, readData: read, recorded: blob.blocks.flatMap(BlockSums.init(encoded:))) {
+                    progress(Progress(blobs: i, totalBlobs: blobs.count, bytes: bytesDone + $0, totalBytes: totalBytes))
+                }
+                switch health {
                 case .ok: break
                 case .wrongBlockSums(let right):
                     var p = Problem(kind: "bad_block_sums", blob: hash.hex, detail: "the content is right but its recorded block checksums are not (reads would fail)")

@@ -440,17 +440,18 @@ public final class BlobStore: Sendable {
 
     /// Reads a file once and returns its SHA-256, size and block checksums. Throws `.io` (or
     /// `.notFound`, …) naming `path` when it cannot be opened or read.
-    public static func digest(fileAt path: PathBytes) throws -> FileDigest {
+    /// `read` gets the bytes read so far after each 1 MiB (progress of a long hash).
+    public static func digest(fileAt path: PathBytes, read: (Int64) -> Void = { _ in }) throws -> FileDigest {
         let fd: Int32
         do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch let e as Errno {
             throw ArtifactError.system(e, "cannot open for hashing", path: path.description)
         }
         defer { close(fd) }
-        return try digest(fd: fd, path: path.description)
+        return try digest(fd: fd, path: path.description, read: read)
     }
 
     /// `digest(fileAt:)` of an open descriptor (read from offset 0); `path` names it in errors.
-    public static func digest(fd: Int32, path: String) throws -> FileDigest {
+    public static func digest(fd: Int32, path: String, read: (Int64) -> Void = { _ in }) throws -> FileDigest {
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         var hasher = SHA256()
         var summer = BlockSummer()
@@ -466,6 +467,7 @@ public final class BlobStore: Sendable {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             summer.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += Int64(n)
+            read(total)
             if n < buffer.count { break }
         }
         return FileDigest(hash: BlobHash(digest: hasher.finalize()), size: total, blocks: summer.finalize())
@@ -483,13 +485,15 @@ public final class BlobStore: Sendable {
     }
 
     /// Whether blob `hash` is at its name with `expectedSize` bytes and, with `readData`,
-    /// hashes to its name and matches the `recorded` block checksums (if any).
-    public func check(_ hash: BlobHash, expectedSize: Int64, readData: Bool = true, recorded: BlockSums? = nil) -> Health {
+    /// hashes to its name and matches the `recorded` block checksums (if any). `read` gets the
+    /// bytes read so far while hashing.
+    public func check(_ hash: BlobHash, expectedSize: Int64, readData: Bool = true, recorded: BlockSums? = nil,
+                      read: (Int64) -> Void = { _ in }) -> Health {
         let p = path(of: hash)
         guard let st = try? Syscalls.lstat(p) else { return .missing }
         if Int64(st.st_size) != expectedSize { return .wrongSize(actual: Int64(st.st_size)) }
         guard readData else { return .ok }
-        guard let digest = try? BlobStore.digest(fileAt: PathBytes(p)) else { return .missing }
+        guard let digest = try? BlobStore.digest(fileAt: PathBytes(p), read: read) else { return .missing }
         guard digest.hash == hash else { return .wrongHash(actual: digest.hash) }
         if let recorded, recorded != digest.blocks { return .wrongBlockSums(digest.blocks) }
         return .ok
