@@ -148,8 +148,8 @@ final class BadInputTests: MountTestCase {
         func blobFiles() -> String { run("find \(q(small))/store/objects -type f | wc -l").stdout }
 
         let full = sh("\(q(artifactfsBinary)) seal \(q(p))/incoming")
-        XCTAssertNotEqual(full.status, 0)
-        XCTAssertTrue(full.stderr.contains("No space left on device"), full.stderr)
+        XCTAssertEqual(full.status, 8, "exit 8: no space, \(full.stderr)")
+        XCTAssertEqual(full.stderr, "artifactfs: \(p)/incoming: no space left on the store's disk (nothing was sealed, the files stay in incoming/)\n")
         XCTAssertEqual(blobFiles(), "0\n", "a failed seal keeps no blob")
         XCTAssertEqual(fsx.runs("demo"), [], "nothing registered")
         run("cmp \(q(work))/a.bin \(q(p))/incoming/a.bin")

@@ -64,12 +64,14 @@ public enum ControlAttribute {
 public enum MountControl {
     /// Seals the incoming/ folder at `path` (absolute) now. Returns the new run's id, or nil
     /// when there was nothing to seal. Throws `.busy` while files are open for writing,
-    /// `.notFound`/`.notMounted` for a path that is not an incoming/ of a mount.
+    /// `.notFound`/`.notMounted` for a path that is not an incoming/ of a mount, `.noSpace`
+    /// when the store's disk is full, `.daemonGone` when the daemon stopped while asked (the
+    /// outcome is unknown), `.io` when the seal failed otherwise.
     public static func seal(incoming path: String) throws -> String? {
         _ = try probe(path, ControlAttribute.project, else: "not an incoming/ folder of an artifactfs mount")
         let before = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
         try ask(path, ControlAttribute.seal, "1", busy: "files are still open for writing; nothing was sealed",
-                other: { "not an incoming/ folder of an artifactfs mount (\($0))" }, otherCode: .notMounted)
+                other: { "seal failed (\($0)); nothing was sealed, the daemon's log (STORE/daemon.log) says why" }, otherCode: .io)
         let after = try? ExtendedAttributes.get(path, ControlAttribute.lastRun)
         return after != before ? after : nil
     }
@@ -203,6 +205,8 @@ public enum MountControl {
             switch e.underlying {
             case .resourceBusy?: throw ArtifactError(.busy, busy, path: path)
             case .noSuchFileOrDirectory?: throw ArtifactError(.notFound, "no such folder", path: path)
+            case .noSpace?:
+                throw ArtifactError(.noSpace, "no space left on the store's disk (\(name == ControlAttribute.commit || isBranch(path) ? "nothing was committed, the changes stay in the working tree" : "nothing was sealed, the files stay in incoming/"))", path: path)
             case .socketNotConnected?, .connectionAbort?:
                 // Asked, and the daemon died before it answered: it may or may not have done it.
                 let mnt = mountpoint(containing: path) ?? path
