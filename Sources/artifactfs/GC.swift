@@ -30,8 +30,8 @@ struct GC: ParsableCommand, GlobalCommand {
         let report: GarbageCollector.Report
         do {
             let store = try global.open()
-            let bar = ProgressLine(label: dryRun ? "gc (dry run)" : "gc", enabled: !json)
-            report = try GarbageCollector(store: store, grace: DurationText.seconds(grace)!).run(dryRun: dryRun) { bar.update($0, $1) }
+            let bar = ProgressLine(label: dryRun ? "gc (dry run)" : "gc", enabled: !json && !quiet, bytesNote: dryRun ? " to free" : " freed")
+            report = try GarbageCollector(store: store, grace: DurationText.seconds(grace)!).run(dryRun: dryRun) { bar.update($0, $1, bytes: $2) }
             bar.finish()
         } catch { throw fail(error) }
         if json { try printJSON(report); return }
@@ -66,20 +66,29 @@ final class ProgressLine {
     private let start = Date()
     private lazy var lastPrinted = tty ? Date.distantPast : start
 
-    init(label: String, enabled: Bool = true) { self.label = label; self.enabled = enabled }
+    /// Seconds between plain lines when stderr is not a terminal: 5, or
+    /// `$ARTIFACTFS_PROGRESS_INTERVAL` (0: a line per step).
+    static let plainInterval = ProcessInfo.processInfo.environment["ARTIFACTFS_PROGRESS_INTERVAL"].flatMap(Double.init) ?? 5
+
+    /// Said after the byte count (" freed"); nothing when the bytes are the work itself.
+    let bytesNote: String
+
+    init(label: String, enabled: Bool = true, bytesNote: String = "") {
+        self.label = label; self.enabled = enabled; self.bytesNote = bytesNote
+    }
 
     /// `done` of `total` steps (nil while the total is not known yet: no ETA then), and, when
     /// given, bytes done of bytes total.
     func update(_ done: Int, _ total: Int?, bytes: Int64? = nil, totalBytes: Int64? = nil) {
         guard enabled else { return }
         let now = Date()
-        let interval = tty ? 0.1 : 5
+        let interval = tty ? 0.1 : Self.plainInterval
         guard now.timeIntervalSince(lastPrinted) >= interval || (done == total && tty) else { return }
         lastPrinted = now
         let elapsed = now.timeIntervalSince(start)
         var text = "\(label): \(done)" + (total.map { "/\($0)" } ?? "")
         if let bytes {
-            text += ", \(formatBytes(bytes))" + (totalBytes.map { " of \(formatBytes($0))" } ?? "")
+            text += ", \(formatBytes(bytes))" + (totalBytes.map { " of \(formatBytes($0))" } ?? "") + bytesNote
             if elapsed > 0 { text += ", \(formatBytes(Int64(Double(bytes) / elapsed)))/s" }
         }
         if let total, done > 0, done < total, elapsed > 1 {

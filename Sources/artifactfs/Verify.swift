@@ -42,7 +42,7 @@ struct Verify: ParsableCommand, GlobalCommand {
         let report: Verifier.Report
         do {
             let store = try global.open()
-            let bar = ProgressLine(label: "verifying blobs", enabled: !json)
+            let bar = ProgressLine(label: "verifying blobs", enabled: !json && !quiet)
             report = try Verifier(store: store).run(Verifier.Options(readData: share, fix: fix)) {
                 bar.update($0.blobs, $0.totalBlobs, bytes: $0.bytes, totalBytes: $0.totalBytes)
             }

@@ -252,4 +252,27 @@ final class WorkingTreeCLITests: MountTestCase {
         XCTAssertTrue(afs("pipeline set p \(q(work))/bin.toml \(s)").stderr.hasSuffix(": not UTF-8 text\n"))
         XCTAssertEqual(afs("pipeline show p \(s)").status, 4, "no pipeline was set")
     }
+
+    /// Long work shows progress as plain lines when stderr is not a terminal (here every step:
+    /// `ARTIFACTFS_PROGRESS_INTERVAL=0`), counting files and bytes; verify moves inside a blob;
+    /// `--quiet` prints none.
+    func testProgressIsPlainLinesWithBytesWhenPiped() throws {
+        let s = "--store \(q(fsx.store))"
+        run("mkdir -p \(q(work))/src && head -c 5000000 /dev/urandom > \(q(work))/src/big.bin && echo a > \(q(work))/src/a.txt")
+        func progress(_ args: String) -> [String] {
+            let r = sh("ARTIFACTFS_PROGRESS_INTERVAL=0 \(q(artifactfsBinary)) \(args) \(s) 2>&1 >/dev/null | cat")
+            XCTAssertFalse(r.stdout.contains("\r") || r.stdout.contains("\u{1B}"), "no terminal codes in a pipe: \(r.stdout)")
+            return r.stdout.split(separator: "\n").map(String.init)
+        }
+        let imported = progress("import \(q(work))/src --project p")
+        XCTAssertTrue(imported.contains { $0.range(of: #"^import: \d+(/\d+)?, [0-9.]+ (B|KiB|MiB)"#, options: .regularExpression) != nil }, "\(imported)")
+        let verified = progress("verify --read-data")
+        let lines = verified.filter { $0.hasPrefix("verifying blobs: ") }
+        XCTAssertGreaterThan(lines.count, 2 + 2, "a line per MiB read, not only per blob: \(verified)")
+        XCTAssertTrue(lines.last?.contains("2/2, ") == true && lines.last?.contains(" of ") == true, "\(lines)")
+        run("\(q(artifactfsBinary)) forget p --keep-last 1 \(s) && \(q(artifactfsBinary)) import \(q(work))/src --project p -q \(s)")
+        XCTAssertEqual(sh("ARTIFACTFS_PROGRESS_INTERVAL=0 \(q(artifactfsBinary)) verify -q \(s) 2>&1 >/dev/null").stdout, "", "--quiet: no progress")
+        let collected = progress("gc --grace 0")
+        XCTAssertTrue(collected.contains { $0.hasPrefix("gc: ") && $0.contains(" freed") }, "\(collected)")
+    }
 }

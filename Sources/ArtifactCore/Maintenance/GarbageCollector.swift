@@ -57,10 +57,11 @@ public struct GarbageCollector {
         self.store = store; self.grace = grace; self.now = now
     }
 
-    /// Collects (or with `dryRun`, counts). `progress` gets (blobs looked at, blobs to look at).
+    /// Collects (or with `dryRun`, counts). `progress` gets (steps done, steps to do, bytes freed
+    /// so far): a step is a batch's blob or one fan-out folder scanned for leftovers.
     /// Throws `.io` when the catalog or the lock cannot be used; what was removed before stays
     /// removed, and the rest is found again by the next run.
-    public func run(dryRun: Bool = false, progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+    public func run(dryRun: Bool = false, progress: (Int, Int, Int64) -> Void = { _, _, _ in }) throws -> Report {
         var report = Report()
         report.dryRun = dryRun
         report.runsForgotten = try applyStoredPolicies(dryRun: dryRun)
@@ -92,7 +93,7 @@ public struct GarbageCollector {
                 }
             }
             done += chunk.count
-            progress(done, total)
+            progress(done, total, report.bytesFreed)
         }
 
         // Files no row names, one fan-out folder at a time (bounded memory at any store size).
@@ -121,7 +122,7 @@ public struct GarbageCollector {
                 }
             }
             done += 1
-            progress(done, total)
+            progress(done, total, report.bytesFreed)
         }
         report.tempFilesRemoved = try removeTempLeftovers(dryRun: dryRun)
         if !dryRun {
