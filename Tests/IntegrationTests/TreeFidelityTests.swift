@@ -358,6 +358,28 @@ final class TreeFidelityTests: MountTestCase {
         XCTAssertEqual(run("tail -1 \(q(main))/hl/y").stdout, "last\n")
     }
 
+    /// `ln` of a file that is already committed makes both names one file in the next version
+    /// (one inode, two links), and a write through either name is committed for both and
+    /// survives a remount.
+    func testALinkToACommittedFileIsCommittedAsOneFile() throws {
+        let d = "\(fsx.mnt)/datasets/d", main = "\(fsx.mnt)/datasets/d/@main"
+        run("mkdir \(q(d)) && echo a > \(q(main))/f")
+        run("\(q(artifactfsBinary)) commit \(q(main)) -m one")
+        run("ln \(q(main))/f \(q(main))/g")
+        XCTAssertEqual(run("\(q(artifactfsBinary)) status \(q(main))").stdout, "M f\nA g\n")
+        let v2 = run("\(q(artifactfsBinary)) commit \(q(main)) -m link").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(run("stat -c '%i %h' \(q(d))/versions/\(v2)/f \(q(d))/versions/\(v2)/g | uniq").stdout.split(separator: "\n").map { $0.split(separator: " ")[1] }, ["2"])
+        run("echo more >> \(q(main))/g")
+        XCTAssertEqual(run("cat \(q(main))/f").stdout, "a\nmore\n")
+        XCTAssertEqual(run("\(q(artifactfsBinary)) status \(q(main))").stdout, "M f\nM g\n")
+        let v3 = run("\(q(artifactfsBinary)) commit \(q(main)) -m write").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(run("cat \(q(d))/versions/\(v3)/f \(q(d))/versions/\(v3)/g").stdout, "a\nmore\na\nmore\n")
+        fsx.unmount()
+        try fsx.mount()
+        XCTAssertEqual(run("cat \(q(main))/f \(q(main))/g").stdout, "a\nmore\na\nmore\n")
+        XCTAssertEqual(run("stat -c %h \(q(main))/f").stdout, "2\n")
+    }
+
     /// `rsync -aHAX` into a writable tree and back out of a run or a version exits 0 and
     /// brings the tree back as it was (the daemon's own attributes are not listed where a
     /// tool would try to remove them, and none on symlinks or special files).

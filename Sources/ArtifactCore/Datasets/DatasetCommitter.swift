@@ -178,6 +178,10 @@ public final class DatasetCommitter: Sendable {
 
         var planned: [Planned] = []
         var counts = (added: 0, changed: 0, deleted: 0)
+        // Names that share an upper file are one hard-link group, recorded together: a name
+        // whose bytes equal its head (the committed file `ln` linked to) is still part of it.
+        var namesPerUpper: [String: Int] = [:]
+        for r in rows where r.kind != .deleted { if let u = r.upper { namesPerUpper[u, default: 0] += 1 } }
         // The branch folder's own times are the working tree's, not part of a version.
         for row in rows where !row.path.isEmpty {
             let head = heads[row.path]
@@ -222,8 +226,10 @@ public final class DatasetCommitter: Sendable {
                     source = store.blobs.path(of: hash)
                 }
                 if row.kind == .symlink { e.mode = 0o777 }
-                // Like git, content and mode (not a new mtime alone) make a file changed.
-                if let head, head.blob == e.blob, sameMetadata(head) { continue }
+                // Like git, content and mode (not a new mtime alone) make a file changed; so
+                // does becoming one file with another name (a hard link).
+                let linked = row.upper.map { namesPerUpper[$0, default: 0] > 1 } ?? false
+                if let head, head.blob == e.blob, sameMetadata(head), !linked { continue }
                 if head?.kind == .file, head?.blob == e.blob {
                     e.schema = head?.schema
                 } else if row.kind == .file, let schema = SchemaInference.infer(path: source, name: row.name.description) {
