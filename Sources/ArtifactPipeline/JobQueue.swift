@@ -63,7 +63,7 @@ public final class JobQueue: Sendable {
             }
             var affected = Set(definition.stages.map(\.name))
             if let stage {
-                guard definition.stage(named: stage) != nil else { throw ArtifactError(.notFound, "the pipeline has no stage '\(stage)'") }
+                guard definition.stage(named: stage) != nil else { throw ArtifactError(.notFound, "the project's pipeline has no such stage", path: stage) }
                 affected = [stage]
                 var grew = true
                 while grew {

@@ -176,7 +176,7 @@ struct Log: ParsableCommand, GlobalCommand {
     @Argument(help: "The dataset: its name, or its folder in a mount.") var dataset: String
     @Flag(help: "Draw the version DAG, like git log --graph.") var graph = false
     @Flag(help: "One line per version: id, branches and tags, the message's first line.") var oneline = false
-    @Option(name: .customShort("n"), help: "Show at most this many versions.") var maxCount: Int?
+    @Option(name: .customShort("n", allowingJoined: true), help: "Show at most this many versions.") var maxCount: Int?
     @Option(help: "Only the versions this branch's head descends from.") var branch: String?
     @Argument(parsing: .postTerminator, help: "After --: a path in the dataset (only versions that wrote it or under it).")
     var paths: [String] = []
@@ -191,9 +191,10 @@ struct Log: ParsableCommand, GlobalCommand {
     func run() throws {
         do {
             let (store, ds) = try global.openDataset(dataset)
-            // A path is relative to the dataset's tree: a leading `/` or `./` means the same.
-            let path = paths.first.map { p in PathBytes(p.split(separator: "/").filter { $0 != "." }.joined(separator: "/")) }
-            let filter = DatasetHistory.LogFilter(branch: branch.map { $0.hasPrefix("@") ? String($0.dropFirst()) : $0 },
+            let path = try paths.first.map(treePath)
+            // In a @branch folder, `log .` is that branch's history, as git log is the checked-out branch's.
+            let here = isPathArgument(dataset) ? try MountedPath.locate(dataset)?.attribute(ControlAttribute.branch) : nil
+            let filter = DatasetHistory.LogFilter(branch: (branch ?? here).map { $0.hasPrefix("@") ? String($0.dropFirst()) : $0 },
                                                   path: path?.isEmpty == true ? nil : path, limit: maxCount)
             let entries = try DatasetHistory.log(catalog: store.catalog, datasetId: ds.id!, filter: filter,
                                                  schemaLimit: json ? nil : DatasetHistory.schemasShownPerVersion)
@@ -204,6 +205,18 @@ struct Log: ParsableCommand, GlobalCommand {
             }
         } catch { throw fail(error) }
     }
+}
+
+/// The dataset path a `-- PATH` argument names: in a mount (absolute, or relative to the
+/// current folder there) the path of that name in its `@branch/` or version tree, like git's
+/// pathspecs; elsewhere the path as given, relative to the dataset's root (`./` and a
+/// trailing `/` ignored).
+func treePath(_ argument: String) throws -> PathBytes {
+    if argument.hasPrefix("/") || MountControl.mountpoint(containing: absolutePath(".")) != nil,
+       let located = try MountedPath.locate(argument), let path = located.treePath {
+        return path
+    }
+    return PathBytes(argument.split(separator: "/").filter { $0 != "." }.joined(separator: "/"))
 }
 
 struct Diff: ParsableCommand, GlobalCommand {
@@ -229,9 +242,11 @@ struct Diff: ParsableCommand, GlobalCommand {
                 let to = try store.catalog.resolve(datasetId: ds.id!, reference: b)
                 d = try DatasetHistory.diff(catalog: store.catalog, trees: VersionTrees(catalog: store.catalog), from: from, to: to)
             } else {
-                let name = b.map { String($0.dropFirst()) }
-                    ?? (isPathArgument(dataset) ? try? ExtendedAttributes.get(absolutePath(dataset), ControlAttribute.branch) : nil)
-                    ?? "main"
+                // No B: the branch the DATASET folder is in, else the one the current folder is
+                // in (if of this dataset), else main.
+                let here = try MountedPath.locate(isPathArgument(dataset) ? dataset : ".")
+                let hereBranch = here?.attribute(ControlAttribute.dataset) == ds.name ? here?.attribute(ControlAttribute.branch) : nil
+                let name = b.map { String($0.dropFirst()) } ?? hereBranch ?? "main"
                 guard let ref = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: name) else {
                     throw ArtifactError(.notFound, "no such branch of \(ds.name)", path: "@\(name)")
                 }

@@ -74,10 +74,16 @@ extension GlobalOptions {
     func openNamed(_ argument: String, by attribute: String) throws -> (ArtifactStore, String) {
         var name = argument
         var root = self.root
-        if isPathArgument(argument),
-           let fromPath = try? ExtendedAttributes.get(absolutePath(argument), attribute) {
+        if isPathArgument(argument) {
+            guard let located = try MountedPath.locate(argument) else {
+                throw ArtifactError(.notMounted, "not in an artifactfs mount (give the name, with --store)", path: absolutePath(argument))
+            }
+            guard let fromPath = located.attribute(attribute) else {
+                let noun = attribute.split(separator: ".").last.map(String.init) ?? "artifactfs"
+                throw ArtifactError(.notFound, "not in a \(noun)'s folder of the mount", path: located.absolute)
+            }
             name = fromPath
-            if store == nil, let mounted = mountedStore(containing: argument) { root = mounted }
+            if store == nil, let mounted = try? ExtendedAttributes.get(located.mountpoint, ControlAttribute.store) { root = mounted }
         }
         return (try ArtifactStore(root: root, create: false), name)
     }

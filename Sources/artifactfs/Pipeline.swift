@@ -67,7 +67,9 @@ struct Pipeline: ParsableCommand {
                 guard let r = try store.catalog.run(projectId: p.id!, name: runID) else {
                     throw ArtifactError(.notFound, "no such run in project \(p.name)", path: runID)
                 }
-                try JobQueue(catalog: store.catalog).rerun(runId: r.id!, stage: stage)
+                do { try JobQueue(catalog: store.catalog).rerun(runId: r.id!, stage: stage) } catch let e as ArtifactError where e.path == nil {
+                    throw ArtifactError(e.code, e.message, path: p.name)
+                }
                 if json { try printJSON(RerunLine(project: p.name, run: runID, stage: stage)); return }
                 if !quiet { print("queued \(runID) of \(p.name) for \(stage.map { "stage \($0) and its dependents" } ?? "every stage")") }
             } catch { throw fail(error) }
@@ -81,6 +83,27 @@ private struct PipelineLine: Encodable {
     var project: String
     var stages: [StageDefinition]
     var source: String?
+
+    enum CodingKeys: String, CodingKey { case project, stages, source }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(project, forKey: .project)
+        try c.encode(stages.map(StageLine.init), forKey: .stages)
+        try c.encodeIfPresent(source, forKey: .source)
+    }
+
+    /// One stage with pipeline.toml's keys (`depends_on`), the timeout in seconds.
+    struct StageLine: Encodable {
+        let stage: StageDefinition
+        init(_ stage: StageDefinition) { self.stage = stage }
+        enum CodingKeys: String, CodingKey { case name, command, inputs, dependsOn = "depends_on", retries, timeoutSeconds = "timeout_seconds" }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(stage.name, forKey: .name); try c.encode(stage.command, forKey: .command)
+            try c.encode(stage.inputs, forKey: .inputs); try c.encode(stage.dependsOn, forKey: .dependsOn)
+            try c.encode(stage.retries, forKey: .retries); try c.encode(stage.timeoutSeconds, forKey: .timeoutSeconds)
+        }
+    }
 }
 
 /// `pipeline rerun --json`: `{"project", "run", "stage"}` (stage null: every stage).

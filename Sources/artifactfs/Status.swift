@@ -22,10 +22,24 @@ struct Status: ParsableCommand, GlobalCommand {
 
     func run() throws {
         do {
-            // A path in a mounted @branch/ (`status .`, `status sub` there, as git status takes a path).
-            if let project, runID == nil, isPathArgument(project) || FileManager.default.fileExists(atPath: project),
-               let branch = try? ExtendedAttributes.get(absolutePath(project), ControlAttribute.branch) {
-                return try workingTreeStatus(path: project, branch: branch)
+            // A path in a mount (`status .`, or in a @branch/ `status sub` and `status gone.txt`,
+            // as git status takes a path): the working tree, the project or the store there.
+            if let project, isPathArgument(project) || Syscalls.exists(project) || MountedPath.currentFolderIsInABranch {
+                if let located = try MountedPath.locate(project) {
+                    if let branch = located.attribute(ControlAttribute.branch) {
+                        if runID != nil { throw ValidationError("give one path in a @branch folder") }
+                        return try workingTreeStatus(located, branch: branch)
+                    }
+                    if located.anchor == located.mountpoint && located.rest.isEmpty, global.store == nil,
+                       let root = located.attribute(ControlAttribute.store) {
+                        return try overview(try ArtifactStore(root: root, create: false))
+                    }
+                    if located.attribute(ControlAttribute.project) == nil {
+                        throw ArtifactError(.notFound, "not a project or @branch folder (artifactfs status with no argument lists all)", path: located.absolute)
+                    }
+                } else if isPathArgument(project) {
+                    throw ArtifactError(.notMounted, "not in an artifactfs mount", path: absolutePath(project))
+                }
             }
             guard let project else { return try overview(try global.open()) }
             let (store, p) = try global.openProject(project)
@@ -85,11 +99,10 @@ struct Status: ParsableCommand, GlobalCommand {
     }
 
     /// `status PATH` in a mounted `@branch/`: the changes the next commit records under PATH.
-    private func workingTreeStatus(path: String, branch: String) throws {
-        let target = absolutePath(path)
-        let datasetName = try ExtendedAttributes.get(target, ControlAttribute.dataset)
-        let under = (try? ExtendedAttributes.get(target, ControlAttribute.path)).map { PathBytes($0) } ?? .empty
-        let (store, ds) = try global.openDataset(target)
+    private func workingTreeStatus(_ located: MountedPath, branch: String) throws {
+        let datasetName = located.attribute(ControlAttribute.dataset) ?? "?"
+        let under = located.treePath ?? .empty
+        let (store, ds) = try global.openDataset(located.anchor)
         guard let ref = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: branch) else {
             throw ArtifactError(.notFound, "no such branch of \(datasetName)", path: "@\(branch)")
         }
@@ -107,19 +120,42 @@ struct Status: ParsableCommand, GlobalCommand {
         for c in changes {
             let mark = switch c.kind { case .added: "A"; case .changed: "M"; case .deleted: "D" }
             let isFolder = (c.next ?? c.head)?.isDirectory == true
-            print("\(mark) \(c.path.quoted)\(isFolder ? "/" : "")\(c.interrupted ? "\t(interrupted: open for writing when the daemon stopped)" : "")")
+            let shown = isFolder ? PathBytes(c.path.bytes + [UInt8(ascii: "/")]) : c.path
+            print("\(mark) \(shown.quoted)\(c.interrupted ? "\t(interrupted: open for writing when the daemon stopped)" : "")")
         }
     }
 
-    private struct ProjectLine: Codable {
+    private struct ProjectLine: Encodable {
         var project: String; var runs: Int; var latestRun: String?; var interrupted: Int
         enum CodingKeys: String, CodingKey { case project, runs, latestRun = "latest_run", interrupted }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(project, forKey: .project); try c.encode(runs, forKey: .runs)
+            try c.encode(latestRun, forKey: .latestRun); try c.encode(interrupted, forKey: .interrupted)
+        }
     }
-    private struct DatasetLine: Codable {
+    private struct DatasetLine: Encodable {
         var dataset: String; var versions: Int; var branches: Int; var tags: Int; var main: String?; var uncommitted: [String]
+        enum CodingKeys: String, CodingKey { case dataset, versions, branches, tags, main, uncommitted }
+        /// Every key, `main` null for a dataset with no version yet.
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(dataset, forKey: .dataset); try c.encode(versions, forKey: .versions)
+            try c.encode(branches, forKey: .branches); try c.encode(tags, forKey: .tags)
+            try c.encode(main, forKey: .main); try c.encode(uncommitted, forKey: .uncommitted)
+        }
     }
-    private struct Overview: Codable { var projects: [ProjectLine]; var datasets: [DatasetLine] }
-    private struct BranchStatus: Encodable { var dataset: String; var branch: String; var head: String?; var changes: [ChangeLine] }
+    private struct Overview: Encodable { var projects: [ProjectLine]; var datasets: [DatasetLine] }
+    private struct BranchStatus: Encodable {
+        var dataset: String; var branch: String; var head: String?; var changes: [ChangeLine]
+        enum CodingKeys: String, CodingKey { case dataset, branch, head, changes }
+        /// Every key, `head` null for a branch with no version yet.
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(dataset, forKey: .dataset); try c.encode(branch, forKey: .branch)
+            try c.encode(head, forKey: .head); try c.encode(changes, forKey: .changes)
+        }
+    }
     /// One change in `status --json`: `path` (and `path_bytes` when not UTF-8), its kind, and
     /// the size and SHA-256 the next commit records (nil for a deletion or a folder).
     private struct ChangeLine: Encodable {

@@ -285,6 +285,14 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(try store.catalog.resolve(datasetId: ds.id!, reference: v1.name).id, v1.id)
         XCTAssertArtifactError(.notFound, try store.catalog.resolve(datasetId: ds.id!, reference: "nope"))
         XCTAssertArtifactError(.invalidName, try store.catalog.createTag(datasetId: ds.id!, name: ".x", at: v1.id!))
+        // A name means one thing: no tag named like a branch or a version, nor the other way round.
+        XCTAssertArtifactError(.alreadyExists, try store.catalog.createTag(datasetId: ds.id!, name: "main", at: v1.id!))
+        XCTAssertArtifactError(.alreadyExists, try store.catalog.createBranch(datasetId: ds.id!, name: "v1", at: v1.id!))
+        XCTAssertArtifactError(.invalidArgument, try store.catalog.createTag(datasetId: ds.id!, name: v2.name, at: v1.id!))
+        XCTAssertArtifactError(.invalidArgument, try store.catalog.createBranch(datasetId: ds.id!, name: v1.name, at: v1.id!))
+        // `@NAME` is always a branch.
+        XCTAssertEqual(try store.catalog.resolve(datasetId: ds.id!, reference: "@main").id, v2.id)
+        XCTAssertArtifactError(.notFound, try store.catalog.resolve(datasetId: ds.id!, reference: "@v1"))
     }
 
     func testVersionIdsSortChronologicallyWithinOneSecond() throws {

@@ -275,4 +275,81 @@ final class WorkingTreeCLITests: MountTestCase {
         let collected = progress("gc --grace 0")
         XCTAssertTrue(collected.contains { $0.hasPrefix("gc: ") && $0.contains(" freed") }, "\(collected)")
     }
+
+    /// Paths in the mount work as git's pathspecs: relative to the current folder, a deleted
+    /// file or a dangling symlink by its name, any folder of a dataset for `log` and `diff`;
+    /// a path outside a branch or outside any mount is named as such.
+    func testPathsInTheMountWorkLikeGitPathspecs() throws {
+        let v1 = firstVersion()
+        run("cd \(q(main)) && rm x.txt && ln -s nowhere l && mkdir -p d1/d2 && echo z > d1/d2/z.txt")
+        func inMain(_ args: String, in dir: String = "") -> ShellResult {
+            sh("cd \(q(main + dir)) && \(q(artifactfsBinary)) \(args)")
+        }
+        XCTAssertEqual(inMain("status x.txt").stdout, "D x.txt\n", "a deleted file, by its name")
+        XCTAssertEqual(inMain("status l").stdout, "A l\n", "a dangling symlink, as itself")
+        XCTAssertEqual(inMain("status d2/z.txt", in: "/d1").stdout, "A d1/d2/z.txt\n", "relative to the current folder")
+        XCTAssertEqual(inMain("status -n1").status, 64)
+        let notBranch = sh("cd \(q(sales)) && \(q(artifactfsBinary)) status .")
+        XCTAssertEqual(notBranch.status, 4)
+        XCTAssertTrue(notBranch.stderr.contains("not a project or @branch folder"), notBranch.stderr)
+        XCTAssertTrue(sh("cd \(q(fsx.mnt)) && \(q(artifactfsBinary)) status .").stdout.contains("datasets/sales\t1 version"), "the mount's root: its store")
+        let outside = afs("status \(q(work))")
+        XCTAssertEqual(outside.status, 4)
+        XCTAssertEqual(outside.stderr, "artifactfs: \(work!): not in an artifactfs mount\n")
+
+        run("\(q(artifactfsBinary)) commit \(q(main)) -m two")
+        XCTAssertEqual(inMain("log . --oneline -- d2/z.txt", in: "/d1").stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(afs("log sales --oneline --store \(q(fsx.store)) -- \(q(main))/d1/d2/z.txt").stdout.split(separator: "\n").count, 1,
+                       "an absolute path in the mount")
+        for folder in ["versions", "versions/\(v1)", "tags", ".log", "versions/\(v1)/sub"] {
+            let r = afs("log \(q(sales))/\(folder) -n1 --oneline")
+            XCTAssertEqual(r.status, 0, "\(folder): \(r.stderr)")
+        }
+        XCTAssertEqual(afs("log \(q(sales))/versions/\(v1) --oneline -- sub").stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(afs("log sales --oneline -n1 --store \(q(fsx.store))").stdout, afs("log sales --oneline -n 1 --store \(q(fsx.store))").stdout)
+    }
+
+    /// `log .` in a @branch is that branch's history, and `diff A` there compares with it.
+    func testLogAndDiffInABranchMeanThatBranch() throws {
+        let s = "--store \(q(fsx.store))"
+        let v1 = firstVersion()
+        run("echo m > \(q(main))/m.txt && \(q(artifactfsBinary)) commit \(q(main)) -m main-only")
+        run("\(q(artifactfsBinary)) branch sales dev --from \(v1) \(s) && echo d > \(q(sales))/@dev/d.txt")
+        XCTAssertEqual(sh("cd \(q(sales))/@dev && \(q(artifactfsBinary)) log . --oneline").stdout, "\(v1) (@dev) first\n")
+        XCTAssertEqual(sh("cd \(q(sales))/@dev && \(q(artifactfsBinary)) diff sales dev").stdout, "A d.txt\n")
+        let parsed = try XCTUnwrap(afsJSON("status \(q(sales))/@dev --json") as? [String: Any])
+        XCTAssertEqual(parsed["head"] as? String, v1)
+        run("mkdir \(q(fsx.mnt))/datasets/empty")
+        let empty = try XCTUnwrap(afsJSON("status \(q(fsx.mnt))/datasets/empty/@main --json") as? [String: Any])
+        XCTAssertTrue(empty["head"] is NSNull, "every key, null when there is no version: \(empty)")
+        let overview = try XCTUnwrap(afsJSON("status --json \(s)") as? [String: Any])
+        let emptyLine = try XCTUnwrap((overview["datasets"] as? [[String: Any]])?.first { $0["dataset"] as? String == "empty" })
+        XCTAssertTrue(emptyLine["main"] is NSNull)
+    }
+
+    /// status and diff agree: a file replaced by a folder is one deletion and additions; a
+    /// change of `user.*` attributes alone is a change.
+    func testStatusAndDiffAgreeOnKindAndAttributeChanges() throws {
+        let v1 = firstVersion()
+        run("cd \(q(main)) && rm x.txt && mkdir x.txt && echo in > x.txt/in && setfattr -n user.k -v v t.csv")
+        XCTAssertEqual(afs("status \(q(main))").stdout, "M t.csv\nD x.txt\nA x.txt/\nA x.txt/in\n")
+        XCTAssertEqual(afs("diff \(q(main)) \(v1)").stdout, "M t.csv\nD x.txt\nA x.txt/in\n")
+        let tag = afs("tag sales main --version \(v1) --store \(q(fsx.store))")
+        XCTAssertEqual(tag.status, 1, "a tag may not take a branch's name: \(tag.stderr)")
+    }
+
+    /// On a dead mount (daemon killed) status, log and diff of a path say so, exit 7.
+    func testReadingCommandsOnADeadMountSaySo() throws {
+        firstVersion()
+        let pid = try XCTUnwrap(fsx.daemonPID)
+        kill(pid, SIGKILL)
+        for _ in 0..<200 where kill(pid, 0) == 0 { usleep(20_000) }
+        for args in ["status \(q(main))", "log \(q(main))", "diff \(q(main)) main"] {
+            let r = afs(args)
+            XCTAssertEqual(r.status, 7, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("daemon is not running"), r.stderr)
+        }
+        fsx.unmount()
+        try fsx.mount()
+    }
 }

@@ -57,9 +57,13 @@ extension Catalog {
         if name.utf8.count > NameRules.maxBytes - 1 {
             throw ArtifactError(.nameTooLong, "branch name is longer than \(NameRules.maxBytes - 1) bytes (its folder @NAME would not fit)", path: name)
         }
+        try Self.refuseVersionLikeName(name, kind: "branch")
         return try write { db in
             if try Self.ref(db, datasetId: datasetId, kind: .branch, name: name) != nil {
                 throw ArtifactError(.alreadyExists, "branch already exists", path: "@\(name)")
+            }
+            if try Self.ref(db, datasetId: datasetId, kind: .tag, name: name) != nil {
+                throw ArtifactError(.alreadyExists, "a tag has that name, and a name must say which one it means; choose another", path: "@\(name)")
             }
             var r = RefRecord(id: nil, datasetId: datasetId, kind: .branch, name: name, versionId: versionId,
                               createdAt: Date().timeIntervalSince1970)
@@ -68,10 +72,22 @@ extension Catalog {
         }
     }
 
+    /// A branch or tag named like a version id (`20261201T023715Z-001`) would hide or be hidden
+    /// by that version wherever a reference is resolved: refused with `.invalidArgument`.
+    static func refuseVersionLikeName(_ name: String, kind: String) throws {
+        if name.range(of: #"^[0-9]{8}T[0-9]{6}Z-[0-9]+$"#, options: .regularExpression) != nil {
+            throw ArtifactError(.invalidArgument, "a \(kind) name cannot look like a version id", path: name)
+        }
+    }
+
     /// Creates tag `name` at `versionId`. Tags never move: an existing name is an error.
     public func createTag(datasetId: DatasetID, name: String, at versionId: VersionID) throws -> RefRecord {
         try NameRules.validate(name, kind: "tag")
+        try Self.refuseVersionLikeName(name, kind: "tag")
         return try write { db in
+            if try Self.ref(db, datasetId: datasetId, kind: .branch, name: name) != nil {
+                throw ArtifactError(.alreadyExists, "a branch has that name, and a name must say which one it means; choose another", path: name)
+            }
             if let existing = try Self.ref(db, datasetId: datasetId, kind: .tag, name: name) {
                 let at = try existing.versionId.flatMap { try VersionRecord.fetchOne(db, key: $0)?.name } ?? "?"
                 throw ArtifactError(.alreadyExists, "tag already exists (at version \(at)); tags never move", path: name)
@@ -102,12 +118,14 @@ extension Catalog {
         try read { try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == name).fetchOne($0) }
     }
 
-    /// A version by id, tag or branch name (in that order); `.notFound` with the name otherwise.
+    /// A version by id, tag or branch name (in that order; `@NAME` is always the branch);
+    /// `.notFound` with the name otherwise.
     public func resolve(datasetId: DatasetID, reference: String) throws -> VersionRecord {
         try read { db in
-            if let v = try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == reference).fetchOne(db) { return v }
-            for kind in [RefRecord.Kind.tag, .branch] {
-                if let r = try Self.ref(db, datasetId: datasetId, kind: kind, name: reference.hasPrefix("@") ? String(reference.dropFirst()) : reference) {
+            let branchOnly = reference.hasPrefix("@")
+            if !branchOnly, let v = try VersionRecord.filter(Column("dataset_id") == datasetId && Column("name") == reference).fetchOne(db) { return v }
+            for kind in branchOnly ? [RefRecord.Kind.branch] : [.tag, .branch] {
+                if let r = try Self.ref(db, datasetId: datasetId, kind: kind, name: branchOnly ? String(reference.dropFirst()) : reference) {
                     guard let vid = r.versionId, let v = try VersionRecord.fetchOne(db, key: vid) else {
                         throw ArtifactError(.notFound, "branch has no commits yet", path: reference)
                     }

@@ -124,11 +124,16 @@ public final class DatasetCommitter: Sendable {
     /// the catalog or an upper file throws (a file removed while it is read: `.notFound`).
     public func pendingChanges(branch branchId: RefID) throws -> [WorkingTreeChange] {
         guard let plan = try plan(branchId, includingInterrupted: true) else { return [] }
-        return plan.planned.map { p in
-            let kind: WorkingTreeChange.Kind = p.entry.kind == .deleted ? .deleted : p.head == nil ? .added : .changed
-            return WorkingTreeChange(path: p.entry.path, kind: kind, head: p.head,
-                                     next: kind == .deleted ? nil : TreeItem(p.entry), interrupted: p.interrupted)
-        }.sorted { $0.path < $1.path }
+        return plan.planned.flatMap { p -> [WorkingTreeChange] in
+            let next = p.entry.kind == .deleted ? nil : TreeItem(p.entry)
+            // A file that became a folder (or the other way) is one thing gone and another new.
+            if let head = p.head, let next, head.isDirectory != next.isDirectory {
+                return [WorkingTreeChange(path: p.entry.path, kind: .deleted, head: head, next: nil, interrupted: false),
+                        WorkingTreeChange(path: p.entry.path, kind: .added, head: nil, next: next, interrupted: p.interrupted)]
+            }
+            let kind: WorkingTreeChange.Kind = next == nil ? .deleted : p.head == nil ? .added : .changed
+            return [WorkingTreeChange(path: p.entry.path, kind: kind, head: p.head, next: next, interrupted: p.interrupted)]
+        }.sorted { ($0.path, $0.kind == .deleted ? 0 : 1) < ($1.path, $1.kind == .deleted ? 0 : 1) }
     }
 
     /// What `plan` found, for `commitPlanned`.

@@ -258,7 +258,8 @@ public enum DatasetHistory {
     }
 
     /// What changed from tree `left` (named `a`) to tree `right` (named `b`): files only (a
-    /// folder is not a change of its own), by bytes and mode, like git.
+    /// folder is not a change of its own), by bytes, kind, mode, owner and `user.*`
+    /// attributes: what a version records of a file.
     static func compare(from a: String, _ left: [PathBytes: TreeItem], to b: String, _ right: [PathBytes: TreeItem]) -> DatasetDiff {
         func schema(_ item: TreeItem?) -> FileSchema? {
             item?.schema.flatMap { try? JSONDecoder().decode(FileSchema.self, from: Data($0.utf8)) }
@@ -274,7 +275,10 @@ public enum DatasetHistory {
                                                 columns: SchemaInference.columnChanges(from: schema(lf), to: schema(rf)))
             if lf == nil { change.kind = "added"; diff.added.append(change) }
             else if rf == nil { change.kind = "removed"; diff.removed.append(change) }
-            else if lf!.blob != rf!.blob || lf!.mode != rf!.mode { change.kind = "changed"; diff.changed.append(change) }
+            else if lf!.blob != rf!.blob || lf!.mode != rf!.mode || lf!.kind != rf!.kind || lf!.uid != rf!.uid || lf!.gid != rf!.gid
+                        || UserXattrs(encoded: lf!.xattrs) != UserXattrs(encoded: rf!.xattrs) {
+                change.kind = "changed"; diff.changed.append(change)
+            }
         }
         return diff
     }

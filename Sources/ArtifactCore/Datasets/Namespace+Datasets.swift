@@ -161,9 +161,15 @@ extension Namespace {
                 out.append((ControlAttribute.interrupted, "true"))
             }
             return out
+        case .versions(let d), .tags(let d), .datasetLog(let d):
+            // Every folder of a dataset names it, so `artifactfs log .` works anywhere in it.
+            guard let ds = try catalog.dataset(id: d) else { return [] }
+            return [(ControlAttribute.dataset, ds.name)]
         case .versionDir(let v, _, let path):
-            guard let version = try catalog.version(id: v), path.isEmpty else { return [] }
-            return [(ControlAttribute.version, version.name), (ControlAttribute.message, version.message)]
+            guard let version = try catalog.version(id: v), let ds = try catalog.dataset(id: version.datasetId) else { return [] }
+            var out = [(ControlAttribute.dataset, ds.name), (ControlAttribute.version, version.name)]
+            if path.isEmpty { out.append((ControlAttribute.message, version.message)) } else { out.append((ControlAttribute.path, path.description)) }
+            return out
         case .versionFile(let e):
             guard let entry = try catalog.entry(id: e),
                   let v = try catalog.version(id: entry.versionId), let ds = try catalog.dataset(id: entry.datasetId) else { return [] }
