@@ -9,7 +9,8 @@ struct Status: ParsableCommand, GlobalCommand {
         discussion: """
             With a path inside a mounted datasets/<dataset>/@<branch>/ folder, lists what the next \
             commit would record under that path, like git status --short: A added, M changed \
-            (bytes or mode), D deleted.
+            (bytes or mode), D deleted. Run with no argument inside such a folder, the whole \
+            branch's; elsewhere (or with --store), every project and dataset.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -41,7 +42,13 @@ struct Status: ParsableCommand, GlobalCommand {
                     throw ArtifactError(.notMounted, "not in an artifactfs mount", path: absolutePath(project))
                 }
             }
-            guard let project else { return try overview(try global.open()) }
+            guard let project else {
+                // Inside a @branch/, `status` is that working tree's, whole, as git status is.
+                if global.store == nil, let here = try MountedPath.locate("."), let branch = here.attribute(ControlAttribute.branch) {
+                    return try workingTreeStatus(here, branch: branch, under: .empty)
+                }
+                return try overview(try global.open())
+            }
             let (store, p) = try global.openProject(project)
             let catalog = store.catalog
             if let runName = runID {
@@ -99,9 +106,9 @@ struct Status: ParsableCommand, GlobalCommand {
     }
 
     /// `status PATH` in a mounted `@branch/`: the changes the next commit records under PATH.
-    private func workingTreeStatus(_ located: MountedPath, branch: String) throws {
+    private func workingTreeStatus(_ located: MountedPath, branch: String, under: PathBytes? = nil) throws {
         let datasetName = located.attribute(ControlAttribute.dataset) ?? "?"
-        let under = located.treePath ?? .empty
+        let under = under ?? located.treePath ?? .empty
         let (store, ds) = try global.openDataset(located.anchor)
         guard let ref = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: branch) else {
             throw ArtifactError(.notFound, "no such branch of \(datasetName)", path: "@\(branch)")

@@ -288,6 +288,8 @@ final class WorkingTreeCLITests: MountTestCase {
         XCTAssertEqual(inMain("status x.txt").stdout, "D x.txt\n", "a deleted file, by its name")
         XCTAssertEqual(inMain("status l").stdout, "A l\n", "a dangling symlink, as itself")
         XCTAssertEqual(inMain("status d2/z.txt", in: "/d1").stdout, "A d1/d2/z.txt\n", "relative to the current folder")
+        XCTAssertEqual(inMain("status", in: "/d1").stdout, "A d1/\nA d1/d2/\nA d1/d2/z.txt\nA l\nD x.txt\n", "no argument in a branch: all of it")
+        XCTAssertTrue(inMain("status --store \(q(fsx.store))").stdout.contains("datasets/sales\t"), "--store: the overview")
         XCTAssertEqual(inMain("status -n1").status, 64)
         let notBranch = sh("cd \(q(sales)) && \(q(artifactfsBinary)) status .")
         XCTAssertEqual(notBranch.status, 4)
