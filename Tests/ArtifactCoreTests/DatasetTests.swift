@@ -344,15 +344,23 @@ final class DatasetTests: StoreTestCase {
         XCTAssertEqual(try DatasetHistory.logText(catalog: store.catalog, datasetId: ds.id!), text)
     }
 
-    func testDiffListsFilesAndColumnChanges() throws {
-        let (_, main) = try makeDataset()
+    /// A first version (sales.csv, gone.txt, same.txt) committed, then one change of each
+    /// kind staged: sales.csv gains a column, gone.txt goes, new.jsonl comes.
+    func stageOneChangeOfEachKind(_ main: RefID, rewritingSame: Bool = false) throws -> VersionRecord {
         try write(main, "sales.csv", "region,amount\neu,1\n")
         try write(main, "gone.txt", "x")
         try write(main, "same.txt", "s")
         let v1 = try commit(main)
+        if rewritingSame { try write(main, "same.txt", "s") }  // the same bytes: no change, like git
         try write(main, "sales.csv", "region,amount,currency\neu,1.5,EUR\n")
         try worktrees.unlink(branch: main, path: "gone.txt")
         try write(main, "new.jsonl", "{\"a\": 1}\n")
+        return v1
+    }
+
+    func testDiffListsFilesAndColumnChanges() throws {
+        let (_, main) = try makeDataset()
+        let v1 = try stageOneChangeOfEachKind(main)
         let v2 = try commit(main)
         let d = try DatasetHistory.diff(catalog: store.catalog, trees: trees, from: v1, to: v2)
         XCTAssertEqual(d.added.map(\.path), ["new.jsonl"])
@@ -373,15 +381,8 @@ final class DatasetTests: StoreTestCase {
     /// against the working tree agrees with the diff against the version that commit makes.
     func testPendingChangesAreWhatTheNextCommitRecords() throws {
         let (_, main) = try makeDataset()
-        try write(main, "sales.csv", "region,amount\neu,1\n")
-        try write(main, "gone.txt", "x")
-        try write(main, "same.txt", "s")
-        let v1 = try commit(main)
         XCTAssertEqual(try committer.pendingChanges(branch: main), [])
-        try write(main, "same.txt", "s")  // rewritten with the same bytes: no change, like git
-        try write(main, "sales.csv", "region,amount,currency\neu,1.5,EUR\n")
-        try worktrees.unlink(branch: main, path: "gone.txt")
-        try write(main, "new.jsonl", "{\"a\": 1}\n")
+        let v1 = try stageOneChangeOfEachKind(main, rewritingSame: true)
         let pending = try committer.pendingChanges(branch: main)
         XCTAssertEqual(pending.map(\.path), ["gone.txt", "new.jsonl", "sales.csv"])
         XCTAssertEqual(pending.map(\.kind), [.deleted, .added, .changed])
