@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-for pkg in libfuse3-dev fuse3 libsqlite3-dev sqlite3 libxxhash-dev pkg-config attr rsync bindfs; do
+for pkg in libfuse3-dev fuse3 libsqlite3-dev sqlite3 libxxhash-dev pkg-config attr rsync bindfs bubblewrap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 

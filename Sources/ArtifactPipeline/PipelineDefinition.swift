@@ -20,9 +20,11 @@ public struct StageDefinition: Sendable, Equatable, Codable {
     public var dependsOn: [String]
     public var retries: Int
     public var timeoutSeconds: Double
+    /// The command may use the network (`network = true`); by default its sandbox has none.
+    public var network = false
 
     public static let placeholders: Set<String> = ["input", "output_dir", "stem", "name", "run", "project"]
-    static let keys: Set<String> = ["name", "command", "inputs", "depends_on", "retries", "timeout"]
+    static let keys: Set<String> = ["name", "command", "inputs", "depends_on", "retries", "timeout", "network"]
 
     /// The memoization key's first half: what decides the output for a given input.
     public var definitionHash: String {
@@ -159,8 +161,15 @@ public struct PipelineDefinition: Sendable, Equatable {
                 }
                 timeout = seconds
             }
+            var network = false
+            if let n = t["network"] {
+                guard let b = n.bool else {
+                    throw PipelineDefinitionError(line: keyLine("network"), message: "stage '\(name)': network must be true or false")
+                }
+                network = b
+            }
             stages.append(StageDefinition(name: name, command: command, inputs: inputs, dependsOn: dependsOn,
-                                          retries: retries, timeoutSeconds: timeout))
+                                          retries: retries, timeoutSeconds: timeout, network: network))
         }
         // Dependencies must exist; a stage reading another's outputs must depend on it.
         for (i, stage) in stages.enumerated() {

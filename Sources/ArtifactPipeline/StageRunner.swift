@@ -15,12 +15,16 @@ public final class StageRunner: RunSealedSink {
     let store: ArtifactStore
     let workers: Int
     let logger: Logger
+    /// Where stage commands run (`StageSandbox`).
+    let sandbox: StageSandbox
     private let wake = DispatchSemaphore(value: 0)
 
-    public init(store: ArtifactStore, workers: Int = ProcessInfo.processInfo.activeProcessorCount, logger: Logger) {
+    public init(store: ArtifactStore, workers: Int = ProcessInfo.processInfo.activeProcessorCount, sandbox: StageSandbox,
+                logger: Logger) {
         self.store = store
         self.queue = JobQueue(catalog: store.catalog)
         self.workers = max(1, workers)
+        self.sandbox = sandbox
         self.logger = logger
     }
 
@@ -88,14 +92,15 @@ public final class StageRunner: RunSealedSink {
 
     enum Result { case success([JobQueue.Output], BlobStore.Adopted), failure(String) }
 
-    /// Runs one command in `tmp/jobs/<id>-<attempt>/` with the input copied in and an empty
-    /// output folder; registers only regular files inside that folder.
+    /// Runs one command in its sandbox (`StageSandbox`) on `tmp/jobs/<id>-<attempt>/`: the
+    /// input copied into `in/`, an empty `out/` and a private `tmp/`; registers only regular
+    /// files inside `out/`.
     func execute(stage: StageDefinition, job: JobRecord, input: BlobHash, runName: String, project: String) throws -> Result {
         let jobDir = "\(store.root)/tmp/jobs/\(job.id!)-\(job.attempts)"
         _ = try? FileManager.default.removeItem(atPath: jobDir)
-        let inDir = "\(jobDir)/in", outDir = "\(jobDir)/out"
-        try FileManager.default.createDirectory(atPath: inDir, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        let inDir = "\(jobDir)/in", outDir = "\(jobDir)/out", tmpDir = "\(jobDir)/tmp"
+        for dir in [inDir, outDir, tmpDir] { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        sandbox.prepare(writable: [jobDir, outDir, tmpDir])
         defer { _ = try? FileManager.default.removeItem(atPath: jobDir) }
 
         // The input keeps its name byte for byte, in the file and in the arguments.
@@ -106,11 +111,13 @@ public final class StageRunner: RunSealedSink {
         // The name without its last extension; a dot file is its own stem.
         let dot = name.bytes.first == UInt8(ascii: ".") ? nil : name.bytes.lastIndex(of: UInt8(ascii: "."))
         let stem = dot.map { PathBytes(Array(name.bytes[..<$0])) } ?? name
-        let values: [String: PathBytes] = ["input": inputPath, "output_dir": PathBytes(outDir), "stem": stem, "name": name,
-                                           "run": PathBytes(runName), "project": PathBytes(project)]
+        // The paths the command sees inside its sandbox.
+        let values: [String: PathBytes] = ["input": PathBytes(StageSandbox.input).appending(name), "output_dir": PathBytes(StageSandbox.output),
+                                           "stem": stem, "name": name, "run": PathBytes(runName), "project": PathBytes(project)]
         let argv = stage.command.map { PipelineDefinition.substitute($0, values: values) }
+        let sandboxed = sandbox.command(argv, jobDir: jobDir, inDir: inDir, outDir: outDir, tmpDir: tmpDir, network: stage.network)
 
-        let outcome = ProcessRunner.run(argv: argv, cwd: jobDir, stdout: "\(jobDir)/stdout.log", stderr: "\(jobDir)/stderr.log",
+        let outcome = ProcessRunner.run(argv: sandboxed, cwd: jobDir, stdout: "\(jobDir)/stdout.log", stderr: "\(jobDir)/stderr.log",
                                         timeout: job.timeout)
         let stderrTail = (try? String(contentsOfFile: "\(jobDir)/stderr.log", encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
         switch outcome {
@@ -127,7 +134,7 @@ public final class StageRunner: RunSealedSink {
         }
         // Anything the command left in its working folder besides in/, out/ and the logs was
         // written outside its output folder.
-        let allowed: Set<String> = ["in", "out", "stdout.log", "stderr.log"]
+        let allowed: Set<String> = ["in", "out", "tmp", "stdout.log", "stderr.log"]
         let stray = ((try? FileManager.default.contentsOfDirectory(atPath: jobDir)) ?? []).filter { !allowed.contains($0) }
         if !stray.isEmpty {
             return .failure("wrote outside its output folder: \(stray.sorted().joined(separator: ", "))")
@@ -140,7 +147,10 @@ public final class StageRunner: RunSealedSink {
                 let childRel = rel.appending(entry)
                 let st = try Syscalls.lstat(full.appending(entry))
                 switch st.st_mode & S_IFMT {
-                case S_IFREG: files.append((childRel, full.appending(entry), Int64(st.st_mode & 0o777)))
+                case S_IFREG:
+                    // The blob is the store's, not the stage user's: it could write to it otherwise.
+                    _ = lchown(full.appending(entry).description, getuid(), getgid())
+                    files.append((childRel, full.appending(entry), Int64(st.st_mode & 0o777)))
                 case S_IFDIR: if let problem = try walk(childRel) { return problem }
                 case S_IFLNK: return "refused \(stage.name)/\(childRel.quoted): a symbolic link"
                 default: return "refused \(stage.name)/\(childRel.quoted): not a regular file"

@@ -27,6 +27,9 @@ struct Mount: ParsableCommand, GlobalCommand {
     @Option(help: "Stage commands run at once (default: the number of cores).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("stage-user"), help: "The user stage commands run as when the daemon runs as root (default: nobody).")
+    var stageUser = "nobody"
+
     @Option(name: .customLong("ready-fd"), help: .hidden)
     var readyFD: Int32?
 
@@ -75,7 +78,7 @@ struct Mount: ParsableCommand, GlobalCommand {
         let store = try global.open()
         try store.lockForMount()
         let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging, logger: logger)
-        let runner = StageRunner(store: store, workers: workers, logger: logger)
+        let runner = StageRunner(store: store, workers: workers, sandbox: try StageSandbox(userName: stageUser), logger: logger)
         seals.sink = runner
         try seals.recover()
         try runner.start()

@@ -4,11 +4,10 @@ import Foundation
 import Logging
 import XCTest
 
-/// The runner end to end, without a mount: real commands from coreutils and sh, run by the
-/// runner's worker threads against a temp store. Waiting is a liveness loop with a generous
-/// cap, never a timing assertion.
-final class StageRunnerTests: PipelineTestCase {
-    private var scratch: String!
+/// A store with a running `StageRunner`, and a scratch folder outside it. Waiting is a liveness
+/// loop with a generous cap, never a timing assertion.
+class RunnerTestCase: PipelineTestCase {
+    private(set) var scratch: String!
     private var runner: StageRunner!
 
     override func setUpWithError() throws {
@@ -28,7 +27,7 @@ final class StageRunnerTests: PipelineTestCase {
     func startRunner(workers: Int = 1) throws -> StageRunner {
         var logger = Logger(label: "artifactfs.test")
         logger.logLevel = .critical
-        let r = StageRunner(store: store, workers: workers, logger: logger)
+        let r = StageRunner(store: store, workers: workers, sandbox: try StageSandbox(), logger: logger)
         try r.start()
         runner = r
         return r
@@ -57,13 +56,11 @@ final class StageRunnerTests: PipelineTestCase {
         try queue.setPipeline(projectId: p, source: stages)
         return p
     }
+}
 
-    func invocations(_ counter: String) -> Int {
-        ((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false).count - 1
-    }
-
-    // MARK: tests
-
+/// The runner end to end, without a mount: real commands from coreutils and sh, run by the
+/// runner's worker threads against a temp store, in their sandbox.
+final class StageRunnerTests: RunnerTestCase {
     func testSuccessfulStagesProduceOutputsAndFeedDependents() throws {
         let p = try pipeline("""
             [[stage]]
@@ -207,37 +204,39 @@ final class StageRunnerTests: PipelineTestCase {
         XCTAssertEqual(try outputs(r.id), [])
     }
 
+    /// A sandboxed command cannot leave a trace outside its job, so each run writes a random
+    /// nonce beside its output: a command that ran again would have written a new one.
     func testIdenticalInputIsNeverProcessedTwice() throws {
-        let counter = scratch + "/count"
         let p = try pipeline("""
             [[stage]]
             name = "words"
-            command = ["sh", "-c", "echo >> \(counter); wc -w < {input} | tr -d ' ' > {output_dir}/{stem}.count"]
+            command = ["sh", "-c", "wc -w < {input} | tr -d ' ' > {output_dir}/{stem}.count; od -An -N16 -tx1 /dev/urandom > {output_dir}/{stem}.nonce"]
             inputs = "raw_source/*.txt"
             """)
         _ = try startRunner()
         let first = try seal(p, [("a.txt", "one two three")])
         XCTAssertEqual(try waitForRun(first.id).status, .completed)
-        XCTAssertEqual(invocations(counter), 1)
-        let out1 = try XCTUnwrap(outputs(first.id).first)
-        XCTAssertEqual(try blobContent(out1.blob), "3\n")
+        let out1 = try outputs(first.id)
+        XCTAssertEqual(out1.map(\.path), ["a.count", "a.nonce"])
+        XCTAssertEqual(try blobContent(out1[0].blob), "3\n")
+        XCTAssertEqual(try blobContent(out1[1].blob).count, 49, "16 random bytes in hex")
         XCTAssertEqual(try jobs(first.id).first?.memoized, false)
 
         let second = try seal(p, [("a.txt", "one two three")])
         XCTAssertEqual(try waitForRun(second.id).status, .completed)
-        XCTAssertEqual(invocations(counter), 1, "the command did not run again")
         let job = try XCTUnwrap(jobs(second.id).first)
         XCTAssertEqual(job.status, .completed)
         XCTAssertTrue(job.memoized)
-        let out2 = try XCTUnwrap(outputs(second.id).first)
-        XCTAssertEqual(out2.path, "a.count")
-        XCTAssertEqual(out2.blob, out1.blob)
-        XCTAssertEqual(try refcount(out1.blob), 2, "one reference per output row")
+        let out2 = try outputs(second.id)
+        XCTAssertEqual(out2.map(\.path), ["a.count", "a.nonce"])
+        XCTAssertEqual(out2.map(\.blob), out1.map(\.blob), "the same nonce: the command did not run again")
+        XCTAssertEqual(try refcount(out1[0].blob), 2, "one reference per output row")
 
         // Different content runs the command.
         let third = try seal(p, [("a.txt", "one two three four")])
         XCTAssertEqual(try waitForRun(third.id).status, .completed)
-        XCTAssertEqual(invocations(counter), 2)
+        let out3 = try outputs(third.id)
+        XCTAssertNotEqual(out3[1].blob, out1[1].blob, "a new nonce: the command ran")
         XCTAssertEqual(try jobs(third.id).first?.memoized, false)
     }
 

@@ -5,8 +5,6 @@ import XCTest
 final class PipelineTests: MountTestCase {
     override var quietPeriod: Double { 0.3 }
 
-    private var counter: String { "\(work!)/invocations" }
-
     /// Writes a pipeline file and sets it with the CLI.
     @discardableResult
     private func setPipeline(_ toml: String, project: String = "demo", expectOK: Bool = true) -> ShellResult {
@@ -17,26 +15,38 @@ final class PipelineTests: MountTestCase {
         return r
     }
 
-    /// The SPEC's example, with a counter of command invocations.
+    /// A sandboxed command leaves nothing outside its job, so each invocation writes a random
+    /// nonce beside its output: a command that ran again writes a new one.
+    private static let nonce = "od -An -N16 -tx1 /dev/urandom > {output_dir}/{stem}.nonce"
+
+    /// The nonces of a run's stage outputs, by path.
+    private func nonces(_ project: String, _ run: String) -> [String: String] {
+        var found: [String: String] = [:]
+        let runDir = "\(fsx.project(project))/runs/\(run)"
+        for stage in (try? FileManager.default.contentsOfDirectory(atPath: runDir)) ?? [] where stage != "raw_source" {
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: "\(runDir)/\(stage)")) ?? [] where f.hasSuffix(".nonce") {
+                found["\(stage)/\(f)"] = try? String(contentsOfFile: "\(runDir)/\(stage)/\(f)", encoding: .utf8)
+            }
+        }
+        return found
+    }
+
+    /// The SPEC's example; each command also writes a nonce.
     private var wordsAndReport: String {
         """
         [[stage]]
         name = "words"
-        command = ["sh", "-c", "echo x >> \(counter); wc -w < {input} > {output_dir}/{stem}.count"]
+        command = ["sh", "-c", "wc -w < {input} > {output_dir}/{stem}.count; \(Self.nonce)"]
         inputs = "raw_source/**/*.txt"
 
         [[stage]]
         name = "report"
-        command = ["sh", "-c", "echo y >> \(counter); echo \\"{name}: $(cat {input})\\" > {output_dir}/{stem}.report"]
+        command = ["sh", "-c", "echo \\"{name}: $(cat {input})\\" > {output_dir}/{stem}.report; \(Self.nonce)"]
         inputs = "words/*.count"
         depends_on = ["words"]
         retries = 2
         timeout = "30s"
         """
-    }
-
-    private func invocations() -> Int {
-        ((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
     /// Waits (liveness only) until the run's status is no longer in_progress.
@@ -77,7 +87,9 @@ final class PipelineTests: MountTestCase {
         XCTAssertEqual(stage(json, "words")["status"] as? String, "completed")
         XCTAssertEqual(input(json, "words", "raw_source/sub/b.txt")["attempts"] as? Int, 1)
         XCTAssertNotNil(input(json, "report", "words/b.count")["ended_at"] as? String)
-        XCTAssertEqual(invocations(), 4)
+        let first = nonces("demo", r1)
+        XCTAssertEqual(first.keys.sorted(), ["report/a.nonce", "report/b.nonce", "words/a.nonce", "words/b.nonce"])
+        XCTAssertEqual(Set(first.values).count, 4, "four invocations: \(first)")
         let x = run("getfattr -d -m - \(q(p))/runs/\(r1)/words/a.count").stdout
         XCTAssertTrue(x.contains("user.artifactfs.stage=\"words\""), x)
         XCTAssertTrue(x.contains("user.artifactfs.input=\"raw_source/a.txt\""), x)
@@ -90,7 +102,7 @@ final class PipelineTests: MountTestCase {
         let r2 = try fsx.waitForRuns("demo", count: 2)[1]
         let json2 = try waitForCompletion("demo", r2)
         XCTAssertEqual(json2["status"] as? String, "completed")
-        XCTAssertEqual(invocations(), 4, "memoized: identical input is never processed twice")
+        XCTAssertEqual(nonces("demo", r2), first, "memoized: identical input is never processed twice")
         XCTAssertEqual(input(json2, "words", "raw_source/a.txt")["memoized"] as? Bool, true)
         XCTAssertEqual(run("cat \(q(p))/runs/\(r2)/report/b.report").stdout, "b.count: 2\n")
         XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
@@ -124,7 +136,7 @@ final class PipelineTests: MountTestCase {
         setPipeline("""
             [[stage]]
             name = "fails"
-            command = ["sh", "-c", "echo x >> \(counter); echo broken input >&2; exit 3"]
+            command = ["sh", "-c", "echo broken input $(od -An -N8 -tx1 /dev/urandom | tr -d ' ') >&2; exit 3"]
             inputs = "raw_source/*.txt"
             retries = 2
 
@@ -155,7 +167,10 @@ final class PipelineTests: MountTestCase {
         XCTAssertEqual(json["status"] as? String, "completed_with_errors")
         XCTAssertEqual(stage(json, "fails")["status"] as? String, "failed")
         XCTAssertEqual(input(json, "fails", "raw_source/a.txt")["attempts"] as? Int, 3, "retries = 2 means three attempts")
-        XCTAssertEqual(invocations(), 6)
+        // Each attempt ran: the daemon logged each failure with its own command's stderr.
+        let log = fsx.daemonLog
+        let attempts = log.components(separatedBy: "broken input ").dropFirst().map { $0.prefix(16) }
+        XCTAssertEqual(Set(attempts).count, 6, "\(attempts) in \(log.suffix(3000))")
         XCTAssertTrue((input(json, "fails", "raw_source/b.txt")["error"] as? String ?? "").contains("broken input"))
         XCTAssertTrue((input(json, "hangs", "raw_source/a.txt")["error"] as? String ?? "").contains("timed out"))
         XCTAssertTrue((input(json, "escapes", "raw_source/a.txt")["error"] as? String ?? "").contains("symbolic link"))
@@ -173,31 +188,35 @@ final class PipelineTests: MountTestCase {
         fsx.unmount()
         fsx.extraMountArgs = ["--workers", "2"]
         try fsx.mount()
+        let nap = "3.\(Int.random(in: 100_000...999_999))"
         let p = fsx.project("demo")
         run("mkdir \(q(fsx.mnt))/projects/demo")
         setPipeline("""
             [[stage]]
             name = "slow"
-            command = ["sh", "-c", "echo {name} >> \(counter); case {name} in slow*) sleep 3;; esac; cp {input} {output_dir}/{name}"]
+            command = ["sh", "-c", "case {name} in slow*) sleep \(nap);; esac; cp {input} {output_dir}/{name}; \(Self.nonce)"]
             inputs = "raw_source/*.txt"
             """)
         run("echo fast > \(q(p))/incoming/fast.txt && echo slow > \(q(p))/incoming/slow.txt")
         let r = try fsx.waitForRuns("demo", count: 1)[0]
         // Wait until the fast input is done and the slow one is running, then kill -9.
-        for _ in 0..<300 where !(((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "").contains("slow")) { usleep(50_000) }
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: "\(p)/runs/\(r)/slow/fast.txt") { usleep(50_000) }
+        for _ in 0..<300 where input(fsx.runJSON("demo", r), "slow", "raw_source/slow.txt")["status"] as? String != "in_progress" { usleep(50_000) }
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: "\(p)/runs/\(r)/slow/fast.nonce") { usleep(50_000) }
+        let fastNonce = try String(contentsOfFile: "\(p)/runs/\(r)/slow/fast.nonce", encoding: .utf8)
         XCTAssertEqual(fsx.runJSON("demo", r)["status"] as? String, "in_progress")
         fsx.crash()
-        sh("pkill -f 'sleep 3'")
+        // The sandbox dies with the daemon, and the stage's processes with it.
+        var left = sh("pgrep -f '^sleep \(nap)'")
+        for _ in 0..<100 where left.status == 0 { usleep(50_000); left = sh("pgrep -f '^sleep \(nap)'") }
+        XCTAssertEqual(left.status, 1, "a stage process outlived its daemon")
         try fsx.mount()
         let json = try waitForCompletion("demo", r)
         XCTAssertEqual(json["status"] as? String, "completed")
         XCTAssertEqual(run("cat \(q(p))/runs/\(r)/slow/slow.txt").stdout, "slow\n")
         XCTAssertEqual(input(json, "slow", "raw_source/slow.txt")["attempts"] as? Int, 2, "the interrupted input was retried")
         XCTAssertEqual(input(json, "slow", "raw_source/fast.txt")["attempts"] as? Int, 1)
-        let calls = (try String(contentsOfFile: counter, encoding: .utf8)).split(separator: "\n")
-        XCTAssertEqual(calls.filter { $0 == "fast.txt" }.count, 1, "nothing that completed runs again")
-        XCTAssertEqual(calls.filter { $0 == "slow.txt" }.count, 2)
+        XCTAssertEqual(try String(contentsOfFile: "\(p)/runs/\(r)/slow/fast.nonce", encoding: .utf8), fastNonce,
+                       "nothing that completed runs again")
         XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
     }
 
