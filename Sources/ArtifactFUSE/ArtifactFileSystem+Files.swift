@@ -173,6 +173,11 @@ extension ArtifactFileSystem {
         do { entries = try dir.entries() } catch { fuse_reply_err(req, errnoValue(for: error)); return }
         var index = Int(offset)
         let total = entries.count + 2
+        // On a shared mount the entries are shown for this caller: one right for a folder's
+        // children, which belong to the same project or dataset (projects/ and datasets/ ask
+        // per child).
+        let shared = plus && access.shared
+        let childRight: Right? = shared && (try? resource(of: inode)) != nil ? (try? right(on: inode, req)) ?? Right.none : nil
         while index < total {
             let next = off_t(index + 1)
             let added: Int
@@ -191,6 +196,10 @@ extension ArtifactFileSystem {
                 let entry = entries[index - 2]
                 if plus {
                     guard var e = try? childEntry(parent: inode, entry: entry) else { index += 1; continue }
+                    if shared, let child = inodes.get(e.ino) {
+                        e.attr_timeout = 0
+                        if let childRight { Self.mask(&e.attr, right: childRight, writable: writable(child) != nil) } else { forCaller(&e, req) }
+                    }
                     added = entry.name.withCString { fuse_add_direntry_plus(req, buffer + used, size - used, $0, &e, next) }
                     if added > size - used { inodes.forget(e.ino, 1) }
                 } else {

@@ -14,6 +14,11 @@ extension ArtifactFileSystem {
               let forgotten = try? JSONDecoder().decode(ForgottenRuns.self, from: data) else {
             throw ArtifactError(.invalidArgument, "not a list of forgotten runs of this store", path: file)
         }
+        dropForgotten(forgotten)
+    }
+
+    /// Drops the kernel's entries of runs that were forgotten (see `forgotten(file:)`).
+    func dropForgotten(_ forgotten: ForgottenRuns) {
         guard let se = OpaquePointer(bitPattern: session.load(ordering: .acquiring)) else { return }
         func drop(_ parent: UInt64?, _ name: PathBytes) {
             guard let parent else { return }

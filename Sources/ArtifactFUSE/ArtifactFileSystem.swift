@@ -21,6 +21,12 @@ public final class ArtifactFileSystem: Sendable {
     let incoming: IncomingChanges
     let inodes = InodeTable()
     let logger: Logger
+    /// Who may do what (grants on a shared mount; everything on a private one).
+    public let access: AccessPolicy
+    /// What control requests mean (`user.artifactfs.request`); nil: none are taken.
+    let controlHandler: (any ControlRequestHandler)?
+    /// Outcomes of control requests waiting for their reader, by request id.
+    let outcomes = Mutex<[String: PendingOutcome]>([:])
 
     /// Content that cannot change is cached by the kernel for this long.
     let immutableTimeout: Double = 3600
@@ -33,8 +39,11 @@ public final class ArtifactFileSystem: Sendable {
     let invalidations = DispatchQueue(label: "artifactfs-invalidations")
     static let blockSize: Int = 1 << 20
 
-    public init(store: ArtifactStore, seals: SealCoordinator, pipeline: (any PipelineState)?, logger: Logger) {
+    public init(store: ArtifactStore, seals: SealCoordinator, pipeline: (any PipelineState)?, access: AccessPolicy? = nil,
+                control: (any ControlRequestHandler)? = nil, logger: Logger) {
         self.store = store
+        self.controlHandler = control
+        self.access = access ?? AccessPolicy(catalog: store.catalog, shared: false, rootIsAdmin: false)
         self.namespace = Namespace(store: store, pipeline: pipeline)
         self.seals = seals
         self.incoming = IncomingChanges(seals: seals)
@@ -280,8 +289,20 @@ public final class ArtifactFileSystem: Sendable {
         (try? s.stat()).map { $0.st_mode & S_ISGID != 0 } ?? false
     }
 
-    func caller(_ req: fuse_req_t) -> (uid: uid_t, gid: gid_t) {
-        guard let ctx = fuse_req_ctx(req) else { return (0, 0) }
-        return (ctx.pointee.uid, ctx.pointee.gid)
+    /// Who sent `req`, as the kernel reports it: uid, gid, and (asked only when a group grant
+    /// could matter, since libfuse reads them from /proc) the supplementary groups.
+    func caller(_ req: fuse_req_t) -> Caller {
+        guard let ctx = fuse_req_ctx(req) else { return Caller(uid: 0, gid: 0) }
+        let request = Int(bitPattern: UnsafeRawPointer(req))
+        return Caller(uid: ctx.pointee.uid, gid: ctx.pointee.gid) {
+            guard let req = fuse_req_t(bitPattern: request) else { return [] }
+            var groups = [gid_t](repeating: 0, count: 64)
+            var n = fuse_req_getgroups(req, Int32(groups.count), &groups)
+            if n > Int32(groups.count) {
+                groups = [gid_t](repeating: 0, count: Int(n))
+                n = fuse_req_getgroups(req, Int32(groups.count), &groups)
+            }
+            return n > 0 ? Array(groups.prefix(Int(min(n, Int32(groups.count))))) : []
+        }
     }
 }

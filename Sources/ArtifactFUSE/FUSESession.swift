@@ -10,7 +10,6 @@ import Glibc
 /// How a mount is set up.
 public struct MountOptions: Sendable {
     public var mountpoint: String
-    public var allowOther = false
     public var threads = 8
     /// What `/proc/mounts`, `findmnt` and `df` show as the mount's source: the store folder.
     public var source = "artifactfs"
@@ -40,8 +39,17 @@ public final class FUSESession {
         // The kernel has applied the caller's umask to every mode it sends (we do not ask for
         // FUSE_CAP_DONT_MASK); the daemon's own umask must not mask it a second time.
         umask(0)
-        var argv = ["artifactfs", "-o", "fsname=\(options.escapedSource),subtype=artifactfs,default_permissions"]
-        if options.allowOther { argv += ["-o", "allow_other"] }
+        var argv = ["artifactfs", "-o", "fsname=\(options.escapedSource),subtype=artifactfs"]
+        if fileSystem.access.shared {
+            // Grants decide, not mode bits (`ArtifactFileSystem+Access`): the kernel asks the
+            // daemon, with each request's caller, and access(2) becomes FUSE_ACCESS. No set-ID
+            // programs or device files from a mount that many users write.
+            argv += ["-o", "allow_other,nosuid,nodev"]
+            ops.access = { Operations.access($0, $1, $2) }
+        } else {
+            // One user: the kernel checks mode bits as on any filesystem.
+            argv += ["-o", "default_permissions"]
+        }
         var cargs = argv.map { strdup($0) }
         var args = afs_args_init(Int32(cargs.count), &cargs)
         let userdata = Unmanaged.passUnretained(fileSystem).toOpaque()

@@ -28,6 +28,7 @@ private func attributeName(_ p: UnsafePointer<CChar>?) -> String { p.map { Strin
 
 private func replyEntry(_ req: fuse_req_t?, _ e: fuse_entry_param) {
     var e = e
+    fs(req).forCaller(&e, req)
     fuse_reply_entry(req, &e)
 }
 
@@ -97,6 +98,7 @@ enum Operations {
         let n = name(cname)
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         do {
+            try fs.require(.read, on: p, req)
             switch p.kind {
             case .staged(let s):
                 do {
@@ -131,6 +133,7 @@ enum Operations {
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
             var (st, timeout) = try fs.attributes(of: inode)
+            fs.forCaller(&st, &timeout, inode: inode, req)
             fuse_reply_attr(req, &st, timeout)
         } catch {
             // fstat of a file that was removed while open: its descriptor still knows it.
@@ -143,6 +146,7 @@ enum Operations {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino), let requested = attr else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
+        do { try fs.requireChange(on: inode, req, owner: requested.pointee, toSet: toSet) } catch { reply(req, error: error); return }
         var attr = requested.pointee, toSet = toSet
         // FATTR_KILL_SUIDGID (HANDLE_KILLPRIV_V2): a truncate or chown that must also drop
         // set-user-ID and set-group-ID, done here as the mode change the kernel would send.
@@ -156,6 +160,7 @@ enum Operations {
         }
         do {
             var (st, timeout) = try tree.setattr(attr, toSet: toSet, handle: fi.flatMap { Handles.from($0.pointee.fh) as? FileHandle })
+            fs.forCaller(&st, &timeout, inode: inode, req)
             fuse_reply_attr(req, &st, timeout)
         } catch { reply(req, error: error) }
     }
@@ -167,9 +172,11 @@ enum Operations {
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         do {
             if let tree = fs.writable(p) {
+                try fs.require(.write, on: p, req)
                 replyEntry(req, try tree.mkdir(n, mode: mode, by: fs.caller(req!)))
             } else if case .virtual(let node) = p.kind {
-                // A project, a dataset or a branch.
+                // A project or a dataset (anyone, who then administers it), or a branch.
+                try fs.require(.write, on: p, req, to: "making a branch")
                 replyEntry(req, try fs.mkdirVirtual(parent: node, name: n, by: fs.caller(req!)))
             }
         } catch { reply(req, error: error) }
@@ -180,7 +187,10 @@ enum Operations {
         let fs = fs(req)
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
-        do { replyEntry(req, try tree.mknod(name(cname), mode: mode, rdev: rdev, by: fs.caller(req!))) } catch { reply(req, error: error) }
+        do {
+            try fs.require(.write, on: p, req)
+            replyEntry(req, try tree.mknod(name(cname), mode: mode, rdev: rdev, by: fs.caller(req!)))
+        } catch { reply(req, error: error) }
     }
 
 
@@ -188,7 +198,10 @@ enum Operations {
         let fs = fs(req)
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
-        do { replyEntry(req, try tree.symlink(name(cname), target: name(target), by: fs.caller(req!))) } catch { reply(req, error: error) }
+        do {
+            try fs.require(.write, on: p, req)
+            replyEntry(req, try tree.symlink(name(cname), target: name(target), by: fs.caller(req!)))
+        } catch { reply(req, error: error) }
     }
 
 
@@ -196,7 +209,11 @@ enum Operations {
         let fs = fs(req)
         guard let p = fs.inodes.get(newparent), let source = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
-        do { replyEntry(req, try tree.link(source, as: name(cname))) } catch { reply(req, error: error) }
+        do {
+            try fs.require(.write, on: p, req)
+            try fs.require(.read, on: source, req)
+            replyEntry(req, try tree.link(source, as: name(cname)))
+        } catch { reply(req, error: error) }
     }
 
 
@@ -204,6 +221,7 @@ enum Operations {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
+            try fs.require(.read, on: inode, req)
             let target: PathBytes
             switch inode.kind {
             case .staged(let s):
@@ -230,6 +248,7 @@ enum Operations {
         guard let p = fs.inodes.get(parent) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
         do {
+            try fs.require(.write, on: p, req)
             try tree.remove(name(cname), directory: directory)
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
@@ -243,6 +262,8 @@ enum Operations {
         // across filesystems (mv copies then).
         guard let source = fs.writable(from), let target = fs.writable(to) else { fuse_reply_err(req, EROFS); return }
         do {
+            try fs.require(.write, on: from, req)
+            try fs.require(.write, on: to, req)
             try source.rename(name(cname), to: target, as: name(cnewname), flags: flags)
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
@@ -257,6 +278,8 @@ enum Operations {
         let flags = fi.pointee.flags
         let wantsWrite = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0
         do {
+            if (flags & O_ACCMODE) != O_WRONLY { try fs.require(.read, on: inode, req) }
+            if wantsWrite, fs.writable(inode) != nil { try fs.require(.write, on: inode, req) }
             if let tree = fs.writable(inode) {
                 let (handle, directIO) = try tree.open(flags: flags, writable: wantsWrite)
                 handle.inode = inode
@@ -296,6 +319,7 @@ enum Operations {
         // O_EXCL) finds the file there after all: as for open.
         let dropsSetID = fi.pointee.flags & killSetIDFlag != 0
         fi.pointee.flags &= ~killSetIDFlag
+        do { try fs.require(.write, on: p, req) } catch { reply(req, error: error); return }
         if n == anonymousName { Self.createAnonymous(req, in: tree, mode: mode, fi: fi); return }
         do {
             let (e, handle) = try tree.create(n, mode: mode, flags: fi.pointee.flags, by: fs.caller(req!))
@@ -383,7 +407,10 @@ enum Operations {
     /// high-level layer does, so no writer stays counted.
     static func replyOpened(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>, entry: fuse_entry_param? = nil) {
         let rc: Int32
-        if var e = entry { rc = fuse_reply_create(req, &e, fi) } else { rc = fuse_reply_open(req, fi) }
+        if var e = entry {
+            fs(req).forCaller(&e, req)
+            rc = fuse_reply_create(req, &e, fi)
+        } else { rc = fuse_reply_open(req, fi) }
         if rc != 0, let released = Handles.release(fi.pointee.fh) { closed(fs(req), released) }
     }
 
@@ -397,6 +424,7 @@ enum Operations {
         let fs = fs(req)
         guard let fi, let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
+            try fs.require(.read, on: inode, req)
             fi.pointee.fh = try fs.openDirectory(inode).toFH()
             if fs.keepsListing(inode) {
                 afs_fi_set_cache_readdir(fi, 1)
@@ -438,6 +466,16 @@ enum Operations {
         fuse_reply_statfs(req, &st)
     }
 
+    /// FUSE_ACCESS, asked on a shared mount only (`FUSESession`): see `checkAccess`.
+    static func access(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ mask: Int32) {
+        let fs = fs(req)
+        guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
+        do {
+            try fs.checkAccess(inode, mask: mask, req)
+            fuse_reply_err(req, 0)
+        } catch { reply(req, error: error) }
+    }
+
     static func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ cname: UnsafePointer<CChar>?, _ size: Int) {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
@@ -448,6 +486,17 @@ enum Operations {
         // filesystem, which was 2 of every 3 requests of a listing.
         guard wanted.hasPrefix("user.") else { fuse_reply_err(req, ENOTSUP); return }
         do {
+            if case .virtual(.root) = inode.kind, wanted.hasPrefix(ControlAttribute.result + ".") {
+                let part = try fs.controlResult(wanted, size: size, req)
+                if size == 0 { fuse_reply_xattr(req, part.count) } else { Self.replyXattr(req, part, size: size) }
+                return
+            }
+            if wanted == ControlAttribute.right {
+                // The caller's own right where it asks (the CLI names it in its refusals).
+                Self.replyXattr(req, Array(try fs.right(on: inode, req).description.utf8), size: size)
+                return
+            }
+            try fs.require(.read, on: inode, req)
             guard let value = try fs.extendedAttributes(inode).first(where: { $0.0 == wanted })?.1 else {
                 fuse_reply_err(req, ENODATA); return
             }
@@ -459,6 +508,7 @@ enum Operations {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
+            try fs.require(.read, on: inode, req)
             var bytes: [UInt8] = []
             for key in try fs.listedAttributes(inode) { bytes += Array(key.utf8); bytes.append(0) }
             Self.replyXattr(req, bytes, size: size)
@@ -471,14 +521,25 @@ enum Operations {
         let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
         if case .virtual(.root) = inode.kind, attributeName(cname) == ControlAttribute.forgotten {
             do {
+                try fs.requireStoreUser(req)
                 try fs.forgotten(file: String(decoding: bytes, as: UTF8.self))
+                fuse_reply_err(req, 0)
+            } catch { reply(req, error: error) }
+            return
+        }
+        if case .virtual(.root) = inode.kind, attributeName(cname) == ControlAttribute.request {
+            do {
+                try fs.controlRequest(bytes, req)
                 fuse_reply_err(req, 0)
             } catch { reply(req, error: error) }
             return
         }
         guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
         do {
-            try tree.setxattr(attributeName(cname), value: bytes, flags: flags, by: fs.caller(req!))
+            let key = attributeName(cname)
+            if key == ControlAttribute.imported { try fs.requireStoreUser(req) }
+            try fs.require(.write, on: inode, req, to: key == ControlAttribute.seal ? "seal" : key == ControlAttribute.commit ? "commit" : nil)
+            try tree.setxattr(key, value: bytes, flags: flags, by: fs.caller(req!))
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
     }
@@ -489,6 +550,7 @@ enum Operations {
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         guard let tree = fs.writable(inode) else { fuse_reply_err(req, EROFS); return }
         do {
+            try fs.require(.write, on: inode, req)
             try tree.setxattr(attributeName(cname), value: nil, flags: 0, by: fs.caller(req!))
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }

@@ -7,9 +7,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Who asks, as the kernel reports it for the request.
-typealias Caller = (uid: uid_t, gid: gid_t)
-
 /// A node of a tree that takes changes, and the changes it answers. There are two kinds:
 /// `StagedTree` (a project's incoming/, served from its backing folder under the core's
 /// `IncomingChanges` protocol) and `WorkingTree` (a branch's `@branch/`, the core's

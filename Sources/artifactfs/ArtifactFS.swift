@@ -15,7 +15,7 @@ struct ArtifactFS: ParsableCommand {
             """,
         version: ArtifactFSVersion.current,
         subcommands: [Init.self, Mount.self, Unmount.self, Seal.self, Commit.self, Status.self, Log.self, Diff.self, Branch.self,
-                      Tag.self, Import.self, Verify.self, Forget.self, GC.self, Pipeline.self, Version.self]
+                      Tag.self, GrantCommand.self, Revoke.self, Grants.self, Import.self, Verify.self, Forget.self, GC.self, Pipeline.self, Version.self]
     )
 
     /// Parses with the global options moved behind the subcommand, and reports every failure

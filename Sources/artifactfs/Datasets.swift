@@ -71,34 +71,29 @@ struct Branch: ParsableCommand, GlobalCommand {
 
     func run() throws {
         do {
-            let (store, ds) = try global.openDataset(dataset)
             if let retention {
-                try VersionRetention(deletedBranches: DurationText.seconds(retention)!).store(for: ds.id!, in: store.catalog)
-                if !json { print("versions of deleted branches of \(ds.name) stay \(retention)") }
+                let (name, _) = try global.perform(dataset, by: ControlAttribute.dataset,
+                                                   { .setRetention(dataset: $0, seconds: DurationText.seconds(retention)!) }, as: NoResult.self)
+                if !json { print("versions of deleted branches of \(name) stay \(retention)") }
             }
             if let deleting {
-                let deleted = try store.catalog.deleteBranch(datasetId: ds.id!, name: deleting)
-                if let id = deleted.refId { try? FileManager.default.removeItem(atPath: "\(Worktrees.upperRoot(of: store))/\(id)") }
-                let kept = try VersionRetention.stored(for: ds.id!, in: store.catalog).deletedBranches
+                let (name, line) = try global.perform(dataset, by: ControlAttribute.dataset, { .deleteBranch(dataset: $0, branch: deleting) },
+                                                      as: DeletedBranchLine.self)
+                let deleted = line.deleted
                 if json { try printJSON(deleted); return }
-                print("deleted branch \(deleting) of \(ds.name) (was at \(deleted.version ?? "(empty)")); its versions stay \(DurationText.text(kept)), "
-                      + "`artifactfs branch \(ds.name) \(deleting) --from \(deleted.version ?? "VERSION")` brings it back")
+                print("deleted branch \(deleting) of \(name) (was at \(deleted.version ?? "(empty)")); its versions stay \(DurationText.text(line.keptSeconds)), "
+                      + "`artifactfs branch \(name) \(deleting) --from \(deleted.version ?? "VERSION")` brings it back")
                 return
             }
             guard let name else {
                 if retention != nil && !json { return }
+                let (store, ds) = try global.openDataset(dataset)
                 try listBranches(store, ds)
                 return
             }
-            let start: VersionRecord?
-            if let from {
-                start = try store.catalog.resolve(datasetId: ds.id!, reference: from)
-            } else {
-                start = try store.catalog.ref(datasetId: ds.id!, kind: .branch, name: "main")?.versionId.flatMap { try store.catalog.version(id: $0) }
-            }
-            _ = try store.catalog.createBranch(datasetId: ds.id!, name: name, at: start?.id)
-            if json { try printJSON(BranchLine(name: name, version: start?.name)); return }
-            print("branch \(name) of \(ds.name) at \(start?.name ?? "(empty)")")
+            let (ds, made) = try global.perform(dataset, by: ControlAttribute.dataset, { .createBranch(dataset: $0, branch: name, from: from) }, as: RefLine.self)
+            if json { try printJSON(BranchLine(name: name, version: made.version)); return }
+            print("branch \(name) of \(ds) at \(made.version ?? "(empty)")")
         } catch { throw fail(error) }
     }
 
@@ -138,14 +133,14 @@ struct Tag: ParsableCommand, GlobalCommand {
 
     func run() throws {
         do {
-            let (store, ds) = try global.openDataset(dataset)
             if let deleting {
-                let deleted = try store.catalog.deleteTag(datasetId: ds.id!, name: deleting)
+                let (name, deleted) = try global.perform(dataset, by: ControlAttribute.dataset, { .deleteTag(dataset: $0, tag: deleting) }, as: DeletedBranch.self)
                 if json { try printJSON(deleted); return }
-                print("deleted tag \(deleting) of \(ds.name) (was at \(deleted.version ?? "?"))")
+                print("deleted tag \(deleting) of \(name) (was at \(deleted.version ?? "?"))")
                 return
             }
             guard let tag else {
+                let (store, ds) = try global.openDataset(dataset)
                 let tags = try store.catalog.refs(datasetId: ds.id!, kind: .tag).map { r in
                     TagLine(name: r.name, version: try r.versionId.flatMap { try store.catalog.version(id: $0)?.name } ?? "")
                 }.sorted { $0.name < $1.name }
@@ -153,10 +148,9 @@ struct Tag: ParsableCommand, GlobalCommand {
                 for t in tags { print("\(t.name)\t\(t.version)") }
                 return
             }
-            let target = try store.catalog.resolve(datasetId: ds.id!, reference: version ?? "main")
-            _ = try store.catalog.createTag(datasetId: ds.id!, name: tag, at: target.id!)
-            if json { try printJSON(TagLine(name: tag, version: target.name)); return }
-            print("tag \(tag) of \(ds.name) at \(target.name)")
+            let (name, made) = try global.perform(dataset, by: ControlAttribute.dataset, { .createTag(dataset: $0, tag: tag, version: version) }, as: RefLine.self)
+            if json { try printJSON(TagLine(name: tag, version: made.version ?? "")); return }
+            print("tag \(tag) of \(name) at \(made.version ?? "?")")
         } catch { throw fail(error) }
     }
 

@@ -23,13 +23,17 @@ enum ExitCodes {
     static let noSpace: Int32 = 8
     /// Bad usage: an unknown option, a missing argument, an invalid value or name.
     static let usage: Int32 = 64
+    /// Permission denied: the caller lacks the grant it needs, or the store is not private
+    /// enough to serve (sysexits.h's EX_NOPERM).
+    static let permissionDenied: Int32 = 77
 
     static let table = """
         0 success; 1 failure; 3 verify found problems; 4 not found (a folder that is not a store, \
         or no such project, dataset, branch, tag, version, run or path); 5 busy (files open for \
         writing, store in use, uncommitted changes); 6 import left out files it could not read (the \
         rest is registered); 7 the mount's daemon is not running or stopped while asked (outcome \
-        unknown); 8 no space left on the store's disk; 64 bad usage (option, argument, value or name).
+        unknown); 8 no space left on the store's disk; 64 bad usage (option, argument, value or name); \
+        77 permission denied (a grant is missing, or the store folder is not private).
         """
 
     /// The exit code for an error of kind `code`.
@@ -40,6 +44,7 @@ enum ExitCodes {
         case .daemonGone: return daemonGone
         case .noSpace: return noSpace
         case .invalidName, .nameTooLong, .invalidArgument: return usage
+        case .permissionDenied, .notPermitted: return permissionDenied
         default: return failure
         }
     }

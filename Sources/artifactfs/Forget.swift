@@ -44,16 +44,14 @@ struct Forget: ParsableCommand, GlobalCommand {
 
     func run() throws {
         do {
-            let (store, project) = try global.openProject(self.project)
             if clearPolicy {
-                try KeepPolicy().store(for: project.id!, in: store.catalog)
-                if json { try printJSON(["project": project.name, "policy": nil as String?]); return }
-                if !quiet { print("removed the stored keep policy of \(project.name)") }
+                let (name, _) = try global.perform(project, by: ControlAttribute.project, { .clearKeepPolicy(project: $0) }, as: NoResult.self)
+                if json { try printJSON(["project": name, "policy": nil as String?]); return }
+                if !quiet { print("removed the stored keep policy of \(name)") }
                 return
             }
-            let (report, forgotten) = try RunRetention(store: store).forget(project: project, policy: policy, dryRun: dryRun)
-            if save && !dryRun { try policy.store(for: project.id!, in: store.catalog) }
-            if let forgotten { try MountControl.announce(forgotten, storeRoot: store.root) }
+            let (name, report) = try global.perform(project, by: ControlAttribute.project,
+                                                    { .forget(project: $0, policy: policy, dryRun: dryRun, save: save) }, as: RunRetention.Report.self)
             if json { try printJSON(report); return }
             print("keep \(plural(report.kept.count, "run")):")
             for d in report.kept { print("  \(d.run)  \(d.reasons.joined(separator: ", "))") }
@@ -62,7 +60,7 @@ struct Forget: ParsableCommand, GlobalCommand {
             if !report.forgotten.isEmpty, !dryRun {
                 print("\(formatBytes(report.bytesReleased)) of files released; `artifactfs gc` frees the blobs no other run uses")
             }
-            if save && !dryRun { print("stored the policy for \(project.name): \(policy.description)") }
+            if save && !dryRun { print("stored the policy for \(name): \(policy.description)") }
         } catch { throw fail(error) }
     }
 }

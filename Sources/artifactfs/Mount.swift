@@ -18,8 +18,11 @@ struct Mount: ParsableCommand, GlobalCommand {
     @Flag(help: "Stay in the foreground and log to stderr.")
     var foreground = false
 
-    @Flag(name: .customLong("allow-other"), help: "Let other users use the mount (needs user_allow_other in /etc/fuse.conf for non-root).")
+    @Flag(name: .customLong("allow-other"), help: "Share the mount with other users: grants decide who may read, write or administer each project and dataset (needs user_allow_other in /etc/fuse.conf unless root).")
     var allowOther = false
+
+    @Flag(name: .customLong("root-is-admin"), help: "On a shared mount, root administers every project and dataset (default: root needs grants like anyone).")
+    var rootIsAdmin = false
 
     @Option(name: .customLong("quiet-period"), help: "Seconds incoming/ must be quiet, with no writer open, before it seals.")
     var quietPeriod: Double = 1.0
@@ -76,16 +79,17 @@ struct Mount: ParsableCommand, GlobalCommand {
         try checkMountpoint(mnt)
         ArtifactFileSystem.raiseDescriptorLimit()
         let store = try global.open()
+        try store.checkPrivate(shared: allowOther)
         try store.lockForMount()
         let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging, logger: logger)
         let runner = StageRunner(store: store, workers: workers, sandbox: try StageSandbox(userName: stageUser), logger: logger)
         seals.sink = runner
         try seals.recover()
         try runner.start()
-        let fs = ArtifactFileSystem(store: store, seals: seals, pipeline: runner.queue, logger: logger)
+        let access = AccessPolicy(catalog: store.catalog, shared: allowOther, rootIsAdmin: rootIsAdmin)
+        let fs = ArtifactFileSystem(store: store, seals: seals, pipeline: runner.queue, access: access, control: StoreChangeHandler(), logger: logger)
         try fs.namespace.worktrees.recover()
         var options = MountOptions(mountpoint: mnt)
-        options.allowOther = allowOther
         options.source = store.root
         let session = FUSESession(fileSystem: fs, options: options)
         try session.mount()

@@ -21,13 +21,12 @@ struct Pipeline: ParsableCommand {
             do {
                 let path = absolutePath(file)
                 let source = try readTextFile(path)
-                let (store, p) = try global.openProject(project)
-                let definition: PipelineDefinition
-                do { definition = try JobQueue(catalog: store.catalog).setPipeline(projectId: p.id!, source: source) } catch let e as PipelineDefinitionError {
-                    throw ArtifactError(.invalidArgument, "invalid pipeline: \(e.description)", path: path)
-                }
-                if json { try printJSON(PipelineLine(project: p.name, stages: definition.stages)); return }
-                if !quiet { print("pipeline of \(p.name): \(definition.stages.map(\.name).joined(separator: " -> "))") }
+                let (name, _) = try global.perform(project, by: ControlAttribute.project,
+                                                   { .setPipeline(project: $0, source: source, file: path) }, as: NoResult.self)
+                // The daemon (or the catalog) took it, so it parses.
+                let definition = try PipelineDefinition.parse(source)
+                if json { try printJSON(PipelineLine(project: name, stages: definition.stages)); return }
+                if !quiet { print("pipeline of \(name): \(definition.stages.map(\.name).joined(separator: " -> "))") }
             } catch { throw fail(error) }
         }
     }
@@ -63,15 +62,9 @@ struct Pipeline: ParsableCommand {
 
         func run() throws {
             do {
-                let (store, p) = try global.openProject(project)
-                guard let r = try store.catalog.run(projectId: p.id!, name: runID) else {
-                    throw ArtifactError(.notFound, "no such run in project \(p.name)", path: runID)
-                }
-                do { try JobQueue(catalog: store.catalog).rerun(runId: r.id!, stage: stage) } catch let e as ArtifactError where e.path == nil {
-                    throw ArtifactError(e.code, e.message, path: p.name)
-                }
-                if json { try printJSON(RerunLine(project: p.name, run: runID, stage: stage)); return }
-                if !quiet { print("queued \(runID) of \(p.name) for \(stage.map { "stage \($0) and its dependents" } ?? "every stage")") }
+                let (name, _) = try global.perform(project, by: ControlAttribute.project, { .rerun(project: $0, run: runID, stage: stage) }, as: NoResult.self)
+                if json { try printJSON(RerunLine(project: name, run: runID, stage: stage)); return }
+                if !quiet { print("queued \(runID) of \(name) for \(stage.map { "stage \($0) and its dependents" } ?? "every stage")") }
             } catch { throw fail(error) }
         }
     }

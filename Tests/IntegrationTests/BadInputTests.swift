@@ -176,7 +176,8 @@ final class BadInputTests: MountTestCase {
     }
 
     func testOwnerOfUploadedFilesIsTheUploader() throws {
-        try freshMount(quietPeriod: 0.3, extraMountArgs: ["--allow-other"])
+        // Shared, with root allowed to look (the test's checks run as root).
+        try freshMount(quietPeriod: 0.3, extraMountArgs: ["--allow-other", "--root-is-admin"])
         let p = fsx.project("mine")
         sh("chmod 755 \(q(fsx.base))")
         let asUser = "setpriv --reuid 4242 --regid 4242 --clear-groups"

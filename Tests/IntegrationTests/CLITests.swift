@@ -151,7 +151,12 @@ final class CLITests: MountTestCase {
         run("mv \(q(blob)) \(q(work))/aside")
         XCTAssertEqual(afs("verify \(s)").status, 3)
         run("mv \(q(work))/aside \(q(blob))")
-        for code: Int32 in [3, 5, 6, 7, 8] { XCTAssertTrue(help.contains("\(code) "), "the help documents \(code)") }
+        // 77: a store folder others can write is not mounted.
+        let open = "\(work!)/open-store"
+        XCTAssertEqual(afs("init --store \(q(open))").status, 0)
+        run("chmod 777 \(q(open)) && mkdir -p \(q(work))/mnt2")
+        XCTAssertEqual(afs("mount --store \(q(open)) \(q(work))/mnt2").status, 77)
+        for code: Int32 in [3, 5, 6, 7, 8, 77] { XCTAssertTrue(help.contains("\(code) "), "the help documents \(code)") }
     }
 
     /// After a kill -9 of the daemon: seal and commit say the daemon is not running (exit 7,

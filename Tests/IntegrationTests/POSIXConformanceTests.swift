@@ -26,10 +26,17 @@ final class POSIXConformanceTests: MountTestCase {
         .appendingPathComponent("POSIX/posix_checks.py").path
 
     /// Mounted with allow_other, and the test's folder open to others: some checks act as
-    /// another user (uid 4242), whom a mount without allow_other refuses outright.
+    /// another user (uid 4242), whom a mount without allow_other refuses outright. On such a
+    /// shared mount grants decide (SPEC §6): root, admin of everything here, grants 4242 write
+    /// on the tree under test, as a team would.
     override func setUpWithError() throws {
-        try freshMount(quietPeriod: quietPeriod, extraMountArgs: ["--allow-other"])
+        try freshMount(quietPeriod: quietPeriod, extraMountArgs: ["--allow-other", "--root-is-admin"])
         run("chmod 755 \(q(fsx.base))")
+    }
+
+    /// Makes the project or dataset at `path` and gives uid 4242 write on it.
+    func makeShared(_ path: String) {
+        run("mkdir \(q(path)) && \(q(artifactfsBinary)) grant \(q(path)) 4242 write")
     }
 
     /// Runs every check in `dir`; check name -> outcome.
@@ -66,12 +73,12 @@ final class POSIXConformanceTests: MountTestCase {
     }
 
     func testIncomingBehavesLikeNative() throws {
-        run("mkdir \(q(fsx.mnt))/projects/p")
+        makeShared("\(fsx.mnt)/projects/p")
         try compareWithNative(tree: "incoming", dir: "\(fsx.project("p"))/incoming")
     }
 
     func testMainBranchBehavesLikeNative() throws {
-        run("mkdir \(q(fsx.mnt))/datasets/d")
+        makeShared("\(fsx.mnt)/datasets/d")
         try compareWithNative(tree: "@main", dir: "\(fsx.mnt)/datasets/d/@main")
     }
 }

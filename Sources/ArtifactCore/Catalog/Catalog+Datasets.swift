@@ -16,7 +16,7 @@ extension Catalog {
         try read { try DatasetRecord.fetchOne($0, key: id) }
     }
 
-    /// Creates a dataset with an empty branch `main`.
+    /// Creates a dataset with an empty branch `main`; user `uid` is its admin.
     public func createDataset(name: String, uid: Int64, gid: Int64) throws -> DatasetRecord {
         try NameRules.validate(name, kind: "dataset")
         return try write { db in
@@ -26,6 +26,7 @@ extension Catalog {
             let now = Date().timeIntervalSince1970
             var d = DatasetRecord(id: nil, name: name, ownerUid: uid, ownerGid: gid, createdAt: now)
             try d.insert(db)
+            try Self.setGrant(db, .admin, to: .user(uid_t(truncatingIfNeeded: uid)), on: .dataset(d.id!))
             var main = RefRecord(id: nil, datasetId: d.id!, kind: .branch, name: "main", versionId: nil, createdAt: now)
             try main.insert(db)
             return d

@@ -94,7 +94,7 @@ extension Catalog {
         try read { try ProjectRecord.fetchOne($0, key: id) }
     }
 
-    /// Creates a project after checking its name (SPEC §7).
+    /// Creates a project after checking its name (SPEC §7); user `uid` is its admin.
     public func createProject(name: String, uid: Int64) throws -> ProjectRecord {
         try NameRules.validate(name, kind: "project")
         return try write("the project was not created") { db in
@@ -103,6 +103,8 @@ extension Catalog {
             }
             var p = ProjectRecord(id: nil, name: name, ownerUid: uid, createdAt: Date().timeIntervalSince1970)
             try p.insert(db)
+            // Its creator administers it (SPEC §6).
+            try Self.setGrant(db, .admin, to: .user(uid_t(truncatingIfNeeded: uid)), on: .project(p.id!))
             return p
         }
     }

@@ -500,6 +500,23 @@ public final class Catalog: Sendable {
         m.registerMigration("v10-deleted-tags") { db in
             try db.execute(sql: "ALTER TABLE deleted_ref ADD COLUMN kind TEXT NOT NULL DEFAULT 'branch'")
         }
+        // Access (SPEC §6): who may read, write or administer a project or a dataset. The
+        // creator of each existing one becomes its admin, as a new one's creator does.
+        m.registerMigration("v11-grants") { db in
+            try db.execute(sql: """
+                CREATE TABLE access_grant (
+                    resource_kind TEXT NOT NULL CHECK (resource_kind IN ('project', 'dataset')),
+                    resource_id INTEGER NOT NULL,
+                    principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user', 'group')),
+                    principal_id INTEGER NOT NULL,
+                    right INTEGER NOT NULL CHECK (right BETWEEN 1 AND 3),
+                    granted_at REAL NOT NULL,
+                    PRIMARY KEY (resource_kind, resource_id, principal_kind, principal_id)
+                ) WITHOUT ROWID;
+                INSERT INTO access_grant SELECT 'project', id, 'user', owner_uid, 3, created_at FROM project;
+                INSERT INTO access_grant SELECT 'dataset', id, 'user', owner_uid, 3, created_at FROM dataset;
+                """)
+        }
         return m
     }
 

@@ -30,6 +30,9 @@ public enum ControlAttribute {
     /// On the mount's root: the store folder and the daemon's pid (how the CLI finds them).
     public static let store = prefix + "store"
     public static let pid = prefix + "pid"
+    /// On any folder or file of a mount: the caller's own right (`none`, `read`, `write`,
+    /// `admin`) on the project or dataset it belongs to.
+    public static let right = prefix + "right"
     /// On the mount's root: how many inodes the kernel holds of the mount, each an entry in
     /// the daemon's memory (for troubleshooting memory use).
     public static let inodes = prefix + "inodes"
@@ -53,6 +56,12 @@ public enum ControlAttribute {
     /// On the mount's root: runs were forgotten (value: the path of a `ForgottenRuns` JSON
     /// file in the store's tmp/); the daemon drops the kernel's entries for them.
     public static let forgotten = prefix + "forgotten"
+    /// On the mount's root: a change the CLI asks the daemon to make for the caller
+    /// (`ControlRequestHandler`; value: JSON with the request's `id`).
+    public static let request = prefix + "request"
+    /// On the mount's root, `result.ID`: the outcome of request ID, for the user who asked,
+    /// a chunk per read (`ControlOutcome`).
+    public static let result = prefix + "result"
     /// On an incoming/ folder (value: a run id) or `@branch/` (value: a version id): `import`
     /// registered it from outside the daemon; show it now and queue the run's pipeline.
     public static let imported = prefix + "imported"
@@ -154,10 +163,13 @@ public enum MountControl {
     }
 
     /// The value of control attribute `name` on `path`; throws `.daemonGone` for a dead mount,
-    /// else (a folder that does not answer it) `.notMounted` with `reason`, or `.notFound`.
+    /// `.permissionDenied` when the caller may not read there (see `denied`), else (a folder
+    /// that does not answer it) `.notMounted` with `reason`, or `.notFound`.
     private static func probe(_ path: String, _ name: String, else reason: String) throws -> String {
         do { return try ExtendedAttributes.get(path, name) } catch let e as ArtifactError where e.code == .daemonGone {
             throw deadMount(path)
+        } catch let e as ArtifactError where e.underlying == .permissionDenied {
+            throw denied(path, action: name == ControlAttribute.head ? "commit" : "seal", needs: .write)
         } catch {
             throw notOurs(path, reason)
         }
@@ -195,6 +207,15 @@ public enum MountControl {
         } catch { return false }
     }
 
+    /// The CLI's refusal when a mount answered EACCES on `path` (SPEC §6): who the caller is,
+    /// the right it has there (the mount tells it, `ControlAttribute.right`) and the one
+    /// `action` needs, e.g. `PATH: permission denied: bob has read access; seal needs write`.
+    public static func denied(_ path: String, action: String, needs: Right) -> ArtifactError {
+        let has = (try? ExtendedAttributes.get(path, ControlAttribute.right)).flatMap { Right(name: $0) } ?? .none
+        return ArtifactError(.permissionDenied, "permission denied: \(Caller.current.name) has \(has == .none ? "no" : "\(has)") access; "
+                             + "\(action) needs \(needs)", path: path)
+    }
+
     /// Sets `name` on `path`; EBUSY and ENOENT have their own answers, any other errno is
     /// `otherCode` with the message `other` makes of it.
     private static func ask(_ path: String, _ name: String, _ value: String, busy: String,
@@ -205,6 +226,8 @@ public enum MountControl {
             switch e.underlying {
             case .resourceBusy?: throw ArtifactError(.busy, busy, path: path)
             case .noSuchFileOrDirectory?: throw ArtifactError(.notFound, "no such folder", path: path)
+            case .permissionDenied?:
+                throw denied(path, action: name == ControlAttribute.commit || isBranch(path) ? "commit" : name == ControlAttribute.seal ? "seal" : "this", needs: .write)
             case .noSpace?:
                 throw ArtifactError(.noSpace, "no space left on the store's disk (\(name == ControlAttribute.commit || isBranch(path) ? "nothing was committed, the changes stay in the working tree" : "nothing was sealed, the files stay in incoming/"))", path: path)
             case .socketNotConnected?, .connectionAbort?:

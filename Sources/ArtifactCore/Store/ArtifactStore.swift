@@ -56,6 +56,9 @@ public final class ArtifactStore: Sendable {
             do { try Syscalls.mkdirs(absolute) } catch let e as Errno {
                 throw ArtifactError.system(e, "cannot create store", path: absolute)
             }
+            // Private to its user: the catalog and the blobs are reached through the mount,
+            // where grants apply (SPEC §6).
+            _ = chmod(absolute, 0o700)
         }
         catalog = try Catalog(path: catalogPath, readOnly: readOnly)
         blobs = try BlobStore(root: "\(absolute)/objects", tmpDir: "\(absolute)/tmp")
@@ -63,6 +66,25 @@ public final class ArtifactStore: Sendable {
     }
 
     deinit { lockFD.withLock { if $0 >= 0 { close($0) } } }
+
+    /// Refuses (`.notPermitted`) to serve a store other users could change behind the daemon's
+    /// back: one that others can write, or (for a mount `shared` with other users, where grants
+    /// must be the only way in) one that others can enter at all. Says how to fix it.
+    public func checkPrivate(shared: Bool) throws {
+        let st: stat
+        do { st = try Syscalls.lstat(root) } catch let e as Errno { throw ArtifactError.system(e, "cannot stat the store", path: root) }
+        let mode = st.st_mode & 0o777
+        if mode & 0o022 != 0 {
+            throw ArtifactError(.notPermitted, "other users can write the store folder (mode \(String(mode, radix: 8))); `chmod 700 \(root)`", path: root)
+        }
+        if shared, mode & 0o077 != 0 {
+            throw ArtifactError(.notPermitted, "a mount shared with --allow-other needs a store only its user can enter (mode \(String(mode, radix: 8)), "
+                                + "others could read the catalog and blobs around the grants); `chmod 700 \(root)`", path: root)
+        }
+        if shared, st.st_uid != geteuid() {
+            throw ArtifactError(.notPermitted, "the store folder belongs to uid \(st.st_uid), not to the daemon's user (uid \(geteuid()))", path: root)
+        }
+    }
 
     /// Takes the store's exclusive lock for a mount; fails with `.busy` if another daemon has it.
     public func lockForMount() throws {

@@ -12,6 +12,15 @@ public enum ExtendedAttributes {
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
+    /// The value as bytes, up to the kernel's limit for one attribute (64 KiB), in one read
+    /// (for values the daemon hands out once, such as a control request's result).
+    public static func getLarge(_ path: String, _ name: String) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let n = afs_getxattr(path, name, &buffer, buffer.count)
+        if n < 0 { throw ArtifactError.system(Errno(rawValue: afs_errno()), "cannot read \(name)", path: path) }
+        return Array(buffer[0..<n])
+    }
+
     public static func set(_ path: String, _ name: String, _ value: String) throws {
         let bytes = Array(value.utf8)
         if afs_setxattr(path, name, bytes, bytes.count) != 0 {
