@@ -10,8 +10,9 @@ import Glibc
 /// the project or dataset it touches (`AccessPolicy`, decided by the core). The mount runs
 /// without `default_permissions`, so the kernel asks the daemon for every open, opendir and
 /// change, and for `access(2)` (FUSE_ACCESS), and each of those is checked here with the
-/// caller the kernel reports for that request. Lookups and attributes the kernel has cached
-/// are not asked again, which reveals names and attributes, never content.
+/// caller the kernel reports for that request. Attributes are never cached (each caller sees
+/// its own mode bits), so every stat is asked too and checked; a name the kernel knows from
+/// another user's lookup gives away only that it exists.
 extension ArtifactFileSystem {
     /// The project or dataset `inode` belongs to (nil: the root, projects/, datasets/).
     func resource(of inode: Inode) throws -> Resource? {
@@ -26,6 +27,15 @@ extension ArtifactFileSystem {
     func require(_ right: Right, on inode: Inode, _ req: fuse_req_t?, to action: String? = nil) throws {
         guard access.shared, let req, let resource = try resource(of: inode) else { return }
         try access.require(right, of: caller(req), on: resource, to: action)
+    }
+
+    /// Whether `inode` is a project's or dataset's own folder (`projects/P`, `datasets/D`),
+    /// which anyone may see listed, with its attributes.
+    func isResourceFolder(_ inode: Inode) -> Bool {
+        switch inode.kind {
+        case .virtual(.project), .virtual(.dataset): return true
+        default: return false
+        }
     }
 
     /// The caller's right on what `inode` belongs to; `.admin` on a private mount and for the
@@ -121,6 +131,9 @@ struct PendingOutcome: Sendable {
 }
 
 extension ArtifactFileSystem {
+    /// Control outcomes one user may leave unread.
+    static let outcomesPerUser = 16
+
     /// `user.artifactfs.request` on the root: runs the request for the caller of `req`
     /// (`ControlRequestHandler`) and keeps its outcome, success or error, under its id.
     /// Throws only for a request that cannot be read (EINVAL) or when none are taken.
@@ -140,8 +153,11 @@ extension ArtifactFileSystem {
         let encoded = Array((try? JSONEncoder().encode(outcome)) ?? Data())
         let now = monotonicNanoseconds()
         outcomes.withLock { pending in
-            // What no one came for within ten minutes is dropped.
+            // What no one came for within ten minutes is dropped, and a user has at most
+            // `outcomesPerUser` waiting (the oldest go first): no one fills the daemon's memory.
             pending = pending.filter { now - $0.value.createdAt < 600_000_000_000 }
+            let mine = pending.filter { $0.value.uid == who.uid }.sorted { $0.value.createdAt < $1.value.createdAt }
+            for (old, _) in mine.prefix(max(0, mine.count - Self.outcomesPerUser + 1)) { pending[old] = nil }
             pending[id] = PendingOutcome(uid: who.uid, bytes: encoded, createdAt: now)
         }
     }
@@ -159,5 +175,46 @@ extension ArtifactFileSystem {
             if part.count < ControlOutcome.chunk { pending[id] = nil } else { pending[id]?.bytes.removeFirst(part.count) }
             return part
         }
+    }
+}
+
+/// Which users hold which inodes open, on a shared mount: what a getattr needs to tell an
+/// fstat of a file opened before a revoke (allowed, as POSIX keeps open descriptors) from a
+/// stat by name (a read like any other). Keyed by the open's handle, since a release does not
+/// come with the opener's uid. Does nothing on a private mount.
+final class OpenerTable: Sendable {
+    private struct State {
+        var byHandle: [UInt64: (ino: UInt64, uid: uid_t)] = [:]
+        var counts: [UInt64: [uid_t: Int]] = [:]
+    }
+    private let state = Mutex(State())
+    let enabled: Bool
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func opened(_ fh: UInt64, ino: UInt64, _ req: fuse_req_t?) {
+        guard enabled, fh != 0, let req, let ctx = fuse_req_ctx(req) else { return }
+        let uid = ctx.pointee.uid
+        state.withLock { s in
+            s.byHandle[fh] = (ino, uid)
+            s.counts[ino, default: [:]][uid, default: 0] += 1
+        }
+    }
+
+    func released(_ fh: UInt64) {
+        guard enabled else { return }
+        state.withLock { s in
+            guard let (ino, uid) = s.byHandle.removeValue(forKey: fh) else { return }
+            let left = (s.counts[ino]?[uid] ?? 1) - 1
+            if left > 0 { s.counts[ino]?[uid] = left } else { s.counts[ino]?[uid] = nil }
+            if s.counts[ino]?.isEmpty == true { s.counts[ino] = nil }
+        }
+    }
+
+    /// Whether the caller of `req` holds `ino` open.
+    func holds(ino: UInt64, _ req: fuse_req_t?) -> Bool {
+        guard enabled, let req, let ctx = fuse_req_ctx(req) else { return false }
+        let uid = ctx.pointee.uid
+        return state.withLock { $0.counts[ino]?[uid] != nil }
     }
 }

@@ -25,6 +25,8 @@ public final class ArtifactFileSystem: Sendable {
     public let access: AccessPolicy
     /// What control requests mean (`user.artifactfs.request`); nil: none are taken.
     let controlHandler: (any ControlRequestHandler)?
+    /// Who has which inode open (on a shared mount).
+    let openers: OpenerTable
     /// Outcomes of control requests waiting for their reader, by request id.
     let outcomes = Mutex<[String: PendingOutcome]>([:])
 
@@ -44,6 +46,7 @@ public final class ArtifactFileSystem: Sendable {
         self.store = store
         self.controlHandler = control
         self.access = access ?? AccessPolicy(catalog: store.catalog, shared: false, rootIsAdmin: false)
+        self.openers = OpenerTable(enabled: self.access.shared)
         self.namespace = Namespace(store: store, pipeline: pipeline)
         self.seals = seals
         self.incoming = IncomingChanges(seals: seals)

@@ -132,6 +132,11 @@ enum Operations {
         let fs = fs(req)
         guard let inode = fs.inodes.get(ino) else { fuse_reply_err(req, ENOENT); return }
         do {
+            // What is inside a project or dataset is read's, as a folder's search bit guards
+            // what is in it (the kernel may know a name from another user's lookup).
+            // An fstat of a file the caller opened before a revoke still answers, as POSIX has
+            // it (the kernel does not say whether a getattr comes from fstat or stat).
+            if !fs.isResourceFolder(inode), !fs.openers.holds(ino: UInt64(ino), req) { try fs.require(.read, on: inode, req) }
             var (st, timeout) = try fs.attributes(of: inode)
             fs.forCaller(&st, &timeout, inode: inode, req)
             fuse_reply_attr(req, &st, timeout)
@@ -287,7 +292,7 @@ enum Operations {
                 if dropsSetID { Self.dropSetID(req, inode, handle: handle) }
                 fi.pointee.fh = handle.toFH()
                 if directIO { afs_fi_set_direct_io(fi, 1) }
-                Self.replyOpened(req, fi)
+                Self.replyOpened(req, fi, ino: ino)
                 return
             }
             switch inode.kind {
@@ -306,7 +311,7 @@ enum Operations {
             case .staged:
                 throw readOnly
             }
-            Self.replyOpened(req, fi)
+            Self.replyOpened(req, fi, ino: ino)
         } catch { reply(req, error: error) }
     }
 
@@ -330,7 +335,7 @@ enum Operations {
             }
             fi.pointee.fh = handle.toFH()
             // Replied to after the change: a reply that fails closes the handle, which takes the lock.
-            Self.replyOpened(req, fi, entry: e)
+            Self.replyOpened(req, fi, ino: e.ino, entry: e)
         } catch { reply(req, error: error) }
     }
 
@@ -386,6 +391,7 @@ enum Operations {
     }
 
     static func release(_ req: fuse_req_t?, _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        if let fi { fs(req).openers.released(fi.pointee.fh) }
         if let released = fi.flatMap({ Handles.release($0.pointee.fh) }) { Self.closed(fs(req), released) }
         fuse_reply_err(req, 0)
     }
@@ -405,13 +411,18 @@ enum Operations {
     /// Replies to an open or create; when the reply cannot be delivered (the opener was
     /// interrupted, libfuse answers -ENOENT) the handle is closed here, as libfuse's own
     /// high-level layer does, so no writer stays counted.
-    static func replyOpened(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>, entry: fuse_entry_param? = nil) {
+    static func replyOpened(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>, ino: fuse_ino_t, entry: fuse_entry_param? = nil) {
+        let fs = fs(req)
+        fs.openers.opened(fi.pointee.fh, ino: UInt64(ino), req)
         let rc: Int32
         if var e = entry {
-            fs(req).forCaller(&e, req)
+            fs.forCaller(&e, req)
             rc = fuse_reply_create(req, &e, fi)
         } else { rc = fuse_reply_open(req, fi) }
-        if rc != 0, let released = Handles.release(fi.pointee.fh) { closed(fs(req), released) }
+        if rc != 0 {
+            fs.openers.released(fi.pointee.fh)
+            if let released = Handles.release(fi.pointee.fh) { closed(fs, released) }
+        }
     }
 
     static func fsync(_ req: fuse_req_t?, _: fuse_ino_t, _ datasync: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
@@ -580,7 +591,7 @@ enum Operations {
             e.attr.st_ino = UInt(inode.ino)
             e.attr.st_blksize = ArtifactFileSystem.blockSize
             e.attr.st_nlink = 1  // the kernel's d_tmpfile takes this one link away
-            Self.replyOpened(req, fi, entry: e)
+            Self.replyOpened(req, fi, ino: e.ino, entry: e)
         } catch { reply(req, error: error) }
     }
 

@@ -24,6 +24,8 @@ public struct StageDefinition: Sendable, Equatable, Codable {
     public var network = false
 
     public static let placeholders: Set<String> = ["input", "output_dir", "stem", "name", "run", "project"]
+    /// The longest `timeout` a stage may have: a week (seconds).
+    public static let longestTimeout: Double = 7 * 86_400
     static let keys: Set<String> = ["name", "command", "inputs", "depends_on", "retries", "timeout", "network"]
 
     /// The memoization key's first half: what decides the output for a given input.
@@ -41,7 +43,10 @@ public struct StageDefinition: Sendable, Equatable, Codable {
         var parts: [[UInt8]] = [Array(definitionHash.utf8)]
         if used.contains("stem") || used.contains("name") { parts.append(Array("name=".utf8) + inputName.bytes) }
         if used.contains("run") { parts.append(Array("run=\(run)".utf8)) }
-        if used.contains("project") { parts.append(Array("project=\(project)".utf8)) }
+        // A command with network can answer differently each time, and its results must not
+        // reach another project that runs the same command on the same content.
+        if used.contains("project") || network { parts.append(Array("project=\(project)".utf8)) }
+        if network { parts.append(Array("network".utf8)) }
         if parts.count == 1 { return definitionHash }
         return BlobHash(digest: SHA256.hash(data: Array(parts.joined(separator: [0])))).hex
     }
@@ -156,8 +161,11 @@ public struct PipelineDefinition: Sendable, Equatable {
             }
             var timeout = 3600.0
             if let tv = t["timeout"] {
-                guard let s = tv.string, let seconds = parseDuration(s), seconds > 0 else {
+                guard let s = tv.string, let seconds = parseDuration(s), seconds > 0, seconds.isFinite else {
                     throw PipelineDefinitionError(line: keyLine("timeout"), message: "stage '\(name)': timeout must be a duration such as \"30s\", \"5m\" or \"1h\"")
+                }
+                guard seconds <= StageDefinition.longestTimeout else {
+                    throw PipelineDefinitionError(line: keyLine("timeout"), message: "stage '\(name)': timeout must be at most 7d")
                 }
                 timeout = seconds
             }

@@ -92,16 +92,33 @@ public final class StageRunner: RunSealedSink {
 
     enum Result { case success([JobQueue.Output], BlobStore.Adopted), failure(String) }
 
+    /// The last `bytes` bytes of the daemon's own log file at `path`, as text (never following
+    /// a symlink, never reading more than that however much the command wrote).
+    static func tail(of path: String, bytes: Int) -> String {
+        guard let fd = try? Syscalls.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return "" }
+        defer { close(fd) }
+        guard let st = try? Syscalls.fstat(fd), st.st_mode & S_IFMT == S_IFREG else { return "" }
+        let start = max(0, Int(st.st_size) - bytes)
+        var buffer = [UInt8](repeating: 0, count: Int(st.st_size) - start)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        return String(decoding: buffer.prefix(max(0, n)), as: UTF8.self)
+    }
+
     /// Runs one command in its sandbox (`StageSandbox`) on `tmp/jobs/<id>-<attempt>/`: the
     /// input copied into `in/`, an empty `out/` and a private `tmp/`; registers only regular
     /// files inside `out/`.
     func execute(stage: StageDefinition, job: JobRecord, input: BlobHash, runName: String, project: String) throws -> Result {
         let jobDir = "\(store.root)/tmp/jobs/\(job.id!)-\(job.attempts)"
+        // The command's stdout and stderr go beside its folder, out of its sandbox's reach: a
+        // command could otherwise put a symlink in their place for the daemon to read.
+        let stdoutLog = jobDir + ".stdout", stderrLog = jobDir + ".stderr"
         _ = try? FileManager.default.removeItem(atPath: jobDir)
         let inDir = "\(jobDir)/in", outDir = "\(jobDir)/out", tmpDir = "\(jobDir)/tmp"
         for dir in [inDir, outDir, tmpDir] { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         sandbox.prepare(writable: [jobDir, outDir, tmpDir])
-        defer { _ = try? FileManager.default.removeItem(atPath: jobDir) }
+        defer {
+            for path in [jobDir, stdoutLog, stderrLog] { _ = try? FileManager.default.removeItem(atPath: path) }
+        }
 
         // The input keeps its name byte for byte, in the file and in the arguments.
         let name = job.inputPath.lastComponent
@@ -117,9 +134,8 @@ public final class StageRunner: RunSealedSink {
         let argv = stage.command.map { PipelineDefinition.substitute($0, values: values) }
         let sandboxed = sandbox.command(argv, jobDir: jobDir, inDir: inDir, outDir: outDir, tmpDir: tmpDir, network: stage.network)
 
-        let outcome = ProcessRunner.run(argv: sandboxed, cwd: jobDir, stdout: "\(jobDir)/stdout.log", stderr: "\(jobDir)/stderr.log",
-                                        timeout: job.timeout)
-        let stderrTail = (try? String(contentsOfFile: "\(jobDir)/stderr.log", encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
+        let outcome = ProcessRunner.run(argv: sandboxed, cwd: jobDir, stdout: stdoutLog, stderr: stderrLog, timeout: job.timeout)
+        let stderrTail = Self.tail(of: stderrLog, bytes: 2000)
         switch outcome {
         case .spawnFailed(let err):
             return .failure("cannot start \(argv.first?.quoted ?? ""): \(Errno(rawValue: err))")
@@ -134,7 +150,7 @@ public final class StageRunner: RunSealedSink {
         }
         // Anything the command left in its working folder besides in/, out/ and the logs was
         // written outside its output folder.
-        let allowed: Set<String> = ["in", "out", "tmp", "stdout.log", "stderr.log"]
+        let allowed: Set<String> = ["in", "out", "tmp"]
         let stray = ((try? FileManager.default.contentsOfDirectory(atPath: jobDir)) ?? []).filter { !allowed.contains($0) }
         if !stray.isEmpty {
             return .failure("wrote outside its output folder: \(stray.sorted().joined(separator: ", "))")
@@ -164,10 +180,12 @@ public final class StageRunner: RunSealedSink {
         var adoptions: [BlobStore.Adoption] = []
         for f in files {
             let d = try BlobStore.digest(fileAt: f.full)
-            adoptions.append(BlobStore.Adoption(path: f.full, hash: d.hash, size: d.size))
+            // A copy: the command may have kept a descriptor to its file (passed to another
+            // process over a socket when it has network), which must never reach a blob.
+            adoptions.append(BlobStore.Adoption(path: f.full, hash: d.hash, size: d.size, copying: true))
             outputs.append(JobQueue.Output(path: f.rel, blob: d.hash, size: d.size, mode: f.mode, blocks: d.blocks))
         }
-        // The job folder is removed afterwards, so no blob stays linked to a writable name.
+        // Copies, and the job folder is removed afterwards: no blob shares an inode with the command's files.
         let adopted = try store.blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced)
         return .success(outputs, adopted)
     }
@@ -186,6 +204,8 @@ enum ProcessRunner {
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         afs_spawn_addchdir(&actions, cwd)
+        // Nothing of the daemon's (catalog, /dev/fuse, users' staged files) reaches the command.
+        afs_spawn_addclosefrom(&actions, 3)
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -196,7 +216,7 @@ enum ProcessRunner {
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, cargs[0]!, &actions, &attr, cargs, environ)
         if rc != 0 { return .spawnFailed(rc) }
-        let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
+        let deadline = monotonicNanoseconds() + UInt64(min(max(timeout, 0), 365 * 86_400) * 1e9)
         var status: Int32 = 0
         var delay: UInt32 = 1_000
         while true {

@@ -43,6 +43,10 @@ int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
 
+int afs_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 /* Copies from the current offsets of both descriptors; in-kernel, no user-space buffer. */
 int afs_o_direct(void) { return O_DIRECT; }
 

@@ -322,9 +322,14 @@ final class PipelineDefinitionTests: XCTestCase {
 
     func testBadTimeout() {
         let base = "name = \"words\"\ncommand = [\"true\"]\ninputs = \"raw_source/*.txt\"\n"
-        for value in ["\"abc\"", "\"0s\"", "\"-5s\"", "\"\""] {
+        for value in ["\"abc\"", "\"0s\"", "\"-5s\"", "\"\"", "\"inf\"", "\"nan\"", "\"infs\""] {
             assertRejected(oneStage(base + "timeout = \(value)"), line: 5, ["timeout must be a duration", "\"30s\""])
         }
+        // A timeout the runner's clock cannot hold (it trapped the daemon at every mount).
+        for value in ["\"1e20s\"", "\"169h\""] {
+            assertRejected(oneStage(base + "timeout = \(value)"), line: 5, ["timeout must be at most 7d"])
+        }
+        XCTAssertEqual(try PipelineDefinition.parse(oneStage(base + "timeout = \"168h\"")).stages[0].timeoutSeconds, 7 * 86_400)
         XCTAssertEqual(try PipelineDefinition.parse(oneStage(base + "timeout = \"5m\"")).stages[0].timeoutSeconds, 300)
     }
 

@@ -95,7 +95,7 @@ final class StageSandboxTests: RunnerTestCase {
         XCTAssertEqual(seen["found"], "", "no catalog anywhere in the sandbox")
         XCTAssertEqual(seen["catalog"], "")
         XCTAssertNotEqual(seen["catalog_status"], "0\n")
-        XCTAssertEqual(seen["job"]?.split(separator: "\n").sorted(), ["in", "out", "stderr.log", "stdout.log", "tmp"])
+        XCTAssertEqual(seen["job"]?.split(separator: "\n").sorted(), ["in", "out", "tmp"], "its logs are kept out of its reach")
         let top = Set(seen["root"]?.split(separator: "\n").map(String.init) ?? [])
         XCTAssertTrue(top.isSuperset(of: ["usr", "etc", "job", "tmp", "proc", "dev"]), "\(top)")
         XCTAssertFalse(top.contains("root") || top.contains("home") || top.contains("var") || top.contains("work"), "\(top)")
@@ -141,6 +141,31 @@ final class StageSandboxTests: RunnerTestCase {
         XCTAssertEqual(done.status, .completed, "\(errors)")
         XCTAssertEqual(try blobContent(XCTUnwrap(outputs(r.id, stage: "offline").first).blob), "unreachable\n")
         XCTAssertEqual(try blobContent(XCTUnwrap(outputs(r.id, stage: "online").first).blob), "reached\n")
+    }
+
+    /// The daemon's descriptors (catalog, /dev/fuse, users' staged files) stay out of the
+    /// command, and the log the daemon reads back is out of its reach: a symlink put where the
+    /// command may write is never followed.
+    func testTheCommandGetsNoDescriptorAndCannotAimTheDaemonsReads() throws {
+        let p = try pipeline("""
+            [[stage]]
+            name = "fds"
+            command = ["sh", "-c", "ls /proc/self/fd > {output_dir}/fds"]
+            inputs = "raw_source/*.txt"
+
+            [[stage]]
+            name = "aim"
+            command = ["sh", "-c", "ln -s /etc/passwd stderr.log; ln -s /etc/passwd /job/stderr.log; ln -s /etc/passwd {output_dir}/../stderr.log; exit 1"]
+            inputs = "raw_source/*.txt"
+            """)
+        _ = try startRunner()
+        let r = try seal(p, [("a.txt", "x")])
+        _ = try waitForRun(r.id)
+        let fds = try blobContent(XCTUnwrap(outputs(r.id, stage: "fds").first).blob)
+        XCTAssertEqual(fds, "0\n1\n2\n3\n", "stdin, stdout, stderr and ls's own listing only")
+        let aim = try XCTUnwrap(jobs(r.id, stage: "aim").first)
+        XCTAssertEqual(aim.status, .failed)
+        XCTAssertFalse(aim.error?.contains("root:") ?? true, aim.error ?? "nil")
     }
 
     func testAStageUserThatDoesNotExistOrIsRootIsRefused() throws {

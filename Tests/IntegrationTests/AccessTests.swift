@@ -65,6 +65,8 @@ final class AccessTests: MountTestCase {
             let ops: [(String, Int, String?)] = [
                 ("ls \(q(p))/runs", 1, "Permission denied"),
                 ("cat \(q(p))/runs/\(r)/raw_source/a.txt", 1, "Permission denied"),
+                ("stat \(q(p))/runs/\(r)/raw_source/a.txt", 1, "Permission denied"),
+                ("getfattr -n user.artifactfs.sha256 \(q(p))/runs/\(r)/raw_source/a.txt", 1, "Permission denied"),
                 ("cat \(q(d))/@main/f.txt", 1, "Permission denied"),
                 ("ls \(q(d))/versions", 1, "Permission denied"),
                 ("\(cli) grants \(q(d))", 1, "has no access; listing grants needs read"),
@@ -94,10 +96,12 @@ final class AccessTests: MountTestCase {
                     if let refusal { XCTAssertTrue(result.stderr.contains(refusal), "\(user): \(command): \(result.stderr)") }
                 }
             }
-            // Mode bits show the caller's right: w only for writers, nothing without read.
+            // Mode bits show the caller's right: w only for writers; without read, the project's
+            // folder shows no bits and nothing in it can be looked at.
             let mode = asUser(user, "stat -c %A \(q(p))/incoming").stdout
-            XCTAssertEqual(mode.dropFirst(2).first, level >= 2 ? "w" : "-", "\(user): \(mode)")
-            XCTAssertEqual(mode.dropFirst(1).first, level >= 1 ? "r" : "-", "\(user): \(mode)")
+            XCTAssertEqual(mode.dropFirst(2).first, level >= 2 ? "w" : level == 1 ? "-" : nil, "\(user): \(mode)")
+            XCTAssertEqual(mode.dropFirst(1).first, level >= 1 ? "r" : nil, "\(user): \(mode)")
+            XCTAssertEqual(asUser(user, "stat -c %A \(q(p))").stdout, level >= 1 ? "dr-xr-xr-x\n" : "d---------\n", "\(user): the project folder itself")
         }
         // The CLI's refusal names the resource, the user, what they have and what is needed.
         let refused = asUser("afs-t-bob", "\(cli) grant \(q(p)) afs-t-bob admin")
@@ -155,11 +159,12 @@ final class AccessTests: MountTestCase {
                 os.write(ready_w, b"1")
                 os.read(go_r, 1)  # until the revoke is done
                 rest = f.read()
+                size = os.fstat(f.fileno()).st_size
                 try:
                     open(sys.argv[1], "rb"); again = "opened again"
                 except PermissionError:
                     again = "refused"
-                print((first + rest).decode().strip(), again, flush=True)
+                print((first + rest).decode().strip(), again, f"size={size}", flush=True)
                 os._exit(0)
             assert os.read(ready_r, 1) == b"1"
             subprocess.check_call(["setpriv", "--reuid=afs-t-alice", "--regid=afs-t-alice", "--init-groups", "--",
@@ -170,7 +175,8 @@ final class AccessTests: MountTestCase {
         let scriptPath = "\(work!)/revoke.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         let result = run("python3 \(q(scriptPath)) \(q(file)) \(cli) \(q(p))").stdout
-        XCTAssertEqual(result, "one refused\n", "the open file read on; a new open was refused")
+        XCTAssertEqual(result, "one refused size=4\n", "the open file read on (and fstat answered); a new open was refused")
+        XCTAssertTrue(asUser("afs-t-bob", "stat \(q(file))").stderr.contains("Permission denied"), "nor does a stat by name")
         XCTAssertTrue(asUser("afs-t-bob", "cat \(q(file))").stderr.contains("Permission denied"))
     }
 

@@ -36,12 +36,16 @@ public enum Principal: Hashable, Sendable, CustomStringConvertible {
 
     /// `alice` or `@staff` when the system knows the name, else the number (`1001`, `@1001`).
     public var description: String {
+        // The reentrant lookups: the daemon names callers from many request threads at once.
+        var buffer = [CChar](repeating: 0, count: 4096)
         switch self {
         case .user(let uid):
-            if let pw = getpwuid(uid) { return String(cString: pw.pointee.pw_name) }
+            var pw = passwd(), result: UnsafeMutablePointer<passwd>?
+            if getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0, result != nil { return String(cString: pw.pw_name) }
             return "\(uid)"
         case .group(let gid):
-            if let gr = getgrgid(gid) { return "@" + String(cString: gr.pointee.gr_name) }
+            var gr = Glibc.group(), result: UnsafeMutablePointer<Glibc.group>?
+            if getgrgid_r(gid, &gr, &buffer, buffer.count, &result) == 0, result != nil { return "@" + String(cString: gr.gr_name) }
             return "@\(gid)"
         }
     }

@@ -68,7 +68,8 @@ final class BackgroundHasher: @unchecked Sendable {
         // The generation is read with the job's place in the queue fixed: a restart of the
         // file's hash after this point drops the job, and one before it is seen.
         let taken = file.state.withLock { state -> (fd: Int32, generation: UInt64)? in
-            if state.readFD < 0 { state.readFD = dup(fd) }
+            // Close-on-exec like every descriptor of the daemon: a stage command must not inherit it.
+            if state.readFD < 0 { state.readFD = fcntl(fd, F_DUPFD_CLOEXEC, 0) }
             guard state.readFD >= 0 else { state.hasher.spoil(); return nil }
             state.pendingJobs += 1
             return (state.readFD, state.generation)

@@ -30,4 +30,7 @@ ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len);
 int afs_o_direct(void);
 #include <spawn.h>
 int afs_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+/* Closes every descriptor from `from` up in the child (glibc 2.34's
+   posix_spawn_file_actions_addclosefrom_np): a spawned command inherits nothing it was not given. */
+int afs_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 #endif
