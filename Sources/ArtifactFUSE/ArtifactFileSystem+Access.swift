@@ -80,6 +80,9 @@ extension ArtifactFileSystem {
     func forCaller(_ e: inout fuse_entry_param, _ req: fuse_req_t?) {
         guard access.shared, e.ino != 0, let inode = inodes.get(e.ino) else { return }
         e.attr_timeout = 0
+        // A name inside a project or dataset is looked up again at every use, so that the
+        // kernel never answers one user's path walk from another user's lookup.
+        if !isResourceFolder(inode) { e.entry_timeout = 0 }
         maskMode(&e.attr, inode: inode, writable: writable(inode) != nil, req)
     }
 
@@ -158,7 +161,7 @@ extension ArtifactFileSystem {
             pending = pending.filter { now - $0.value.createdAt < 600_000_000_000 }
             let mine = pending.filter { $0.value.uid == who.uid }.sorted { $0.value.createdAt < $1.value.createdAt }
             for (old, _) in mine.prefix(max(0, mine.count - Self.outcomesPerUser + 1)) { pending[old] = nil }
-            pending[id] = PendingOutcome(uid: who.uid, bytes: encoded, createdAt: now)
+            pending["\(who.uid):\(id)"] = PendingOutcome(uid: who.uid, bytes: encoded, createdAt: now)
         }
     }
 
@@ -168,11 +171,13 @@ extension ArtifactFileSystem {
         let id = String(name.dropFirst(ControlAttribute.result.count + 1))
         guard let req else { throw ArtifactError(.noAttribute, "no such result") }
         let uid = caller(req).uid
+        // Keyed by the asker and the id: one user cannot take or replace another's outcome.
+        let key = "\(uid):\(id)"
         return try outcomes.withLock { pending in
-            guard let entry = pending[id], entry.uid == uid else { throw ArtifactError(.noAttribute, "no such result") }
+            guard let entry = pending[key], entry.uid == uid else { throw ArtifactError(.noAttribute, "no such result") }
             let part = Array(entry.bytes.prefix(ControlOutcome.chunk))
             if size < part.count { return part }  // a length query (0), or ERANGE: nothing is taken
-            if part.count < ControlOutcome.chunk { pending[id] = nil } else { pending[id]?.bytes.removeFirst(part.count) }
+            if part.count < ControlOutcome.chunk { pending[key] = nil } else { pending[key]?.bytes.removeFirst(part.count) }
             return part
         }
     }

@@ -198,6 +198,7 @@ extension ArtifactFileSystem {
                     guard var e = try? childEntry(parent: inode, entry: entry) else { index += 1; continue }
                     if shared, let child = inodes.get(e.ino) {
                         e.attr_timeout = 0
+                        if childRight != nil { e.entry_timeout = 0 }  // see `forCaller`
                         if let childRight { Self.mask(&e.attr, right: childRight, writable: writable(child) != nil) } else { forCaller(&e, req) }
                     }
                     added = entry.name.withCString { fuse_add_direntry_plus(req, buffer + used, size - used, $0, &e, next) }

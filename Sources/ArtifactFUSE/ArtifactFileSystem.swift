@@ -27,7 +27,7 @@ public final class ArtifactFileSystem: Sendable {
     let controlHandler: (any ControlRequestHandler)?
     /// Who has which inode open (on a shared mount).
     let openers: OpenerTable
-    /// Outcomes of control requests waiting for their reader, by request id.
+    /// Outcomes of control requests waiting for their reader, by `uid:id`.
     let outcomes = Mutex<[String: PendingOutcome]>([:])
 
     /// Content that cannot change is cached by the kernel for this long.

@@ -105,6 +105,7 @@ enum Operations {
                     replyEntry(req, try fs.stagedEntry(parent: s, name: n))
                 } catch Errno.noSuchFileOrDirectory {
                     var e = fs.stagedAbsentEntry()
+                    if fs.access.shared { e.entry_timeout = 0 }  // see `forCaller`
                     fuse_reply_entry(req, &e)
                 }
             case .virtual(let node):

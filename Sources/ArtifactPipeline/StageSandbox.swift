@@ -18,7 +18,8 @@ import Glibc
 /// by an absolute path, or through a symlink. The stage's exit status then records it as
 /// failed. The store (catalog, blobs, other jobs) is not in the new root at all.
 ///
-/// The command gets no network unless its stage says `network = true`, its own PID, IPC and
+/// The command gets an environment of its own (`PATH`, `LANG`, `HOME`, `TMPDIR`), no network
+/// unless its stage says `network = true`, its own PID, IPC and
 /// UTS namespaces, and it dies with the daemon. When the daemon runs as root, the command runs
 /// as `user` (default `nobody`), dropped with util-linux's `setpriv` inside the sandbox.
 /// Otherwise it runs as the daemon's own user, in an unprivileged user namespace.
@@ -70,6 +71,9 @@ public struct StageSandbox: Sendable {
         a += ["--dev", "/dev", "--proc", "/proc", "--bind", jobDir, Self.workingFolder,
               "--ro-bind", inDir, Self.input, "--bind", outDir, Self.output, "--bind", tmpDir, Self.temporary,
               "--remount-ro", "/", "--chdir", Self.workingFolder,
+              // Nothing of the daemon's environment (credentials an administrator exported
+              // before `mount`, say) reaches the command: only these.
+              "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
               "--setenv", "TMPDIR", Self.temporary, "--setenv", "HOME", Self.temporary, "--"]
         if let user {
             a += [Self.setpriv, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--"]

@@ -39,6 +39,7 @@ struct Mount: ParsableCommand, GlobalCommand {
     func validate() throws {
         guard quietPeriod >= 0, quietPeriod.isFinite else { throw ValidationError("--quiet-period must be 0 or more seconds") }
         guard workers >= 1 else { throw ValidationError("--workers must be 1 or more") }
+        if rootIsAdmin && !allowOther { throw ValidationError("--root-is-admin is for a mount shared with --allow-other") }
     }
 
     func run() throws {

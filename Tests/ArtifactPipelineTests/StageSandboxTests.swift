@@ -168,6 +168,27 @@ final class StageSandboxTests: RunnerTestCase {
         XCTAssertFalse(aim.error?.contains("root:") ?? true, aim.error ?? "nil")
     }
 
+    /// The daemon's environment (an administrator's exported credentials, say) stays out.
+    func testTheCommandGetsItsOwnEnvironment() throws {
+        setenv("ARTIFACTFS_TEST_SECRET", "hunter2", 1)
+        defer { unsetenv("ARTIFACTFS_TEST_SECRET") }
+        let p = try pipeline("""
+            [[stage]]
+            name = "env"
+            command = ["sh", "-c", "env > {output_dir}/env"]
+            inputs = "raw_source/*.txt"
+            """)
+        _ = try startRunner()
+        let r = try seal(p, [("a.txt", "x")])
+        XCTAssertEqual(try waitForRun(r.id).status, .completed)
+        let env = try blobContent(XCTUnwrap(outputs(r.id).first).blob)
+        XCTAssertFalse(env.contains("hunter2"), env)
+        // sh adds PWD (and maybe SHLVL) of its own.
+        let names = env.split(separator: "\n").compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) }
+        XCTAssertEqual(Set(names).subtracting(["PWD", "SHLVL", "_"]), ["HOME", "LANG", "PATH", "TMPDIR"], env)
+        XCTAssertTrue(env.contains("PATH=/usr/local/bin:/usr/bin:/bin\n"), env)
+    }
+
     func testAStageUserThatDoesNotExistOrIsRootIsRefused() throws {
         guard getuid() == 0 else { return }
         XCTAssertThrowsError(try StageSandbox(userName: "no-such-user-\(UUID().uuidString.prefix(6))")) {

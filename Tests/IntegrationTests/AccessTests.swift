@@ -103,6 +103,11 @@ final class AccessTests: MountTestCase {
             XCTAssertEqual(mode.dropFirst(1).first, level >= 1 ? "r" : nil, "\(user): \(mode)")
             XCTAssertEqual(asUser(user, "stat -c %A \(q(p))").stdout, level >= 1 ? "dr-xr-xr-x\n" : "d---------\n", "\(user): the project folder itself")
         }
+        // A name alice just looked up is not answered to dave from the kernel's cache.
+        let known = "\(p)/runs/\(r)/raw_source/a.txt"
+        XCTAssertEqual(asUser("afs-t-alice", "cat \(q(known))").stdout, "one\n")
+        XCTAssertEqual(asUser("afs-t-dave", "/usr/bin/python3 -c 'import os, sys; print(os.access(sys.argv[1], os.F_OK))' \(q(known))").stdout, "False\n")
+        XCTAssertNotEqual(asUser("afs-t-dave", "test -e \(q(known))").status, 0)
         // The CLI's refusal names the resource, the user, what they have and what is needed.
         let refused = asUser("afs-t-bob", "\(cli) grant \(q(p)) afs-t-bob admin")
         XCTAssertEqual(refused.status, 77)
@@ -191,7 +196,12 @@ final class AccessTests: MountTestCase {
         XCTAssertEqual(asUser("afs-t-alice", "\(cli) grants projects/p --store \(q(fsx.store))").stdout,
                        "afs-t-alice\tadmin\nafs-t-bob\tread\n@afs-t-team\twrite\n")
         _ = p
+        // Reading commands need the catalog, which is its user's alone: they say so.
+        let status = asUser("afs-t-alice", "\(cli) status --store \(q(fsx.store))")
+        XCTAssertEqual(status.status, 77)
+        XCTAssertTrue(status.stderr.contains("the store folder is private to its user"), status.stderr)
         fsx.unmount()
+        XCTAssertEqual(sh("\(cli) mount --store \(q(fsx.store)) --root-is-admin \(q(fsx.mnt))").status, 64, "--root-is-admin needs --allow-other")
         run("chmod 755 \(q(fsx.store))")
         let shared = sh("\(cli) mount --store \(q(fsx.store)) --allow-other \(q(fsx.mnt))")
         XCTAssertEqual(shared.status, 77)

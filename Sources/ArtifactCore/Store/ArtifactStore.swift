@@ -50,6 +50,10 @@ public final class ArtifactStore: Sendable {
         self.root = absolute
         let catalogPath = "\(absolute)/catalog.sqlite"
         if !Syscalls.exists(catalogPath) {
+            if access(absolute, X_OK) != 0 && errno == EACCES {
+                throw ArtifactError(.permissionDenied, "the store folder is private to its user; on a mount shared with you, "
+                                    + "read through the tree (.run.json, .log, versions/, pipeline.toml) and change through the mount", path: absolute)
+            }
             guard create, !readOnly else {
                 throw ArtifactError(.notFound, "not an artifactfs store (no catalog.sqlite); `artifactfs init --store DIR` creates one", path: absolute)
             }
