@@ -18,8 +18,10 @@ import Glibc
 /// names those blobs (gc keeps them). A rerun after a kill finds the journal and skips files
 /// whose (size, mtime, ctime, inode, device) match a row whose blob is stored. The run or
 /// version is registered from the journal, streamed, in one transaction that also deletes the
-/// journal: it is never seen half registered. Memory is bounded by one batch, one folder's
-/// names, the tree's folders and hard-linked files, not by the number of files.
+/// journal: it is never seen half registered. While a batch is written (`WriteBehind`) the next
+/// is read and hashed. Memory is bounded by two batches (at most `batchContentBytes` of file
+/// content each), one folder's names, the tree's folders and hard-linked files, not by the
+/// number of files.
 ///
 /// A file that cannot be read, or that changes while it is read, is reported (`Failure`) and
 /// left out; the rest is registered, and a run then carries an error and ends
@@ -154,23 +156,33 @@ public final class TreeImporter {
         func report(_ failure: Failure) { summary.failures.append(failure); failed(failure) }
         var batch = Batch()
         var batches = 0
+        // A full batch is written (blobs, one syncfs, its journal rows) on another thread while
+        // this one reads and hashes the next: one batch in flight, in order.
+        let behind = WriteBehind()
+        defer { try? behind.finish() }
+        let (blobs, catalog, key, afterBatch) = (store.blobs, store.catalog, key, afterBatch)
         func flush() throws {
             guard !batch.rows.isEmpty || !batch.seen.isEmpty else { return }
-            let adopted = try store.blobs.adopt(batch.adoptions, isReferenced: store.catalog.isReferenced)
-            var fresh = Set(adopted.stored)
-            for i in batch.rows.indices where batch.rows[i].blob.map({ fresh.remove($0) != nil }) ?? false { batch.rows[i].stored = true }
-            do {
-                try store.catalog.recordImportBatch(key, rows: batch.rows, seen: batch.seen, pass: pass)
-            } catch {
-                store.blobs.discard(adopted, isReferenced: store.catalog.isReferenced)
-                batch.removeTempFiles()
-                throw error
-            }
-            store.blobs.release(adopted)
-            batch.removeTempFiles()
+            let full = batch
             batch = Batch()
             batches += 1
-            try afterBatch(batches)
+            let number = batches
+            try behind.submit {
+                var full = full
+                let adopted = try blobs.adopt(full.adoptions, isReferenced: catalog.isReferenced)
+                var fresh = Set(adopted.stored)
+                for i in full.rows.indices where full.rows[i].blob.map({ fresh.remove($0) != nil }) ?? false { full.rows[i].stored = true }
+                do {
+                    try catalog.recordImportBatch(key, rows: full.rows, seen: full.seen, pass: pass)
+                } catch {
+                    blobs.discard(adopted, isReferenced: catalog.isReferenced)
+                    full.removeTempFiles()
+                    throw error
+                }
+                blobs.release(adopted)
+                full.removeTempFiles()
+                try afterBatch(number)
+            }
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
@@ -263,6 +275,7 @@ public final class TreeImporter {
             if batch.rows.count + batch.seen.count >= batchSize * 4 { try flush() }
         }
         try flush()
+        try behind.finish()
         summary.filesFailed = summary.failures.count
 
         switch resolved {
@@ -847,4 +860,43 @@ public final class TreeImporter {
 
 extension Date {
     var nanosecondsSince1970: Int64 { Int64(timeIntervalSince1970 * 1_000_000_000) }
+}
+
+/// One batch written behind the walk: `submit` waits for the previous batch to be written
+/// (so batches land in order, and at most one is in flight), rethrows its error, and starts
+/// the next on its own thread; `finish` waits for the last. A thread per batch rather than a
+/// queue: a batch is a thousand files, and this keeps the error hand-over plain.
+final class WriteBehind: @unchecked Sendable {
+    /// Guarded by `idle`: set by the batch's thread before it signals.
+    private var failure: Error?
+    private let idle = DispatchSemaphore(value: 1)
+
+    func submit(_ work: @escaping () throws -> Void) throws {
+        idle.wait()
+        if let failure {
+            idle.signal()
+            throw failure
+        }
+        // Handed over whole: the walk touches nothing the batch's closure holds once it is
+        // submitted, and the next submit waits for this thread.
+        let job = Job(work)
+        let thread = Thread { [self] in
+            do { try job.work() } catch { failure = error }
+            idle.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    private final class Job: @unchecked Sendable {
+        let work: () throws -> Void
+        init(_ work: @escaping () throws -> Void) { self.work = work }
+    }
+
+    /// Waits until no batch is in flight; throws the last one's error.
+    func finish() throws {
+        idle.wait()
+        defer { idle.signal() }
+        if let failure { throw failure }
+    }
 }
