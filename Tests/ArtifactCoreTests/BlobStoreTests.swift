@@ -174,7 +174,12 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(Set(adopted.stored).count, 9)
         XCTAssertEqual(try blobFileCount(), 10)
         for i in 0..<10 {
-            XCTAssertEqual(try contents(blobs.path(of: BlobStore.Adoption(content: Array("content \(i)".utf8)).hash)), Array("content \(i)".utf8))
+            let path = blobs.path(of: BlobStore.Adoption(content: Array("content \(i)".utf8)).hash)
+            XCTAssertEqual(try contents(path), Array("content \(i)".utf8))
+            // Read-only, and known by its blob name only (no temp name left linked to it).
+            let st = try Syscalls.lstat(path)
+            XCTAssertEqual(st.st_mode & 0o777, 0o444, path)
+            XCTAssertEqual(st.st_nlink, 1, path)
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").filter { $0.hasPrefix("put-") }, [])
         blobs.release(adopted)
