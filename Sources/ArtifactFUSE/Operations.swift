@@ -255,7 +255,7 @@ enum Operations {
         guard let tree = fs.writable(p) else { fuse_reply_err(req, EROFS); return }
         do {
             try fs.require(.write, on: p, req)
-            try tree.remove(name(cname), directory: directory)
+            try tree.remove(name(cname), directory: directory, by: fs.caller(req!))
             fuse_reply_err(req, 0)
         } catch { reply(req, error: error) }
     }

@@ -23,7 +23,7 @@ protocol WritableTree {
     /// A hard link named `name` to `source`, which must be in the same tree (else EXDEV).
     func link(_ source: Inode, as name: PathBytes) throws -> fuse_entry_param
     /// unlink (`directory` false) or rmdir of `name`.
-    func remove(_ name: PathBytes, directory: Bool) throws
+    func remove(_ name: PathBytes, directory: Bool, by who: Caller) throws
     /// rename(2) of `name` to `newName` in `target`, with renameat2's flags; EXDEV across trees.
     func rename(_ name: PathBytes, to target: any WritableTree, as newName: PathBytes, flags: UInt32) throws
     /// open(2) of this file; `writable`: for writing or truncating. The handle, and whether
@@ -117,7 +117,7 @@ struct StagedTree: WritableTree {
         return try fs.stagedEntry(parent: node, name: name)
     }
 
-    func remove(_ name: PathBytes, directory: Bool) throws {
+    func remove(_ name: PathBytes, directory: Bool, by who: Caller) throws {
         try changing { _ in try unlinkAt(name, flags: directory ? AT_REMOVEDIR : 0) }
     }
 
@@ -345,9 +345,9 @@ struct WorkingTree: WritableTree {
         return try entry(name)
     }
 
-    func remove(_ name: PathBytes, directory: Bool) throws {
+    func remove(_ name: PathBytes, directory: Bool, by who: Caller) throws {
         let target = path.appending(name)
-        if directory { try worktrees.rmdir(branch: branch, path: target) } else { try worktrees.unlink(branch: branch, path: target) }
+        if directory { try worktrees.rmdir(branch: branch, path: target, by: who.uid) } else { try worktrees.unlink(branch: branch, path: target, by: who.uid) }
         fs.inodes.detachWorktree(branch: branch, path: target)
     }
 

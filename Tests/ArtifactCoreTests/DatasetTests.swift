@@ -358,6 +358,16 @@ final class DatasetTests: StoreTestCase {
         return v1
     }
 
+    /// A quiet-period commit (no author given) of deletions alone is the deleter's, not root's.
+    func testACommitOfDeletionsAloneIsTheDeletersCommit() throws {
+        let (_, main) = try makeDataset()
+        try write(main, "a.txt", "a")
+        _ = try commit(main)
+        try worktrees.unlink(branch: main, path: "a.txt", by: 4242)
+        guard case .committed(let v) = try committer.commit(branch: main, message: nil, author: nil) else { return XCTFail("nothing committed") }
+        XCTAssertEqual(v.authorUid, 4242)
+    }
+
     func testDiffListsFilesAndColumnChanges() throws {
         let (_, main) = try makeDataset()
         let v1 = try stageOneChangeOfEachKind(main)

@@ -215,12 +215,13 @@ public final class Worktrees: Sendable {
     }
 
     /// Removes `path` from the working tree: a deletion row when the head has it, else no row.
-    /// Returns the upper file that no row refers to any more.
-    private func remove(_ tx: CatalogTransaction, _ branchId: RefID, _ path: PathBytes) throws -> String? {
+    /// The row names who deleted it (`uid`), so that a commit of deletions alone has an
+    /// author. Returns the upper file that no row refers to any more.
+    private func remove(_ tx: CatalogTransaction, _ branchId: RefID, _ path: PathBytes, by uid: uid_t = 0) throws -> String? {
         let head = try tx.headVersion(branch: branchId)
         let old = try tx.worktreeChange(branch: branchId, path: path)
         if try trees.item(tx, version: head, path: path) != nil {
-            try put(tx, branchId, TreeItem(path: path, kind: .deleted, mode: 0, mtimeNs: 0, uid: 0, gid: 0))
+            try put(tx, branchId, TreeItem(path: path, kind: .deleted, mode: 0, mtimeNs: 0, uid: Int64(uid), gid: 0))
         } else if let old {
             try tx.deleteWorktreeChange(old)
         }
@@ -336,12 +337,13 @@ public final class Worktrees: Sendable {
         }
     }
 
-    public func unlink(branch branchId: RefID, path: PathBytes) throws {
+    /// Deletes the file at `path`, for user `uid` (the deletion's author).
+    public func unlink(branch branchId: RefID, path: PathBytes, by uid: uid_t = 0) throws {
         func removeRow() throws -> String? {
             try changing(branchId) { tx in
                 guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such file", path: path) }
                 if existing.isDirectory { throw ArtifactError(.isDirectory, "is a folder", path: path) }
-                let upper = try remove(tx, branchId, path)
+                let upper = try remove(tx, branchId, path, by: uid)
                 try touchFolder(tx, branchId, path.parent)
                 return upper
             }
@@ -359,12 +361,13 @@ public final class Worktrees: Sendable {
         discardUpper(branchId, upper)
     }
 
-    public func rmdir(branch branchId: RefID, path: PathBytes) throws {
+    /// Deletes the empty folder at `path`, for user `uid`.
+    public func rmdir(branch branchId: RefID, path: PathBytes, by uid: uid_t = 0) throws {
         try changing(branchId) { tx in
             guard let existing = try item(tx, branchId, path) else { throw ArtifactError(.notFound, "no such folder", path: path) }
             guard existing.isDirectory else { throw ArtifactError(.notDirectory, "not a folder", path: path) }
             if try !children(tx, branchId, path).isEmpty { throw ArtifactError(.notEmpty, "folder not empty", path: path) }
-            _ = try remove(tx, branchId, path)
+            _ = try remove(tx, branchId, path, by: uid)
             try touchFolder(tx, branchId, path.parent)
         }
     }
