@@ -41,11 +41,12 @@ public enum Principal: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .user(let uid):
             var pw = passwd(), result: UnsafeMutablePointer<passwd>?
-            if getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0, result != nil { return String(cString: pw.pw_name) }
+            // A name that is not UTF-8 shows as its number rather than repaired.
+            if getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0, result != nil, let name = String(validatingCString: pw.pw_name) { return name }
             return "\(uid)"
         case .group(let gid):
             var gr = Glibc.group(), result: UnsafeMutablePointer<Glibc.group>?
-            if getgrgid_r(gid, &gr, &buffer, buffer.count, &result) == 0, result != nil { return "@" + String(cString: gr.gr_name) }
+            if getgrgid_r(gid, &gr, &buffer, buffer.count, &result) == 0, result != nil, let name = String(validatingCString: gr.gr_name) { return "@" + name }
             return "@\(gid)"
         }
     }
