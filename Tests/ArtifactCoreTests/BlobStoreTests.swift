@@ -185,6 +185,28 @@ final class BlobStoreTests: StoreTestCase {
         blobs.release(adopted)
     }
 
+    /// Many contents are written on several threads: when their writes fail (here `tmp/` is
+    /// not a folder), the batch throws one error naming the temp path, stores nothing and
+    /// leaves no temp file; with `tmp/` back, the same batch goes through.
+    func testAFailedWriteOfManyContentsStoresNothing() throws {
+        let adoptions = (0...BlobStore.syncfsThreshold * 4).map { BlobStore.Adoption(content: Array("many \($0)".utf8)) }
+        let tmp = root + "/tmp"
+        try FileManager.default.moveItem(atPath: tmp, toPath: tmp + ".away")
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: tmp))
+        XCTAssertThrowsError(try blobs.adopt(adoptions, isReferenced: { _ in false })) { error in
+            XCTAssertTrue("\(error)".contains(tmp + "/put-"), "\(error)")
+            XCTAssertEqual("\(error)".split(separator: "\n").count, 1, "\(error)")
+        }
+        XCTAssertEqual(try blobFileCount(), 0)
+        try FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.moveItem(atPath: tmp + ".away", toPath: tmp)
+        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        XCTAssertEqual(adopted.stored, adoptions.map(\.hash), "stored in the batch's order")
+        XCTAssertEqual(try blobFileCount(), adoptions.count)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("put-") }, [])
+        blobs.release(adopted)
+    }
+
     /// A file that is gone stops the batch with its path, and what the batch had stored so far
     /// is removed again (no blob without the row that would have named it).
     func testAFailedAdoptLeavesNothingItStored() throws {

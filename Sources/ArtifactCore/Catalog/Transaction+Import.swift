@@ -87,6 +87,13 @@ struct ImportJournalRow: Sendable {
 
 extension Catalog {
     /// The journal rows of `key` for `paths` (one read), by path.
+    /// Whether an earlier attempt of the import left journal rows (a rerun after a kill): when
+    /// not, no path needs looking up in the journal.
+    func hasImportJournal(_ key: ImportKey) throws -> Bool {
+        try read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM import_journal WHERE target = ? AND source = ?)",
+                                     arguments: [key.target, key.source]) ?? false }
+    }
+
     func importJournal(_ key: ImportKey, paths: [PathBytes]) throws -> [PathBytes: ImportJournalRow] {
         try read { db in
             let find = try db.cachedStatement(sql: "SELECT * FROM import_journal WHERE target = ? AND source = ? AND path = ?")

@@ -190,8 +190,10 @@ public final class TreeImporter {
         let pid = getpid()
         let inferSchemas = if case .dataset = target { true } else { false }
 
+        // Read before the first batch is journaled: this attempt's own rows are never looked up.
+        let resuming = try store.catalog.hasImportJournal(key)
         try walk { chunk in
-            let journal = try store.catalog.importJournal(key, paths: chunk.filter { $0.st.st_mode & S_IFMT == S_IFREG }.map(\.path))
+            let journal = resuming ? try store.catalog.importJournal(key, paths: chunk.filter { $0.st.st_mode & S_IFMT == S_IFREG }.map(\.path)) : [:]
             for (path, st) in chunk {
                 let full = source.appending(path)
                 let type = st.st_mode & S_IFMT

@@ -96,18 +96,26 @@ public final class BlobStore: Sendable {
         defer { for tmp in written.values { try? Syscalls.unlink(tmp) } }
         do {
             if syncAll {
-                for f in files where f.content != nil && written[f.hash] == nil && !contains(f.hash) {
-                    written[f.hash] = try writeTemp(f.content!, as: f.hash, sync: false)
+                // Many small blobs (an import's batch): written on every core, as each is an
+                // inode's worth of ext4 work and the walk waits for the batch. Renamed on one:
+                // renames across folders take the filesystem's rename mutex (lock_rename), so
+                // more threads only spin on it (measured: twice the kernel time).
+                var distinct = Set<BlobHash>()
+                let pending = files.filter { $0.content != nil && distinct.insert($0.hash).inserted }
+                let temps = try Self.concurrentMap(pending) { f in
+                    self.contains(f.hash) ? nil : try self.writeTemp(f.content!, as: f.hash, sync: false)
                 }
+                for (f, tmp) in zip(pending, temps) { if let tmp { written[f.hash] = tmp } }
                 try syncFilesystem()
+                let named = pending.filter { written[$0.hash] != nil }
+                for f in named {
+                    let tmp = written.removeValue(forKey: f.hash)!  // renamed, or removed by `place`
+                    if try place(tmp, as: f.hash, touchedDirectories: &touched) { stored.append(f.hash) }
+                }
             }
             for f in files {
                 if let content = f.content {
-                    if syncAll {
-                        if let tmp = written.removeValue(forKey: f.hash), try place(tmp, as: f.hash, touchedDirectories: &touched) {
-                            stored.append(f.hash)
-                        }
-                    } else if try store(content, as: f.hash, touchedDirectories: &touched) {
+                    if !syncAll, try store(content, as: f.hash, touchedDirectories: &touched) {
                         stored.append(f.hash)
                     }
                     continue
@@ -137,6 +145,33 @@ public final class BlobStore: Sendable {
             throw error
         }
         return Adopted(stored: stored, held: files.map(\.hash), syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll)
+    }
+
+    /// `body` applied to each of `items` on as many threads as the machine has cores (at most
+    /// 4), results in the items' order; throws the first error (after every thread stopped).
+    /// Dispatch's `concurrentPerform`, which runs its workers on the calling thread too.
+    static func concurrentMap<T>(_ items: [Adoption], _ body: (Adoption) throws -> T) throws -> [T] {
+        let workers = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount), items.count)
+        guard workers > 1 else { return try items.map(body) }
+        return try withoutActuallyEscaping(body) { body in
+            let work = ConcurrentMapWork(items: items, body: body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var i = worker
+                while i < work.items.count {
+                    if work.lock.withLock({ work.failure != nil }) { return }
+                    do {
+                        let value = try work.body(work.items[i])
+                        work.lock.withLock { work.values[i] = value }
+                    } catch {
+                        work.lock.withLock { if work.failure == nil { work.failure = error } }
+                        return
+                    }
+                    i += workers
+                }
+            }
+            if let failure = work.failure { throw failure }
+            return work.values.map { $0! }
+        }
     }
 
     /// What one `adopt` did.
@@ -559,5 +594,20 @@ public final class BlobStore: Sendable {
             }
         }
         return out
+    }
+}
+
+/// The shared state of one `BlobStore.concurrentMap`: each index is written by one worker, and
+/// `lock` orders those writes before the caller reads them.
+private final class ConcurrentMapWork<T>: @unchecked Sendable {
+    let items: [BlobStore.Adoption]
+    let body: (BlobStore.Adoption) throws -> T
+    var values: [T?]
+    var failure: Error?
+    let lock = NSLock()
+    init(items: [BlobStore.Adoption], body: @escaping (BlobStore.Adoption) throws -> T) {
+        self.items = items
+        self.body = body
+        values = Array(repeating: nil, count: items.count)
     }
 }
