@@ -181,29 +181,30 @@ final class BlobStoreTests: StoreTestCase {
             XCTAssertEqual(st.st_mode & 0o777, 0o444, path)
             XCTAssertEqual(st.st_nlink, 1, path)
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").filter { $0.hasPrefix("put-") }, [])
+        XCTAssertEqual(blobs.tempFiles(), [])
         blobs.release(adopted)
     }
 
-    /// Many contents are written on several threads: when their writes fail (here `tmp/` is
-    /// not a folder), the batch throws one error naming the temp path, stores nothing and
-    /// leaves no temp file; with `tmp/` back, the same batch goes through.
+    /// Many contents are written on several threads, each beside its blob: when some writes
+    /// fail (here one fan-out folder is a file), the batch throws one error naming that temp
+    /// path, stores nothing and leaves no temp file; with the folder back, the same batch goes
+    /// through, its blobs in the batch's order.
     func testAFailedWriteOfManyContentsStoresNothing() throws {
         let adoptions = (0...BlobStore.syncfsThreshold * 4).map { BlobStore.Adoption(content: Array("many \($0)".utf8)) }
-        let tmp = root + "/tmp"
-        try FileManager.default.moveItem(atPath: tmp, toPath: tmp + ".away")
-        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: tmp))
+        let blocked = pathParent(blobs.path(of: adoptions[7].hash))
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blocked))
         XCTAssertThrowsError(try blobs.adopt(adoptions, isReferenced: { _ in false })) { error in
-            XCTAssertTrue("\(error)".contains(tmp + "/put-"), "\(error)")
+            XCTAssertTrue("\(error)".contains(blocked + "/.put-"), "\(error)")
             XCTAssertEqual("\(error)".split(separator: "\n").count, 1, "\(error)")
         }
         XCTAssertEqual(try blobFileCount(), 0)
-        try FileManager.default.removeItem(atPath: tmp)
-        try FileManager.default.moveItem(atPath: tmp + ".away", toPath: tmp)
+        XCTAssertEqual(blobs.tempFiles(), [])
+        try FileManager.default.removeItem(atPath: blocked)
         let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
         XCTAssertEqual(adopted.stored, adoptions.map(\.hash), "stored in the batch's order")
         XCTAssertEqual(try blobFileCount(), adoptions.count)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("put-") }, [])
+        for a in adoptions { XCTAssertEqual(try contents(blobs.path(of: a.hash)), a.content) }
+        XCTAssertEqual(blobs.tempFiles(), [])
         blobs.release(adopted)
     }
 

@@ -61,12 +61,19 @@ final class GarbageCollectorTests: StoreTestCase {
         let orphan = try store.blobs.put(Array("left by a killed seal".utf8))
         let leftover = store.root + "/tmp/copy-\(orphan.hex)-1-2"
         XCTAssertTrue(FileManager.default.createFile(atPath: leftover, contents: Data("partial".utf8)))
+        // An import's batch writes its temp files beside their blobs, in the fan-out folder.
+        let beside = pathParent(store.blobs.path(of: orphan)) + "/.put-1-2"
+        XCTAssertTrue(FileManager.default.createFile(atPath: beside, contents: Data("partial too".utf8)))
+        XCTAssertEqual(Set(store.blobs.tempFiles()), [leftover, beside])
+        XCTAssertEqual(try GarbageCollector(store: store).run(dryRun: true).tempFilesRemoved, 2)
         let report = try GarbageCollector(store: store).run()
         XCTAssertEqual(report.orphansRemoved, 1)
         XCTAssertEqual(report.bytesFreed, 21)
-        XCTAssertEqual(report.tempFilesRemoved, 1)
+        XCTAssertEqual(report.tempFilesRemoved, 2)
         XCTAssertFalse(store.blobs.contains(orphan))
         XCTAssertFalse(FileManager.default.fileExists(atPath: leftover))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: beside))
+        XCTAssertEqual(store.blobs.tempFiles(), [])
     }
 
     /// A blob stored by an adopter whose rows are not committed yet looks like an orphan; gc

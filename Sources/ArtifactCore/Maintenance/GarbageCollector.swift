@@ -148,19 +148,13 @@ public struct GarbageCollector {
         return forgotten
     }
 
-    /// The blob store's temp files (`put-`, `copy-`, `replace-` in `tmp/`) are only ever
-    /// written by a process holding blobs: with the lock exclusive, any there is a leftover.
+    /// The blob store's temp files (`BlobStore.tempFiles`) are only ever written by a process
+    /// holding blobs: with the lock exclusive, any there is a leftover.
     private func removeTempLeftovers(dryRun: Bool) throws -> Int {
-        let tmp = store.blobs.tmpDir
-        func leftovers() -> [String] {
-            ((try? Syscalls.listDirectory(tmp)) ?? []).map(\.name.description).filter {
-                $0.hasPrefix("put-") || $0.hasPrefix("copy-") || $0.hasPrefix("replace-")
-            }
-        }
-        if dryRun { return leftovers().count }
+        if dryRun { return store.blobs.tempFiles().count }
         return try store.blobs.holdLock.exclusively {
             var n = 0
-            for name in leftovers() where (try? Syscalls.unlink(tmp + "/" + name)) != nil { n += 1 }
+            for path in store.blobs.tempFiles() where (try? Syscalls.unlink(path)) != nil { n += 1 }
             return n
         }
     }

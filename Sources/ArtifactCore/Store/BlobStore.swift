@@ -96,22 +96,34 @@ public final class BlobStore: Sendable {
         defer { for tmp in written.values { try? Syscalls.unlink(tmp) } }
         do {
             if syncAll {
-                // Many small blobs (an import's batch): written on every core, as each is an
-                // inode's worth of ext4 work and the walk waits for the batch. Renamed on one:
-                // renames across folders take the filesystem's rename mutex (lock_rename), so
-                // more threads only spin on it (measured: twice the kernel time).
+                // Many small blobs (an import's batch): each is written to a temp name in its own
+                // fan-out folder, and after the syncfs renamed within that folder, on every core,
+                // a folder's blobs all on one thread. So no two threads wait on one folder's lock,
+                // and no rename crosses folders (which would take the filesystem's rename mutex,
+                // `lock_rename`: measured, parallel renames from `tmp/` only spun on it).
                 var distinct = Set<BlobHash>()
                 let pending = files.filter { $0.content != nil && distinct.insert($0.hash).inserted }
-                let temps = try Self.concurrentMap(pending) { f in
-                    self.contains(f.hash) ? nil : try self.writeTemp(f.content!, as: f.hash, sync: false)
+                let temps = Self.concurrentMap(pending, partition: Self.fanoutKey) { f in
+                    Result { self.contains(f.hash) ? nil : try self.writeTemp(f.content!, as: f.hash, sync: false, beside: true) }
                 }
-                for (f, tmp) in zip(pending, temps) { if let tmp { written[f.hash] = tmp } }
+                for (f, tmp) in zip(pending, temps) { if case .success(let tmp?) = tmp { written[f.hash] = tmp } }
+                if let failure = temps.lazy.compactMap({ if case .failure(let e) = $0 { e } else { nil } }).first { throw failure }
                 try syncFilesystem()
-                let named = pending.filter { written[$0.hash] != nil }
-                for f in named {
-                    let tmp = written.removeValue(forKey: f.hash)!  // renamed, or removed by `place`
-                    if try place(tmp, as: f.hash, touchedDirectories: &touched) { stored.append(f.hash) }
+                let named = pending.compactMap { f in written[f.hash].map { (f, $0) } }
+                let placed = Self.concurrentMap(named, partition: { Self.fanoutKey($0.0) }) { f, tmp in
+                    var local = Set<String>()
+                    return Result { try self.place(tmp, as: f.hash, touchedDirectories: &local) }
                 }
+                var failure: Error?
+                for ((f, _), isNew) in zip(named, placed) {
+                    written[f.hash] = nil  // renamed, or removed by `place`
+                    switch isNew {
+                    case .success(true): stored.append(f.hash)
+                    case .success(false): break
+                    case .failure(let e): failure = failure ?? e
+                    }
+                }
+                if let failure { throw failure }
             }
             for f in files {
                 if let content = f.content {
@@ -148,31 +160,28 @@ public final class BlobStore: Sendable {
     }
 
     /// `body` applied to each of `items` on as many threads as the machine has cores (at most
-    /// 4), results in the items' order; throws the first error (after every thread stopped).
-    /// Dispatch's `concurrentPerform`, which runs its workers on the calling thread too.
-    static func concurrentMap<T>(_ items: [Adoption], _ body: (Adoption) throws -> T) throws -> [T] {
+    /// 4), results in the items' order. Items with the same `partition` go to the same thread.
+    /// Dispatch's `concurrentPerform`, which runs one worker on the calling thread.
+    static func concurrentMap<Item, T>(_ items: [Item], partition: (Item) -> Int, _ body: (Item) -> T) -> [T] {
         let workers = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount), items.count)
-        guard workers > 1 else { return try items.map(body) }
-        return try withoutActuallyEscaping(body) { body in
-            let work = ConcurrentMapWork(items: items, body: body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var i = worker
-                while i < work.items.count {
-                    if work.lock.withLock({ work.failure != nil }) { return }
-                    do {
-                        let value = try work.body(work.items[i])
+        guard workers > 1 else { return items.map(body) }
+        return withoutActuallyEscaping(partition) { partition in
+            withoutActuallyEscaping(body) { body in
+                let work = ConcurrentMapWork(items: items, partition: partition, body: body)
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    for i in work.items.indices where work.partition(work.items[i]) % workers == worker {
+                        let value = work.body(work.items[i])
                         work.lock.withLock { work.values[i] = value }
-                    } catch {
-                        work.lock.withLock { if work.failure == nil { work.failure = error } }
-                        return
                     }
-                    i += workers
                 }
+                return work.values.map { $0! }
             }
-            if let failure = work.failure { throw failure }
-            return work.values.map { $0! }
         }
     }
+
+    /// Which fan-out folder a blob is in, as a number (its second hex digit's code: blobs of one
+    /// folder share it).
+    static func fanoutKey(_ adoption: Adoption) -> Int { Int(adoption.hash.hex.utf8.dropFirst().first!) }
 
     /// What one `adopt` did.
     public struct Adopted: Sendable {
@@ -390,12 +399,22 @@ public final class BlobStore: Sendable {
         return try place(try writeTemp(bytes, as: hash, sync: true), as: hash, touchedDirectories: &touched)
     }
 
-    /// Writes `bytes` to a new temp file (fsynced when `sync`) and returns its path. Throws
-    /// `.io`/`.noSpace` naming the temp file, which is then gone.
-    private func writeTemp(_ bytes: [UInt8], as hash: BlobHash, sync: Bool) throws -> String {
-        let tmp = "\(tmpDir)/put-\(hash.hex)-\(Self.pid)-\(Self.tempCounter.add(1, ordering: .relaxed).newValue)"
+    /// Writes `bytes` to a new temp file (fsynced when `sync`) and returns its path: in `tmp/`,
+    /// or with `beside` in the blob's fan-out folder (made if missing), named
+    /// `fanoutTempPrefix`…, which no blob name can be. Throws `.io`/`.noSpace` naming the temp
+    /// file, which is then gone.
+    private func writeTemp(_ bytes: [UInt8], as hash: BlobHash, sync: Bool, beside: Bool = false) throws -> String {
+        let number = Self.tempCounter.add(1, ordering: .relaxed).newValue
+        let tmp = beside ? "\(fanoutDir(of: hash))/\(Self.fanoutTempPrefix)\(Self.pid)-\(number)"
+                         : "\(tmpDir)/put-\(hash.hex)-\(Self.pid)-\(number)"
         do {
-            let fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            let fd: Int32
+            do {
+                fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            } catch Errno.noSuchFileOrDirectory where beside {
+                try Syscalls.mkdirs(fanoutDir(of: hash))
+                fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            }
             defer { close(fd) }
             try bytes.withUnsafeBytes { raw in
                 var done = 0
@@ -586,6 +605,26 @@ public final class BlobStore: Sendable {
     }
 
     /// Every blob name on disk (for orphan checks).
+    /// How temp files in fan-out folders begin (`writeTemp(beside:)`); a leading dot and a dash,
+    /// so never a blob name.
+    static let fanoutTempPrefix = ".put-"
+
+    /// Paths of the store's temp files: `put-`, `copy-` and `replace-` in `tmp/`, and
+    /// `fanoutTempPrefix` names in fan-out folders. Only a process holding blobs writes them, so
+    /// with the `holdLock` exclusive every one is a leftover of a process that stopped.
+    public func tempFiles() -> [String] {
+        var out = ((try? Syscalls.listDirectory(tmpDir)) ?? []).map(\.name.description).filter {
+            $0.hasPrefix("put-") || $0.hasPrefix("copy-") || $0.hasPrefix("replace-")
+        }.map { tmpDir + "/" + $0 }
+        for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
+            let folder = root + "/" + fan.description
+            for (name, _) in (try? Syscalls.listDirectory(folder)) ?? [] where name.description.hasPrefix(Self.fanoutTempPrefix) {
+                out.append(folder + "/" + name.description)
+            }
+        }
+        return out
+    }
+
     public func allHashes() throws -> [BlobHash] {
         var out: [BlobHash] = []
         for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
@@ -599,14 +638,15 @@ public final class BlobStore: Sendable {
 
 /// The shared state of one `BlobStore.concurrentMap`: each index is written by one worker, and
 /// `lock` orders those writes before the caller reads them.
-private final class ConcurrentMapWork<T>: @unchecked Sendable {
-    let items: [BlobStore.Adoption]
-    let body: (BlobStore.Adoption) throws -> T
+private final class ConcurrentMapWork<Item, T>: @unchecked Sendable {
+    let items: [Item]
+    let partition: (Item) -> Int
+    let body: (Item) -> T
     var values: [T?]
-    var failure: Error?
     let lock = NSLock()
-    init(items: [BlobStore.Adoption], body: @escaping (BlobStore.Adoption) throws -> T) {
+    init(items: [Item], partition: @escaping (Item) -> Int, body: @escaping (Item) -> T) {
         self.items = items
+        self.partition = partition
         self.body = body
         values = Array(repeating: nil, count: items.count)
     }
