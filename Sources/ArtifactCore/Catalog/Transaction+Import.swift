@@ -86,7 +86,6 @@ struct ImportJournalRow: Sendable {
 }
 
 extension Catalog {
-    /// The journal rows of `key` for `paths` (one read), by path.
     /// Whether an earlier attempt of the import left journal rows (a rerun after a kill): when
     /// not, no path needs looking up in the journal.
     func hasImportJournal(_ key: ImportKey) throws -> Bool {
@@ -94,6 +93,7 @@ extension Catalog {
                                      arguments: [key.target, key.source]) ?? false }
     }
 
+    /// The journal rows of `key` for `paths` (one read), by path.
     func importJournal(_ key: ImportKey, paths: [PathBytes]) throws -> [PathBytes: ImportJournalRow] {
         try read { db in
             let find = try db.cachedStatement(sql: "SELECT * FROM import_journal WHERE target = ? AND source = ? AND path = ?")

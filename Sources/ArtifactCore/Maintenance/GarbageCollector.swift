@@ -96,11 +96,17 @@ public struct GarbageCollector {
             progress(done, total, report.bytesFreed)
         }
 
-        // Files no row names, one fan-out folder at a time (bounded memory at any store size).
+        // Files no row names, one fan-out folder at a time (bounded memory at any store size),
+        // and temp files an adopter that stopped left beside its blobs.
+        var tempFiles = store.blobs.tempFilesInTmp()
         for fanout in fanouts {
             let folder = store.blobs.root + "/" + fanout.name.description
             var sizes: [BlobHash: Int64] = [:]
             for entry in (try? Syscalls.listDirectory(folder)) ?? [] {
+                if entry.name.description.hasPrefix(BlobStore.fanoutTempPrefix) {
+                    tempFiles.append(folder + "/" + entry.name.description)
+                    continue
+                }
                 guard let hash = BlobHash(hex: fanout.name.description + entry.name.description),
                       let st = try? Syscalls.lstat(folder + "/" + entry.name.description) else { continue }
                 sizes[hash] = Int64(st.st_size)
@@ -124,7 +130,7 @@ public struct GarbageCollector {
             done += 1
             progress(done, total, report.bytesFreed)
         }
-        report.tempFilesRemoved = try removeTempLeftovers(dryRun: dryRun)
+        report.tempFilesRemoved = try removeTempLeftovers(tempFiles, dryRun: dryRun)
         if !dryRun {
             logger.debug("gc removed \(report.blobsRemoved) blobs and \(report.orphansRemoved) orphans, \(report.bytesFreed) bytes")
         }
@@ -148,13 +154,15 @@ public struct GarbageCollector {
         return forgotten
     }
 
-    /// The blob store's temp files (`BlobStore.tempFiles`) are only ever written by a process
-    /// holding blobs: with the lock exclusive, any there is a leftover.
-    private func removeTempLeftovers(dryRun: Bool) throws -> Int {
-        if dryRun { return store.blobs.tempFiles().count }
+    /// Removes `paths`, the blob store's temp files listed before (`BlobStore.tempFiles`), under
+    /// the hold lock taken exclusively: only a process holding blobs writes them, so one still
+    /// there then is a leftover (one that an adopter in flight renamed or removed meanwhile is
+    /// simply gone, and temp names hold the hash, pid and a counter: never made twice).
+    private func removeTempLeftovers(_ paths: [String], dryRun: Bool) throws -> Int {
+        if dryRun || paths.isEmpty { return paths.count }
         return try store.blobs.holdLock.exclusively {
             var n = 0
-            for path in store.blobs.tempFiles() where (try? Syscalls.unlink(path)) != nil { n += 1 }
+            for path in paths where (try? Syscalls.unlink(path)) != nil { n += 1 }
             return n
         }
     }

@@ -152,6 +152,9 @@ public final class BlobStore: Sendable {
             // Copies were fsynced one by one; links need the folders (or the whole filesystem).
             if syncAll { try syncFilesystem() } else { try syncDirectories(touched) }
         } catch {
+            // Temp files go while the hold still keeps gc out (gc takes any it sees as leftovers).
+            for tmp in written.values { try? Syscalls.unlink(tmp) }
+            written.removeAll()
             discard(Adopted(stored: stored, held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false),
                     isReferenced: isReferenced)
             throw error
@@ -179,13 +182,17 @@ public final class BlobStore: Sendable {
         }
     }
 
-    /// Which fan-out folder a blob is in, as a number (its second hex digit's code: blobs of one
-    /// folder share it).
-    static func fanoutKey(_ adoption: Adoption) -> Int { Int(adoption.hash.hex.utf8.dropFirst().first!) }
+    /// Which fan-out folder a blob is in, as a number 0...255 (the hash's first byte).
+    static func fanoutKey(_ adoption: Adoption) -> Int {
+        func digit(_ c: UInt8) -> Int { c >= UInt8(ascii: "a") ? Int(c - UInt8(ascii: "a")) + 10 : Int(c - UInt8(ascii: "0")) }
+        let hex = adoption.hash.hex.utf8
+        return digit(hex.first!) * 16 + digit(hex.dropFirst().first!)
+    }
 
     /// What one `adopt` did.
     public struct Adopted: Sendable {
-        /// Blobs it newly stored (content the store did not hold before), in order.
+        /// Blobs it newly stored (content the store did not hold before): in a batch past
+        /// `syncfsThreshold` those from memory first, each group in the batch's order.
         public var stored: [BlobHash]
         /// Every hash it relies on, stored now or found stored, held until `release`/`discard`.
         public var held: [BlobHash]
@@ -401,20 +408,26 @@ public final class BlobStore: Sendable {
 
     /// Writes `bytes` to a new temp file (fsynced when `sync`) and returns its path: in `tmp/`,
     /// or with `beside` in the blob's fan-out folder (made if missing), named
-    /// `fanoutTempPrefix`…, which no blob name can be. Throws `.io`/`.noSpace` naming the temp
-    /// file, which is then gone.
+    /// `fanoutTempPrefix`…, which no blob name can be. Either name holds the blob's hash, so a
+    /// leftover that another process with the same pid finds under the same name holds the
+    /// same bytes. Throws `.io`/`.noSpace` naming the temp file; one this call created is then
+    /// gone, one it did not (the name was taken) is left alone.
     private func writeTemp(_ bytes: [UInt8], as hash: BlobHash, sync: Bool, beside: Bool = false) throws -> String {
         let number = Self.tempCounter.add(1, ordering: .relaxed).newValue
-        let tmp = beside ? "\(fanoutDir(of: hash))/\(Self.fanoutTempPrefix)\(Self.pid)-\(number)"
+        let tmp = beside ? "\(fanoutDir(of: hash))/\(Self.fanoutTempPrefix)\(hash.hex)-\(Self.pid)-\(number)"
                          : "\(tmpDir)/put-\(hash.hex)-\(Self.pid)-\(number)"
+        let fd: Int32
         do {
-            let fd: Int32
             do {
                 fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
             } catch Errno.noSuchFileOrDirectory where beside {
                 try Syscalls.mkdirs(fanoutDir(of: hash))
                 fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
             }
+        } catch let e as Errno {
+            throw ArtifactError.system(e, "cannot write blob", path: tmp)
+        }
+        do {
             defer { close(fd) }
             try bytes.withUnsafeBytes { raw in
                 var done = 0
@@ -435,8 +448,8 @@ public final class BlobStore: Sendable {
         }
     }
 
-    /// This process's id and a counter: temp names unique in the store without a system call
-    /// each (gc removes leftovers by prefix, under the hold lock).
+    /// This process's id and a counter: with the hash, temp names unique in the store without a
+    /// system call each (gc removes leftovers by prefix, under the hold lock).
     private static let pid = getpid()
     private static let tempCounter = Atomic<UInt64>(0)
 
@@ -604,18 +617,23 @@ public final class BlobStore: Sendable {
         }
     }
 
-    /// Every blob name on disk (for orphan checks).
-    /// How temp files in fan-out folders begin (`writeTemp(beside:)`); a leading dot and a dash,
-    /// so never a blob name.
-    static let fanoutTempPrefix = ".put-"
+    /// How temp files in fan-out folders begin (`writeTemp(beside:)`); a leading dot, so never
+    /// a blob name.
+    public static let fanoutTempPrefix = ".put-"
 
-    /// Paths of the store's temp files: `put-`, `copy-` and `replace-` in `tmp/`, and
-    /// `fanoutTempPrefix` names in fan-out folders. Only a process holding blobs writes them, so
-    /// with the `holdLock` exclusive every one is a leftover of a process that stopped.
-    public func tempFiles() -> [String] {
-        var out = ((try? Syscalls.listDirectory(tmpDir)) ?? []).map(\.name.description).filter {
+    /// Paths of the temp files in `tmp/` (`put-`, `copy-`, `replace-`; not `tmp/import/`, which
+    /// the next import clears). Only a process holding blobs writes them, so with the
+    /// `holdLock` exclusive every one is a leftover of a process that stopped.
+    public func tempFilesInTmp() -> [String] {
+        ((try? Syscalls.listDirectory(tmpDir)) ?? []).map(\.name.description).filter {
             $0.hasPrefix("put-") || $0.hasPrefix("copy-") || $0.hasPrefix("replace-")
         }.map { tmpDir + "/" + $0 }
+    }
+
+    /// Paths of every temp file: `tempFilesInTmp` and the `fanoutTempPrefix` names in the
+    /// fan-out folders (a scan of all of `objects/`; gc finds the latter in its own scan).
+    public func tempFiles() -> [String] {
+        var out = tempFilesInTmp()
         for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
             let folder = root + "/" + fan.description
             for (name, _) in (try? Syscalls.listDirectory(folder)) ?? [] where name.description.hasPrefix(Self.fanoutTempPrefix) {
@@ -625,6 +643,7 @@ public final class BlobStore: Sendable {
         return out
     }
 
+    /// Every blob name on disk (for orphan checks).
     public func allHashes() throws -> [BlobHash] {
         var out: [BlobHash] = []
         for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
