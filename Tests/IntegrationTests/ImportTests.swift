@@ -42,6 +42,47 @@ final class ImportTests: MountTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: fsx.project("never")))
     }
 
+    /// A batch of many small files (written on several threads, beside their blobs) that runs
+    /// out of space: exit 8 with one line naming the store, no blob and no temp file left
+    /// anywhere in `objects/`, nothing registered; the same command goes through once there is
+    /// room, and the store verifies clean.
+    func testImportOfManySmallFilesOnAFullDiskLeavesNothingThenResumes() throws {
+        let small = try freshMountOnSmallDisk()
+        run("mkdir \(q(fsx.mnt))/projects/full")
+        run("""
+            mkdir -p \(q(work))/many && cd \(q(work))/many &&
+            for i in $(seq 1 300); do head -c 8192 /dev/urandom > f$i.bin; done
+            """)
+        // 512 KiB kept back, then the rest filled (dd fails when the disk is full).
+        run("head -c 524288 /dev/zero > \(q(small))/reserve")
+        sh("dd if=/dev/zero of=\(q(small))/filler bs=64k")
+        func leftovers() -> String { run("find \(q(fsx.store))/objects \(q(fsx.store))/tmp -type f | wc -l").stdout }
+
+        // Not even room to open the catalog.
+        let full = importCmd("\(q(work))/many --project full")
+        XCTAssertEqual(full.status, 8, "exit 8: no space, \(full.stderr)")
+        XCTAssertEqual(full.stderr, "artifactfs: \(fsx.store)/catalog.sqlite: cannot open catalog: no space left on the store's disk\n")
+        // Room for the catalog and a few of the 300 blobs (2.4 MB): the batch's writes fail part way.
+        run("rm \(q(small))/reserve")
+        let part = importCmd("\(q(work))/many --project full")
+        XCTAssertEqual(part.status, 8, "exit 8: no space, \(part.stderr)")
+        XCTAssertEqual(part.stderr.split(separator: "\n").count, 1, part.stderr)
+        XCTAssertTrue(part.stderr.contains("No space left on device"), part.stderr)
+        XCTAssertEqual(leftovers(), "0\n", "no blob and no temp file stays")
+        XCTAssertEqual(fsx.runs("full"), [], "nothing registered")
+
+        run("rm \(q(small))/filler")
+        let r = importCmd("\(q(work))/many --project full --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let runName = try XCTUnwrap(json(r)["run"] as? String)
+        XCTAssertEqual(json(r)["files_new"] as? Int, 300, r.stdout)
+        XCTAssertEqual(fsx.runs("full"), [runName])
+        run("diff -r \(q(work))/many \(q(fsx.project("full")))/runs/\(runName)/raw_source")
+        XCTAssertEqual(run("find \(q(fsx.store))/objects -name '.put-*' | wc -l").stdout, "0\n")
+        XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
+        fsx.unmount()
+    }
+
     func testImportUnmountedThenMountShowsIt() throws {
         makeSampleTree("\(work!)/src")
         fsx.unmount()

@@ -29,6 +29,10 @@ public final class Catalog: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_FULL {
+            // Opening writes (the WAL's index, the first connection's pragmas): a full disk is
+            // the user's to mend (exit 8), not a damaged catalog.
+            throw ArtifactError(.noSpace, "cannot open catalog: no space left on the store's disk", path: path, cause: e)
         } catch {
             throw ArtifactError(.io, "cannot open catalog: \(error)", path: path)
         }
