@@ -91,3 +91,18 @@ func XCTAssertArtifactError<T>(_ code: ArtifactError.Code, _ body: @autoclosure 
         XCTFail("expected ArtifactError(.\(code)), got \(error). \(message)", file: file, line: line)
     }
 }
+
+extension BlobStore {
+    /// Paths of every temp file of the store: those in `tmp/` and the `.put-` files in the
+    /// fan-out folders (what gc counts as leftovers).
+    func tempFiles() -> [String] {
+        var out = tempFilesInTmp()
+        for fan in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where fan.count == 2 {
+            let folder = root + "/" + fan
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(BlobStore.fanoutTempPrefix) {
+                out.append(folder + "/" + name)
+            }
+        }
+        return out
+    }
+}

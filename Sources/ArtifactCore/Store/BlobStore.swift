@@ -93,7 +93,6 @@ public final class BlobStore: Sendable {
         // Content in memory, in a batch: written to temp files first, so that the one syncfs
         // below makes their bytes durable before any of them is renamed to its blob name.
         var written: [BlobHash: String] = [:]
-        defer { for tmp in written.values { try? Syscalls.unlink(tmp) } }
         do {
             if syncAll {
                 // Many small blobs (an import's batch): each is written to a temp name in its own
@@ -183,11 +182,7 @@ public final class BlobStore: Sendable {
     }
 
     /// Which fan-out folder a blob is in, as a number 0...255 (the hash's first byte).
-    static func fanoutKey(_ adoption: Adoption) -> Int {
-        func digit(_ c: UInt8) -> Int { c >= UInt8(ascii: "a") ? Int(c - UInt8(ascii: "a")) + 10 : Int(c - UInt8(ascii: "0")) }
-        let hex = adoption.hash.hex.utf8
-        return digit(hex.first!) * 16 + digit(hex.dropFirst().first!)
-    }
+    static func fanoutKey(_ adoption: Adoption) -> Int { Int(adoption.hash.bytes[0]) }
 
     /// What one `adopt` did.
     public struct Adopted: Sendable {
@@ -628,19 +623,6 @@ public final class BlobStore: Sendable {
         ((try? Syscalls.listDirectory(tmpDir)) ?? []).map(\.name.description).filter {
             $0.hasPrefix("put-") || $0.hasPrefix("copy-") || $0.hasPrefix("replace-")
         }.map { tmpDir + "/" + $0 }
-    }
-
-    /// Paths of every temp file: `tempFilesInTmp` and the `fanoutTempPrefix` names in the
-    /// fan-out folders (a scan of all of `objects/`; gc finds the latter in its own scan).
-    public func tempFiles() -> [String] {
-        var out = tempFilesInTmp()
-        for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
-            let folder = root + "/" + fan.description
-            for (name, _) in (try? Syscalls.listDirectory(folder)) ?? [] where name.description.hasPrefix(Self.fanoutTempPrefix) {
-                out.append(folder + "/" + name.description)
-            }
-        }
-        return out
     }
 
     /// Every blob name on disk (for orphan checks).
