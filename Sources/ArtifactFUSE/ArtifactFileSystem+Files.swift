@@ -19,6 +19,12 @@ extension ArtifactFileSystem {
         let path = store.blobs.path(of: hash)
         let fd: Int32
         do { fd = try Syscalls.open(path, flags: O_RDONLY) } catch {
+            do {
+                if let bytes = try store.blobs.readPacked(hash, size: size) { return try openInMemory(hash, bytes) }
+            } catch {
+                logger.error("blob \(hash.hex): \(error)")
+                throw error
+            }
             logger.error("blob \(hash.hex) is missing\(store.blobs.quarantineReason(hash).map { " (in quarantine: \($0))" } ?? "")")
             throw ArtifactError(.corrupt, "blob missing", path: path)
         }
@@ -46,6 +52,21 @@ extension ArtifactFileSystem {
             close(fd)
             throw error
         }
+    }
+
+    /// A packed blob (at most `PackFile.sizeLimit` bytes, read whole at open and checked by
+    /// `BlobStore.readPacked`) is served from an anonymous file in memory (memfd): its reads
+    /// need no checks, and the pack's other blobs are never within reach of this descriptor.
+    private func openInMemory(_ hash: BlobHash, _ bytes: [UInt8]) throws -> FileHandle {
+        let fd = afs_memfd_create("artifactfs-blob")
+        guard fd >= 0 else { throw ArtifactError.system(Errno(rawValue: afs_errno()), "cannot hold blob in memory", path: store.blobs.path(of: hash)) }
+        do {
+            try Syscalls.writeAll(fd, bytes)
+        } catch let e as Errno {
+            close(fd)
+            throw ArtifactError.system(e, "cannot hold blob in memory", path: store.blobs.path(of: hash))
+        }
+        return FileHandle(fd: fd, staged: nil, writable: false)
     }
 
     /// Checks the blocks a read of `handle` touches before it is answered; a block that does

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <spawn.h>
@@ -55,3 +56,5 @@ ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len) {
 }
 
 int afs_o_tmpfile(void) { return O_TMPFILE; }
+
+int afs_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

@@ -40,6 +40,10 @@ struct GC: ParsableCommand, GlobalCommand {
         }
         let verb = dryRun ? "would free" : "freed"
         print("\(verb) \(formatBytes(report.bytesFreed)): \(report.blobsRemoved) unreferenced blobs, \(report.orphansRemoved) never-registered blobs, \(report.tempFilesRemoved) temp files")
+        if report.packsRemoved + report.packsRewritten > 0 {
+            print("\(dryRun ? "would remove" : "removed") \(plural(report.packsRemoved, "pack file")), "
+                  + "\(dryRun ? "would rewrite" : "rewrote") \(plural(report.packsRewritten, "pack file")) without their unreferenced blobs")
+        }
         if report.blobsInGrace > 0 {
             print("kept \(report.blobsInGrace) unreferenced blobs (\(formatBytes(report.bytesInGrace))) until their grace period (\(grace)) passes")
         }

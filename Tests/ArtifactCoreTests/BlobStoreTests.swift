@@ -160,13 +160,17 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(try blobFileCount(), 10)
     }
 
-    /// Content in memory, many at once (an import's small files): each distinct content is
-    /// written once (a repeat and a blob already stored cost no write), the filesystem is
-    /// synced, and no temp file stays in `tmp/`.
+    /// Content in memory past `PackFile.sizeLimit` bytes, so not packed: `bytes` and then as
+    /// many filler bytes.
+    static func unpackable(_ bytes: [UInt8]) -> [UInt8] { bytes + [UInt8](repeating: 7, count: PackFile.sizeLimit) }
+
+    /// Content in memory, many at once, too large to pack (an import's files up to 1 MiB): each
+    /// distinct content is written once (a repeat and a blob already stored cost no write), the
+    /// filesystem is synced, and no temp file stays in `tmp/`.
     func testAdoptOfManyContentsWritesEachOnceAndLeavesNoTempFile() throws {
-        let before = try blobs.put(Array("content 0".utf8))
+        let before = try blobs.put(Self.unpackable(Array("content 0".utf8)))
         var adoptions: [BlobStore.Adoption] = []
-        for i in 0...BlobStore.syncfsThreshold * 2 { adoptions.append(BlobStore.Adoption(content: Array("content \(i % 10)".utf8))) }
+        for i in 0...BlobStore.syncfsThreshold * 2 { adoptions.append(BlobStore.Adoption(content: Self.unpackable(Array("content \(i % 10)".utf8)))) }
         let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
         XCTAssertTrue(adopted.syncedFilesystem)
         XCTAssertEqual(adopted.stored.count, 9)
@@ -174,8 +178,8 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(Set(adopted.stored).count, 9)
         XCTAssertEqual(try blobFileCount(), 10)
         for i in 0..<10 {
-            let path = blobs.path(of: BlobStore.Adoption(content: Array("content \(i)".utf8)).hash)
-            XCTAssertEqual(try contents(path), Array("content \(i)".utf8))
+            let path = blobs.path(of: BlobStore.Adoption(content: Self.unpackable(Array("content \(i)".utf8))).hash)
+            XCTAssertEqual(try contents(path), Self.unpackable(Array("content \(i)".utf8)))
             // Read-only, and known by its blob name only (no temp name left linked to it).
             let st = try Syscalls.lstat(path)
             XCTAssertEqual(st.st_mode & 0o777, 0o444, path)
@@ -185,12 +189,12 @@ final class BlobStoreTests: StoreTestCase {
         blobs.release(adopted)
     }
 
-    /// Many contents are written on several threads, each beside its blob: when some writes
+    /// Many contents too large to pack are written on several threads, each beside its blob: when some writes
     /// fail (here one fan-out folder is a file), the batch throws one error naming that temp
     /// path, stores nothing and leaves no temp file; with the folder back, the same batch goes
     /// through, its blobs in the batch's order.
     func testAFailedWriteOfManyContentsStoresNothing() throws {
-        let adoptions = (0...BlobStore.syncfsThreshold * 4).map { BlobStore.Adoption(content: Array("many \($0)".utf8)) }
+        let adoptions = (0...BlobStore.syncfsThreshold * 4).map { BlobStore.Adoption(content: Self.unpackable(Array("many \($0)".utf8))) }
         let blocked = pathParent(blobs.path(of: adoptions[7].hash))
         try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blocked))
         XCTAssertThrowsError(try blobs.adopt(adoptions, isReferenced: { _ in false })) { error in

@@ -94,9 +94,9 @@ func XCTAssertArtifactError<T>(_ code: ArtifactError.Code, _ body: @autoclosure 
 
 extension BlobStore {
     /// Paths of every temp file of the store: those in `tmp/` and the `.put-` files in the
-    /// fan-out folders (what gc counts as leftovers).
+    /// fan-out folders and `packs/` (what gc counts as leftovers).
     func tempFiles() -> [String] {
-        var out = tempFilesInTmp()
+        var out = tempFilesInTmp() + packFilesOnDisk().temps
         for fan in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where fan.count == 2 {
             let folder = root + "/" + fan
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(BlobStore.fanoutTempPrefix) {

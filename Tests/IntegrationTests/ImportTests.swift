@@ -56,7 +56,7 @@ final class ImportTests: MountTestCase {
         // 512 KiB kept back, then the rest filled (dd fails when the disk is full).
         run("head -c 524288 /dev/zero > \(q(small))/reserve")
         sh("dd if=/dev/zero of=\(q(small))/filler bs=64k")
-        func leftovers() -> String { run("find \(q(fsx.store))/objects \(q(fsx.store))/tmp -type f | wc -l").stdout }
+        func leftovers() -> String { run("find \(q(fsx.store))/objects \(q(fsx.store))/packs \(q(fsx.store))/tmp -type f | wc -l").stdout }
 
         // Not even room to open the catalog.
         let full = importCmd("\(q(work))/many --project full")
@@ -78,9 +78,81 @@ final class ImportTests: MountTestCase {
         XCTAssertEqual(json(r)["files_new"] as? Int, 300, r.stdout)
         XCTAssertEqual(fsx.runs("full"), [runName])
         run("diff -r \(q(work))/many \(q(fsx.project("full")))/runs/\(runName)/raw_source")
-        XCTAssertEqual(run("find \(q(fsx.store))/objects -name '.put-*' | wc -l").stdout, "0\n")
+        XCTAssertEqual(run("find \(q(fsx.store))/objects \(q(fsx.store))/packs -name '.put-*' | wc -l").stdout, "0\n")
         XCTAssertEqual(fsx.cli("verify --store \(q(fsx.store))").status, 0)
         fsx.unmount()
+    }
+
+    /// Small files an import stores go into pack files, not a file each: the mount serves
+    /// them byte for byte (cat, cmp, python, a stage-free copy out with `cp -r`). One byte
+    /// flipped in a pack: that file reads EIO (never the bad bytes), also after a remount, its
+    /// neighbours in the pack still read; verify names it; the same content imported again
+    /// heals it. gc after forget removes the packs.
+    func testSmallFilesArePackedAndServedAndCheckedThroughTheMount() throws {
+        run("""
+            mkdir -p \(q(work))/small/a \(q(work))/small/b && cd \(q(work))/small &&
+            for i in $(seq 1 150); do head -c $((100 + i * 37)) /dev/urandom > a/f$i.bin; done &&
+            printf 'x,y\\n1,2\\n' > b/t.csv && ln -s ../a/f1.bin b/link && head -c 300000 /dev/urandom > b/large.bin
+            """)
+        fsx.unmount()
+        let r = importCmd("\(q(work))/small --project packed --json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let runName = try XCTUnwrap(json(r)["run"] as? String)
+        let packs = run("ls \(q(fsx.store))/packs | grep -c '\\.pack$'").stdout
+        XCTAssertEqual(packs, "1\n", "one pack for the batch's small files")
+        XCTAssertEqual(run("find \(q(fsx.store))/objects -type f | wc -l").stdout, "1\n", "only the 300 kB file is loose")
+        try fsx.mount()
+        let raw = "\(fsx.project("packed"))/runs/\(runName)/raw_source"
+        run("diff -r --no-dereference \(q(work))/small \(q(raw))")
+        XCTAssertEqual(run("readlink \(q(raw))/b/link").stdout, "../a/f1.bin\n")
+        run("cp -r \(q(raw)) \(q(work))/out && diff -r --no-dereference \(q(work))/small \(q(work))/out")
+        XCTAssertEqual(run("python3 -c 'import sys; print(len(open(sys.argv[1], \"rb\").read()))' \(q(raw))/a/f7.bin").stdout, "\(100 + 7 * 37)\n")
+
+        // One byte of a/f5.bin flipped in its pack.
+        let sha = run("getfattr --only-values -n user.artifactfs.sha256 \(q(raw))/a/f5.bin").stdout
+        fsx.unmount()
+        let where_ = run("""
+            sqlite3 \(q(fsx.store))/catalog.sqlite "SELECT pack || ' ' || offset FROM packed_blob WHERE hex(hash) = upper('\(sha)')"
+            """).stdout.split(separator: " ")
+        XCTAssertEqual(where_.count, 2, "a/f5.bin is packed")
+        let pack = "\(fsx.store)/packs/\(where_[0])", offset = where_[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        run("chmod u+w \(q(pack)) && printf 'X' | dd of=\(q(pack)) bs=1 seek=\(offset) conv=notrunc status=none")
+        try fsx.mount()
+        let bad = sh("cat \(q(raw))/a/f5.bin > /dev/null")
+        XCTAssertTrue(bad.stderr.contains("Input/output error"), "\(bad.status) \(bad.stderr)")
+        run("cmp \(q(raw))/a/f4.bin \(q(work))/small/a/f4.bin && cmp \(q(raw))/a/f6.bin \(q(work))/small/a/f6.bin")
+        XCTAssertTrue(fsx.daemonLog.contains("moved to quarantine/"), fsx.daemonLog)
+        fsx.unmount()
+        try fsx.mount()
+        let again = sh("cat \(q(raw))/a/f5.bin > /dev/null")
+        XCTAssertTrue(again.stderr.contains("Input/output error"), again.stderr)
+        let v = fsx.cli("verify --store \(q(fsx.store))")
+        XCTAssertEqual(v.status, 3)
+        XCTAssertTrue(v.stdout.contains("quarantined_blob"), v.stdout)
+
+        // The same content imported again stores a good copy: the old run reads again.
+        let heal = importCmd("\(q(work))/small --project healer --json")
+        XCTAssertEqual(heal.status, 0, heal.stderr)
+        run("cmp \(q(raw))/a/f5.bin \(q(work))/small/a/f5.bin")
+        XCTAssertEqual(fsx.cli("verify --read-data --store \(q(fsx.store))").status, 0)
+
+        // A run of 40 small files of their own, forgotten (a newer run kept), then gc with
+        // no grace: their pack goes, nothing else.
+        run("mkdir -p \(q(work))/scratch \(q(work))/newer && for i in $(seq 1 40); do head -c 500 /dev/urandom > \(q(work))/scratch/s$i; done && echo n > \(q(work))/newer/n")
+        XCTAssertEqual(importCmd("\(q(work))/scratch --project scratch").status, 0)
+        XCTAssertEqual(importCmd("\(q(work))/newer --project scratch").status, 0)
+        func packCount() -> String { run("ls \(q(fsx.store))/packs | grep -c '\\.pack$' || true").stdout }
+        let before = Int(packCount().trimmingCharacters(in: .whitespacesAndNewlines))!
+        XCTAssertEqual(fsx.cli("forget scratch --keep-last 1 --store \(q(fsx.store))").status, 0)
+        let gc = fsx.cli("gc --grace 0m --json --store \(q(fsx.store))")
+        XCTAssertEqual(gc.status, 0, gc.stderr)
+        let report = json(gc)
+        XCTAssertEqual(report["blobs_removed"] as? Int, 40, gc.stdout)
+        XCTAssertEqual(report["bytes_freed"] as? Int, 40 * 500, gc.stdout)
+        XCTAssertEqual(report["packs_removed"] as? Int, 1, gc.stdout)
+        XCTAssertEqual(packCount(), "\(before - 1)\n", gc.stdout)
+        XCTAssertEqual(fsx.cli("verify --read-data --store \(q(fsx.store))").status, 0)
+        run("diff -r --no-dereference \(q(work))/small \(q(raw))")
     }
 
     func testImportUnmountedThenMountShowsIt() throws {

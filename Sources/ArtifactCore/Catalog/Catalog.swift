@@ -521,6 +521,21 @@ public final class Catalog: Sendable {
                 INSERT INTO access_grant SELECT 'dataset', id, 'user', owner_uid, 3, created_at FROM dataset;
                 """)
         }
+        // Small blobs an import stores many of at once live in pack files (`BlobStore`, after
+        // restic's packs and git's packfiles): which pack holds a blob's bytes, where. A blob
+        // row (refcount) stays the same whether its bytes are loose or packed.
+        m.registerMigration("v12-packs") { db in
+            try db.execute(sql: """
+                CREATE TABLE pack (
+                    name TEXT PRIMARY KEY, size INTEGER NOT NULL, created_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE packed_blob (
+                    hash BLOB PRIMARY KEY, pack TEXT NOT NULL REFERENCES pack(name),
+                    offset INTEGER NOT NULL, length INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX packed_blob_by_pack ON packed_blob(pack);
+                """)
+        }
         return m
     }
 

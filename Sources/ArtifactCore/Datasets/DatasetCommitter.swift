@@ -237,7 +237,7 @@ public final class DatasetCommitter: Sendable {
                 if let head, head.blob == e.blob, sameMetadata(head), !linked { continue }
                 if head?.kind == .file, head?.blob == e.blob {
                     e.schema = head?.schema
-                } else if row.kind == .file, let schema = SchemaInference.infer(path: source, name: row.name.description) {
+                } else if row.kind == .file, let schema = inferSchema(path: source, blob: e.blob, name: row.name.description) {
                     e.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
                 }
                 if head == nil { counts.added += 1 } else { counts.changed += 1 }
@@ -315,5 +315,16 @@ public final class DatasetCommitter: Sendable {
         uppers.forEach { try? Syscalls.unlink(worktrees.upperPath(branchId, $0)) }
         logger.info("committed version \(version.name) on \(dataset.name)@\(ref.name): \(planned.count) changes")
         return .committed(version)
+    }
+}
+
+extension DatasetCommitter {
+    /// The schema of a file whose content is at `path`, or, for a packed blob (no file of its
+    /// own), of `blob`'s bytes.
+    fileprivate func inferSchema(path: String, blob: BlobHash?, name: String) -> FileSchema? {
+        if Syscalls.exists(path) || blob == nil { return SchemaInference.infer(path: path, name: name) }
+        guard let blob, let format = SchemaInference.format(forName: name),
+              let bytes = try? store.blobs.read(blob, limit: PackFile.sizeLimit) else { return nil }
+        return SchemaInference.infer(bytes: bytes, format: format)
     }
 }

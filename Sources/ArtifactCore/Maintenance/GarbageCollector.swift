@@ -33,12 +33,18 @@ public struct GarbageCollector {
         /// Versions no branch or tag reaches any more whose deleted branch's retention passed
         /// (see `VersionRetention`).
         public var versionsRemoved = 0
+        /// Pack files removed (none of their blobs indexed any more, or never indexed: a
+        /// process died between writing and indexing them).
+        public var packsRemoved = 0
+        /// Pack files rewritten without their unreferenced blobs (more than half of them was).
+        public var packsRewritten = 0
 
         enum CodingKeys: String, CodingKey {
             case runsForgotten = "runs_forgotten", versionsRemoved = "versions_removed"
             case dryRun = "dry_run", blobsRemoved = "blobs_removed", bytesFreed = "bytes_freed"
             case orphansRemoved = "orphans_removed", tempFilesRemoved = "temp_files_removed"
             case blobsInGrace = "blobs_in_grace", bytesInGrace = "bytes_in_grace"
+            case packsRemoved = "packs_removed", packsRewritten = "packs_rewritten"
         }
         public init() {}
     }
@@ -85,11 +91,14 @@ public struct GarbageCollector {
                 report.bytesFreed += chunk.reduce(0) { $0 + $1.size }
             } else {
                 try store.blobs.holdLock.exclusively {
-                    for blob in try store.catalog.deleteCollectable(chunk.map(\.hash), releasedBefore: cutoff) {
+                    let deleted = try store.catalog.deleteCollectable(chunk.map(\.hash), releasedBefore: cutoff)
+                    for blob in deleted {
                         try? Syscalls.unlink(store.blobs.path(of: blob.hash))
                         report.blobsRemoved += 1
                         report.bytesFreed += blob.size
                     }
+                    // Packed ones: their index rows go; their packs are collected below.
+                    try store.catalog.removePacked(deleted.map(\.hash))
                 }
             }
             done += chunk.count
@@ -130,11 +139,92 @@ public struct GarbageCollector {
             done += 1
             progress(done, total, report.bytesFreed)
         }
+        try collectPacks(dryRun: dryRun, collected: dryRun ? candidates : [], report: &report)
+        tempFiles += store.blobs.packFilesOnDisk().temps
         report.tempFilesRemoved = try removeTempLeftovers(tempFiles, dryRun: dryRun)
         if !dryRun {
             logger.debug("gc removed \(report.blobsRemoved) blobs and \(report.orphansRemoved) orphans, \(report.bytesFreed) bytes")
         }
         return report
+    }
+
+    /// Packed blobs no row names (orphans, as loose files no row names), pack files no index
+    /// row points into, and packs more than half unused, rewritten without what is unused: all
+    /// with the hold lock exclusive, so no adopter in flight has a pack written but not yet
+    /// indexed, or a packed blob found but not yet named by its rows. A reader that looked up
+    /// a pack just removed looks it up again (`BlobStore.packedContent`); one that opened it
+    /// keeps reading the old file.
+    ///
+    /// `collected`: with `dryRun`, the blobs this run would have removed before (so that packs
+    /// are counted as they would be left).
+    private func collectPacks(dryRun: Bool, collected: [BlobRecord], report: inout Report) throws {
+        let unnamed = try store.catalog.unnamedPackedBlobs()
+        if dryRun {
+            report.orphansRemoved += unnamed.count
+            report.bytesFreed += unnamed.reduce(0) { $0 + $1.length }
+        } else if !unnamed.isEmpty {
+            try store.blobs.holdLock.exclusively {
+                let gone = try store.catalog.unnamedPackedBlobs()
+                try store.catalog.removePacked(gone.map(\.hash))
+                report.orphansRemoved += gone.count
+                report.bytesFreed += gone.reduce(0) { $0 + $1.length }
+            }
+        }
+        var indexed = try store.catalog.packs()
+        if dryRun {
+            // As they would be: without the blobs this run would have removed.
+            let gone = Set(unnamed.map(\.hash)).union(collected.map(\.hash))
+            for i in indexed.indices where !gone.isEmpty {
+                let left = try store.catalog.packEntries(indexed[i].name).filter { !gone.contains($0.hash) }
+                indexed[i].blobs = left.count
+                indexed[i].liveBytes = left.reduce(0) { $0 + $1.length }
+            }
+        }
+        let names = Set(indexed.map(\.name))
+        for name in store.blobs.packFilesOnDisk().packs where !names.contains(name) {
+            if dryRun { report.packsRemoved += 1; continue }
+            try store.blobs.holdLock.exclusively {
+                guard try !store.catalog.packs().contains(where: { $0.name == name }) else { return }
+                if (try? Syscalls.unlink(store.blobs.packPath(name))) != nil { report.packsRemoved += 1 }
+            }
+        }
+        for pack in indexed {
+            // What the live blobs would take in a pack of their own (with their trailer entries).
+            let live = pack.liveBytes + Int64(pack.blobs) * 48 + 16
+            guard pack.blobs == 0 || live * 2 < pack.size else { continue }
+            if dryRun {
+                if pack.blobs == 0 { report.packsRemoved += 1 } else { report.packsRewritten += 1 }
+                continue
+            }
+            try store.blobs.holdLock.exclusively {
+                let entries = try store.catalog.packEntries(pack.name)
+                var rewrote = false, forgotten = false
+                if !entries.isEmpty {
+                    let (rewritten, damaged) = try store.blobs.rewritePack(pack.name, entries: entries)
+                    for e in damaged {
+                        // Checked on the way, like a read: damage goes to quarantine, never into a new pack.
+                        try? store.blobs.quarantine(e.hash, reason: "gc: content does not hash to its name",
+                                                    packedAt: PackedLocation(pack: pack.name, offset: e.offset, length: e.length))
+                        logger.warning("quarantined blob \(e.hash.hex) found damaged in pack \(pack.name)")
+                    }
+                    if let rewritten {
+                        do {
+                            forgotten = try store.catalog.movePacked(from: pack.name, to: rewritten.name, size: rewritten.size, entries: rewritten.entries)
+                        } catch {
+                            try? Syscalls.unlink(rewritten.path)
+                            throw error
+                        }
+                        report.packsRewritten += 1
+                        rewrote = true
+                    }
+                }
+                if !forgotten { forgotten = try store.catalog.forgetPackIfEmpty(pack.name) }
+                if forgotten {
+                    try? Syscalls.unlink(store.blobs.packPath(pack.name))
+                    if !rewrote { report.packsRemoved += 1 }
+                }
+            }
+        }
     }
 
     /// Forgets what each project's stored keep policy does not keep, and tells the mounts.

@@ -151,7 +151,7 @@ public struct Verifier {
                     if let reason = store.blobs.quarantineReason(hash) {
                         problem = Problem(kind: "quarantined_blob", blob: hash.hex, detail: "in quarantine/: \(reason)")
                     } else {
-                        problem = Problem(kind: "missing_blob", blob: hash.hex, detail: "referenced blob is not in objects/")
+                        problem = Problem(kind: "missing_blob", blob: hash.hex, detail: "referenced blob is not in objects/ or packs/")
                     }
                 case .wrongSize(let actual):
                     problem = Problem(kind: "corrupt_blob", blob: hash.hex, detail: "size is \(actual), catalog says \(blob.size)")
@@ -218,7 +218,7 @@ public struct Verifier {
             let wanted = Dictionary(damaged.filter { report.problems[$0.1].kind != "corrupt_blob" }.map { ($0.0, $0.1) },
                                     uniquingKeysWith: { a, _ in a })
             guard !wanted.isEmpty else { return }
-            var candidates = orphans.map { store.blobs.path(of: $0) }
+            var candidates = orphans.map { store.blobs.path(of: $0) }.filter(Syscalls.exists)
             candidates += ((try? Syscalls.listDirectory(store.blobs.quarantineDir)) ?? []).map { store.blobs.quarantineDir + "/" + $0.name.description }
             for path in candidates {
                 guard let (actual, _) = try? BlobStore.hash(fileAt: PathBytes(path)), let index = wanted[actual],

@@ -5,7 +5,7 @@ import Synchronization
 import Glibc
 #endif
 
-/// One store on disk: `catalog.sqlite`, `objects/`, `staging/` and `tmp/` under one folder.
+/// One store on disk: `catalog.sqlite`, `objects/`, `packs/`, `staging/` and `tmp/` under one folder.
 public final class ArtifactStore: Sendable {
     public let root: String
     public let catalog: Catalog
@@ -65,7 +65,7 @@ public final class ArtifactStore: Sendable {
             _ = chmod(absolute, 0o700)
         }
         catalog = try Catalog(path: catalogPath, readOnly: readOnly)
-        blobs = try BlobStore(root: "\(absolute)/objects", tmpDir: "\(absolute)/tmp")
+        blobs = try BlobStore(root: "\(absolute)/objects", tmpDir: "\(absolute)/tmp", packIndex: catalog)
         staging = try StagingArea(root: "\(absolute)/staging")
     }
 

@@ -7,27 +7,37 @@ import Synchronization
 import Glibc
 #endif
 
-/// Content-addressed, SHA-256 named files in fan-out folders: `objects/ab/cdef...`.
+/// Content-addressed, SHA-256 named blobs: loose files in fan-out folders
+/// (`objects/ab/cdef...`), or, for the many small blobs an import stores at once, packed into
+/// pack files (`packs/`, see `PackFile`) that the catalog's pack index (`PackIndex`) maps.
 ///
 /// A blob reaches its final name only whole and durable: new content is written to a temp
 /// file, fsynced and renamed (or, for a staged file that is already complete, fsynced and
-/// hard-linked), and the folder is fsynced, all before any catalog row refers to it.
-/// Reference counts live in the catalog, not here.
+/// hard-linked), and the folder is fsynced, all before any catalog row refers to it; a pack is
+/// made durable and renamed before its index rows are written. A blob is looked for loose
+/// first, then in the pack index. Reference counts live in the catalog, not here.
 public final class BlobStore: Sendable {
     public let root: String
     let tmpDir: String
     /// Shared while this process holds blobs; gc takes it exclusively (`BlobHoldLock`).
     public let holdLock: BlobHoldLock
+    /// Where packed blobs are; nil: this store packs nothing and finds only loose blobs.
+    public let packIndex: (any PackIndex)?
+    /// `packs/` beside `root`.
+    public var packsDir: String { pathParent(root) + "/packs" }
 
     /// `root`: the `objects/` folder; `tmpDir`: where copies are written before their rename
-    /// (same filesystem); the hold lock is `blobs.lock` beside `root`.
-    public init(root: String, tmpDir: String) throws {
+    /// (same filesystem); the hold lock is `blobs.lock` beside `root`. `packIndex`: the
+    /// catalog, for packed blobs.
+    public init(root: String, tmpDir: String, packIndex: (any PackIndex)? = nil) throws {
         self.root = root
         self.tmpDir = tmpDir
+        self.packIndex = packIndex
         self.holdLock = BlobHoldLock(path: pathParent(root) + "/blobs.lock")
         do {
             try Syscalls.mkdirs(root)
             try Syscalls.mkdirs(tmpDir)
+            if packIndex != nil { try Syscalls.mkdirs(pathParent(root) + "/packs") }
         } catch let e as Errno {
             throw ArtifactError.system(e, "cannot create the blob store", path: root)
         }
@@ -41,7 +51,11 @@ public final class BlobStore: Sendable {
 
     func fanoutDir(of hash: BlobHash) -> String { pathParent(path(of: hash)) }
 
-    public func contains(_ hash: BlobHash) -> Bool { Syscalls.exists(path(of: hash)) }
+    /// Whether the store holds blob `hash`, loose or packed. An index that cannot be read
+    /// counts as no (the caller stores the content again).
+    public func contains(_ hash: BlobHash) -> Bool {
+        Syscalls.exists(path(of: hash)) || (try? packIndex?.packedLocations([hash]))?[hash] != nil
+    }
 
     /// A complete file to take into the store under the blob name `hash`, or bytes in memory
     /// (a symlink's target).
@@ -93,6 +107,16 @@ public final class BlobStore: Sendable {
         // Content in memory, in a batch: written to temp files first, so that the one syncfs
         // below makes their bytes durable before any of them is renamed to its blob name.
         var written: [BlobHash: String] = [:]
+        // Content the store holds packed already: nothing of it is written again.
+        let alreadyPacked: [BlobHash: PackedLocation]
+        do { alreadyPacked = try packIndex?.packedLocations(files.map(\.hash)) ?? [:] } catch {
+            release(Adopted(stored: [], held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false))
+            throw error
+        }
+        // A batch's content (distinct), what of it this call stored, and its packs not yet indexed.
+        var memory: [Adoption] = []
+        var storedFromMemory = Set<BlobHash>(), storedPacked = Set<BlobHash>()
+        var packing: [PackTemp] = []
         do {
             if syncAll {
                 // Many small blobs (an import's batch): each is written to a temp name in its own
@@ -100,14 +124,31 @@ public final class BlobStore: Sendable {
                 // a folder's blobs all on one thread. So no two threads wait on one folder's lock,
                 // and no rename crosses folders (which would take the filesystem's rename mutex,
                 // `lock_rename`: measured, parallel renames from `tmp/` only spun on it).
+                //
+                // Small ones go into pack files instead (`PackFile`): one file for many blobs.
                 var distinct = Set<BlobHash>()
-                let pending = files.filter { $0.content != nil && distinct.insert($0.hash).inserted }
+                memory = files.filter { $0.content != nil && distinct.insert($0.hash).inserted }
+                let pending = memory.filter { alreadyPacked[$0.hash] == nil }
+                let packs = packIndex != nil
                 let temps = Self.concurrentMap(pending, partition: Self.fanoutKey) { f in
-                    Result { self.contains(f.hash) ? nil : try self.writeTemp(f.content!, as: f.hash, sync: false, beside: true) }
+                    Result { () -> TempPlace in
+                        if Syscalls.exists(self.path(of: f.hash)) { return .present }
+                        if packs && f.content!.count <= PackFile.sizeLimit { return .pack }
+                        return .temp(try self.writeTemp(f.content!, as: f.hash, sync: false, beside: true))
+                    }
                 }
-                for (f, tmp) in zip(pending, temps) { if case .success(let tmp?) = tmp { written[f.hash] = tmp } }
+                var toPack: [Adoption] = []
+                for (f, place) in zip(pending, temps) {
+                    switch place {
+                    case .success(.temp(let tmp)): written[f.hash] = tmp
+                    case .success(.pack): toPack.append(f)
+                    default: break
+                    }
+                }
                 if let failure = temps.lazy.compactMap({ if case .failure(let e) = $0 { e } else { nil } }).first { throw failure }
+                packing = try writePackTemps(toPack)
                 try syncFilesystem()
+                try placePacks(&packing)
                 let named = pending.compactMap { f in written[f.hash].map { (f, $0) } }
                 let placed = Self.concurrentMap(named, partition: { Self.fanoutKey($0.0) }) { f, tmp in
                     var local = Set<String>()
@@ -117,14 +158,14 @@ public final class BlobStore: Sendable {
                 for ((f, _), isNew) in zip(named, placed) {
                     written[f.hash] = nil  // renamed, or removed by `place`
                     switch isNew {
-                    case .success(true): stored.append(f.hash)
+                    case .success(true): storedFromMemory.insert(f.hash)
                     case .success(false): break
                     case .failure(let e): failure = failure ?? e
                     }
                 }
                 if let failure { throw failure }
             }
-            for f in files {
+            for f in files where alreadyPacked[f.hash] == nil {
                 if let content = f.content {
                     if !syncAll, try store(content, as: f.hash, touchedDirectories: &touched) {
                         stored.append(f.hash)
@@ -150,15 +191,22 @@ public final class BlobStore: Sendable {
             }
             // Copies were fsynced one by one; links need the folders (or the whole filesystem).
             if syncAll { try syncFilesystem() } else { try syncDirectories(touched) }
+            // Packs are durable under their names now: indexing them makes their blobs stored.
+            try indexPacks(&packing, into: &storedPacked)
+            storedFromMemory.formUnion(storedPacked)
         } catch {
             // Temp files go while the hold still keeps gc out (gc takes any it sees as leftovers).
             for tmp in written.values { try? Syscalls.unlink(tmp) }
             written.removeAll()
-            discard(Adopted(stored: stored, held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false),
+            for pack in packing { try? Syscalls.unlink(pack.path) }
+            let all = memory.map(\.hash).filter(storedFromMemory.contains) + stored
+            discard(Adopted(stored: all, held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false, packed: storedPacked),
                     isReferenced: isReferenced)
             throw error
         }
-        return Adopted(stored: stored, held: files.map(\.hash), syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll)
+        stored = memory.map(\.hash).filter(storedFromMemory.contains) + stored
+        return Adopted(stored: stored, held: files.map(\.hash), syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll,
+                       packed: storedPacked)
     }
 
     /// `body` applied to each of `items` on as many threads as the machine has cores (at most
@@ -195,6 +243,8 @@ public final class BlobStore: Sendable {
         public var syncedFolders: Set<String>
         /// Whether it synced the whole filesystem instead (past `syncfsThreshold` files).
         public var syncedFilesystem: Bool
+        /// Those of `stored` it put into packs (the rest are loose files).
+        public var packed: Set<BlobHash> = []
     }
 
     /// Hashes adopters in flight rely on, with how many hold each: another adopter may have
@@ -236,7 +286,10 @@ public final class BlobStore: Sendable {
         release(adopted)
         guard !adopted.stored.isEmpty else { return }
         _ = try? holdLock.exclusivelyIfFree {
-            for hash in adopted.stored where !isReferenced(hash) { try? Syscalls.unlink(path(of: hash)) }
+            let unreferenced = adopted.stored.filter { !isReferenced($0) }
+            for hash in unreferenced where !adopted.packed.contains(hash) { try? Syscalls.unlink(path(of: hash)) }
+            // Packed ones: their index rows go (gc removes a pack no row points into).
+            try? packIndex?.removePacked(unreferenced.filter(adopted.packed.contains))
         }
     }
 
@@ -315,6 +368,16 @@ public final class BlobStore: Sendable {
         let source = path(of: hash)
         let input: Int32
         do { input = try Syscalls.open(source, flags: O_RDONLY) } catch {
+            if let (bytes, location) = try packedContent(hash) {
+                guard BlobHash(digest: SHA256.hash(data: bytes)) == hash else {
+                    try? quarantinePacked(hash, reason: "copy: content does not hash to its name", at: location)
+                    throw ArtifactError(.corrupt, "blob damaged (moved to quarantine/)", path: packPath(location.pack))
+                }
+                do { try Syscalls.writeAll(output, bytes) } catch let e as Errno {
+                    throw ArtifactError.system(e, "cannot copy blob \(hash.hex.prefix(12))", path: packPath(location.pack))
+                }
+                return
+            }
             throw ArtifactError(.corrupt, "blob missing", path: source)
         }
         defer { close(input) }
@@ -372,10 +435,15 @@ public final class BlobStore: Sendable {
     /// or does not hash to its name.
     public func read(_ hash: BlobHash, limit: Int = 1 << 20) throws -> [UInt8] {
         let p = path(of: hash)
-        guard let data = FileManager.default.contents(atPath: p), data.count <= limit else {
-            throw ArtifactError(.corrupt, "blob missing or too large", path: p)
+        let bytes: [UInt8]
+        if let data = FileManager.default.contents(atPath: p) {
+            bytes = Array(data)
+        } else if let (packed, _) = try packedContent(hash) {
+            bytes = packed
+        } else {
+            throw ArtifactError(.corrupt, "blob missing", path: p)
         }
-        let bytes = Array(data)
+        guard bytes.count <= limit else { throw ArtifactError(.corrupt, "blob too large", path: p) }
         guard BlobHash(digest: SHA256.hash(data: bytes)) == hash else { throw ArtifactError(.corrupt, "blob damaged", path: p) }
         return bytes
     }
@@ -424,17 +492,7 @@ public final class BlobStore: Sendable {
         }
         do {
             defer { close(fd) }
-            try bytes.withUnsafeBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw Errno(rawValue: errno)
-                    }
-                    done += n
-                }
-            }
+            try Syscalls.writeAll(fd, bytes)
             if sync { try Syscalls.fsync(fd) }
             return tmp
         } catch let e as Errno {
@@ -552,7 +610,7 @@ public final class BlobStore: Sendable {
     public func check(_ hash: BlobHash, expectedSize: Int64, readData: Bool = true, recorded: BlockSums? = nil,
                       read: (Int64) -> Void = { _ in }) -> Health {
         let p = path(of: hash)
-        guard let st = try? Syscalls.lstat(p) else { return .missing }
+        guard let st = try? Syscalls.lstat(p) else { return checkPacked(hash, expectedSize: expectedSize, readData: readData, recorded: recorded) }
         if Int64(st.st_size) != expectedSize { return .wrongSize(actual: Int64(st.st_size)) }
         guard readData else { return .ok }
         guard let digest = try? BlobStore.digest(fileAt: PathBytes(p), read: read) else { return .missing }
@@ -572,9 +630,15 @@ public final class BlobStore: Sendable {
     /// it answers EIO and `verify` names it. A later adopt of the same content stores a good
     /// copy again. `onlyIf` (the damaged file's `fstat`): move it only if it is still the file
     /// at the blob's name, so that a reader of an older, damaged copy never moves a good copy
-    /// stored since. An earlier quarantined copy is kept (the new one gets a suffix). Throws
-    /// `.io` when the move fails (then the blob stays where it was).
-    public func quarantine(_ hash: BlobHash, reason: String, onlyIf damaged: stat? = nil) throws {
+    /// stored since. A packed blob (none loose, or `packedAt` given: only if still packed
+    /// there) is copied out and its index row forgotten. An earlier quarantined copy is kept
+    /// (the new one gets a suffix). Throws `.io` when the move fails (then the blob stays where
+    /// it was).
+    public func quarantine(_ hash: BlobHash, reason: String, onlyIf damaged: stat? = nil, packedAt: PackedLocation? = nil) throws {
+        if packedAt != nil || (damaged == nil && !Syscalls.exists(path(of: hash))) {
+            try quarantinePacked(hash, reason: reason, at: packedAt)
+            return
+        }
         var target = quarantineDir + "/" + hash.hex
         do {
             if let damaged {
@@ -625,7 +689,7 @@ public final class BlobStore: Sendable {
         }.map { tmpDir + "/" + $0 }
     }
 
-    /// Every blob name on disk (for orphan checks).
+    /// Every blob the store holds, loose or packed, each once (for orphan checks).
     public func allHashes() throws -> [BlobHash] {
         var out: [BlobHash] = []
         for (fan, _) in (try? Syscalls.listDirectory(root)) ?? [] where fan.count == 2 {
@@ -633,7 +697,8 @@ public final class BlobStore: Sendable {
                 if let h = BlobHash(hex: fan.description + rest.description) { out.append(h) }
             }
         }
-        return out
+        let loose = Set(out)
+        return out + (try packIndex?.allPackedHashes() ?? []).filter { !loose.contains($0) }
     }
 }
 

@@ -93,6 +93,22 @@ public enum Syscalls {
         return Glibc.lstat(path, &st) == 0
     }
 
+    /// Writes all of `bytes` at the descriptor's position (retrying short writes and EINTR).
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    let err = afs_errno()
+                    if err == EINTR { continue }
+                    throw Errno(rawValue: err)
+                }
+                done += n
+            }
+        }
+    }
+
     /// Reads exactly `count` bytes at `offset` unless the file ends first.
     public static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: Int64) throws -> Int {
         var done = 0

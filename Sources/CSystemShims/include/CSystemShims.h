@@ -26,6 +26,8 @@ int afs_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newp
 int afs_o_tmpfile(void);
 int afs_mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
 ssize_t afs_copy_file_range(int fd_in, int fd_out, size_t len);
+/* memfd_create(name, MFD_CLOEXEC): an anonymous file in memory (a packed blob served by the daemon). */
+int afs_memfd_create(const char *name);
 /* O_DIRECT: a _GNU_SOURCE flag that Swift does not import. */
 int afs_o_direct(void);
 #include <spawn.h>
