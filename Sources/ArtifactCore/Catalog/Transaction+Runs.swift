@@ -3,7 +3,7 @@ import GRDB
 
 /// A run's files, handed to `insertRun` one at a time inside its transaction, so that a run
 /// of a million files (an import streams them from its journal) is never held in memory
-/// whole. Called twice: once for hard-link counts, once to insert.
+/// whole. Called twice: once for hard-link counts (unless the caller knows them), once to insert.
 typealias StagedEntryFeed = (CatalogTransaction, (StagedEntry) throws -> Void) throws -> Void
 
 /// A run's rows (`run`, `file`, `dir`, `seal_cleanup`), written by `RunRegistrar`.
@@ -14,7 +14,7 @@ extension CatalogTransaction {
     /// some files are missing from the run (it then ends `completed_with_errors`). Memory:
     /// the run's folder paths and hard-linked files, not its files.
     func insertRun(projectId: ProjectID, entries: StagedEntryFeed, directories: [StagedDirectory],
-                   uid: Int64, action: String, completed: Bool, error: String? = nil,
+                   linkCounts knownLinks: [UInt64: Int64]? = nil, uid: Int64, action: String, completed: Bool, error: String? = nil,
                    cleanup: [(path: PathBytes, ino: UInt64)], now: Date) throws -> RunRecord {
         let nowSeconds = now.timeIntervalSince1970
         let id = try ChronologicalID.next(db, table: "run", ownerColumn: "project_id", ownerId: projectId.rawValue, now: now)
@@ -50,8 +50,8 @@ extension CatalogTransaction {
                                                   m?.xattrs.encoded.map { Data($0) }])
             }
         }
-        var linkCounts: [UInt64: Int64] = [:]
-        try entries(self) { e in if let k = e.linkKey { linkCounts[k, default: 0] += 1 } }
+        var linkCounts: [UInt64: Int64] = knownLinks ?? [:]
+        if knownLinks == nil { try entries(self) { e in if let k = e.linkKey { linkCounts[k, default: 0] += 1 } } }
         var linkLeaders: [UInt64: Int64] = [:]
 
         try entries(self) { entry in

@@ -58,13 +58,16 @@ public final class RunRegistrar: Sendable {
     /// Registers the files `entries` feeds and the folders `directories` reads (both inside the
     /// one transaction) as one new run, and in the same transaction does `alsoInTransaction`
     /// (an import clears its journal there). `error`: files that could not be taken.
+    /// `linkCounts`: how many names each hard-linked file has, by link key, when the feed can
+    /// say without being read twice (nil: counted from a first pass over `entries`).
     func register(projectId: ProjectID, entries: StagedEntryFeed, directories: (CatalogTransaction) throws -> [StagedDirectory],
+                  linkCounts: ((CatalogTransaction) throws -> [UInt64: Int64])? = nil,
                   uid: Int64, action: String = "ingest", completed: Bool = true, error: String? = nil,
                   cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date(),
                   alsoInTransaction: (CatalogTransaction, RunRecord) throws -> Void = { _, _ in }) throws -> RunRecord {
         try catalog.writing("the run was not registered") { tx in
             let run = try tx.insertRun(projectId: projectId, entries: entries, directories: try directories(tx),
-                                       uid: uid, action: action, completed: completed, error: error, cleanup: cleanup, now: now)
+                                       linkCounts: try linkCounts?(tx), uid: uid, action: action, completed: completed, error: error, cleanup: cleanup, now: now)
             try alsoInTransaction(tx, run)
             return run
         }

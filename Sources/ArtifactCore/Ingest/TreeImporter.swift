@@ -194,85 +194,90 @@ public final class TreeImporter {
         let resuming = try store.catalog.hasImportJournal(key)
         try walk { chunk in
             let journal = resuming ? try store.catalog.importJournal(key, paths: chunk.filter { $0.st.st_mode & S_IFMT == S_IFREG }.map(\.path)) : [:]
-            for (path, st) in chunk {
-                let full = source.appending(path)
-                let type = st.st_mode & S_IFMT
-                if type == S_IFDIR {
-                    batch.rows.append(ImportJournalRow(path: path, kind: .dir, blob: nil, size: 0, st: st, xattrs: UserXattrs.read(full)))
-                    continue
-                }
-                guard let kind = FileKind(mode: UInt32(st.st_mode)) else { continue }
-                defer {
-                    state.files += 1
-                    if kind == .regular { state.bytes += Int64(st.st_size) }
-                    progress(state)
-                }
-                let xattrs = UserXattrs.read(full)
-                switch kind {
-                case .regular:
-                    if let j = journal[path], j.kind == .file, j.size == Int64(st.st_size), j.mtimeNs == st.st_mtim.nanoseconds,
-                       j.ctimeNs == st.st_ctim.nanoseconds, j.ino == UInt64(st.st_ino), j.dev == UInt64(st.st_dev),
-                       let hash = j.blob, store.blobs.contains(hash) {
-                        batch.seen.append(path)
-                        summary.filesReused += 1
+            for group in Self.readAheadGroups(chunk) {
+                // The group's small files, read and hashed on every core before this thread batches them.
+                let ahead = readAhead(chunk[group], journal: journal)
+                for (index, (path, st)) in zip(group, chunk[group]) {
+                    let full = source.appending(path)
+                    let type = st.st_mode & S_IFMT
+                    if type == S_IFDIR {
+                        batch.rows.append(ImportJournalRow(path: path, kind: .dir, blob: nil, size: 0, st: st, xattrs: UserXattrs.read(full)))
                         continue
                     }
-                    if Int64(st.st_size) <= Self.inMemorySize {
-                        let read: (bytes: [UInt8], st: stat)
+                    guard let kind = FileKind(mode: UInt32(st.st_mode)) else { continue }
+                    defer {
+                        state.files += 1
+                        if kind == .regular { state.bytes += Int64(st.st_size) }
+                        progress(state)
+                    }
+                    let read = ahead[index]
+                    let xattrs = read?.xattrs ?? UserXattrs.read(full)
+                    switch kind {
+                    case .regular:
+                        if let j = journal[path], j.kind == .file, j.size == Int64(st.st_size), j.mtimeNs == st.st_mtim.nanoseconds,
+                           j.ctimeNs == st.st_ctim.nanoseconds, j.ino == UInt64(st.st_ino), j.dev == UInt64(st.st_dev),
+                           let hash = j.blob, store.blobs.contains(hash) {
+                            batch.seen.append(path)
+                            summary.filesReused += 1
+                            continue
+                        }
+                        if Int64(st.st_size) <= Self.inMemorySize {
+                            let small: SmallFile
+                            do {
+                                small = try read?.file.get() ?? readSmall(path, listed: st)
+                            } catch {
+                                report(Failure(path: full.description, reason: Self.reason(error)))
+                                continue
+                            }
+                            let adoption = small.adoption
+                            var row = ImportJournalRow(path: path, kind: .file, blob: adoption.hash, size: adoption.size, st: small.st, xattrs: xattrs)
+                            row.blocks = small.blocks
+                            if inferSchemas, let format = SchemaInference.format(forName: path.lastComponent.description) {
+                                let schema = SchemaInference.infer(bytes: adoption.content!, format: format)
+                                row.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
+                            }
+                            batch.rows.append(row)
+                            batch.adoptions.append(adoption)
+                            batch.contentBytes += adoption.size
+                            if batch.adoptions.count >= batchSize || batch.contentBytes >= Self.batchContentBytes { try flush() }
+                            continue
+                        }
+                        tempCounter += 1
+                        let temp = "\(tempDir)/\(pid)-\(tempCounter)"
+                        let copied: (hash: BlobHash, st: stat, blocks: BlockSums)
                         do {
-                            read = try readWhole(path, listed: st)
+                            copied = try copyHashing(path, listed: st, to: temp, buffer: buffer)
+                        } catch let e as ArtifactError where e.code == .noSpace {
+                            throw e  // the store's disk, not this file: stop (what is journaled stays)
                         } catch {
                             report(Failure(path: full.description, reason: Self.reason(error)))
                             continue
                         }
-                        let adoption = BlobStore.Adoption(content: read.bytes)
-                        var row = ImportJournalRow(path: path, kind: .file, blob: adoption.hash, size: adoption.size, st: read.st, xattrs: xattrs)
-                        row.blocks = BlockSums.of(read.bytes)
-                        if inferSchemas, let format = SchemaInference.format(forName: path.lastComponent.description) {
-                            let schema = SchemaInference.infer(bytes: read.bytes, format: format)
+                        var row = ImportJournalRow(path: path, kind: .file, blob: copied.hash, size: Int64(copied.st.st_size), st: copied.st, xattrs: xattrs)
+                        row.blocks = copied.blocks
+                        if inferSchemas, let schema = SchemaInference.infer(path: temp, name: path.lastComponent.description) {
                             row.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
                         }
                         batch.rows.append(row)
+                        batch.temps.append(temp)
+                        batch.adoptions.append(BlobStore.Adoption(path: PathBytes(temp), hash: copied.hash, size: row.size))
+                    case .symlink:
+                        guard let target = try? Syscalls.readlink(full) else {
+                            report(Failure(path: full.description, reason: "cannot read the symlink"))
+                            continue
+                        }
+                        let adoption = BlobStore.Adoption(content: target.bytes)
+                        batch.rows.append(ImportJournalRow(path: path, kind: .symlink, blob: adoption.hash, size: Int64(target.count), st: st, xattrs: xattrs))
                         batch.adoptions.append(adoption)
-                        batch.contentBytes += adoption.size
-                        if batch.adoptions.count >= batchSize || batch.contentBytes >= Self.batchContentBytes { try flush() }
-                        continue
+                    default:
+                        // FIFOs, sockets, device nodes: metadata, and the empty blob as the seal keeps them.
+                        let adoption = BlobStore.Adoption(content: [])
+                        let entryKind = EntryKind(rawValue: kind.rawValue) ?? .fifo
+                        batch.rows.append(ImportJournalRow(path: path, kind: entryKind, blob: adoption.hash, size: 0, st: st, xattrs: xattrs))
+                        batch.adoptions.append(adoption)
                     }
-                    tempCounter += 1
-                    let temp = "\(tempDir)/\(pid)-\(tempCounter)"
-                    let copied: (hash: BlobHash, st: stat, blocks: BlockSums)
-                    do {
-                        copied = try copyHashing(path, listed: st, to: temp, buffer: buffer)
-                    } catch let e as ArtifactError where e.code == .noSpace {
-                        throw e  // the store's disk, not this file: stop (what is journaled stays)
-                    } catch {
-                        report(Failure(path: full.description, reason: Self.reason(error)))
-                        continue
-                    }
-                    var row = ImportJournalRow(path: path, kind: .file, blob: copied.hash, size: Int64(copied.st.st_size), st: copied.st, xattrs: xattrs)
-                    row.blocks = copied.blocks
-                    if inferSchemas, let schema = SchemaInference.infer(path: temp, name: path.lastComponent.description) {
-                        row.schema = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
-                    }
-                    batch.rows.append(row)
-                    batch.temps.append(temp)
-                    batch.adoptions.append(BlobStore.Adoption(path: PathBytes(temp), hash: copied.hash, size: row.size))
-                case .symlink:
-                    guard let target = try? Syscalls.readlink(full) else {
-                        report(Failure(path: full.description, reason: "cannot read the symlink"))
-                        continue
-                    }
-                    let adoption = BlobStore.Adoption(content: target.bytes)
-                    batch.rows.append(ImportJournalRow(path: path, kind: .symlink, blob: adoption.hash, size: Int64(target.count), st: st, xattrs: xattrs))
-                    batch.adoptions.append(adoption)
-                default:
-                    // FIFOs, sockets, device nodes: metadata, and the empty blob as the seal keeps them.
-                    let adoption = BlobStore.Adoption(content: [])
-                    let entryKind = EntryKind(rawValue: kind.rawValue) ?? .fifo
-                    batch.rows.append(ImportJournalRow(path: path, kind: entryKind, blob: adoption.hash, size: 0, st: st, xattrs: xattrs))
-                    batch.adoptions.append(adoption)
+                    if batch.adoptions.count >= batchSize { try flush() }
                 }
-                if batch.adoptions.count >= batchSize { try flush() }
             }
             if batch.rows.count + batch.seen.count >= batchSize * 4 { try flush() }
         }
@@ -310,6 +315,7 @@ public final class TreeImporter {
             projectId: projectId,
             entries: { tx, each in try tx.forEachImportedFile(key, pass: pass) { try each($0.stagedEntry) } },
             directories: { tx in try tx.importedFolders(key, pass: pass).map(\.stagedDirectory) },
+            linkCounts: { [key] tx in try tx.importLinkCounts(key, pass: pass) },
             uid: uid, action: "import", completed: sink == nil, error: error,
             alsoInTransaction: { tx, run in
                 result.run = run.name
@@ -678,6 +684,56 @@ public final class TreeImporter {
 
     /// Bytes of small files one batch holds in memory before it is flushed (32 MiB).
     static let batchContentBytes: Int64 = 32 << 20
+
+    /// A small regular file read whole, hashed and its block checksums taken.
+    struct SmallFile {
+        var adoption: BlobStore.Adoption
+        var st: stat
+        var blocks: BlockSums
+    }
+
+    /// A chunk's entries in groups of at most 256, with at most `readAheadBytes` of small
+    /// files' content each (so that read-ahead adds at most that to memory).
+    static func readAheadGroups(_ chunk: [(path: PathBytes, st: stat)]) -> [Range<Int>] {
+        var groups: [Range<Int>] = []
+        var start = 0, bytes: Int64 = 0
+        for (i, item) in chunk.enumerated() {
+            let size = item.st.st_mode & S_IFMT == S_IFREG && Int64(item.st.st_size) <= inMemorySize ? Int64(item.st.st_size) : 0
+            if i > start && (i - start == 256 || bytes + size > readAheadBytes) {
+                groups.append(start..<i)
+                start = i; bytes = 0
+            }
+            bytes += size
+        }
+        if start < chunk.count { groups.append(start..<chunk.count) }
+        return groups
+    }
+
+    /// Bytes of small files read ahead at a time.
+    static let readAheadBytes: Int64 = 8 << 20
+
+    /// The small regular files of `items` (but those a journal row of an earlier attempt
+    /// matches), each read whole and hashed, with its user attributes, on every core
+    /// (`BlobStore.concurrentMap`): by index in `items`' base.
+    private func readAhead(_ items: ArraySlice<(path: PathBytes, st: stat)>, journal: [PathBytes: ImportJournalRow])
+        -> [Int: (xattrs: UserXattrs, file: Result<SmallFile, Error>)] {
+        let wanted = items.indices.filter { i in
+            let st = items[i].st
+            guard st.st_mode & S_IFMT == S_IFREG, Int64(st.st_size) <= Self.inMemorySize else { return false }
+            guard let j = journal[items[i].path] else { return true }
+            return !(j.kind == .file && j.size == Int64(st.st_size) && j.mtimeNs == st.st_mtim.nanoseconds && j.ino == UInt64(st.st_ino))
+        }
+        let done = BlobStore.concurrentMap(wanted, partition: { $0 }) { i in
+            (xattrs: UserXattrs.read(source.appending(items[i].path)), file: Result { try readSmall(items[i].path, listed: items[i].st) })
+        }
+        return Dictionary(uniqueKeysWithValues: zip(wanted, done))
+    }
+
+    /// `readWhole`, hashed (SHA-256 and block checksums).
+    private func readSmall(_ path: PathBytes, listed: stat) throws -> SmallFile {
+        let read = try readWhole(path, listed: listed)
+        return SmallFile(adoption: BlobStore.Adoption(content: read.bytes), st: read.st, blocks: BlockSums.of(read.bytes))
+    }
 
     /// Reads the file at `path` whole (at most `inMemorySize` bytes) and returns its bytes and
     /// attributes; throws when it cannot be read, is no longer the file that was listed
