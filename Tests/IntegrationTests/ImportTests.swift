@@ -112,7 +112,7 @@ final class ImportTests: MountTestCase {
         let sha = run("getfattr --only-values -n user.artifactfs.sha256 \(q(raw))/a/f5.bin").stdout
         fsx.unmount()
         let where_ = run("""
-            sqlite3 \(q(fsx.store))/catalog.sqlite "SELECT pack || ' ' || offset FROM packed_blob WHERE hex(hash) = upper('\(sha)')"
+            sqlite3 \(q(fsx.store))/catalog.sqlite "SELECT p.name || ' ' || b.pack_offset FROM blob b JOIN pack p ON p.id = b.pack WHERE hex(b.hash) = upper('\(sha)')"
             """).stdout.split(separator: " ")
         XCTAssertEqual(where_.count, 2, "a/f5.bin is packed")
         let pack = "\(fsx.store)/packs/\(where_[0])", offset = where_[1].trimmingCharacters(in: .whitespacesAndNewlines)
@@ -151,6 +151,27 @@ final class ImportTests: MountTestCase {
         XCTAssertEqual(report["bytes_freed"] as? Int, 40 * 500, gc.stdout)
         XCTAssertEqual(report["packs_removed"] as? Int, 1, gc.stdout)
         XCTAssertEqual(packCount(), "\(before - 1)\n", gc.stdout)
+        XCTAssertEqual(fsx.cli("verify --read-data --store \(q(fsx.store))").status, 0)
+        run("diff -r --no-dereference \(q(work))/small \(q(raw))")
+
+        // The same tree as a dataset version, one byte of a packed file flipped: opening it
+        // for writing in @main (a copy-up) answers EIO and the mount stays up.
+        XCTAssertEqual(importCmd("\(q(work))/small --dataset packs -m v1").status, 0)
+        let wsha = run("getfattr --only-values -n user.artifactfs.sha256 \(q(fsx.mnt))/datasets/packs/@main/a/f9.bin").stdout
+        let wloc = run("""
+            sqlite3 \(q(fsx.store))/catalog.sqlite "SELECT p.name || ' ' || b.pack_offset FROM blob b JOIN pack p ON p.id = b.pack WHERE hex(b.hash) = upper('\(wsha)')"
+            """).stdout.split(separator: " ")
+        XCTAssertEqual(wloc.count, 2, "a/f9.bin is packed")
+        run("chmod u+w \(q(fsx.store))/packs/\(wloc[0]) && printf 'X' | dd of=\(q(fsx.store))/packs/\(wloc[0]) bs=1 seek=\(wloc[1].trimmingCharacters(in: .whitespacesAndNewlines)) conv=notrunc status=none")
+        let write = sh("echo more >> \(q(fsx.mnt))/datasets/packs/@main/a/f9.bin")
+        XCTAssertTrue(write.stderr.contains("Input/output error"), "\(write.status) \(write.stderr)")
+        run("cmp \(q(fsx.mnt))/datasets/packs/@main/a/f8.bin \(q(work))/small/a/f8.bin")
+
+        // Quarantined (on another thread, after the copy-up's transaction): the same content
+        // imported again heals the version and the run that share it.
+        for _ in 0..<50 where fsx.cli("verify --store \(q(fsx.store))").status == 0 { usleep(100_000) }
+        XCTAssertTrue(fsx.cli("verify --store \(q(fsx.store))").stdout.contains("quarantined_blob"))
+        XCTAssertEqual(importCmd("\(q(work))/small --project healer2").status, 0)
         XCTAssertEqual(fsx.cli("verify --read-data --store \(q(fsx.store))").status, 0)
         run("diff -r --no-dereference \(q(work))/small \(q(raw))")
     }

@@ -32,12 +32,18 @@ public enum BlobReferences {
 }
 
 extension Catalog {
-    /// Whether a committed row names blob `hash` (its refcount is above 0). An error counts as
-    /// yes: never remove a blob on a guess.
+    /// Whether a committed row needs blob `hash`, as gc asks it (`Catalog+Collection`): its
+    /// refcount is above 0, or a working-tree row or an import journal row names it. An error
+    /// counts as yes: never remove a blob on a guess.
     public func isReferenced(_ hash: BlobHash) -> Bool {
         do {
-            let refcount = try read { try Int64.fetchOne($0, sql: "SELECT refcount FROM blob WHERE hash = ?", arguments: [hash]) }
-            return (refcount ?? 0) > 0
+            return try read { db in
+                try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1 AND refcount > 0)
+                        OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
+                        OR EXISTS (SELECT 1 FROM import_journal WHERE blob = ?1)
+                    """, arguments: [hash]) ?? true
+            }
         } catch {
             return true
         }

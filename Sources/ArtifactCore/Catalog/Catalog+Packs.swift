@@ -1,18 +1,25 @@
 import Foundation
 import GRDB
 
-/// The pack index (`pack`, `packed_blob`): which pack file holds a packed blob's bytes, at
-/// which offset (see `PackFile`). The catalog is the only door to these tables; `BlobStore`
-/// reaches them through `PackIndex`.
+/// The pack index: `pack` (one row per pack file) and, in each packed blob's own `blob` row,
+/// which pack holds its bytes at which offset (`pack`, `pack_offset`; the length is the blob's
+/// size). See `PackFile`. The catalog is the only door to these columns; `BlobStore` reaches
+/// them through `PackIndex`.
+///
+/// A row that packing makes has refcount 0 and no `released_at` until a run or version names
+/// it; the import journal names it meanwhile (gc keeps it), and one no row ever names is a
+/// leftover of an adopter that stopped (`unnamedPackedBlobs`).
 extension Catalog: PackIndex {
     public func packedLocations(_ hashes: [BlobHash]) throws -> [BlobHash: PackedLocation] {
         guard !hashes.isEmpty else { return [:] }
         return try read { db in
-            let find = try db.cachedStatement(sql: "SELECT pack, offset, length FROM packed_blob WHERE hash = ?")
+            let find = try db.cachedStatement(sql: """
+                SELECT p.name, b.pack_offset, b.size FROM blob b JOIN pack p ON p.id = b.pack WHERE b.hash = ?
+                """)
             var out: [BlobHash: PackedLocation] = [:]
             for hash in hashes {
                 guard let row = try Row.fetchOne(find, arguments: [hash]) else { continue }
-                out[hash] = PackedLocation(pack: row["pack"], offset: row["offset"], length: row["length"])
+                out[hash] = PackedLocation(pack: row[0], offset: row[1], length: row[2])
             }
             return out
         }
@@ -20,12 +27,19 @@ extension Catalog: PackIndex {
 
     public func addPack(name: String, size: Int64, entries: [PackFile.Entry]) throws -> Set<BlobHash> {
         try write("the pack \(name) was not indexed") { db in
-            try db.execute(sql: "INSERT INTO pack (name, size, created_at) VALUES (?, ?, ?)",
-                           arguments: [name, size, Date().timeIntervalSince1970])
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO packed_blob (hash, pack, offset, length) VALUES (?, ?, ?, ?)")
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: "INSERT INTO pack (name, size, created_at) VALUES (?, ?, ?)", arguments: [name, size, now])
+            let id = db.lastInsertedRowID
+            // A row the blob has already (released, or named by a row whose bytes went to
+            // quarantine) gets the location unless it has one.
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO blob (hash, size, refcount, created_at, pack, pack_offset) VALUES (?, ?, 0, ?, ?, ?)
+                ON CONFLICT(hash) DO UPDATE SET pack = excluded.pack, pack_offset = excluded.pack_offset
+                WHERE blob.pack IS NULL AND blob.size = excluded.size
+                """)
             var added = Set<BlobHash>()
             for e in entries {
-                try insert.execute(arguments: [e.hash, name, e.offset, e.length])
+                try insert.execute(arguments: [e.hash, e.length, now, id, e.offset])
                 if db.changesCount == 1 { added.insert(e.hash) }
             }
             return added
@@ -35,30 +49,55 @@ extension Catalog: PackIndex {
     public func removePacked(_ hashes: [BlobHash]) throws {
         guard !hashes.isEmpty else { return }
         try write("the packed blobs were not removed") { db in
-            let delete = try db.cachedStatement(sql: "DELETE FROM packed_blob WHERE hash = ?")
-            for hash in hashes { try delete.execute(arguments: [hash]) }
+            let forget = try db.cachedStatement(sql: "UPDATE blob SET pack = NULL, pack_offset = NULL WHERE hash = ?")
+            let drop = try db.cachedStatement(sql: "DELETE FROM blob WHERE hash = ? AND refcount = 0 AND released_at IS NULL")
+            for hash in hashes {
+                try forget.execute(arguments: [hash])
+                try drop.execute(arguments: [hash])
+            }
+        }
+    }
+
+    public func forgetPacked(_ hash: BlobHash, at location: PackedLocation) throws -> Bool {
+        try write("the packed blob \(hash.hex) was not forgotten") { db in
+            try db.execute(sql: """
+                UPDATE blob SET pack = NULL, pack_offset = NULL
+                WHERE hash = ? AND pack = (SELECT id FROM pack WHERE name = ?) AND pack_offset = ?
+                """, arguments: [hash, location.pack, location.offset])
+            return db.changesCount == 1
         }
     }
 
     public func allPackedHashes() throws -> [BlobHash] {
-        try read { db in try BlobHash.fetchAll(db, sql: "SELECT hash FROM packed_blob ORDER BY hash") }
+        try read { db in try BlobHash.fetchAll(db, sql: "SELECT hash FROM blob WHERE pack IS NOT NULL ORDER BY hash") }
     }
 
-    /// Every indexed pack with the bytes and blobs it still holds (for gc and verify).
+    /// Every indexed pack with the blobs and bytes it still holds (for gc): one pass over the
+    /// blob rows.
     public func packs() throws -> [PackRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT p.name, p.size, COUNT(b.hash) AS blobs, COALESCE(SUM(b.length), 0) AS live
-                FROM pack p LEFT JOIN packed_blob b ON b.pack = p.name GROUP BY p.name ORDER BY p.name
-                """).map { PackRecord(name: $0["name"], size: $0["size"], blobs: $0["blobs"], liveBytes: $0["live"]) }
+            var live: [Int64: (Int, Int64)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT pack, COUNT(*), SUM(size) FROM blob WHERE pack IS NOT NULL GROUP BY pack") {
+                live[row[0]] = (row[1], row[2])
+            }
+            return try Row.fetchAll(db, sql: "SELECT id, name, size FROM pack ORDER BY name").map { row in
+                let (blobs, bytes) = live[row[0]] ?? (0, 0)
+                return PackRecord(name: row[1], size: row[2], blobs: blobs, liveBytes: bytes)
+            }
         }
+    }
+
+    /// Whether pack `name` is indexed.
+    public func hasPack(_ name: String) throws -> Bool {
+        try read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM pack WHERE name = ?)", arguments: [name]) ?? false }
     }
 
     /// The blobs pack `name` holds (hash, offset, length), in offset order.
     public func packEntries(_ name: String) throws -> [PackFile.Entry] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT hash, offset, length FROM packed_blob WHERE pack = ? ORDER BY offset", arguments: [name])
-                .map { PackFile.Entry(hash: $0["hash"], offset: $0["offset"], length: $0["length"]) }
+            try Row.fetchAll(db, sql: """
+                SELECT hash, pack_offset, size FROM blob WHERE pack = (SELECT id FROM pack WHERE name = ?) ORDER BY pack_offset
+                """, arguments: [name]).map { PackFile.Entry(hash: $0[0], offset: $0[1], length: $0[2]) }
         }
     }
 
@@ -66,8 +105,9 @@ extension Catalog: PackIndex {
     /// (then its file can go).
     public func forgetPackIfEmpty(_ name: String) throws -> Bool {
         try write("the pack \(name) was not forgotten") { db in
-            try db.execute(sql: "DELETE FROM pack WHERE name = ? AND NOT EXISTS (SELECT 1 FROM packed_blob WHERE pack = ?)",
-                           arguments: [name, name])
+            try db.execute(sql: """
+                DELETE FROM pack WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM blob WHERE pack = (SELECT id FROM pack WHERE name = ?1))
+                """, arguments: [name])
             return db.changesCount == 1
         }
     }
@@ -79,26 +119,35 @@ extension Catalog: PackIndex {
         try write("the pack \(old) was not rewritten") { db in
             try db.execute(sql: "INSERT INTO pack (name, size, created_at) VALUES (?, ?, ?)",
                            arguments: [name, size, Date().timeIntervalSince1970])
-            let move = try db.cachedStatement(sql: "UPDATE packed_blob SET pack = ?, offset = ?, length = ? WHERE hash = ? AND pack = ?")
-            for e in entries { try move.execute(arguments: [name, e.offset, e.length, e.hash, old]) }
-            try db.execute(sql: "DELETE FROM pack WHERE name = ? AND NOT EXISTS (SELECT 1 FROM packed_blob WHERE pack = ?)",
-                           arguments: [old, old])
+            let id = db.lastInsertedRowID
+            guard let oldId = try Int64.fetchOne(db, sql: "SELECT id FROM pack WHERE name = ?", arguments: [old]) else { return false }
+            let move = try db.cachedStatement(sql: "UPDATE blob SET pack = ?, pack_offset = ? WHERE hash = ? AND pack = ?")
+            for e in entries { try move.execute(arguments: [id, e.offset, e.hash, oldId]) }
+            try db.execute(sql: "DELETE FROM pack WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM blob WHERE pack = ?1)", arguments: [oldId])
             return db.changesCount == 1
         }
     }
 
-    /// Packed blobs no blob row, working-tree row or import journal row names (as
-    /// `unnamedBlobs` for loose files): left by a process that died between packing them and
-    /// committing its rows, or by a failed adopter that could not remove them.
-    public func unnamedPackedBlobs() throws -> [PackFile.Entry] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT hash, offset, length FROM packed_blob p
-                WHERE NOT EXISTS (SELECT 1 FROM blob WHERE hash = p.hash)
-                  AND NOT EXISTS (SELECT 1 FROM worktree_change WHERE blob = p.hash)
-                  AND NOT EXISTS (SELECT 1 FROM import_journal WHERE blob = p.hash)
-                """).map { PackFile.Entry(hash: $0["hash"], offset: $0["offset"], length: $0["length"]) }
+    /// Packed blobs whose row no run, version, output, working tree or import journal ever
+    /// named (refcount 0, never released): left by an adopter that stopped between packing
+    /// them and committing its rows. `remove`: their rows go (the caller holds the hold lock
+    /// exclusively, so no adopter is in flight). Returns them.
+    public func unnamedPackedBlobs(remove: Bool = false) throws -> [PackFile.Entry] {
+        let sql = """
+            SELECT hash, pack_offset, size FROM blob b
+            WHERE pack IS NOT NULL AND refcount = 0 AND released_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM worktree_change WHERE blob = b.hash)
+              AND NOT EXISTS (SELECT 1 FROM import_journal WHERE blob = b.hash)
+            """
+        let body = { (db: Database) throws -> [PackFile.Entry] in
+            let found = try Row.fetchAll(db, sql: sql).map { PackFile.Entry(hash: $0[0], offset: $0[1], length: $0[2]) }
+            if remove {
+                let delete = try db.cachedStatement(sql: "DELETE FROM blob WHERE hash = ?")
+                for e in found { try delete.execute(arguments: [e.hash]) }
+            }
+            return found
         }
+        return remove ? try write("the leftover packed blobs were not removed", body) : try read(body)
     }
 }
 

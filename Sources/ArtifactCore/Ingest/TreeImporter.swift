@@ -11,9 +11,10 @@ import Glibc
 /// Registers a folder tree outside the store as one new run of a project, or as one new
 /// version of a dataset's branch whose tree equals the folder (SPEC §6, `artifactfs import`).
 ///
-/// Each file is read once: hashed while it is copied into a temp file under `tmp/import/`,
-/// which `BlobStore.adopt` then links into `objects/` (the source stays the user's, writable,
-/// never linked). Every `batchSize` files the batch's blobs are adopted and its rows written to
+/// Each file is read once: a small one (up to `inMemorySize`) into memory, read ahead on every
+/// core, a larger one hashed while it is copied into a temp file under `tmp/import/`; then
+/// `BlobStore.adopt` stores them (the small ones packed, see `PackFile`; the source stays the
+/// user's, writable, never linked). Every `batchSize` files the batch's blobs are adopted and its rows written to
 /// the catalog's import journal in one transaction, then released: from then on the journal
 /// names those blobs (gc keeps them). A rerun after a kill finds the journal and skips files
 /// whose (size, mtime, ctime, inode, device) match a row whose blob is stored. The run or

@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// Removes what no row needs any more (SPEC §6, gc): blobs whose last reference went more than
-/// a grace period ago, blob files that no row ever named (a process died between storing them
-/// and committing), and the blob store's own temp files left by such a process.
+/// a grace period ago, blob files and packed blobs that no row ever named (a process died
+/// between storing them and committing), pack files nothing is packed in any more (and
+/// rewrites those mostly unused), and the blob store's own temp files left by such a process.
 ///
 /// Safe while the store is mounted and while other commands run: it deletes only with the
 /// store's `BlobHoldLock` held exclusively, so no blob that a seal, commit, stage or import in
@@ -21,7 +22,7 @@ public struct GarbageCollector {
         /// Blobs no row refers to any more, past the grace period.
         public var blobsRemoved = 0
         public var bytesFreed: Int64 = 0
-        /// Blob files no row ever named (part of `bytesFreed`).
+        /// Blob files and packed blobs no row ever named (part of `bytesFreed`).
         public var orphansRemoved = 0
         /// The blob store's temp files left by a process that died.
         public var tempFilesRemoved = 0
@@ -38,13 +39,15 @@ public struct GarbageCollector {
         public var packsRemoved = 0
         /// Pack files rewritten without their unreferenced blobs (more than half of them was).
         public var packsRewritten = 0
+        /// Packs that were due for a rewrite but could not be read (verify names their blobs).
+        public var packsUnreadable = 0
 
         enum CodingKeys: String, CodingKey {
             case runsForgotten = "runs_forgotten", versionsRemoved = "versions_removed"
             case dryRun = "dry_run", blobsRemoved = "blobs_removed", bytesFreed = "bytes_freed"
             case orphansRemoved = "orphans_removed", tempFilesRemoved = "temp_files_removed"
             case blobsInGrace = "blobs_in_grace", bytesInGrace = "bytes_in_grace"
-            case packsRemoved = "packs_removed", packsRewritten = "packs_rewritten"
+            case packsRemoved = "packs_removed", packsRewritten = "packs_rewritten", packsUnreadable = "packs_unreadable"
         }
         public init() {}
     }
@@ -97,8 +100,6 @@ public struct GarbageCollector {
                         report.blobsRemoved += 1
                         report.bytesFreed += blob.size
                     }
-                    // Packed ones: their index rows go; their packs are collected below.
-                    try store.catalog.removePacked(deleted.map(\.hash))
                 }
             }
             done += chunk.count
@@ -164,8 +165,7 @@ public struct GarbageCollector {
             report.bytesFreed += unnamed.reduce(0) { $0 + $1.length }
         } else if !unnamed.isEmpty {
             try store.blobs.holdLock.exclusively {
-                let gone = try store.catalog.unnamedPackedBlobs()
-                try store.catalog.removePacked(gone.map(\.hash))
+                let gone = try store.catalog.unnamedPackedBlobs(remove: true)
                 report.orphansRemoved += gone.count
                 report.bytesFreed += gone.reduce(0) { $0 + $1.length }
             }
@@ -184,7 +184,7 @@ public struct GarbageCollector {
         for name in store.blobs.packFilesOnDisk().packs where !names.contains(name) {
             if dryRun { report.packsRemoved += 1; continue }
             try store.blobs.holdLock.exclusively {
-                guard try !store.catalog.packs().contains(where: { $0.name == name }) else { return }
+                guard try !store.catalog.hasPack(name) else { return }
                 if (try? Syscalls.unlink(store.blobs.packPath(name))) != nil { report.packsRemoved += 1 }
             }
         }
@@ -200,7 +200,15 @@ public struct GarbageCollector {
                 let entries = try store.catalog.packEntries(pack.name)
                 var rewrote = false, forgotten = false
                 if !entries.isEmpty {
-                    let (rewritten, damaged) = try store.blobs.rewritePack(pack.name, entries: entries)
+                    let rewrite: (pack: BlobStore.PackTemp?, damaged: [PackFile.Entry])
+                    do { rewrite = try store.blobs.rewritePack(pack.name, entries: entries) } catch let e as ArtifactError where e.code != .noSpace {
+                        // A pack that cannot be read stays as it is (verify names its blobs);
+                        // the rest of the collection goes on.
+                        logger.warning("\(e)")
+                        report.packsUnreadable += 1
+                        return
+                    }
+                    let (rewritten, damaged) = rewrite
                     for e in damaged {
                         // Checked on the way, like a read: damage goes to quarantine, never into a new pack.
                         try? store.blobs.quarantine(e.hash, reason: "gc: content does not hash to its name",
@@ -244,10 +252,11 @@ public struct GarbageCollector {
         return forgotten
     }
 
-    /// Removes `paths`, the blob store's temp files listed before (`BlobStore.tempFiles`), under
-    /// the hold lock taken exclusively: only a process holding blobs writes them, so one still
-    /// there then is a leftover (one that an adopter in flight renamed or removed meanwhile is
-    /// simply gone, and temp names hold the hash, pid and a counter: never made twice).
+    /// Removes `paths`, the blob store's temp files listed before (`BlobStore.tempFiles`, pack
+    /// temps), under the hold lock taken exclusively: only a process holding blobs writes them,
+    /// so one still there then is a leftover (one that an adopter in flight renamed or removed
+    /// meanwhile is simply gone, and temp names hold the hash, pid and a counter, or for a pack
+    /// 128 random bits: never made twice).
     private func removeTempLeftovers(_ paths: [String], dryRun: Bool) throws -> Int {
         if dryRun || paths.isEmpty { return paths.count }
         return try store.blobs.holdLock.exclusively {

@@ -88,10 +88,10 @@ extension BlobStore {
 
     /// Writes `bytes` to a new file `path` (read-only, `O_EXCL`), fsynced when `sync`. Throws
     /// `.io`/`.noSpace` naming it; a file this call created is then gone.
-    func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
+    func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool, what: String = "cannot write pack") throws {
         let fd: Int32
         do { fd = try Syscalls.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot write pack", path: path)
+            throw ArtifactError.system(e, what, path: path)
         }
         do {
             defer { close(fd) }
@@ -99,7 +99,7 @@ extension BlobStore {
             if sync { try Syscalls.fsync(fd) }
         } catch let e as Errno {
             try? Syscalls.unlink(path)
-            throw ArtifactError.system(e, "cannot write pack", path: path)
+            throw ArtifactError.system(e, what, path: path)
         }
     }
 
@@ -113,8 +113,10 @@ extension BlobStore {
             let fd: Int32
             do { fd = try Syscalls.open(packPath(loc.pack), flags: O_RDONLY) } catch Errno.noSuchFileOrDirectory where attempt == 0 {
                 continue
-            } catch {
+            } catch Errno.noSuchFileOrDirectory {
                 throw ArtifactError(.corrupt, "pack missing", path: packPath(loc.pack))
+            } catch let e as Errno {
+                throw ArtifactError.system(e, "cannot open pack", path: packPath(loc.pack))
             }
             defer { close(fd) }
             do {
@@ -142,23 +144,46 @@ extension BlobStore {
         return bytes
     }
 
-    /// Moves packed blob `hash`'s bytes (as they are) to `quarantineDir`, marked with `reason`,
-    /// and forgets its index row, so that every later open answers EIO; only if it is still
-    /// packed at `location` (nil: wherever it is). The pack's bytes stay until gc rewrites it.
+    /// The packed locations of those of `hashes` whose pack file is there. A location whose
+    /// pack is gone (ENOENT) is forgotten, so that the content stored again heals the blob.
+    func packedAndPresent(_ hashes: [BlobHash]) throws -> [BlobHash: PackedLocation] {
+        guard let packIndex else { return [:] }
+        var found = try packIndex.packedLocations(hashes)
+        var gone: [String: Bool] = [:]
+        for (hash, loc) in found {
+            let missing = try gone[loc.pack] ?? {
+                let m: Bool
+                do { _ = try Syscalls.lstat(packPath(loc.pack)); m = false } catch Errno.noSuchFileOrDirectory { m = true }
+                gone[loc.pack] = m
+                return m
+            }()
+            if missing {
+                _ = try packIndex.forgetPacked(hash, at: loc)
+                found[hash] = nil
+            }
+        }
+        return found
+    }
+
+    /// Copies packed blob `hash`'s bytes (as they are) to `quarantineDir`, marked with
+    /// `reason`, and forgets where it is packed, so that every later open answers EIO; only if
+    /// it is still packed at `location` (nil: wherever it is; no-op when it is not packed).
+    /// The pack's bytes stay until gc rewrites it. Throws `.corrupt`/`.io` when the bytes
+    /// cannot be read or copied (then nothing changed).
     func quarantinePacked(_ hash: BlobHash, reason: String, at location: PackedLocation?) throws {
-        guard let packIndex, let (bytes, now) = try? packedContent(hash), location == nil || now == location else { return }
+        guard let packIndex, let (bytes, now) = try packedContent(hash), location == nil || now == location else { return }
         var target = quarantineDir + "/" + hash.hex
         do {
             _ = try Syscalls.mkdirs(quarantineDir)
             var n = 1
             while Syscalls.exists(target) { target = quarantineDir + "/" + hash.hex + ".\(n)"; n += 1 }
-            try writeFile(target, bytes, sync: true)
+            try writeFile(target, bytes, sync: true, what: "cannot quarantine blob \(hash.hex)")
             try? ExtendedAttributes.set(target, ControlAttribute.quarantine, reason)
             try syncDirectories([quarantineDir])
-            try packIndex.removePacked([hash])
         } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot quarantine blob \(hash.hex)", path: packPath(now.pack))
+            throw ArtifactError.system(e, "cannot quarantine blob \(hash.hex)", path: target)
         }
+        _ = try packIndex.forgetPacked(hash, at: now)
     }
 
     /// Pack files on disk (names), and pack temp files (paths) a process that stopped left.
@@ -204,7 +229,8 @@ extension BlobStore {
             try Syscalls.fsyncPath(packsDir)
         } catch let e as Errno {
             try? Syscalls.unlink(pack.renamed ? pack.path : pack.temp)
-            throw ArtifactError.system(e, "cannot name pack", path: pack.temp)
+            throw ArtifactError.system(e, pack.renamed ? "cannot sync the pack folder" : "cannot name pack",
+                                       path: pack.renamed ? packsDir : pack.temp)
         }
         return (pack, damaged)
     }
@@ -212,8 +238,13 @@ extension BlobStore {
     /// `check` of a blob that is not loose: packed, with its bytes in its pack (`.missing`
     /// when it is not packed or its pack is gone).
     func checkPacked(_ hash: BlobHash, expectedSize: Int64, readData: Bool, recorded: BlockSums?) -> Health {
-        guard let packIndex, let loc = (try? packIndex.packedLocations([hash]))?[hash],
-              let st = try? Syscalls.lstat(packPath(loc.pack)) else { return .missing }
+        // Looked up again once when the pack is gone: gc may have just rewritten it.
+        var found: (PackedLocation, stat)?
+        for _ in 0..<2 where found == nil {
+            guard let packIndex, let loc = (try? packIndex.packedLocations([hash]))?[hash] else { return .missing }
+            if let st = try? Syscalls.lstat(packPath(loc.pack)) { found = (loc, st) }
+        }
+        guard let (loc, st) = found else { return .missing }
         let available = max(0, min(loc.length, Int64(st.st_size) - loc.offset))
         if loc.length != expectedSize || available < loc.length { return .wrongSize(actual: available < loc.length ? available : loc.length) }
         guard readData else { return .ok }

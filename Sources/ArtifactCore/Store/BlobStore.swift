@@ -74,7 +74,8 @@ public final class BlobStore: Sendable {
             self.path = path; self.hash = hash; self.size = size; self.copying = copying
         }
 
-        /// Bytes to store as one blob (written to a temp file, fsynced and renamed).
+        /// Bytes to store as one blob (written to a temp file, made durable and renamed; in a
+        /// batch of many small ones, packed: `PackFile`).
         public init(content: [UInt8]) {
             self.path = .empty; self.hash = BlobHash(digest: SHA256.hash(data: content))
             self.size = Int64(content.count); self.copying = true; self.content = content
@@ -88,8 +89,11 @@ public final class BlobStore: Sendable {
     /// The one way files enter the store (SPEC §6: a blob is durable before any row that
     /// names it): each file's data is made durable (fsync, or one syncfs past
     /// `syncfsThreshold`), linked (or copied) to its blob name, and the blob folders are
-    /// synced, all before this returns. Seal, commit, stage outputs and import call it, and
-    /// then insert their rows.
+    /// synced, all before this returns. Past `syncfsThreshold` files, content in memory of at
+    /// most `PackFile.sizeLimit` bytes (at least `PackFile.minimumBlobs` of them) goes into
+    /// pack files instead, indexed once they are durable under their names. Content the store
+    /// holds already, loose or packed, is not stored again. Seal, commit, stage outputs and
+    /// import call it, and then insert their rows.
     ///
     /// Every hash it returns is *held* until the caller says how its transaction ended:
     /// `release` after the rows are committed, `discard` when they never will be (which
@@ -109,7 +113,7 @@ public final class BlobStore: Sendable {
         var written: [BlobHash: String] = [:]
         // Content the store holds packed already: nothing of it is written again.
         let alreadyPacked: [BlobHash: PackedLocation]
-        do { alreadyPacked = try packIndex?.packedLocations(files.map(\.hash)) ?? [:] } catch {
+        do { alreadyPacked = try packedAndPresent(files.map(\.hash)) } catch {
             release(Adopted(stored: [], held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false))
             throw error
         }
@@ -117,6 +121,7 @@ public final class BlobStore: Sendable {
         var memory: [Adoption] = []
         var storedFromMemory = Set<BlobHash>(), storedPacked = Set<BlobHash>()
         var packing: [PackTemp] = []
+        var packedNow = Set<BlobHash>()
         do {
             if syncAll {
                 // Many small blobs (an import's batch): each is written to a temp name in its own
@@ -126,10 +131,11 @@ public final class BlobStore: Sendable {
                 // `lock_rename`: measured, parallel renames from `tmp/` only spun on it).
                 //
                 // Small ones go into pack files instead (`PackFile`): one file for many blobs.
+                // A few (a seal's symlinks) stay loose: a pack of three blobs would only add a file.
                 var distinct = Set<BlobHash>()
                 memory = files.filter { $0.content != nil && distinct.insert($0.hash).inserted }
                 let pending = memory.filter { alreadyPacked[$0.hash] == nil }
-                let packs = packIndex != nil
+                let packs = packIndex != nil && pending.count(where: { $0.content!.count <= PackFile.sizeLimit }) >= PackFile.minimumBlobs
                 let temps = Self.concurrentMap(pending, partition: Self.fanoutKey) { f in
                     Result { () -> TempPlace in
                         if Syscalls.exists(self.path(of: f.hash)) { return .present }
@@ -146,6 +152,7 @@ public final class BlobStore: Sendable {
                     }
                 }
                 if let failure = temps.lazy.compactMap({ if case .failure(let e) = $0 { e } else { nil } }).first { throw failure }
+                packedNow = Set(toPack.map(\.hash))
                 packing = try writePackTemps(toPack)
                 try syncFilesystem()
                 try placePacks(&packing)
@@ -165,7 +172,8 @@ public final class BlobStore: Sendable {
                 }
                 if let failure { throw failure }
             }
-            for f in files where alreadyPacked[f.hash] == nil {
+            // (A staged file with the content of a blob packed just now is not linked again.)
+            for f in files where alreadyPacked[f.hash] == nil && !packedNow.contains(f.hash) {
                 if let content = f.content {
                     if !syncAll, try store(content, as: f.hash, touchedDirectories: &touched) {
                         stored.append(f.hash)
@@ -198,8 +206,8 @@ public final class BlobStore: Sendable {
             // Temp files go while the hold still keeps gc out (gc takes any it sees as leftovers).
             for tmp in written.values { try? Syscalls.unlink(tmp) }
             written.removeAll()
-            for pack in packing { try? Syscalls.unlink(pack.path) }
-            let all = memory.map(\.hash).filter(storedFromMemory.contains) + stored
+            for pack in packing { try? Syscalls.unlink(pack.renamed ? pack.path : pack.temp) }
+            let all = memory.map(\.hash).filter { storedFromMemory.contains($0) || storedPacked.contains($0) } + stored
             discard(Adopted(stored: all, held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false, packed: storedPacked),
                     isReferenced: isReferenced)
             throw error
@@ -370,8 +378,12 @@ public final class BlobStore: Sendable {
         do { input = try Syscalls.open(source, flags: O_RDONLY) } catch {
             if let (bytes, location) = try packedContent(hash) {
                 guard BlobHash(digest: SHA256.hash(data: bytes)) == hash else {
-                    try? quarantinePacked(hash, reason: "copy: content does not hash to its name", at: location)
-                    throw ArtifactError(.corrupt, "blob damaged (moved to quarantine/)", path: packPath(location.pack))
+                    // On another thread: a copy-up copies inside a catalog write, and GRDB's
+                    // writer is not reentrant (quarantine forgets the location in a write).
+                    DispatchQueue.global(qos: .utility).async {
+                        try? self.quarantinePacked(hash, reason: "copy: content does not hash to its name", at: location)
+                    }
+                    throw ArtifactError(.corrupt, "blob damaged (it goes to quarantine/)", path: packPath(location.pack))
                 }
                 do { try Syscalls.writeAll(output, bytes) } catch let e as Errno {
                     throw ArtifactError.system(e, "cannot copy blob \(hash.hex.prefix(12))", path: packPath(location.pack))

@@ -14,8 +14,8 @@ public struct PackedLocation: Sendable, Equatable {
     public init(pack: String, offset: Int64, length: Int64) { self.pack = pack; self.offset = offset; self.length = length }
 }
 
-/// Which pack holds which blob: kept by the catalog (`Catalog+Packs`), the only door to its
-/// tables. A packed blob is in the store exactly while its row is here (and its pack file on
+/// Which pack holds which blob: kept by the catalog, in the blob's own row (`Catalog+Packs`).
+/// A packed blob is in the store exactly while its row says where (and its pack file is on
 /// disk), as a loose blob is while its file has its name.
 public protocol PackIndex: Sendable {
     /// The locations of those of `hashes` that are packed.
@@ -24,9 +24,12 @@ public protocol PackIndex: Sendable {
     /// hashes indexed now (one another pack holds already stays where it is). Durable when it
     /// returns.
     func addPack(name: String, size: Int64, entries: [PackFile.Entry]) throws -> Set<BlobHash>
-    /// Forgets the packed copies of `hashes` (their bytes stay in the pack until gc rewrites or
-    /// removes it).
+    /// Forgets the packed copies of `hashes`, which an adopter stored and no row names (their
+    /// bytes stay in the pack until gc rewrites or removes it); a row packing made goes too.
     func removePacked(_ hashes: [BlobHash]) throws
+    /// Forgets the packed copy of `hash` if it is still at `location` (quarantine); true
+    /// when it was.
+    func forgetPacked(_ hash: BlobHash, at location: PackedLocation) throws -> Bool
     /// Every packed blob's hash (for orphan checks).
     func allPackedHashes() throws -> [BlobHash]
 }
@@ -55,11 +58,13 @@ public enum PackFile {
 
     /// The trailer's last 8 bytes.
     public static let magic = Array("AFSPACK1".utf8)
-    /// Blobs up to this many bytes are packed when an import stores them in a batch (larger
-    /// ones stay loose files, read in place). 128 KiB: a pack read copies the blob into memory
+    /// Blobs up to this many bytes are packed when a batch holds many of them in memory (an
+    /// import's; larger ones stay loose files, read in place). 128 KiB: a pack read copies the blob into memory
     /// once per open, so the bound keeps that small; past it, a blob's own data costs the disk
     /// more than its inode.
     public static let sizeLimit = 128 << 10
+    /// Fewer small blobs than this in one adopt stay loose files (a seal's few symlinks).
+    public static let minimumBlobs = 32
     /// A new pack is started past this many bytes.
     public static let targetSize = 16 << 20
 
