@@ -38,6 +38,29 @@ final class CatalogSizeTests: StoreTestCase {
         XCTAssertEqual(try sql { try Int.fetchOne($0, sql: "PRAGMA freelist_count") }, 0, "checkpoint hands free pages back")
     }
 
+    /// Imported small files are packed (`PackFile`), and where each is packed costs its blob
+    /// row two integers, not a row of its own: 5,000 more imported files stay within 300 bytes
+    /// each once the store is checkpointed (the import journal's pages handed back).
+    func testFiveThousandImportedPackedFilesCostAtMost300BytesEach() throws {
+        func tree(_ range: Range<Int>) throws -> String {
+            let dir = root + "/src-\(range.lowerBound)"
+            for i in range {
+                let path = dir + String(format: "/data/d%03d/f%05d.txt", i / 1000, i % 1000)
+                try FileManager.default.createDirectory(atPath: pathParent(path), withIntermediateDirectories: true)
+                try Data("content \(i)\n".utf8).write(to: URL(fileURLWithPath: path))
+            }
+            return dir
+        }
+        _ = try TreeImporter(store: store, source: try tree(0..<1_000), target: .project("imp")).run()
+        let before = try catalogBytes()
+        let n = 5_000
+        let summary = try TreeImporter(store: store, source: try tree(1_000..<(1_000 + n)), target: .project("imp")).run()
+        XCTAssertEqual(summary.filesNew, n)
+        XCTAssertEqual(try store.catalog.allPackedHashes().count, 1_000 + n, "all packed")
+        let perFile = Double(try catalogBytes() - before) / Double(n)
+        XCTAssertLessThanOrEqual(perFile, 300, "catalog bytes per imported file")
+    }
+
     /// A store written before v7 (hex blob names, whole paths) reads the same after it.
     func testAStoreFromBeforeTheLeanCatalogMigratesWhole() throws {
         let path = root + "/old.sqlite"
