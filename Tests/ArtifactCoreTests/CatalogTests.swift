@@ -4,6 +4,19 @@ import GRDB
 import XCTest
 
 final class CatalogTests: StoreTestCase {
+    /// A catalog that a newer release migrated further (its packs, say) is refused with one
+    /// line naming it, for writing and for reading, rather than misread.
+    func testACatalogFromANewerReleaseIsRefused() throws {
+        try store.catalog.ownerWrite { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        let path = root + "/catalog.sqlite"
+        XCTAssertArtifactError(.unsupported, try Catalog(path: path))
+        XCTAssertArtifactError(.unsupported, try Catalog(path: path, readOnly: true))
+        do { _ = try Catalog(path: path) } catch {
+            XCTAssertTrue("\(error)".contains("written by a newer artifactfs"), "\(error)")
+            XCTAssertEqual("\(error)".split(separator: "\n").count, 1)
+        }
+    }
+
     var catalog: Catalog { store.catalog }
 
     // MARK: projects

@@ -36,6 +36,15 @@ public final class Catalog: Sendable {
         } catch {
             throw ArtifactError(.io, "cannot open catalog: \(error)", path: path)
         }
+        // A catalog a newer release changed (packed blobs, say) would be misread by this one.
+        let superseded: Bool
+        do { superseded = try pool.read { try Catalog.migrator.hasBeenSuperseded($0) } } catch {
+            throw ArtifactError(.io, "cannot read catalog: \(error)", path: path)
+        }
+        if superseded {
+            throw ArtifactError(.unsupported, "the catalog was written by a newer artifactfs, whose changes this release does not know; "
+                                + "use that release or a newer one", path: path)
+        }
         if !readOnly {
             let logger = Logger(label: "artifactfs.catalog")
             let migrator = Catalog.migrator

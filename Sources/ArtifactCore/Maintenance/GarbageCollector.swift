@@ -39,7 +39,8 @@ public struct GarbageCollector {
         public var packsRemoved = 0
         /// Pack files rewritten without their unreferenced blobs (more than half of them was).
         public var packsRewritten = 0
-        /// Packs that were due for a rewrite but could not be read (verify names their blobs).
+        /// Packs that were due for a rewrite but could not be read or rewritten (verify names
+        /// the blobs of one that cannot be read).
         public var packsUnreadable = 0
 
         enum CodingKeys: String, CodingKey {
@@ -172,12 +173,14 @@ public struct GarbageCollector {
         }
         var indexed = try store.catalog.packs()
         if dryRun {
-            // As they would be: without the blobs this run would have removed.
-            let gone = Set(unnamed.map(\.hash)).union(collected.map(\.hash))
-            for i in indexed.indices where !gone.isEmpty {
-                let left = try store.catalog.packEntries(indexed[i].name).filter { !gone.contains($0.hash) }
-                indexed[i].blobs = left.count
-                indexed[i].liveBytes = left.reduce(0) { $0 + $1.length }
+            // As they would be: without the blobs this run would have removed (each looked up
+            // by its name, not a pass over the index per pack).
+            let gone = Array(Set(unnamed.map(\.hash)).union(collected.map(\.hash)))
+            let position = Dictionary(uniqueKeysWithValues: indexed.enumerated().map { ($1.name, $0) })
+            for (_, loc) in try store.catalog.packedLocations(gone) {
+                guard let i = position[loc.pack] else { continue }
+                indexed[i].blobs -= 1
+                indexed[i].liveBytes -= loc.length
             }
         }
         let names = Set(indexed.map(\.name))
