@@ -154,6 +154,24 @@ final class ImportTests: MountTestCase {
         XCTAssertEqual(fsx.cli("verify --read-data --store \(q(fsx.store))").status, 0)
         run("diff -r --no-dereference \(q(work))/small \(q(raw))")
 
+        // 40 more in a pack of their own; a newer run keeps 10 of them, the older run is
+        // forgotten: gc rewrites the pack while the mount serves the 10, which still read.
+        run("mkdir -p \(q(work))/part && for i in $(seq 1 40); do head -c 700 /dev/urandom > \(q(work))/part/p$i; done")
+        XCTAssertEqual(importCmd("\(q(work))/part --project part").status, 0)
+        run("cd \(q(work))/part && for i in $(seq 11 40); do rm p$i; done")
+        let kept = importCmd("\(q(work))/part --project part --json")
+        XCTAssertEqual(json(kept)["files_duplicate"] as? Int, 10, kept.stdout)
+        let keptRun = try XCTUnwrap(json(kept)["run"] as? String)
+        let keptDir = "\(fsx.project("part"))/runs/\(keptRun)/raw_source"
+        run("diff -r \(q(work))/part \(q(keptDir))")  // open and cached by the mount before the rewrite
+        XCTAssertEqual(fsx.cli("forget part --keep-last 1 --store \(q(fsx.store))").status, 0)
+        let rewrite = fsx.cli("gc --grace 0m --json --store \(q(fsx.store))")
+        XCTAssertEqual(json(rewrite)["packs_rewritten"] as? Int, 1, rewrite.stdout)
+        XCTAssertEqual(json(rewrite)["blobs_removed"] as? Int, 30, rewrite.stdout)
+        run("echo 3 > /proc/sys/vm/drop_caches")
+        run("diff -r \(q(work))/part \(q(keptDir))")
+        XCTAssertEqual(fsx.cli("verify --read-data --store \(q(fsx.store))").status, 0)
+
         // The same tree as a dataset version, one byte of a packed file flipped: opening it
         // for writing in @main (a copy-up) answers EIO and the mount stays up.
         XCTAssertEqual(importCmd("\(q(work))/small --dataset packs -m v1").status, 0)

@@ -215,9 +215,7 @@ public final class TreeImporter {
                     let xattrs = read?.xattrs ?? UserXattrs.read(full)
                     switch kind {
                     case .regular:
-                        if let j = journal[path], j.kind == .file, j.size == Int64(st.st_size), j.mtimeNs == st.st_mtim.nanoseconds,
-                           j.ctimeNs == st.st_ctim.nanoseconds, j.ino == UInt64(st.st_ino), j.dev == UInt64(st.st_dev),
-                           let hash = j.blob, store.blobs.contains(hash) {
+                        if let j = journal[path], Self.unchanged(j, st), let hash = j.blob, store.blobs.contains(hash) {
                             batch.seen.append(path)
                             summary.filesReused += 1
                             continue
@@ -686,6 +684,13 @@ public final class TreeImporter {
     /// Bytes of small files one batch holds in memory before it is flushed (32 MiB).
     static let batchContentBytes: Int64 = 32 << 20
 
+    /// Whether an earlier attempt's journal row `j` is of the file listed as `st`, unchanged
+    /// since: (size, mtime, ctime, inode, device), as restic's file change detection.
+    static func unchanged(_ j: ImportJournalRow, _ st: stat) -> Bool {
+        j.kind == .file && j.size == Int64(st.st_size) && j.mtimeNs == st.st_mtim.nanoseconds
+            && j.ctimeNs == st.st_ctim.nanoseconds && j.ino == UInt64(st.st_ino) && j.dev == UInt64(st.st_dev)
+    }
+
     /// A small regular file read whole, hashed and its block checksums taken.
     struct SmallFile {
         var adoption: BlobStore.Adoption
@@ -721,8 +726,7 @@ public final class TreeImporter {
         let wanted = items.indices.filter { i in
             let st = items[i].st
             guard st.st_mode & S_IFMT == S_IFREG, Int64(st.st_size) <= Self.inMemorySize else { return false }
-            guard let j = journal[items[i].path] else { return true }
-            return !(j.kind == .file && j.size == Int64(st.st_size) && j.mtimeNs == st.st_mtim.nanoseconds && j.ino == UInt64(st.st_ino))
+            return journal[items[i].path].map { !Self.unchanged($0, st) } ?? true
         }
         let done = BlobStore.concurrentMap(wanted, partition: { $0 }) { i in
             (xattrs: UserXattrs.read(source.appending(items[i].path)), file: Result { try readSmall(items[i].path, listed: items[i].st) })

@@ -54,7 +54,7 @@ extension BlobStore {
                 let (content, entries) = PackFile.encode(blobs[start..<end].map { ($0.hash, $0.content!) })
                 let name = PackFile.newName()
                 let temp = packsDir + "/" + Self.fanoutTempPrefix + name
-                try writeFile(temp, content, sync: false)
+                try writeFile(temp, content, sync: false, what: "cannot write pack")
                 out.append(PackTemp(name: name, temp: temp, path: packPath(name), size: Int64(content.count), entries: entries))
                 start = end
             }
@@ -83,23 +83,6 @@ extension BlobStore {
         while let pack = packs.first {
             stored.formUnion(try packIndex.addPack(name: pack.name, size: pack.size, entries: pack.entries))
             packs.removeFirst()
-        }
-    }
-
-    /// Writes `bytes` to a new file `path` (read-only, `O_EXCL`), fsynced when `sync`. Throws
-    /// `.io`/`.noSpace` naming it; a file this call created is then gone.
-    func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool, what: String = "cannot write pack") throws {
-        let fd: Int32
-        do { fd = try Syscalls.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) } catch let e as Errno {
-            throw ArtifactError.system(e, what, path: path)
-        }
-        do {
-            defer { close(fd) }
-            try Syscalls.writeAll(fd, bytes)
-            if sync { try Syscalls.fsync(fd) }
-        } catch let e as Errno {
-            try? Syscalls.unlink(path)
-            throw ArtifactError.system(e, what, path: path)
         }
     }
 
@@ -222,7 +205,7 @@ extension BlobStore {
         let name = PackFile.newName()
         var pack = PackTemp(name: name, temp: packsDir + "/" + Self.fanoutTempPrefix + name, path: packPath(name),
                             size: Int64(content.count), entries: newEntries)
-        try writeFile(pack.temp, content, sync: true)
+        try writeFile(pack.temp, content, sync: true, what: "cannot write pack")
         do {
             try Syscalls.rename(pack.temp, pack.path)
             pack.renamed = true

@@ -491,25 +491,33 @@ public final class BlobStore: Sendable {
         let number = Self.tempCounter.add(1, ordering: .relaxed).newValue
         let tmp = beside ? "\(fanoutDir(of: hash))/\(Self.fanoutTempPrefix)\(hash.hex)-\(Self.pid)-\(number)"
                          : "\(tmpDir)/put-\(hash.hex)-\(Self.pid)-\(number)"
-        let fd: Int32
         do {
-            do {
-                fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
-            } catch Errno.noSuchFileOrDirectory where beside {
-                try Syscalls.mkdirs(fanoutDir(of: hash))
-                fd = try Syscalls.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            try writeFile(tmp, bytes, sync: sync, what: "cannot write blob")
+        } catch let e as ArtifactError where beside && e.underlying == .noSuchFileOrDirectory {
+            // The fan-out folder is new (made here, not stat'ed before every write).
+            do { try Syscalls.mkdirs(fanoutDir(of: hash)) } catch let e as Errno {
+                throw ArtifactError.system(e, "cannot write blob", path: tmp)
             }
-        } catch let e as Errno {
-            throw ArtifactError.system(e, "cannot write blob", path: tmp)
+            try writeFile(tmp, bytes, sync: sync, what: "cannot write blob")
+        }
+        return tmp
+    }
+
+    /// Writes `bytes` to a new file `path` (read-only, `O_EXCL`), fsynced when `sync`. Throws
+    /// `.io`/`.noSpace` with `what`, naming `path`; a file this call created is then gone, one
+    /// it did not (the name was taken) is left alone.
+    func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool, what: String) throws {
+        let fd: Int32
+        do { fd = try Syscalls.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) } catch let e as Errno {
+            throw ArtifactError.system(e, what, path: path)
         }
         do {
             defer { close(fd) }
             try Syscalls.writeAll(fd, bytes)
             if sync { try Syscalls.fsync(fd) }
-            return tmp
         } catch let e as Errno {
-            try? Syscalls.unlink(tmp)
-            throw ArtifactError.system(e, "cannot write blob", path: tmp)
+            try? Syscalls.unlink(path)
+            throw ArtifactError.system(e, what, path: path)
         }
     }
 
