@@ -186,7 +186,7 @@ public final class StageRunner: RunSealedSink {
             outputs.append(JobQueue.Output(path: f.rel, blob: d.hash, size: d.size, mode: f.mode, blocks: d.blocks))
         }
         // Copies, and the job folder is removed afterwards: no blob shares an inode with the command's files.
-        let adopted = try store.blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced)
+        let adopted = try store.blobs.adopt(adoptions, referenced: store.catalog.referencedBlobs)
         return .success(outputs, adopted)
     }
 }

@@ -42,7 +42,7 @@ final class BlobReferencesTests: StoreTestCase {
             let (hash, size) = try BlobStore.hash(fileAt: file.fullPath)
             return BlobStore.Adoption(path: file.fullPath, hash: hash, size: size)
         }
-        XCTAssertEqual(try store.blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced).stored.count, 2)
+        XCTAssertEqual(try store.blobs.adopt(adoptions, referenced: store.catalog.referencedBlobs).stored.count, 2)
         XCTAssertEqual(try store.catalog.ownerRead { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM run") }, 0)
 
         let seals = SealCoordinator(catalog: store.catalog, blobs: store.blobs, staging: store.staging)
@@ -58,10 +58,10 @@ final class BlobReferencesTests: StoreTestCase {
 
     func testIsReferencedReadsTheCount() throws {
         let h = try XCTUnwrap(BlobHash(hex: BlobStoreTests.abc))
-        XCTAssertFalse(store.catalog.isReferenced(h), "no row at all")
+        XCTAssertFalse(store.catalog.referencedBlobs([h]).contains(h), "no row at all")
         try store.catalog.ownerWrite { try BlobReferences.add($0, h, size: 3, now: 1) }
-        XCTAssertTrue(store.catalog.isReferenced(h))
+        XCTAssertTrue(store.catalog.referencedBlobs([h]).contains(h))
         try store.catalog.ownerWrite { try BlobReferences.remove($0, [h]) }
-        XCTAssertFalse(store.catalog.isReferenced(h), "a count of 0")
+        XCTAssertFalse(store.catalog.referencedBlobs([h]).contains(h), "a count of 0")
     }
 }

@@ -66,7 +66,7 @@ final class BlobStoreTests: StoreTestCase {
     func testAdoptHardLinksTheStagedFile() throws {
         let staged = try writeScratch("staged", Array("abc".utf8))
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
-        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], isReferenced: { _ in false })
+        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], referenced: { _ in [] })
         XCTAssertEqual(adopted.stored, [h])
         XCTAssertTrue(blobs.contains(h))
         XCTAssertEqual(try inode(blobs.path(of: h)), try inode(staged), "adopt links, it does not copy")
@@ -80,7 +80,7 @@ final class BlobStoreTests: StoreTestCase {
         let h = try blobs.put(Array("abc".utf8))
         let storedInode = try inode(blobs.path(of: h))
         let staged = try writeScratch("staged", Array("abc".utf8))
-        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], isReferenced: { _ in false }).stored, [])
+        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], referenced: { _ in [] }).stored, [])
         XCTAssertEqual(try inode(blobs.path(of: h)), storedInode, "the stored copy is kept")
         XCTAssertTrue(FileManager.default.fileExists(atPath: staged), "adopt never removes the staged name")
         XCTAssertEqual(try blobFileCount(), 1)
@@ -94,7 +94,7 @@ final class BlobStoreTests: StoreTestCase {
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .wrongSize(actual: 2))
 
         let staged = try writeScratch("staged", Array("abc".utf8))
-        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], isReferenced: { _ in false }).stored, [h])
+        XCTAssertEqual(try blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: h, size: 3)], referenced: { _ in [] }).stored, [h])
         XCTAssertEqual(try contents(target), Array("abc".utf8))
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
         XCTAssertEqual(try inode(target), try inode(staged))
@@ -105,13 +105,13 @@ final class BlobStoreTests: StoreTestCase {
     func testAdoptCopiesWhenAskedAndDiscardRemovesOnlyWhatItStored() throws {
         let kept = try writeScratch("kept", Array("abc".utf8))
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
-        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(kept), hash: h, size: 3, copying: true)], isReferenced: { _ in false })
+        let adopted = try blobs.adopt([BlobStore.Adoption(path: PathBytes(kept), hash: h, size: 3, copying: true)], referenced: { _ in [] })
         XCTAssertEqual(adopted.stored, [h])
         XCTAssertNotEqual(try inode(blobs.path(of: h)), try inode(kept), "a copy: writes to the kept name never reach the blob")
         try Data("xyz".utf8).write(to: URL(fileURLWithPath: kept))
         XCTAssertEqual(try contents(blobs.path(of: h)), Array("abc".utf8))
         XCTAssertEqual(blobs.check(h, expectedSize: 3), .ok)
-        blobs.discard(adopted, isReferenced: { _ in false })
+        blobs.discard(adopted, referenced: { _ in [] })
         XCTAssertFalse(blobs.contains(h))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp"), [])
     }
@@ -122,24 +122,24 @@ final class BlobStoreTests: StoreTestCase {
     func testDiscardNeverRemovesABlobSomeoneElseNeeds() throws {
         let h = try XCTUnwrap(BlobHash(hex: Self.abc))
         let first = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("a", Array("abc".utf8))), hash: h, size: 3)],
-                                    isReferenced: { _ in false })
+                                    referenced: { _ in [] })
         let second = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("b", Array("abc".utf8))), hash: h, size: 3)],
-                                     isReferenced: { _ in false })
+                                     referenced: { _ in [] })
         XCTAssertEqual(first.stored, [h])
         XCTAssertEqual(second.stored, [], "found stored")
-        blobs.discard(first, isReferenced: { _ in false })
+        blobs.discard(first, referenced: { _ in [] })
         XCTAssertTrue(blobs.contains(h), "the second adopter still holds it")
         blobs.release(second)  // its rows are committed
 
         let third = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("c", Array("xyz".utf8))),
                                                         hash: try BlobStore.hash(fileAt: PathBytes(root + "/scratch/c")).0, size: 3)],
-                                    isReferenced: { _ in false })
-        blobs.discard(third, isReferenced: { _ in true })
+                                    referenced: { _ in [] })
+        blobs.discard(third, referenced: { Set($0) })
         XCTAssertTrue(blobs.contains(third.held[0]), "a committed row names it")
         let fourth = try blobs.adopt([BlobStore.Adoption(path: PathBytes(try writeScratch("d", Array("123".utf8))),
                                                          hash: try BlobStore.hash(fileAt: PathBytes(root + "/scratch/d")).0, size: 3)],
-                                     isReferenced: { _ in false })
-        blobs.discard(fourth, isReferenced: { _ in false })
+                                     referenced: { _ in [] })
+        blobs.discard(fourth, referenced: { _ in [] })
         XCTAssertFalse(blobs.contains(fourth.held[0]), "nobody needs it")
     }
 
@@ -153,7 +153,7 @@ final class BlobStoreTests: StoreTestCase {
             let (hash, size) = try BlobStore.hash(fileAt: PathBytes(path))
             adoptions.append(BlobStore.Adoption(path: PathBytes(path), hash: hash, size: size))
         }
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertTrue(adopted.syncedFilesystem)
         XCTAssertEqual(adopted.stored.count, 10)
         XCTAssertEqual(Set(adopted.stored), Set(adoptions.map(\.hash)))
@@ -171,7 +171,7 @@ final class BlobStoreTests: StoreTestCase {
         let before = try blobs.put(Self.unpackable(Array("content 0".utf8)))
         var adoptions: [BlobStore.Adoption] = []
         for i in 0...BlobStore.syncfsThreshold * 2 { adoptions.append(BlobStore.Adoption(content: Self.unpackable(Array("content \(i % 10)".utf8)))) }
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertTrue(adopted.syncedFilesystem)
         XCTAssertEqual(adopted.stored.count, 9)
         XCTAssertFalse(adopted.stored.contains(before))
@@ -197,14 +197,14 @@ final class BlobStoreTests: StoreTestCase {
         let adoptions = (0...BlobStore.syncfsThreshold * 4).map { BlobStore.Adoption(content: Self.unpackable(Array("many \($0)".utf8))) }
         let blocked = pathParent(blobs.path(of: adoptions[7].hash))
         try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blocked))
-        XCTAssertThrowsError(try blobs.adopt(adoptions, isReferenced: { _ in false })) { error in
+        XCTAssertThrowsError(try blobs.adopt(adoptions, referenced: { _ in [] })) { error in
             XCTAssertTrue("\(error)".contains(blocked + "/.put-"), "\(error)")
             XCTAssertEqual("\(error)".split(separator: "\n").count, 1, "\(error)")
         }
         XCTAssertEqual(try blobFileCount(), 0)
         XCTAssertEqual(blobs.tempFiles(), [])
         try FileManager.default.removeItem(atPath: blocked)
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertEqual(adopted.stored, adoptions.map(\.hash), "stored in the batch's order")
         XCTAssertEqual(try blobFileCount(), adoptions.count)
         for a in adoptions { XCTAssertEqual(try contents(blobs.path(of: a.hash)), a.content) }
@@ -220,7 +220,7 @@ final class BlobStoreTests: StoreTestCase {
         let missing = PathBytes(root + "/no-such-file")
         XCTAssertThrowsError(try blobs.adopt([BlobStore.Adoption(path: PathBytes(good), hash: h, size: 3),
                                               BlobStore.Adoption(path: missing, hash: .empty, size: 0)],
-                                             isReferenced: { _ in false })) { error in
+                                             referenced: { _ in [] })) { error in
             XCTAssertTrue("\(error)".contains("no-such-file"), "\(error)")
         }
         XCTAssertFalse(blobs.contains(h))

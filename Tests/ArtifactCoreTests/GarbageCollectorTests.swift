@@ -83,7 +83,7 @@ final class GarbageCollectorTests: StoreTestCase {
         let staged = try stage(p, "big.csv", "a,b\n1,2\n")
         let (hash, size) = try BlobStore.hash(fileAt: PathBytes(staged))
         let adopted = try store.blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: hash, size: size)],
-                                            isReferenced: store.catalog.isReferenced)
+                                            referenced: store.catalog.referencedBlobs)
         XCTAssertTrue(store.blobs.contains(hash))
 
         let finished = expectation(description: "gc finished")
@@ -114,11 +114,11 @@ final class GarbageCollectorTests: StoreTestCase {
         let staged = try stage(p, "x.bin", "shared content")
         let (hash, size) = try BlobStore.hash(fileAt: PathBytes(staged))
         let mine = try store.blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: hash, size: size, copying: true)],
-                                         isReferenced: store.catalog.isReferenced)
+                                         referenced: store.catalog.referencedBlobs)
         XCTAssertEqual(mine.stored, [hash])
         let other = try ArtifactStore(root: root, create: false)
         let theirs = try XCTUnwrap(other.blobs.holdExisting([hash]))
-        store.blobs.discard(mine, isReferenced: store.catalog.isReferenced)
+        store.blobs.discard(mine, referenced: store.catalog.referencedBlobs)
         XCTAssertTrue(store.blobs.contains(hash), "discard removed a blob another process holds")
         other.blobs.release(theirs)
         // Nobody holds it and no row names it: gc takes it at once.
@@ -126,8 +126,8 @@ final class GarbageCollectorTests: StoreTestCase {
         XCTAssertFalse(store.blobs.contains(hash))
         // With nobody else holding, discard removes what it stored itself.
         let again = try store.blobs.adopt([BlobStore.Adoption(path: PathBytes(staged), hash: hash, size: size, copying: true)],
-                                          isReferenced: store.catalog.isReferenced)
-        store.blobs.discard(again, isReferenced: store.catalog.isReferenced)
+                                          referenced: store.catalog.referencedBlobs)
+        store.blobs.discard(again, referenced: store.catalog.referencedBlobs)
         XCTAssertFalse(store.blobs.contains(hash))
     }
 

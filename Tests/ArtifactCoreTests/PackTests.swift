@@ -12,7 +12,7 @@ final class PackTests: StoreTestCase {
     @discardableResult
     func packBatch(_ n: Int, prefix: String = "small") throws -> [BlobStore.Adoption] {
         let adoptions = (0..<n).map { BlobStore.Adoption(content: Array("\(prefix) \($0)".utf8)) }
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         blobs.release(adopted)
         return adoptions
     }
@@ -52,7 +52,7 @@ final class PackTests: StoreTestCase {
         let loose = try blobs.put(Array("small 3".utf8))  // one the store holds already, loose
         var adoptions = (0..<40).map { BlobStore.Adoption(content: Array("small \($0)".utf8)) }
         adoptions += adoptions.prefix(5)  // repeats cost nothing
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertTrue(adopted.syncedFilesystem)
         XCTAssertEqual(adopted.stored.count, 39, "each distinct content once, not the loose one")
         XCTAssertFalse(adopted.stored.contains(loose))
@@ -78,7 +78,7 @@ final class PackTests: StoreTestCase {
         XCTAssertEqual(Set(listed.map(\.hash)), Set(try store.catalog.allPackedHashes()))
 
         // The same batch again stores nothing and writes no pack.
-        let again = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let again = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertEqual(again.stored, [])
         blobs.release(again)
         XCTAssertEqual(packFiles().count, 1)
@@ -95,12 +95,12 @@ final class PackTests: StoreTestCase {
             try Data(packed[i].content!).write(to: URL(fileURLWithPath: path))
             return BlobStore.Adoption(path: PathBytes(path), hash: packed[i].hash, size: packed[i].size)
         }
-        let one = try blobs.adopt([try staged(0)], isReferenced: { _ in false })
+        let one = try blobs.adopt([try staged(0)], referenced: { _ in [] })
         XCTAssertEqual(one.stored, [])
-        blobs.discard(one, isReferenced: { _ in false })
-        let many = try blobs.adopt(try (0..<20).map(staged), isReferenced: { _ in false })
+        blobs.discard(one, referenced: { _ in [] })
+        let many = try blobs.adopt(try (0..<20).map(staged), referenced: { _ in [] })
         XCTAssertEqual(many.stored, [])
-        blobs.discard(many, isReferenced: { _ in false })
+        blobs.discard(many, referenced: { _ in [] })
         XCTAssertEqual(Set(try store.catalog.allPackedHashes()), Set(packed.map(\.hash)))
         XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: blobs.root).filter { $0.count > 2 }, [], "no loose copy")
     }
@@ -112,7 +112,7 @@ final class PackTests: StoreTestCase {
         try FileManager.default.removeItem(atPath: blobs.packsDir)
         try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blobs.packsDir))
         let adoptions = (0..<40).map { BlobStore.Adoption(content: Array("p \($0)".utf8)) }
-        XCTAssertThrowsError(try blobs.adopt(adoptions, isReferenced: { _ in false })) { error in
+        XCTAssertThrowsError(try blobs.adopt(adoptions, referenced: { _ in [] })) { error in
             XCTAssertTrue("\(error)".contains(blobs.packsDir + "/.put-"), "\(error)")
             XCTAssertEqual("\(error)".split(separator: "\n").count, 1, "\(error)")
         }
@@ -120,7 +120,7 @@ final class PackTests: StoreTestCase {
         XCTAssertEqual(try store.catalog.packs(), [])
         try FileManager.default.removeItem(atPath: blobs.packsDir)
         try FileManager.default.createDirectory(atPath: blobs.packsDir, withIntermediateDirectories: false)
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertEqual(adopted.stored.count, 40)
         blobs.release(adopted)
         XCTAssertEqual(blobs.tempFiles(), [])
@@ -130,8 +130,8 @@ final class PackTests: StoreTestCase {
     /// gc then removes the pack no row points into.
     func testDiscardForgetsPackedBlobsAndGcRemovesTheEmptyPack() throws {
         let adoptions = (0..<40).map { BlobStore.Adoption(content: Array("d \($0)".utf8)) }
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
-        blobs.discard(adopted, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
+        blobs.discard(adopted, referenced: { _ in [] })
         XCTAssertEqual(try blobFileCount(), 0)
         XCTAssertFalse(blobs.contains(adoptions[0].hash))
         XCTAssertEqual(packFiles().count, 1, "the bytes stay until gc")
@@ -219,7 +219,7 @@ final class PackTests: StoreTestCase {
         XCTAssertArtifactError(.corrupt, try blobs.read(bad.hash))
         XCTAssertEqual(try Verifier(store: store).run(.init(readData: 1)).problems.map(\.kind), ["quarantined_blob"])
 
-        let healed = try blobs.adopt([BlobStore.Adoption(content: bad.content!)], isReferenced: { _ in true })
+        let healed = try blobs.adopt([BlobStore.Adoption(content: bad.content!)], referenced: { Set($0) })
         blobs.release(healed)
         XCTAssertEqual(try blobs.read(bad.hash), bad.content)
         XCTAssertTrue(try Verifier(store: store).run(.init(readData: 1)).problems.isEmpty)
@@ -264,7 +264,7 @@ final class PackTests: StoreTestCase {
         XCTAssertEqual(gc.blobsRemoved, 30)
         XCTAssertEqual(gc.packsUnreadable, 1)
 
-        let again = try blobs.adopt(all, isReferenced: { _ in false })
+        let again = try blobs.adopt(all, referenced: { _ in [] })
         XCTAssertEqual(Set(again.stored), Set(all.map(\.hash)), "a location whose pack is gone does not count as stored")
         blobs.release(again)
         for a in all.suffix(10) { XCTAssertEqual(try blobs.read(a.hash), a.content) }
@@ -278,10 +278,10 @@ final class PackTests: StoreTestCase {
         let path = root + "/staged-same"
         try Data("target 7".utf8).write(to: URL(fileURLWithPath: path))
         adoptions.append(BlobStore.Adoption(path: PathBytes(path), hash: adoptions[7].hash, size: 8))
-        let adopted = try blobs.adopt(adoptions, isReferenced: { _ in false })
+        let adopted = try blobs.adopt(adoptions, referenced: { _ in [] })
         XCTAssertEqual(adopted.stored.count, 40, "each content once")
         XCTAssertEqual(blobs.location(of: adoptions[7].hash), .packed(try XCTUnwrap(try store.catalog.packedLocations([adoptions[7].hash]).values.first)))
-        blobs.discard(adopted, isReferenced: { _ in false })
+        blobs.discard(adopted, referenced: { _ in [] })
         XCTAssertEqual(try Syscalls.lstat(path).st_nlink, 1, "the staged file is linked nowhere")
         XCTAssertEqual(try blobFileCount(), 0)
     }
@@ -290,7 +290,7 @@ final class PackTests: StoreTestCase {
     /// stored and journaled it before this adopter failed), as gc would.
     func testDiscardKeepsWhatAnImportJournalNames() throws {
         let adoptions = (0..<40).map { BlobStore.Adoption(content: Array("journaled \($0)".utf8)) }
-        let adopted = try blobs.adopt(adoptions, isReferenced: store.catalog.isReferenced)
+        let adopted = try blobs.adopt(adoptions, referenced: store.catalog.referencedBlobs)
         try store.catalog.ownerWrite { db in
             try db.execute(sql: """
                 INSERT INTO import_journal (target, source, path, kind, blob, size, mode, mtime_ns, ctime_ns, uid, gid, ino, dev,
@@ -298,7 +298,7 @@ final class PackTests: StoreTestCase {
                 VALUES ('project:x', x'2f', x'61', 'file', ?, 12, 420, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1)
                 """, arguments: [adoptions[3].hash])
         }
-        blobs.discard(adopted, isReferenced: store.catalog.isReferenced)
+        blobs.discard(adopted, referenced: store.catalog.referencedBlobs)
         XCTAssertTrue(blobs.contains(adoptions[3].hash), "journaled by another import")
         XCTAssertFalse(blobs.contains(adoptions[4].hash))
     }

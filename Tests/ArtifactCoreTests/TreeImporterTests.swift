@@ -69,6 +69,57 @@ final class TreeImporterTests: StoreTestCase {
         // (No verify here: the test dropped old.txt's reference behind its row on purpose.)
     }
 
+    /// A batch's packs are indexed by its journal rows only (the blob rows come with the
+    /// registration): gc run between a kill and the rerun must keep them whole, the rerun reuse
+    /// them, and the registered blobs point into them.
+    func testGCKeepsAKilledImportsPacksAndTheRerunRegistersThem() throws {
+        var files: [String: String] = [:]
+        for i in 0..<120 { files[String(format: "d%d/f%03d.txt", i / 40, i)] = "packed content \(i)\n" }
+        let dir = try makeTree(files)
+        let first = try TreeImporter(store: store, source: dir, target: .project("imp"))
+        first.batchSize = 40
+        first.afterBatch = { if $0 == 2 { throw Stop() } }
+        XCTAssertThrowsError(try first.run())
+        let packs = store.blobs.packFilesOnDisk().packs
+        XCTAssertEqual(packs.count, 2, "one pack per batch of 40 small files")
+        XCTAssertEqual(try sql { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM import_journal WHERE pack IS NOT NULL") }, 80)
+        XCTAssertEqual(try sql { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM blob") }, 0, "no blob row before the registration")
+
+        let report = try GarbageCollector(store: store, grace: 0, now: Date().addingTimeInterval(86_400)).run()
+        XCTAssertEqual(report.packsRemoved, 0, "a pack a journal points into stays")
+        XCTAssertEqual(report.packsRewritten, 0)
+        XCTAssertEqual(report.orphansRemoved, 0)
+        XCTAssertEqual(store.blobs.packFilesOnDisk().packs, packs)
+
+        let summary = try TreeImporter(store: store, source: dir, target: .project("imp")).run()
+        XCTAssertEqual(summary.filesReused, 80)
+        XCTAssertEqual(summary.filesNew, 120)
+        XCTAssertEqual(try sql { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM blob WHERE pack IS NOT NULL AND refcount = 1") }, 120)
+        for (path, content) in files {
+            let hash = BlobHash(digest: SHA256.hash(data: Data(content.utf8)))
+            XCTAssertEqual(try store.blobs.readPacked(hash, size: Int64(content.utf8.count)), Array(content.utf8), path)
+        }
+        XCTAssertTrue(try Verifier(store: store).run(.init(readData: 1)).ok)
+        let after = try GarbageCollector(store: store, grace: 0, now: Date().addingTimeInterval(86_400)).run()
+        XCTAssertEqual(after.packsRemoved + after.packsRewritten + after.blobsRemoved + after.orphansRemoved, 0)
+    }
+
+    /// Content that an earlier batch of the same import packed is not packed again: its rows
+    /// point at the first copy.
+    func testContentRepeatedAcrossBatchesIsPackedOnce() throws {
+        var files: [String: String] = [:]
+        for i in 0..<120 { files[String(format: "d%d/f%03d.txt", i / 40, i)] = "same forty \(i % 40)\n" }
+        let dir = try makeTree(files)
+        let importer = try TreeImporter(store: store, source: dir, target: .project("imp"))
+        importer.batchSize = 40
+        let summary = try importer.run()
+        XCTAssertEqual(summary.filesNew, 120)
+        XCTAssertEqual(summary.bytesStored, Int64(Set(files.values).reduce(0) { $0 + $1.utf8.count }))
+        XCTAssertEqual(store.blobs.packFilesOnDisk().packs.count, 1, "batches 2 and 3 packed nothing")
+        XCTAssertEqual(try sql { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM blob WHERE pack IS NOT NULL AND refcount = 3") }, 40)
+        XCTAssertTrue(try Verifier(store: store).run(.init(readData: 1)).ok)
+    }
+
     func testUnreadableFileIsReportedAndTheRunCarriesTheError() throws {
         let dir = try makeTree(["ok.txt": "fine", "bad.txt": "secret"])
         let importer = try TreeImporter(store: store, source: dir, target: .project("imp"))

@@ -10,13 +10,19 @@ public enum BlobReferences {
     /// counted up (and no longer released). `now`: seconds since 1970, the row's creation time.
     /// `blocks`: the content's block checksums, kept for a blob of more than one block (a
     /// one-block blob is checked by its name) unless the row has them already.
-    public static func add(_ db: Database, _ hash: BlobHash, size: Int64, now: Double, blocks: BlockSums? = nil) throws {
+    /// `packed`: where an import packed the content (its journal row); the row gets that
+    /// location unless it has one (as `Catalog.addPack` gives it), and another copy the row
+    /// does not point at is dead space gc's pack rewrite reclaims.
+    public static func add(_ db: Database, _ hash: BlobHash, size: Int64, now: Double, blocks: BlockSums? = nil,
+                           packed: PackPlace? = nil) throws {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO blob (hash, size, refcount, created_at, blocks) VALUES (?, ?, 1, ?, ?)
-            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1, released_at = NULL, blocks = COALESCE(blocks, excluded.blocks)
+            INSERT INTO blob (hash, size, refcount, created_at, blocks, pack, pack_offset) VALUES (?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + 1, released_at = NULL, blocks = COALESCE(blocks, excluded.blocks),
+                pack = CASE WHEN blob.pack IS NULL AND blob.size = excluded.size THEN excluded.pack ELSE blob.pack END,
+                pack_offset = CASE WHEN blob.pack IS NULL AND blob.size = excluded.size THEN excluded.pack_offset ELSE blob.pack_offset END
             """)
         let kept = blocks.flatMap { $0.sums.count > 1 && $0.sums.count == BlockSums.count(forSize: size) ? $0.encoded : nil }
-        try statement.execute(arguments: [hash, size, now, kept])
+        try statement.execute(arguments: [hash, size, now, kept, packed?.pack, packed?.offset])
     }
 
     /// Rows that named `hashes` were deleted: one count down per row, so a hash listed twice
@@ -32,20 +38,34 @@ public enum BlobReferences {
 }
 
 extension Catalog {
-    /// Whether a committed row needs blob `hash`, as gc asks it (`Catalog+Collection`): its
-    /// refcount is above 0, or a working-tree row or an import journal row names it. An error
-    /// counts as yes: never remove a blob on a guess.
-    public func isReferenced(_ hash: BlobHash) -> Bool {
+    /// Which of `hashes` a committed row needs, as gc asks it (`Catalog+Collection`): a
+    /// refcount above 0, or a working-tree row or an import journal row naming it. One read;
+    /// the journal is read once for all of them (`journaledBlobs`). An error counts as all of
+    /// them: never remove a blob on a guess.
+    public func referencedBlobs(_ hashes: [BlobHash]) -> Set<BlobHash> {
         do {
             return try read { db in
-                try Bool.fetchOne(db, sql: """
+                let journaled = try Catalog.journaledBlobs(db)
+                let named = try db.cachedStatement(sql: """
                     SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1 AND refcount > 0)
                         OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
-                        OR EXISTS (SELECT 1 FROM import_journal WHERE blob = ?1)
-                    """, arguments: [hash]) ?? true
+                    """)
+                return try Set(hashes.filter { try journaled.contains($0) || (Bool.fetchOne(named, arguments: [$0]) ?? true) })
             }
         } catch {
-            return true
+            return Set(hashes)
         }
+    }
+
+    /// The blobs any import in flight has journaled (stored, its run or version not registered
+    /// yet): one pass over `import_journal`, which is empty but while an import runs (or one
+    /// was killed and not run again). The journal has no index by blob on purpose: its rows
+    /// come in path order, and an index keyed by hash took random writes across the whole
+    /// index for every batch (BENCHMARKS.md, import).
+    static func journaledBlobs(_ db: Database) throws -> Set<BlobHash> {
+        var out = Set<BlobHash>()
+        let rows = try DatabaseValue.fetchCursor(db, sql: "SELECT blob FROM import_journal WHERE blob IS NOT NULL")
+        while let value = try rows.next() { if let hash = BlobHash.fromDatabaseValue(value) { out.insert(hash) } }
+        return out
     }
 }

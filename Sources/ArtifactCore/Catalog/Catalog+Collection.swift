@@ -7,19 +7,23 @@ import GRDB
 /// before the grace period's start (`released_at`; a row made at 0 counts from its creation),
 /// no working-tree row names it (an uncommitted `mv` or `cp` inside `@branch/` keeps the
 /// committed blob it started from, outside any refcount), and no import in flight has
-/// journaled it (`import_journal`: stored, its run or version not registered yet).
+/// journaled it (`import_journal`: stored, its run or version not registered yet; read once per
+/// call, `journaledBlobs`).
 extension Catalog {
     // A row whose name is not a SHA-256 (damage verify reports as bad_name) is never taken:
     // it would not decode, and no file could be found by it.
     private static let collectable = """
         refcount = 0 AND COALESCE(released_at, created_at) <= ? AND \(BlobHash.wellFormed("hash"))
         AND NOT EXISTS (SELECT 1 FROM worktree_change w WHERE w.blob = blob.hash)
-        AND NOT EXISTS (SELECT 1 FROM import_journal j WHERE j.blob = blob.hash)
         """
 
     /// The blobs gc may remove: collectable since before `cutoff` (seconds since 1970).
     public func collectableBlobs(releasedBefore cutoff: Double) throws -> [BlobRecord] {
-        try read { try BlobRecord.fetchAll($0, sql: "SELECT * FROM blob WHERE \(Self.collectable) ORDER BY hash", arguments: [cutoff]) }
+        try read { db in
+            let journaled = try Self.journaledBlobs(db)
+            return try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob WHERE \(Self.collectable) ORDER BY hash", arguments: [cutoff])
+                .filter { !journaled.contains($0.hash) }
+        }
     }
 
     /// Blobs with no reference that are still inside the grace period: (count, bytes). Packed
@@ -42,8 +46,9 @@ extension Catalog {
         try write("the blobs were not collected") { db in
             let find = try db.cachedStatement(sql: "SELECT * FROM blob WHERE hash = ? AND \(Self.collectable)")
             let delete = try db.cachedStatement(sql: "DELETE FROM blob WHERE hash = ?")
+            let journaled = try Self.journaledBlobs(db)
             var deleted: [BlobRecord] = []
-            for hash in hashes {
+            for hash in hashes where !journaled.contains(hash) {
                 guard let record = try BlobRecord.fetchOne(find, arguments: [hash, cutoff]) else { continue }
                 try delete.execute(arguments: [hash])
                 deleted.append(record)
@@ -57,11 +62,11 @@ extension Catalog {
     /// committing its rows.
     public func unnamedBlobs(_ hashes: [BlobHash]) throws -> [BlobHash] {
         try read { db in
+            let journaled = try Self.journaledBlobs(db)
             let named = try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1) OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
-                    OR EXISTS (SELECT 1 FROM import_journal WHERE blob = ?1)
                 """)
-            return try hashes.filter { try !(Bool.fetchOne(named, arguments: [$0]) ?? true) }
+            return try hashes.filter { try !journaled.contains($0) && !(Bool.fetchOne(named, arguments: [$0]) ?? true) }
         }
     }
 }

@@ -73,16 +73,17 @@ extension Catalog: PackIndex {
     }
 
     /// Every indexed pack with the blobs and bytes it still holds (for gc): one pass over the
-    /// blob rows.
+    /// blob rows, and one over the import journal.
     public func packs() throws -> [PackRecord] {
         try read { db in
             var live: [Int64: (Int, Int64)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT pack, COUNT(*), SUM(size) FROM blob WHERE pack IS NOT NULL GROUP BY pack") {
                 live[row[0]] = (row[1], row[2])
             }
+            let journaled = try Set(Int64.fetchAll(db, sql: "SELECT DISTINCT pack FROM import_journal WHERE pack IS NOT NULL"))
             return try Row.fetchAll(db, sql: "SELECT id, name, size FROM pack ORDER BY name").map { row in
                 let (blobs, bytes) = live[row[0]] ?? (0, 0)
-                return PackRecord(name: row[1], size: row[2], blobs: blobs, liveBytes: bytes)
+                return PackRecord(name: row[1], size: row[2], blobs: blobs, liveBytes: bytes, journaled: journaled.contains(row[0]))
             }
         }
     }
@@ -101,12 +102,13 @@ extension Catalog: PackIndex {
         }
     }
 
-    /// Forgets pack `name` if no blob is indexed in it any more; true when it was forgotten
-    /// (then its file can go).
+    /// Forgets pack `name` if no blob is indexed in it any more and no import journal row
+    /// points into it; true when it was forgotten (then its file can go).
     public func forgetPackIfEmpty(_ name: String) throws -> Bool {
         try write("the pack \(name) was not forgotten") { db in
             try db.execute(sql: """
                 DELETE FROM pack WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM blob WHERE pack = (SELECT id FROM pack WHERE name = ?1))
+                  AND NOT EXISTS (SELECT 1 FROM import_journal WHERE pack = (SELECT id FROM pack WHERE name = ?1))
                 """, arguments: [name])
             return db.changesCount == 1
         }
@@ -123,7 +125,10 @@ extension Catalog: PackIndex {
             guard let oldId = try Int64.fetchOne(db, sql: "SELECT id FROM pack WHERE name = ?", arguments: [old]) else { return false }
             let move = try db.cachedStatement(sql: "UPDATE blob SET pack = ?, pack_offset = ? WHERE hash = ? AND pack = ?")
             for e in entries { try move.execute(arguments: [id, e.offset, e.hash, oldId]) }
-            try db.execute(sql: "DELETE FROM pack WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM blob WHERE pack = ?1)", arguments: [oldId])
+            try db.execute(sql: """
+                DELETE FROM pack WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM blob WHERE pack = ?1)
+                  AND NOT EXISTS (SELECT 1 FROM import_journal WHERE pack = ?1)
+                """, arguments: [oldId])
             return db.changesCount == 1
         }
     }
@@ -137,10 +142,11 @@ extension Catalog: PackIndex {
             SELECT hash, pack_offset, size FROM blob b
             WHERE pack IS NOT NULL AND refcount = 0 AND released_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM worktree_change WHERE blob = b.hash)
-              AND NOT EXISTS (SELECT 1 FROM import_journal WHERE blob = b.hash)
             """
         let body = { (db: Database) throws -> [PackFile.Entry] in
+            let journaled = try Self.journaledBlobs(db)
             let found = try Row.fetchAll(db, sql: sql).map { PackFile.Entry(hash: $0[0], offset: $0[1], length: $0[2]) }
+                .filter { !journaled.contains($0.hash) }
             if remove {
                 let delete = try db.cachedStatement(sql: "DELETE FROM blob WHERE hash = ?")
                 for e in found { try delete.execute(arguments: [e.hash]) }
@@ -151,6 +157,13 @@ extension Catalog: PackIndex {
     }
 }
 
+/// Where a packed blob's bytes are, as catalog rows say it: the `pack` row's id and the
+/// offset in it (bytes). An import's journal row carries one until its blob row is made.
+public struct PackPlace: Sendable, Equatable {
+    public var pack: Int64
+    public var offset: Int64
+}
+
 /// One pack as the index knows it.
 public struct PackRecord: Sendable, Equatable {
     public var name: String
@@ -159,4 +172,7 @@ public struct PackRecord: Sendable, Equatable {
     /// Blobs still indexed in it, and their bytes.
     public var blobs: Int
     public var liveBytes: Int64
+    /// An import in flight points into it from its journal (its blobs have no index rows
+    /// yet): gc leaves it as it is.
+    public var journaled = false
 }

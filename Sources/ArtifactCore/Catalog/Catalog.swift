@@ -489,7 +489,7 @@ public final class Catalog: Sendable {
         // of the tree, keyed by (target, source folder), so a killed import resumes without
         // reading again what it stored; `pass` marks the rows the current attempt found in the
         // folder. Its blobs are named by these rows only, so gc treats them as named
-        // (`import_journal_by_blob`). `import_done`: an import whose run or version committed,
+        // (v13 dropped the index by blob: `Catalog.journaledBlobs`). `import_done`: an import whose run or version committed,
         // until its run is handed to the pipeline and the mount told (a rerun finishes that).
         m.registerMigration("v9-import-journal") { db in
             try db.execute(sql: """
@@ -542,6 +542,17 @@ public final class Catalog: Sendable {
                 );
                 ALTER TABLE blob ADD COLUMN pack INTEGER REFERENCES pack(id);
                 ALTER TABLE blob ADD COLUMN pack_offset INTEGER;
+                """)
+        }
+        // An import's batch says where it packed each blob in its journal rows (written in path
+        // order) instead of in the blob rows (keyed by hash: random writes over the whole
+        // table per batch); the registration moves the location into the blob row. The index
+        // by blob, random writes too, goes: gc reads the journal's blobs once per pass.
+        m.registerMigration("v13-journal-packs") { db in
+            try db.execute(sql: """
+                ALTER TABLE import_journal ADD COLUMN pack INTEGER REFERENCES pack(id);
+                ALTER TABLE import_journal ADD COLUMN pack_offset INTEGER;
+                DROP INDEX import_journal_by_blob;
                 """)
         }
         return m

@@ -34,6 +34,12 @@ struct ImportJournalRow: Sendable {
     var stored: Bool
     /// The content's block checksums, computed while it was copied (`BlockSums.encoded`).
     var blocks: BlockSums? = nil
+    /// Where this import packed the blob (`PackFile`): the pack's name (known before its
+    /// `pack` row is made, and read back with the row where a query joins it), its row id once
+    /// it has one, and the offset. Nil for content kept loose, or that the store held already.
+    var packName: String? = nil
+    var packId: Int64? = nil
+    var packOffset: Int64? = nil
 
     init(row: Row) {
         path = row["path"]
@@ -47,6 +53,7 @@ struct ImportJournalRow: Sendable {
         schema = row["schema"]
         stored = row["stored"]
         blocks = (row["blocks"] as Data?).flatMap(BlockSums.init(encoded:))
+        packId = row["pack"]; packOffset = row["pack_offset"]; packName = row["pack_name"]
     }
 
     init(path: PathBytes, kind: EntryKind, blob: BlobHash?, size: Int64, st: stat, xattrs: UserXattrs) {
@@ -66,6 +73,7 @@ struct ImportJournalRow: Sendable {
         e.rdev = rdev
         e.atimeNs = atimeNs
         e.blocks = blocks
+        if let packId, let packOffset { e.packed = PackPlace(pack: packId, offset: packOffset) }
         return e
     }
 
@@ -96,7 +104,10 @@ extension Catalog {
     /// The journal rows of `key` for `paths` (one read), by path.
     func importJournal(_ key: ImportKey, paths: [PathBytes]) throws -> [PathBytes: ImportJournalRow] {
         try read { db in
-            let find = try db.cachedStatement(sql: "SELECT * FROM import_journal WHERE target = ? AND source = ? AND path = ?")
+            let find = try db.cachedStatement(sql: """
+                SELECT j.*, p.name AS pack_name FROM import_journal j LEFT JOIN pack p ON p.id = j.pack
+                WHERE j.target = ? AND j.source = ? AND j.path = ?
+                """)
             var out: [PathBytes: ImportJournalRow] = [:]
             for p in paths {
                 if let row = try Row.fetchOne(find, arguments: [key.target, key.source, p]) { out[p] = ImportJournalRow(row: row) }
@@ -107,19 +118,41 @@ extension Catalog {
 
     /// Records one batch in one transaction: `rows` (their blobs already durable and held) as
     /// found in attempt `pass`, and `seen`, paths whose rows an earlier attempt wrote and this
-    /// one found unchanged.
-    func recordImportBatch(_ key: ImportKey, rows: [ImportJournalRow], seen: [PathBytes], pass: Int64) throws {
+    /// one found unchanged. `packs` (name, bytes): the batch's new packs, durable under their
+    /// names; they get their `pack` rows here, and the rows whose `packName` names one of them
+    /// or a pack of an earlier batch point into it. The blob rows are left alone (they are made
+    /// when the import is registered): the journal is written in path order, the blob table by
+    /// hash, all over it.
+    func recordImportBatch(_ key: ImportKey, rows: [ImportJournalRow], seen: [PathBytes], pass: Int64,
+                           packs: [(name: String, size: Int64)] = []) throws {
         try write("the import's progress was not recorded") { db in
+            let now = Date().timeIntervalSince1970
+            var ids: [String: Int64] = [:]
+            for pack in packs {
+                try db.execute(sql: "INSERT INTO pack (name, size, created_at) VALUES (?, ?, ?)", arguments: [pack.name, pack.size, now])
+                ids[pack.name] = db.lastInsertedRowID
+            }
+            let packId = try db.cachedStatement(sql: "SELECT id FROM pack WHERE name = ?")
             let insert = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO import_journal (target, source, path, kind, blob, size, mode, mtime_ns, ctime_ns, uid, gid,
-                                                      ino, dev, nlink, rdev, atime_ns, xattrs, schema, stored, pass, blocks)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                      ino, dev, nlink, rdev, atime_ns, xattrs, schema, stored, pass, blocks,
+                                                      pack, pack_offset)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for r in rows {
+                var pack: Int64?
+                if let name = r.packName {
+                    if ids[name] == nil { ids[name] = try Int64.fetchOne(packId, arguments: [name]) }
+                    guard let id = ids[name] else {
+                        throw ArtifactError(.io, "the import's pack is not indexed", path: name)
+                    }
+                    pack = id
+                }
                 try insert.execute(arguments: [key.target, key.source, r.path, r.kind.rawValue, r.blob, r.size, r.mode, r.mtimeNs, r.ctimeNs,
                                                r.uid, r.gid, Int64(bitPattern: r.ino), Int64(bitPattern: r.dev), r.nlink, r.rdev, r.atimeNs,
                                                r.xattrs.encoded.map { Data($0) }, r.schema, r.stored, pass,
-                                               (r.blocks?.sums.count ?? 0) > 1 ? r.blocks?.encoded : nil])
+                                               (r.blocks?.sums.count ?? 0) > 1 ? r.blocks?.encoded : nil,
+                                               pack, pack.map { _ in r.packOffset }])
             }
             let touch = try db.cachedStatement(sql: "UPDATE import_journal SET pass = ? WHERE target = ? AND source = ? AND path = ?")
             for p in seen { try touch.execute(arguments: [pass, key.target, key.source, p]) }

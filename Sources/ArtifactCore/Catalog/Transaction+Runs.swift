@@ -70,7 +70,7 @@ extension CatalogTransaction {
                 run.filesNew += 1
             }
             let group = entry.linkKey.flatMap { linkCounts[$0, default: 1] > 1 ? $0 : nil }
-            try BlobReferences.add(db, entry.hash, size: entry.size, now: nowSeconds, blocks: entry.blocks)
+            try BlobReferences.add(db, entry.hash, size: entry.size, now: nowSeconds, blocks: entry.blocks, packed: entry.packed)
             try insertFile.execute(arguments: [projectId, runId, dir, name, entry.hash, entry.size,
                                                entry.mode, entry.mtimeNs, entry.uid, entry.gid, status.rawValue, nowSeconds,
                                                entry.kind.rawValue, entry.xattrs.encoded.map { Data($0) },

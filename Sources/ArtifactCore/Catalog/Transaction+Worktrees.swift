@@ -135,7 +135,7 @@ extension CatalogTransaction {
     }
 
     /// Counts one more reference to a blob (see `BlobReferences.add`).
-    func addReference(_ hash: BlobHash, size: Int64, now: Double, blocks: BlockSums? = nil) throws {
-        try BlobReferences.add(db, hash, size: size, now: now, blocks: blocks)
+    func addReference(_ hash: BlobHash, size: Int64, now: Double, blocks: BlockSums? = nil, packed: PackPlace? = nil) throws {
+        try BlobReferences.add(db, hash, size: size, now: now, blocks: blocks, packed: packed)
     }
 }

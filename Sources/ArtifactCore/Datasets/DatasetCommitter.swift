@@ -270,7 +270,7 @@ public final class DatasetCommitter: Sendable {
             guard let upper = p.upper, let hash = p.entry.blob else { return nil }
             return BlobStore.Adoption(path: PathBytes(worktrees.upperPath(branchId, upper)), hash: hash, size: p.entry.size,
                                       copying: keptUppers.contains(upper))
-        }, isReferenced: catalog.isReferenced)
+        }, referenced: catalog.referencedBlobs)
 
         let uid = author ?? rows.last(where: { $0.kind == .file })?.uid ?? rows.last?.uid ?? dataset.ownerUid
         let text = message ?? "quiet-period commit: \(counts.added) added, \(counts.changed) changed, \(counts.deleted) deleted"
@@ -308,7 +308,7 @@ public final class DatasetCommitter: Sendable {
                 return v
             }
         } catch {
-            store.blobs.discard(adopted, isReferenced: catalog.isReferenced)
+            store.blobs.discard(adopted, referenced: catalog.referencedBlobs)
             throw error
         }
         store.blobs.release(adopted)

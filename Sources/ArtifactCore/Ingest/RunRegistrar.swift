@@ -21,6 +21,8 @@ public struct StagedEntry: Sendable, Equatable {
     public var atimeNs: Int64? = nil
     /// The block checksums computed while it was hashed, recorded with a new blob.
     public var blocks: BlockSums? = nil
+    /// Where an import packed the content, recorded with a blob row that has no location.
+    public var packed: PackPlace? = nil
 
     public init(path: PathBytes, hash: BlobHash, size: Int64, mode: Int64, mtimeNs: Int64, uid: Int64, gid: Int64) {
         self.path = path; self.hash = hash; self.size = size; self.mode = mode

@@ -227,7 +227,7 @@ public final class SealCoordinator: Sendable {
                     adoptions.append(BlobStore.Adoption(content: Self.content(of: file)))
                 }
             }
-            let adopted = try blobs.adopt(adoptions, isReferenced: catalog.isReferenced)
+            let adopted = try blobs.adopt(adoptions, referenced: catalog.referencedBlobs)
 
             let uid = scan.files.first?.uid ?? 0
             let run: RunRecord
@@ -237,7 +237,7 @@ public final class SealCoordinator: Sendable {
                                              cleanup: scan.files.map { ($0.fullPath, $0.ino) })
             } catch {
                 // The staged files stay in incoming/, writable: no blob may stay linked to them.
-                blobs.discard(adopted, isReferenced: catalog.isReferenced)
+                blobs.discard(adopted, referenced: catalog.referencedBlobs)
                 throw error
             }
             blobs.release(adopted)

@@ -16,7 +16,10 @@ import Glibc
 /// `BlobStore.adopt` stores them (the small ones packed, see `PackFile`; the source stays the
 /// user's, writable, never linked). Every `batchSize` files the batch's blobs are adopted and its rows written to
 /// the catalog's import journal in one transaction, then released: from then on the journal
-/// names those blobs (gc keeps them). A rerun after a kill finds the journal and skips files
+/// names those blobs (gc keeps them). Where a batch packed its small blobs goes into its journal
+/// rows, not the blob rows: the journal is written in path order, the blob table is keyed by
+/// hash, and writing it per batch dirtied pages all over it (random writes that took 40% of an
+/// import's time, BENCHMARKS.md). The registration makes the blob rows, with their locations. A rerun after a kill finds the journal and skips files
 /// whose (size, mtime, ctime, inode, device) match a row whose blob is stored. The run or
 /// version is registered from the journal, streamed, in one transaction that also deletes the
 /// journal: it is never seen half registered. While a batch is written (`WriteBehind`) the next
@@ -162,6 +165,7 @@ public final class TreeImporter {
         let behind = WriteBehind()
         defer { try? behind.finish() }
         let (blobs, catalog, key, afterBatch) = (store.blobs, store.catalog, key, afterBatch)
+        let recent = RecentlyPacked()
         func flush() throws {
             guard !batch.rows.isEmpty || !batch.seen.isEmpty else { return }
             let full = batch
@@ -170,16 +174,27 @@ public final class TreeImporter {
             let number = batches
             try behind.submit {
                 var full = full
-                let adopted = try blobs.adopt(full.adoptions, isReferenced: catalog.isReferenced)
+                // Packs are indexed by the journal rows (one transaction with them, in path
+                // order), not by blob rows; content an earlier batch packed is not packed again.
+                let adoptions = full.adoptions.filter { $0.content == nil || recent.places[$0.hash] == nil }
+                let adopted = try blobs.adopt(adoptions, indexingPacks: false, referenced: catalog.referencedBlobs)
                 var fresh = Set(adopted.stored)
-                for i in full.rows.indices where full.rows[i].blob.map({ fresh.remove($0) != nil }) ?? false { full.rows[i].stored = true }
+                var places: [BlobHash: (name: String, offset: Int64)] = [:]
+                for pack in adopted.unindexedPacks { for e in pack.entries { places[e.hash] = (pack.name, e.offset) } }
+                for i in full.rows.indices {
+                    guard let hash = full.rows[i].blob else { continue }
+                    if fresh.remove(hash) != nil { full.rows[i].stored = true }
+                    if let place = places[hash] ?? recent.places[hash] { (full.rows[i].packName, full.rows[i].packOffset) = place }
+                }
                 do {
-                    try catalog.recordImportBatch(key, rows: full.rows, seen: full.seen, pass: pass)
+                    try catalog.recordImportBatch(key, rows: full.rows, seen: full.seen, pass: pass,
+                                                  packs: adopted.unindexedPacks.map { ($0.name, $0.size) })
                 } catch {
-                    blobs.discard(adopted, isReferenced: catalog.isReferenced)
+                    blobs.discard(adopted, referenced: catalog.referencedBlobs)
                     full.removeTempFiles()
                     throw error
                 }
+                recent.add(places)
                 blobs.release(adopted)
                 full.removeTempFiles()
                 try afterBatch(number)
@@ -215,7 +230,7 @@ public final class TreeImporter {
                     let xattrs = read?.xattrs ?? UserXattrs.read(full)
                     switch kind {
                     case .regular:
-                        if let j = journal[path], Self.unchanged(j, st), let hash = j.blob, store.blobs.contains(hash) {
+                        if let j = journal[path], Self.unchanged(j, st), stillStored(j) {
                             batch.seen.append(path)
                             summary.filesReused += 1
                             continue
@@ -295,6 +310,14 @@ public final class TreeImporter {
         return summary
     }
 
+    /// Whether the blob an earlier attempt's journal row names is still in the store: in the
+    /// pack the row says, or wherever the store holds it.
+    private func stillStored(_ row: ImportJournalRow) -> Bool {
+        guard let hash = row.blob else { return false }
+        if let pack = row.packName { return Syscalls.exists(store.blobs.packPath(pack)) }
+        return store.blobs.contains(hash)
+    }
+
     /// Tells the pipeline and the mount, then forgets the import.
     private func handOver(_ summary: Summary) throws {
         if case .project(let name) = target, let runName = summary.run, let project = try store.catalog.project(named: name),
@@ -347,8 +370,10 @@ public final class TreeImporter {
             var leaders: [UInt64: EntryID] = [:]
             var changes: Int64 = 0
 
-            func write(_ e: inout EntryRecord, blocks: BlockSums? = nil) throws {
-                if e.kind.hasBytes, let hash = e.blob { try tx.addReference(hash, size: e.size, now: now.timeIntervalSince1970, blocks: blocks) }
+            func write(_ e: inout EntryRecord, blocks: BlockSums? = nil, packed: PackPlace? = nil) throws {
+                if e.kind.hasBytes, let hash = e.blob {
+                    try tx.addReference(hash, size: e.size, now: now.timeIntervalSince1970, blocks: blocks, packed: packed)
+                }
                 try tx.insertEntry(&e)
                 changes += 1
             }
@@ -368,7 +393,7 @@ public final class TreeImporter {
                     e.nlink = links
                     e.linkGroup = leaders[linkKey]
                 }
-                try write(&e, blocks: row.blocks)
+                try write(&e, blocks: row.blocks, packed: row.stagedEntry.packed)
                 if links > 1, let linkKey, leaders[linkKey] == nil {
                     leaders[linkKey] = e.id!
                     try tx.leadLinkGroup(entryId: e.id!)
@@ -909,6 +934,19 @@ public final class TreeImporter {
     }
 
     /// What one transaction of the journal takes.
+    /// Where this import packed content, from its batches so far (the writer's thread only):
+    /// a later batch's file with the same content points there instead of packing it again.
+    /// At most `limit` entries (about 5 MiB), then it starts over: memory stays bounded, and
+    /// what it forgets costs a second copy in a pack, not a second blob.
+    private final class RecentlyPacked: @unchecked Sendable {
+        static let limit = 65_536
+        private(set) var places: [BlobHash: (name: String, offset: Int64)] = [:]
+        func add(_ more: [BlobHash: (name: String, offset: Int64)]) {
+            if places.count + more.count > Self.limit { places.removeAll(keepingCapacity: true) }
+            places.merge(more) { old, _ in old }
+        }
+    }
+
     private struct Batch {
         var rows: [ImportJournalRow] = []
         var seen: [PathBytes] = []

@@ -191,7 +191,7 @@ public struct GarbageCollector {
                 if (try? Syscalls.unlink(store.blobs.packPath(name))) != nil { report.packsRemoved += 1 }
             }
         }
-        for pack in indexed {
+        for pack in indexed where !pack.journaled {
             // What the live blobs would take in a pack of their own (with their trailer entries).
             let live = pack.liveBytes + Int64(pack.blobs) * 48 + 16
             guard pack.blobs == 0 || live * 2 < pack.size else { continue }

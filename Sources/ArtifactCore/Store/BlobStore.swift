@@ -91,19 +91,22 @@ public final class BlobStore: Sendable {
     /// `syncfsThreshold`), linked (or copied) to its blob name, and the blob folders are
     /// synced, all before this returns. Past `syncfsThreshold` files, content in memory of at
     /// most `PackFile.sizeLimit` bytes (at least `PackFile.minimumBlobs` of them) goes into
-    /// pack files instead, indexed once they are durable under their names. Content the store
-    /// holds already, loose or packed, is not stored again. Seal, commit, stage outputs and
-    /// import call it, and then insert their rows.
+    /// pack files instead, indexed once they are durable under their names (with
+    /// `indexingPacks` false, not indexed: the caller writes their locations in the transaction
+    /// that commits its rows, see `Adopted.unindexedPacks`). Content the store holds already,
+    /// loose or packed, is not stored again. Seal, commit, stage outputs and import call it,
+    /// and then insert their rows.
     ///
     /// Every hash it returns is *held* until the caller says how its transaction ended:
     /// `release` after the rows are committed, `discard` when they never will be (which
     /// removes the blobs this call stored, so none stays linked to a file that remains
     /// writable, unless a committed row or another adopter in flight needs them).
-    /// `isReferenced` says whether a committed row names a hash (`Catalog.isReferenced`).
+    /// `referenced` says which of some hashes a committed row names (`Catalog.referencedBlobs`).
     /// Holding also keeps the store's `holdLock` shared, so no gc in any process removes a
     /// blob this call found or stored before its rows are in.
     /// Throws `.io`/`.noSpace` with the file's path; then nothing is held.
-    public func adopt(_ files: [Adoption], isReferenced: (BlobHash) -> Bool) throws -> Adopted {
+    public func adopt(_ files: [Adoption], indexingPacks: Bool = true,
+                      referenced: ([BlobHash]) -> Set<BlobHash>) throws -> Adopted {
         let syncAll = files.count > Self.syncfsThreshold
         try hold(files.map(\.hash))
         var touched = Set<String>()
@@ -122,6 +125,7 @@ public final class BlobStore: Sendable {
         var storedFromMemory = Set<BlobHash>(), storedPacked = Set<BlobHash>()
         var packing: [PackTemp] = []
         var packedNow = Set<BlobHash>()
+        var unindexed: [PackTemp] = []
         do {
             if syncAll {
                 // Many small blobs (an import's batch): each is written to a temp name in its own
@@ -200,7 +204,13 @@ public final class BlobStore: Sendable {
             // Copies were fsynced one by one; links need the folders (or the whole filesystem).
             if syncAll { try syncFilesystem() } else { try syncDirectories(touched) }
             // Packs are durable under their names now: indexing them makes their blobs stored.
-            try indexPacks(&packing, into: &storedPacked)
+            if indexingPacks {
+                try indexPacks(&packing, into: &storedPacked)
+            } else {
+                for pack in packing { storedPacked.formUnion(pack.entries.map(\.hash)) }
+                unindexed = packing
+                packing = []
+            }
             storedFromMemory.formUnion(storedPacked)
         } catch {
             // Temp files go while the hold still keeps gc out (gc takes any it sees as leftovers).
@@ -209,12 +219,12 @@ public final class BlobStore: Sendable {
             for pack in packing { try? Syscalls.unlink(pack.renamed ? pack.path : pack.temp) }
             let all = memory.map(\.hash).filter { storedFromMemory.contains($0) || storedPacked.contains($0) } + stored
             discard(Adopted(stored: all, held: files.map(\.hash), syncedFolders: [], syncedFilesystem: false, packed: storedPacked),
-                    isReferenced: isReferenced)
+                    referenced: referenced)
             throw error
         }
         stored = memory.map(\.hash).filter(storedFromMemory.contains) + stored
         return Adopted(stored: stored, held: files.map(\.hash), syncedFolders: syncAll ? [] : touched, syncedFilesystem: syncAll,
-                       packed: storedPacked)
+                       packed: storedPacked, unindexedPacks: unindexed)
     }
 
     /// `body` applied to each of `items` on as many threads as the machine has cores (at most
@@ -253,6 +263,10 @@ public final class BlobStore: Sendable {
         public var syncedFilesystem: Bool
         /// Those of `stored` it put into packs (the rest are loose files).
         public var packed: Set<BlobHash> = []
+        /// With `indexingPacks` false: the packs it wrote, durable under their names, that no
+        /// catalog row points into yet. The caller's transaction records where their blobs are
+        /// (an import's journal rows, `Catalog.recordImportBatch`); `discard` removes them.
+        var unindexedPacks: [PackTemp] = []
     }
 
     /// Hashes adopters in flight rely on, with how many hold each: another adopter may have
@@ -286,15 +300,20 @@ public final class BlobStore: Sendable {
     }
 
     /// The rows for `adopted` will never be committed: releases its holds, then removes the
-    /// blobs it stored that no committed row names (`isReferenced`), if no adopter holds
+    /// blobs it stored that no committed row names (`referenced`), if no adopter holds
     /// anything in any process (the `holdLock` taken exclusively without waiting): another
     /// adopter may have found one of them stored and be about to commit rows naming it. When
     /// one does, they stay as orphans, which gc removes at once.
-    public func discard(_ adopted: Adopted, isReferenced: (BlobHash) -> Bool) {
+    public func discard(_ adopted: Adopted, referenced: ([BlobHash]) -> Set<BlobHash>) {
         release(adopted)
-        guard !adopted.stored.isEmpty else { return }
+        // Packs no row points into: nobody else knows of them.
+        for pack in adopted.unindexedPacks { try? Syscalls.unlink(pack.path) }
+        let inUnindexed = Set(adopted.unindexedPacks.flatMap { $0.entries.map(\.hash) })
+        let stored = adopted.stored.filter { !inUnindexed.contains($0) }
+        guard !stored.isEmpty else { return }
         _ = try? holdLock.exclusivelyIfFree {
-            let unreferenced = adopted.stored.filter { !isReferenced($0) }
+            let named = referenced(stored)
+            let unreferenced = stored.filter { !named.contains($0) }
             for hash in unreferenced where !adopted.packed.contains(hash) { try? Syscalls.unlink(path(of: hash)) }
             // Packed ones: their index rows go (gc removes a pack no row points into).
             try? packIndex?.removePacked(unreferenced.filter(adopted.packed.contains))
