@@ -334,4 +334,42 @@ final class CatalogTests: StoreTestCase {
             XCTAssertTrue("\(error)".contains("a.txt"), "\(error)")
         }
     }
+
+    /// A run is registered by a few statements over all of its files; each must reach the
+    /// project's rows by path (`file_current` searched by project, folder and name) or by run,
+    /// never by reading the whole project: a seal of one file into a project of a million
+    /// would otherwise read a million rows. Checked on the plans SQLite makes for them.
+    func testRunRegistrationReadsTheProjectByPathOnly() throws {
+        let p = try makeProject()
+        let first = try register(p, [try entry("a/x.txt", "one"), try entry("a/y.txt", "two")])
+        let second = try register(p, [try entry("a/x.txt", "one"), try entry("a/y.txt", "changed"), try entry("b.txt", "new")])
+        XCTAssertEqual([second.filesDuplicate, second.filesSuperseded, second.filesNew], [1, 1, 1])
+        XCTAssertEqual(try store.catalog.files(runId: first.id!).map(\.status), [.superseded, .superseded])
+
+        let statements: [(String, StatementArguments)] = [
+            (RunRegistrationSQL.fileRows, [p, 99, 0]), (RunRegistrationSQL.linkedFiles, [99]), (RunRegistrationSQL.supersede, [p, 99]),
+        ]
+        func plan(_ sql: String, _ arguments: StatementArguments) throws -> [String] {
+            try store.catalog.ownerWrite { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            }
+        }
+        // SQLite lists the foreign-key check of rows inserted into `file` (the parent of
+        // `superseded_by`) as a scan of it; that step runs only while a deferred violation is
+        // pending, never here. Any plain INSERT ... SELECT into `file` shows it.
+        let foreignKeyCheck = try plan("""
+            INSERT INTO file (project_id, run_id, dir, name, blob, size, mode, mtime_ns, uid, gid, status, created_at)
+            SELECT 1, 2, dir, name, blob, 0, 0, 0, 0, 0, 'new', 0 FROM temp.run_entry
+            """, [])
+        XCTAssertEqual(foreignKeyCheck, ["SCAN temp.run_entry", "SCAN file"])
+        for (sql, arguments) in statements {
+            var plan = try plan(sql, arguments)
+            if sql == RunRegistrationSQL.fileRows, plan.last == "SCAN file" { plan.removeLast() }
+            for step in plan {
+                XCTAssertFalse(step.hasPrefix("SCAN file") || step.hasPrefix("SCAN c") || step.hasPrefix("SCAN n") || step.hasPrefix("SCAN f"),
+                               "\(step) in \(plan)")
+                if step.contains("file_current") { XCTAssertTrue(step.contains("dir=? AND name=?"), "\(step) in \(plan)") }
+            }
+        }
+    }
 }

@@ -21,8 +21,32 @@ public enum BlobReferences {
                 pack = CASE WHEN blob.pack IS NULL AND blob.size = excluded.size THEN excluded.pack ELSE blob.pack END,
                 pack_offset = CASE WHEN blob.pack IS NULL AND blob.size = excluded.size THEN excluded.pack_offset ELSE blob.pack_offset END
             """)
-        let kept = blocks.flatMap { $0.sums.count > 1 && $0.sums.count == BlockSums.count(forSize: size) ? $0.encoded : nil }
-        try statement.execute(arguments: [hash, size, now, kept, packed?.pack, packed?.offset])
+        try statement.execute(arguments: [hash, size, now, keptBlocks(blocks, size: size), packed?.pack, packed?.offset])
+    }
+
+    /// The block checksums a blob row keeps: those of a blob of more than one block (a
+    /// one-block blob is checked by its name) that has as many as its size says.
+    static func keptBlocks(_ blocks: BlockSums?, size: Int64) -> Data? {
+        blocks.flatMap { $0.sums.count > 1 && $0.sums.count == BlockSums.count(forSize: size) ? $0.encoded : nil }
+    }
+
+    /// `add` for every file of the run being registered (`CatalogTransaction.insertRun`'s temp
+    /// table `run_entry`), in one statement: each blob counted up by the files that name it.
+    /// Of several files with one content, one with a packed location gives the row its own
+    /// (pack and offset taken together: one number, pack × 2³² + offset, as offsets in a pack
+    /// of at most `PackFile.targetSize` bytes stay below 2³²).
+    static func addRunEntries(_ db: Database, now: Double) throws {
+        try db.execute(sql: """
+            INSERT INTO blob (hash, size, refcount, created_at, blocks, pack, pack_offset)
+            SELECT blob, size, n, ?, blocks, place >> 32, place & 4294967295 FROM (
+                SELECT blob, MAX(size) AS size, COUNT(*) AS n, MAX(blocks) AS blocks, MAX(pack * 4294967296 + pack_offset) AS place
+                FROM temp.run_entry GROUP BY blob
+            ) WHERE true
+            ON CONFLICT(hash) DO UPDATE SET refcount = refcount + excluded.refcount, released_at = NULL,
+                blocks = COALESCE(blob.blocks, excluded.blocks),
+                pack = CASE WHEN blob.pack IS NULL AND blob.size = excluded.size THEN excluded.pack ELSE blob.pack END,
+                pack_offset = CASE WHEN blob.pack IS NULL AND blob.size = excluded.size THEN excluded.pack_offset ELSE blob.pack_offset END
+            """, arguments: [now])
     }
 
     /// Rows that named `hashes` were deleted: one count down per row, so a hash listed twice

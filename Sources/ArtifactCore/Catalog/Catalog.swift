@@ -26,6 +26,8 @@ public final class Catalog: Sendable {
             // Takes effect on a new catalog (before its first table); an old one needs the
             // VACUUM of `useIncrementalVacuum`.
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+            db.add(function: PathBytes.sqlDir)
+            db.add(function: PathBytes.sqlName)
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)

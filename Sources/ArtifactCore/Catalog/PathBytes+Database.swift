@@ -14,3 +14,16 @@ extension PathBytes: DatabaseValueConvertible {
         }
     }
 }
+
+extension PathBytes {
+    /// `afs_dir(path)`: the folder of a path stored as bytes (`parent`), for statements that
+    /// split an import journal's paths into a file row's `dir` and `name` (`insertRun`).
+    static let sqlDir = DatabaseFunction("afs_dir", argumentCount: 1, pure: true) { values in
+        PathBytes.fromDatabaseValue(values[0])?.parent
+    }
+
+    /// `afs_name(path)`: the last name of a path stored as bytes (`lastComponent`).
+    static let sqlName = DatabaseFunction("afs_name", argumentCount: 1, pure: true) { values in
+        PathBytes.fromDatabaseValue(values[0])?.lastComponent
+    }
+}

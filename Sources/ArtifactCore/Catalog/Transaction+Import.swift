@@ -151,7 +151,7 @@ extension Catalog {
                 try insert.execute(arguments: [key.target, key.source, r.path, r.kind.rawValue, r.blob, r.size, r.mode, r.mtimeNs, r.ctimeNs,
                                                r.uid, r.gid, Int64(bitPattern: r.ino), Int64(bitPattern: r.dev), r.nlink, r.rdev, r.atimeNs,
                                                r.xattrs.encoded.map { Data($0) }, r.schema, r.stored, pass,
-                                               (r.blocks?.sums.count ?? 0) > 1 ? r.blocks?.encoded : nil,
+                                               BlobReferences.keptBlocks(r.blocks, size: r.size),
                                                pack, pack.map { _ in r.packOffset }])
             }
             let touch = try db.cachedStatement(sql: "UPDATE import_journal SET pass = ? WHERE target = ? AND source = ? AND path = ?")

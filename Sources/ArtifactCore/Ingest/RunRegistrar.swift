@@ -53,23 +53,20 @@ public final class RunRegistrar: Sendable {
     public func register(projectId: ProjectID, entries: [StagedEntry], directories: [StagedDirectory] = [],
                          uid: Int64, action: String = "ingest", completed: Bool = true,
                          cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date()) throws -> RunRecord {
-        try register(projectId: projectId, entries: { _, each in try entries.forEach(each) }, directories: { _ in directories },
+        try register(projectId: projectId, files: .entries { _, each in try entries.forEach(each) }, directories: { _ in directories },
                      uid: uid, action: action, completed: completed, cleanup: cleanup, now: now)
     }
 
-    /// Registers the files `entries` feeds and the folders `directories` reads (both inside the
-    /// one transaction) as one new run, and in the same transaction does `alsoInTransaction`
-    /// (an import clears its journal there). `error`: files that could not be taken.
-    /// `linkCounts`: how many names each hard-linked file has, by link key, when the feed can
-    /// say without being read twice (nil: counted from a first pass over `entries`).
-    func register(projectId: ProjectID, entries: StagedEntryFeed, directories: (CatalogTransaction) throws -> [StagedDirectory],
-                  linkCounts: ((CatalogTransaction) throws -> [UInt64: Int64])? = nil,
+    /// Registers `files` and the folders `directories` reads (both inside the one transaction)
+    /// as one new run, and in the same transaction does `alsoInTransaction` (an import clears
+    /// its journal there). `error`: files that could not be taken.
+    func register(projectId: ProjectID, files: RunFiles, directories: (CatalogTransaction) throws -> [StagedDirectory],
                   uid: Int64, action: String = "ingest", completed: Bool = true, error: String? = nil,
                   cleanup: [(path: PathBytes, ino: UInt64)] = [], now: Date = Date(),
                   alsoInTransaction: (CatalogTransaction, RunRecord) throws -> Void = { _, _ in }) throws -> RunRecord {
         try catalog.writing("the run was not registered") { tx in
-            let run = try tx.insertRun(projectId: projectId, entries: entries, directories: try directories(tx),
-                                       linkCounts: try linkCounts?(tx), uid: uid, action: action, completed: completed, error: error, cleanup: cleanup, now: now)
+            let run = try tx.insertRun(projectId: projectId, files: files, directories: try directories(tx),
+                                       uid: uid, action: action, completed: completed, error: error, cleanup: cleanup, now: now)
             try alsoInTransaction(tx, run)
             return run
         }

@@ -335,9 +335,8 @@ public final class TreeImporter {
         var result = summary
         _ = try RunRegistrar(catalog: store.catalog).register(
             projectId: projectId,
-            entries: { tx, each in try tx.forEachImportedFile(key, pass: pass) { try each($0.stagedEntry) } },
+            files: .importJournal(key, pass: pass),
             directories: { tx in try tx.importedFolders(key, pass: pass).map(\.stagedDirectory) },
-            linkCounts: { [key] tx in try tx.importLinkCounts(key, pass: pass) },
             uid: uid, action: "import", completed: sink == nil, error: error,
             alsoInTransaction: { tx, run in
                 result.run = run.name
