@@ -120,6 +120,32 @@ final class TreeImporterTests: StoreTestCase {
         XCTAssertTrue(try Verifier(store: store).run(.init(readData: 1)).ok)
     }
 
+    /// Packed blobs of a dataset's head that went to quarantine come back when the same folder
+    /// is imported again (packed again, as 40 small files are), though the version has nothing
+    /// to change: as a seal of the same content heals a damaged blob.
+    func testImportingADatasetAgainHealsQuarantinedPackedBlobs() throws {
+        var files: [String: String] = [:]
+        for i in 0..<40 { files[String(format: "f%02d.txt", i)] = "dataset content \(i)\n" }
+        let dir = try makeTree(files)
+        let first = try TreeImporter(store: store, source: dir, target: .dataset("ds", branch: "main", message: nil))
+        XCTAssertNotNil(try first.run().version)
+        let contents = files.values.map { Array($0.utf8) }
+        for content in contents {
+            let hash = BlobHash(digest: SHA256.hash(data: content))
+            try store.blobs.quarantine(hash, reason: "test")
+            XCTAssertNil(try store.blobs.readPacked(hash, size: Int64(content.count)), "no location after quarantine")
+        }
+
+        let again = try TreeImporter(store: store, source: dir, target: .dataset("ds", branch: "main", message: nil)).run()
+        XCTAssertNil(again.version, "nothing to change")
+        XCTAssertEqual(again.filesDuplicate, 40)
+        for content in contents {
+            let hash = BlobHash(digest: SHA256.hash(data: content))
+            XCTAssertEqual(try store.blobs.readPacked(hash, size: Int64(content.count)), content)
+        }
+        XCTAssertTrue(try Verifier(store: store).run(.init(readData: 1)).ok)
+    }
+
     func testUnreadableFileIsReportedAndTheRunCarriesTheError() throws {
         let dir = try makeTree(["ok.txt": "fine", "bad.txt": "secret"])
         let importer = try TreeImporter(store: store, source: dir, target: .project("imp"))

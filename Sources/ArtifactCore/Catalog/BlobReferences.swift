@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The one writer of `blob.refcount` (SPEC §6: a blob's reference count equals the rows that
 /// name it: files of runs, entries of versions, stage outputs). Each call runs inside the
@@ -81,15 +82,34 @@ extension Catalog {
         }
     }
 
-    /// The blobs any import in flight has journaled (stored, its run or version not registered
-    /// yet): one pass over `import_journal`, which is empty but while an import runs (or one
-    /// was killed and not run again). The journal has no index by blob on purpose: its rows
-    /// come in path order, and an index keyed by hash took random writes across the whole
-    /// index for every batch (BENCHMARKS.md, import).
+    /// The blobs any import in flight has journaled, read now (`JournaledBlobs`).
     static func journaledBlobs(_ db: Database) throws -> Set<BlobHash> {
-        var out = Set<BlobHash>()
-        let rows = try DatabaseValue.fetchCursor(db, sql: "SELECT blob FROM import_journal WHERE blob IS NOT NULL")
-        while let value = try rows.next() { if let hash = BlobHash.fromDatabaseValue(value) { out.insert(hash) } }
-        return out
+        try JournaledBlobs().current(db)
+    }
+}
+
+/// The blobs that import journals name (stored by an import in flight, its run or version not
+/// registered yet), as one gc pass sees them: the journal is read whole once, then only the rows
+/// added since (its ids only grow: AUTOINCREMENT, and a replaced row gets a new id), so the
+/// pass's many questions cost one scan of it. A row deleted since (its import registered, its
+/// blob counted now) stays in the set: a blob is kept longer, never removed early.
+///
+/// The journal has no index by blob on purpose: its rows come in path order, and an index keyed
+/// by hash took random writes across the whole index for every batch (BENCHMARKS.md, import).
+public final class JournaledBlobs: Sendable {
+    private let state = Mutex<(hashes: Set<BlobHash>, lastId: Int64)>(([], 0))
+
+    public init() {}
+
+    /// The set, with the journal rows added since the last call read in.
+    func current(_ db: Database) throws -> Set<BlobHash> {
+        try state.withLock { state in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, blob FROM import_journal WHERE id > ? ORDER BY id", arguments: [state.lastId])
+            while let row = try rows.next() {
+                state.lastId = row[0]
+                if let hash = BlobHash.fromDatabaseValue(row[1]) { state.hashes.insert(hash) }
+            }
+            return state.hashes
+        }
     }
 }

@@ -7,8 +7,8 @@ import GRDB
 /// before the grace period's start (`released_at`; a row made at 0 counts from its creation),
 /// no working-tree row names it (an uncommitted `mv` or `cp` inside `@branch/` keeps the
 /// committed blob it started from, outside any refcount), and no import in flight has
-/// journaled it (`import_journal`: stored, its run or version not registered yet; read once per
-/// call, `journaledBlobs`).
+/// journaled it (`import_journal`: stored, its run or version not registered yet). `journaled`:
+/// gc's one snapshot of the journal for its pass (`JournaledBlobs`); by default, a read of it.
 extension Catalog {
     // A row whose name is not a SHA-256 (damage verify reports as bad_name) is never taken:
     // it would not decode, and no file could be found by it.
@@ -18,9 +18,9 @@ extension Catalog {
         """
 
     /// The blobs gc may remove: collectable since before `cutoff` (seconds since 1970).
-    public func collectableBlobs(releasedBefore cutoff: Double) throws -> [BlobRecord] {
+    public func collectableBlobs(releasedBefore cutoff: Double, journaled snapshot: JournaledBlobs = JournaledBlobs()) throws -> [BlobRecord] {
         try read { db in
-            let journaled = try Self.journaledBlobs(db)
+            let journaled = try snapshot.current(db)
             return try BlobRecord.fetchAll(db, sql: "SELECT * FROM blob WHERE \(Self.collectable) ORDER BY hash", arguments: [cutoff])
                 .filter { !journaled.contains($0.hash) }
         }
@@ -42,11 +42,12 @@ extension Catalog {
 
     /// Deletes the rows of `hashes` that are still collectable (checked again, in the same
     /// transaction) and returns them: the caller then removes their files.
-    public func deleteCollectable(_ hashes: [BlobHash], releasedBefore cutoff: Double) throws -> [BlobRecord] {
+    public func deleteCollectable(_ hashes: [BlobHash], releasedBefore cutoff: Double,
+                                  journaled snapshot: JournaledBlobs = JournaledBlobs()) throws -> [BlobRecord] {
         try write("the blobs were not collected") { db in
             let find = try db.cachedStatement(sql: "SELECT * FROM blob WHERE hash = ? AND \(Self.collectable)")
             let delete = try db.cachedStatement(sql: "DELETE FROM blob WHERE hash = ?")
-            let journaled = try Self.journaledBlobs(db)
+            let journaled = try snapshot.current(db)
             var deleted: [BlobRecord] = []
             for hash in hashes where !journaled.contains(hash) {
                 guard let record = try BlobRecord.fetchOne(find, arguments: [hash, cutoff]) else { continue }
@@ -60,9 +61,9 @@ extension Catalog {
     /// Of `hashes` (names found in `objects/`), those that no blob row, no working-tree row and
     /// no import journal row names: left by a process that died between storing a blob and
     /// committing its rows.
-    public func unnamedBlobs(_ hashes: [BlobHash]) throws -> [BlobHash] {
+    public func unnamedBlobs(_ hashes: [BlobHash], journaled snapshot: JournaledBlobs = JournaledBlobs()) throws -> [BlobHash] {
         try read { db in
-            let journaled = try Self.journaledBlobs(db)
+            let journaled = try snapshot.current(db)
             let named = try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1) OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
                 """)

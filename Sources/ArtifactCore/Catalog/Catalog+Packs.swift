@@ -6,9 +6,11 @@ import GRDB
 /// size). See `PackFile`. The catalog is the only door to these columns; `BlobStore` reaches
 /// them through `PackIndex`.
 ///
-/// A row that packing makes has refcount 0 and no `released_at` until a run or version names
-/// it; the import journal names it meanwhile (gc keeps it), and one no row ever names is a
-/// leftover of an adopter that stopped (`unnamedPackedBlobs`).
+/// A row that packing makes (a seal's or commit's batch) has refcount 0 and no `released_at`
+/// until its run or version names it; one no row ever names is a leftover of an adopter that
+/// stopped (`unnamedPackedBlobs`). An import's batches make no blob rows: their journal rows
+/// say where each blob is packed (`import_journal.pack`, `pack_offset`) until the import's
+/// registration makes the rows, and gc leaves a pack a journal points into as it is.
 extension Catalog: PackIndex {
     public func packedLocations(_ hashes: [BlobHash]) throws -> [BlobHash: PackedLocation] {
         guard !hashes.isEmpty else { return [:] }
@@ -137,14 +139,14 @@ extension Catalog: PackIndex {
     /// named (refcount 0, never released): left by an adopter that stopped between packing
     /// them and committing its rows. `remove`: their rows go (the caller holds the hold lock
     /// exclusively, so no adopter is in flight). Returns them.
-    public func unnamedPackedBlobs(remove: Bool = false) throws -> [PackFile.Entry] {
+    public func unnamedPackedBlobs(remove: Bool = false, journaled snapshot: JournaledBlobs = JournaledBlobs()) throws -> [PackFile.Entry] {
         let sql = """
             SELECT hash, pack_offset, size FROM blob b
             WHERE pack IS NOT NULL AND refcount = 0 AND released_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM worktree_change WHERE blob = b.hash)
             """
         let body = { (db: Database) throws -> [PackFile.Entry] in
-            let journaled = try Self.journaledBlobs(db)
+            let journaled = try snapshot.current(db)
             let found = try Row.fetchAll(db, sql: sql).map { PackFile.Entry(hash: $0[0], offset: $0[1], length: $0[2]) }
                 .filter { !journaled.contains($0.hash) }
             if remove {

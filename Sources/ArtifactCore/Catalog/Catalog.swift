@@ -549,12 +549,14 @@ public final class Catalog: Sendable {
         // An import's batch says where it packed each blob in its journal rows (written in path
         // order) instead of in the blob rows (keyed by hash: random writes over the whole
         // table per batch); the registration moves the location into the blob row. The index
-        // by blob, random writes too, goes: gc reads the journal's blobs once per pass.
+        // by blob, random writes too, goes: gc reads the journal's blobs once per pass. The index
+        // by pack (ids only grow: written at its end) is what gc asks before it drops a pack.
         m.registerMigration("v13-journal-packs") { db in
             try db.execute(sql: """
                 ALTER TABLE import_journal ADD COLUMN pack INTEGER REFERENCES pack(id);
                 ALTER TABLE import_journal ADD COLUMN pack_offset INTEGER;
                 DROP INDEX import_journal_by_blob;
+                CREATE INDEX import_journal_by_pack ON import_journal(pack) WHERE pack IS NOT NULL;
                 """)
         }
         return m

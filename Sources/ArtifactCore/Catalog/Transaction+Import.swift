@@ -204,6 +204,18 @@ extension CatalogTransaction {
         return out
     }
 
+    /// Gives the blob rows that have no location (their bytes went to quarantine) the place
+    /// where this import packed the same content, as `BlobReferences.add` does for the rows it
+    /// counts: one statement over the journal's packed rows, each blob row found by its hash.
+    func locateImportedPacks(_ key: ImportKey, pass: Int64) throws {
+        try db.execute(sql: """
+            UPDATE blob SET pack = j.pack, pack_offset = j.pack_offset
+            FROM (SELECT blob, size, pack, pack_offset FROM import_journal
+                  WHERE target = ? AND source = ? AND pass = ? AND pack IS NOT NULL) AS j
+            WHERE blob.hash = j.blob AND blob.pack IS NULL AND blob.size = j.size
+            """, arguments: [key.target, key.source, pass])
+    }
+
     /// Bytes of the blobs this import stored (content the store did not hold before).
     func importStoredBytes(_ key: ImportKey, pass: Int64) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size), 0) FROM import_journal WHERE target = ? AND source = ? AND stored AND pass = ?",

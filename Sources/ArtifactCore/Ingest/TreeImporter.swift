@@ -14,15 +14,17 @@ import Glibc
 /// Each file is read once: a small one (up to `inMemorySize`) into memory, read ahead on every
 /// core, a larger one hashed while it is copied into a temp file under `tmp/import/`; then
 /// `BlobStore.adopt` stores them (the small ones packed, see `PackFile`; the source stays the
-/// user's, writable, never linked). Every `batchSize` files the batch's blobs are adopted and its rows written to
-/// the catalog's import journal in one transaction, then released: from then on the journal
-/// names those blobs (gc keeps them). Where a batch packed its small blobs goes into its journal
-/// rows, not the blob rows: the journal is written in path order, the blob table is keyed by
-/// hash, and writing it per batch dirtied pages all over it (random writes that took 40% of an
-/// import's time, BENCHMARKS.md). The registration makes the blob rows, with their locations. A rerun after a kill finds the journal and skips files
-/// whose (size, mtime, ctime, inode, device) match a row whose blob is stored. The run or
-/// version is registered from the journal, streamed, in one transaction that also deletes the
-/// journal: it is never seen half registered. While a batch is written (`WriteBehind`) the next
+/// user's, writable, never linked). Every `batchSize` files the batch's blobs are adopted and
+/// its rows written to the catalog's import journal in one transaction, then released: from
+/// then on the journal names those blobs (gc keeps them). Where a batch packed its small blobs
+/// goes into its journal rows, not the blob rows: the journal is written in path order, the blob
+/// table is keyed by hash, and writing it per batch dirtied pages all over it (random writes
+/// that took about 40% of an import's time, BENCHMARKS.md). A rerun after a kill finds the
+/// journal and skips files whose (size, mtime, ctime, inode, device) match a row whose blob is
+/// stored. The run or version is registered from the journal (a run by SQLite's own copy of it,
+/// `RunFiles.importJournal`; a version streamed row by row), making the blob rows with their
+/// locations, in one transaction that also deletes the journal: it is never seen half
+/// registered. While a batch is written (`WriteBehind`) the next
 /// is read and hashed. Memory is bounded by two batches (at most `batchContentBytes` of file
 /// content each), one folder's names, the tree's folders and hard-linked files, not by the
 /// number of files.
@@ -400,6 +402,9 @@ public final class TreeImporter {
             }
             for folder in try tx.importedFolders(key, pass: pass) { try consider(folder) }
             try tx.forEachImportedFile(key, pass: pass) { try consider($0) }
+            // Content the head names already (a duplicate writes no entry) but whose blob row
+            // lost its location (quarantined): this import's copy heals it.
+            try tx.locateImportedPacks(key, pass: pass)
 
             // Paths of the head the folder lacks (or holds as another kind) go, folder by folder.
             func sweep(_ dir: PathBytes, all: Bool) throws {
@@ -932,13 +937,12 @@ public final class TreeImporter {
         }
     }
 
-    /// What one transaction of the journal takes.
     /// Where this import packed content, from its batches so far (the writer's thread only):
     /// a later batch's file with the same content points there instead of packing it again.
-    /// At most `limit` entries (about 5 MiB), then it starts over: memory stays bounded, and
-    /// what it forgets costs a second copy in a pack, not a second blob.
+    /// At most `limit` entries (about 3 MiB: 16 batches' worth), then it starts over: memory
+    /// stays bounded, and what it forgets costs a second copy in a pack, not a second blob.
     private final class RecentlyPacked: @unchecked Sendable {
-        static let limit = 65_536
+        static let limit = 16_384
         private(set) var places: [BlobHash: (name: String, offset: Int64)] = [:]
         func add(_ more: [BlobHash: (name: String, offset: Int64)]) {
             if places.count + more.count > Self.limit { places.removeAll(keepingCapacity: true) }
@@ -946,6 +950,7 @@ public final class TreeImporter {
         }
     }
 
+    /// What one transaction of the journal takes.
     private struct Batch {
         var rows: [ImportJournalRow] = []
         var seen: [PathBytes] = []

@@ -82,9 +82,11 @@ public struct GarbageCollector {
             }
         }
         let cutoff = now.timeIntervalSince1970 - grace
+        // One read of the import journals for the whole pass, then only what they add.
+        let journaled = JournaledBlobs()
         (report.blobsInGrace, report.bytesInGrace) = try store.catalog.blobsInGrace(releasedBefore: cutoff)
 
-        let candidates = try store.catalog.collectableBlobs(releasedBefore: cutoff)
+        let candidates = try store.catalog.collectableBlobs(releasedBefore: cutoff, journaled: journaled)
         let fanouts = (try? Syscalls.listDirectory(store.blobs.root).filter { $0.name.count == 2 }) ?? []
         let total = candidates.count + fanouts.count
         var done = 0
@@ -95,7 +97,7 @@ public struct GarbageCollector {
                 report.bytesFreed += chunk.reduce(0) { $0 + $1.size }
             } else {
                 try store.blobs.holdLock.exclusively {
-                    let deleted = try store.catalog.deleteCollectable(chunk.map(\.hash), releasedBefore: cutoff)
+                    let deleted = try store.catalog.deleteCollectable(chunk.map(\.hash), releasedBefore: cutoff, journaled: journaled)
                     for blob in deleted {
                         try? Syscalls.unlink(store.blobs.path(of: blob.hash))
                         report.blobsRemoved += 1
@@ -122,7 +124,7 @@ public struct GarbageCollector {
                       let st = try? Syscalls.lstat(folder + "/" + entry.name.description) else { continue }
                 sizes[hash] = Int64(st.st_size)
             }
-            let unnamed = try store.catalog.unnamedBlobs(Array(sizes.keys))
+            let unnamed = try store.catalog.unnamedBlobs(Array(sizes.keys), journaled: journaled)
             if !unnamed.isEmpty {
                 if dryRun {
                     report.orphansRemoved += unnamed.count
@@ -130,7 +132,7 @@ public struct GarbageCollector {
                 } else {
                     try store.blobs.holdLock.exclusively {
                         // Nobody holds a blob now: what is still unnamed can only be a leftover.
-                        for hash in try store.catalog.unnamedBlobs(unnamed) {
+                        for hash in try store.catalog.unnamedBlobs(unnamed, journaled: journaled) {
                             try? Syscalls.unlink(store.blobs.path(of: hash))
                             report.orphansRemoved += 1
                             report.bytesFreed += sizes[hash]!
@@ -141,7 +143,7 @@ public struct GarbageCollector {
             done += 1
             progress(done, total, report.bytesFreed)
         }
-        try collectPacks(dryRun: dryRun, collected: dryRun ? candidates : [], report: &report)
+        try collectPacks(dryRun: dryRun, collected: dryRun ? candidates : [], journaled: journaled, report: &report)
         tempFiles += store.blobs.packFilesOnDisk().temps
         report.tempFilesRemoved = try removeTempLeftovers(tempFiles, dryRun: dryRun)
         if !dryRun {
@@ -159,14 +161,14 @@ public struct GarbageCollector {
     ///
     /// `collected`: with `dryRun`, the blobs this run would have removed before (so that packs
     /// are counted as they would be left).
-    private func collectPacks(dryRun: Bool, collected: [BlobRecord], report: inout Report) throws {
-        let unnamed = try store.catalog.unnamedPackedBlobs()
+    private func collectPacks(dryRun: Bool, collected: [BlobRecord], journaled: JournaledBlobs, report: inout Report) throws {
+        let unnamed = try store.catalog.unnamedPackedBlobs(journaled: journaled)
         if dryRun {
             report.orphansRemoved += unnamed.count
             report.bytesFreed += unnamed.reduce(0) { $0 + $1.length }
         } else if !unnamed.isEmpty {
             try store.blobs.holdLock.exclusively {
-                let gone = try store.catalog.unnamedPackedBlobs(remove: true)
+                let gone = try store.catalog.unnamedPackedBlobs(remove: true, journaled: journaled)
                 report.orphansRemoved += gone.count
                 report.bytesFreed += gone.reduce(0) { $0 + $1.length }
             }
