@@ -62,6 +62,7 @@ struct Import: ParsableCommand, GlobalCommand {
             importer.sink = queue
             importer.announce = { announce($0, store: store.root, target: target) }
             let bar = ProgressLine(label: dryRun ? "import (dry run)" : "import", enabled: !json && !quiet)
+            importer.countsTotals = bar.enabled
             let progress: (TreeImporter.Progress) -> Void = { bar.update($0.files, $0.totalFiles, bytes: $0.bytes, totalBytes: $0.totalBytes) }
             let failed: (TreeImporter.Failure) -> Void = { f in
                 bar.interrupt()

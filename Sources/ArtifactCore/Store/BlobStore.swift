@@ -227,11 +227,14 @@ public final class BlobStore: Sendable {
                        packed: storedPacked, unindexedPacks: unindexed)
     }
 
+    /// Cores this process may run on, read once (`activeProcessorCount` asks the kernel each time).
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
     /// `body` applied to each of `items` on as many threads as the machine has cores (at most
     /// 4), results in the items' order. Items with the same `partition` go to the same thread.
     /// Dispatch's `concurrentPerform`, which runs one worker on the calling thread.
     static func concurrentMap<Item, T>(_ items: [Item], partition: (Item) -> Int, _ body: (Item) -> T) -> [T] {
-        let workers = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount), items.count)
+        let workers = min(4, Self.cores, items.count)
         guard workers > 1 else { return items.map(body) }
         return withoutActuallyEscaping(partition) { partition in
             withoutActuallyEscaping(body) { body in
