@@ -65,12 +65,12 @@ public enum BlobReferences {
 extension Catalog {
     /// Which of `hashes` a committed row needs, as gc asks it (`Catalog+Collection`): a
     /// refcount above 0, or a working-tree row or an import journal row naming it. One read;
-    /// the journal is read once for all of them (`journaledBlobs`). An error counts as all of
+    /// the journal is read once for all of them (`JournaledBlobs`). An error counts as all of
     /// them: never remove a blob on a guess.
     public func referencedBlobs(_ hashes: [BlobHash]) -> Set<BlobHash> {
         do {
             return try read { db in
-                let journaled = try Catalog.journaledBlobs(db)
+                let journaled = try JournaledBlobs().current(db)
                 let named = try db.cachedStatement(sql: """
                     SELECT EXISTS (SELECT 1 FROM blob WHERE hash = ?1 AND refcount > 0)
                         OR EXISTS (SELECT 1 FROM worktree_change WHERE blob = ?1)
@@ -82,10 +82,6 @@ extension Catalog {
         }
     }
 
-    /// The blobs any import in flight has journaled, read now (`JournaledBlobs`).
-    static func journaledBlobs(_ db: Database) throws -> Set<BlobHash> {
-        try JournaledBlobs().current(db)
-    }
 }
 
 /// The blobs that import journals name (stored by an import in flight, its run or version not

@@ -491,7 +491,7 @@ public final class Catalog: Sendable {
         // of the tree, keyed by (target, source folder), so a killed import resumes without
         // reading again what it stored; `pass` marks the rows the current attempt found in the
         // folder. Its blobs are named by these rows only, so gc treats them as named
-        // (v13 dropped the index by blob: `Catalog.journaledBlobs`). `import_done`: an import whose run or version committed,
+        // (v13 dropped the index by blob: `JournaledBlobs`). `import_done`: an import whose run or version committed,
         // until its run is handed to the pipeline and the mount told (a rerun finishes that).
         m.registerMigration("v9-import-journal") { db in
             try db.execute(sql: """

@@ -64,18 +64,12 @@ struct ImportJournalRow: Sendable {
         self.xattrs = xattrs; schema = nil; stored = false
     }
 
-    /// The run entry this row registers (hard links share their (device, inode) key).
-    var stagedEntry: StagedEntry {
-        var e = StagedEntry(path: path, hash: blob ?? ImportJournalRow.emptyContent, size: size, mode: mode, mtimeNs: mtimeNs, uid: uid, gid: gid)
-        e.kind = kind.fileKind ?? .regular
-        e.xattrs = xattrs
-        e.linkKey = kind == .file && nlink > 1 ? ino &* 1_000_003 &+ dev : nil
-        e.rdev = rdev
-        e.atimeNs = atimeNs
-        e.blocks = blocks
-        if let packId, let packOffset { e.packed = PackPlace(pack: packId, offset: packOffset) }
-        return e
-    }
+    /// The key its hard links share: a file's (inode, device), when it has more than one name
+    /// (`insertRun` groups a run's names by the same pair, in SQL).
+    var linkKey: UInt64? { kind == .file && nlink > 1 ? ino &* 1_000_003 &+ dev : nil }
+
+    /// Where this import packed the blob, once the row is in the journal.
+    var packed: PackPlace? { packId.flatMap { id in packOffset.map { PackPlace(pack: id, offset: $0) } } }
 
     /// The blob of no bytes (a special file's, as the seal stores it).
     static let emptyContent = BlobStore.Adoption(content: []).hash
@@ -200,7 +194,7 @@ extension CatalogTransaction {
             SELECT * FROM import_journal WHERE target = ? AND source = ? AND kind = 'file' AND nlink > 1 AND pass = ?
             """, arguments: [key.target, key.source, pass])
         var out: [UInt64: Int64] = [:]
-        while let row = try rows.next() { out[ImportJournalRow(row: row).stagedEntry.linkKey!, default: 0] += 1 }
+        while let row = try rows.next() { out[ImportJournalRow(row: row).linkKey!, default: 0] += 1 }
         return out
     }
 

@@ -384,7 +384,7 @@ public final class TreeImporter {
             }
             func consider(_ row: ImportJournalRow) throws {
                 let current = try trees.item(tx, version: head, path: row.path)
-                let linkKey = row.stagedEntry.linkKey
+                let linkKey = row.linkKey
                 let links = linkKey.flatMap { linkCounts[$0] } ?? 1
                 var e = row.entry(datasetId: dataset.id!, versionId: versionId)
                 let isFile = row.kind != .dir
@@ -398,7 +398,7 @@ public final class TreeImporter {
                     e.nlink = links
                     e.linkGroup = leaders[linkKey]
                 }
-                try write(&e, blocks: row.blocks, packed: row.stagedEntry.packed)
+                try write(&e, blocks: row.blocks, packed: row.packed)
                 if links > 1, let linkKey, leaders[linkKey] == nil {
                     leaders[linkKey] = e.id!
                     try tx.leadLinkGroup(entryId: e.id!)
